@@ -1,0 +1,53 @@
+"""One line's capture device: a stereo ALSA PCM opened with pyalsaaudio, read a period at a time.
+
+Frames come back as int16 arrays (n, 2) with the near leg in column 0 and the far leg in
+column 1, whatever order the interface delivers them in.
+"""
+from __future__ import annotations
+
+import alsaaudio
+import numpy as np
+
+
+class DeviceError(RuntimeError):
+    """The capture device is missing or failed; str() names the device and what to check."""
+
+
+class CaptureDevice:
+    def __init__(self, pcm: str, sample_rate: int, period_frames: int, swap_legs: bool = False) -> None:
+        self.pcm_name = pcm
+        self.sample_rate = sample_rate
+        self.period_frames = period_frames
+        self.swap_legs = swap_legs
+        self._pcm: alsaaudio.PCM | None = None
+
+    def open(self) -> None:
+        try:
+            self._pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=self.pcm_name,
+                                      channels=2, rate=self.sample_rate, format=alsaaudio.PCM_FORMAT_S16_LE,
+                                      periodsize=self.period_frames, periods=8)
+        except alsaaudio.ALSAAudioError as e:
+            raise DeviceError(f"cannot open capture device '{self.pcm_name}': {e} "
+                              f"(check the interface is plugged in and asound.conf defines it)") from None
+
+    def read(self) -> np.ndarray | int:
+        """One period of frames, or a negative number: an overrun (xrun) lost that many frames."""
+        assert self._pcm is not None, "open() first"
+        try:
+            n, data = self._pcm.read()
+        except alsaaudio.ALSAAudioError as e:
+            raise DeviceError(f"capture device '{self.pcm_name}' failed: {e}") from None
+        if n < 0:
+            # pyalsaaudio re-prepares the PCM after -EPIPE; how much was lost is unknown,
+            # so count at least a period.
+            return -self.period_frames
+        frames = np.frombuffer(data, dtype="<i2")[: n * 2].reshape(-1, 2)
+        return frames[:, ::-1] if self.swap_legs else frames
+
+    def close(self) -> None:
+        if self._pcm is not None:
+            try:
+                self._pcm.close()
+            except alsaaudio.ALSAAudioError:
+                pass
+            self._pcm = None

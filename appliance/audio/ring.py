@@ -1,0 +1,50 @@
+"""A ring buffer of the most recent stereo frames, addressed by absolute frame number.
+
+It is the pre-roll (audio from before the off-hook was noticed) and the short delay line
+that lets the recorder stop exactly at the debounced on-hook instead of a period later.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class FrameRing:
+    def __init__(self, capacity: int, channels: int = 2) -> None:
+        self._buf = np.zeros((capacity, channels), dtype=np.int16)
+        self.capacity = capacity
+        self.end = 0            # absolute frame number just past the newest frame
+
+    @property
+    def start(self) -> int:
+        """Oldest frame still held."""
+        return max(0, self.end - self.capacity)
+
+    def append(self, frames: np.ndarray) -> None:
+        n = len(frames)
+        if n >= self.capacity:
+            self.end += n - self.capacity
+            frames, n = frames[-self.capacity:], self.capacity
+        i = self.end % self.capacity
+        first = min(n, self.capacity - i)
+        self._buf[i:i + first] = frames[:first]
+        self._buf[:n - first] = frames[first:]
+        self.end += n
+
+    def advance(self, n: int) -> None:
+        """Skip n frames (an xrun gap): they are unknown, so they read back as silence."""
+        if n >= self.capacity:
+            self._buf[:] = 0
+            self.end += n
+        else:
+            self.append(np.zeros((n, self._buf.shape[1]), dtype=np.int16))
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames [start, stop); start must not be older than self.start."""
+        if start < self.start or stop > self.end or start > stop:
+            raise IndexError(f"frames {start}..{stop} not held (have {self.start}..{self.end})")
+        i, j = start % self.capacity, stop % self.capacity
+        if stop - start == 0:
+            return self._buf[:0]
+        if i < j:
+            return self._buf[i:j]
+        return np.concatenate((self._buf[i:], self._buf[:j]))

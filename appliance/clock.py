@@ -1,0 +1,49 @@
+"""Mapping stream time (frames captured) to wall time (UTC seconds).
+
+Inside a call everything is measured in frames; wall time is stamped from the clock only at
+the edges. On the box the clock re-anchors at every read, so xruns and device reopenings do
+not skew timestamps; in simulation wall time is a pure function of the frame count.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+
+def clock_synced() -> bool:
+    """True when systemd-timesyncd (or chrony via its flag file) says the clock is synced."""
+    return os.path.exists("/run/systemd/timesync/synchronized")
+
+
+class RealClock:
+    def __init__(self, sample_rate: int) -> None:
+        self.rate = sample_rate
+        self._pos = 0
+        self._at = time.time()
+
+    @property
+    def synced(self) -> bool:
+        return clock_synced()
+
+    def note(self, pos: int) -> None:
+        """A read just ended at frame pos: that frame is 'now'."""
+        self._pos, self._at = pos, time.time()
+
+    def wall(self, frame: int) -> float:
+        return self._at - (self._pos - frame) / self.rate
+
+
+class StreamClock:
+    """Simulation: wall time = scenario start + frames / rate, at any speed."""
+
+    synced = True
+
+    def __init__(self, start: float, sample_rate: int) -> None:
+        self.start = start
+        self.rate = sample_rate
+
+    def note(self, pos: int) -> None:
+        pass
+
+    def wall(self, frame: int) -> float:
+        return self.start + frame / self.rate

@@ -1,0 +1,189 @@
+"""Hardware configuration: hookline.toml -> frozen dataclasses.
+
+Every problem is reported as one ConfigError naming the key (``line[2].offhook.pin``) and
+the fix, so `hookline run` can print one line and exit 2 before anything starts.
+"""
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SAMPLE_RATES = (8000, 16000)
+# lameenc clamps silently above these; refuse instead of lying about the bitrate.
+BITRATES = {8000: (8, 16, 24, 32, 40, 48, 56, 64), 16000: (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)}
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; str() is the one line a person reads."""
+
+    def __init__(self, key: str, problem: str, fix: str = "") -> None:
+        self.key = key
+        msg = f"config error: {key}: {problem}"
+        if fix:
+            msg += f" ({fix})"
+        super().__init__(msg)
+
+
+@dataclass(frozen=True)
+class GpioHook:
+    pin: int
+    active: str = "low"        # level of the sense input while the line is off-hook
+    pull: str = "up"           # up | down | none
+    debounce_ms: int = 50
+    source: str = "gpio"
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    id: int
+    name: str
+    capture: str               # ALSA PCM name to capture the line's two legs from
+    playback: str | None       # ALSA PCM name to play the consent beep into (None: no beep)
+    near_channel: str          # "left" | "right": which capture channel is the office handset
+    offhook: GpioHook
+    preroll_s: float
+    min_call_s: float
+    max_call_s: float
+    bitrate_kbps: int
+
+    @property
+    def swap_legs(self) -> bool:
+        return self.near_channel == "right"
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    status_file: Path
+    sample_rate: int
+    period_ms: int
+    lines: tuple[LineConfig, ...] = field(default_factory=tuple)
+    source: Path | None = None
+
+    def line(self, line_id: int) -> LineConfig:
+        for line in self.lines:
+            if line.id == line_id:
+                return line
+        raise KeyError(line_id)
+
+
+_TOP = {"data_dir", "status_file", "audio", "recording", "line"}
+_AUDIO = {"sample_rate", "period_ms", "bitrate_kbps"}
+_RECORDING = {"preroll_s", "min_call_s", "max_call_s"}
+_LINE = {"id", "name", "capture", "playback", "near_channel", "offhook"} | _RECORDING | {"bitrate_kbps"}
+_GPIO = {"source", "pin", "active", "pull", "debounce_ms"}
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, sorted(allowed), n=1)
+            hint = f"did you mean '{near[0]}'?" if near else f"allowed: {', '.join(sorted(allowed))}"
+            raise ConfigError(f"{where}{'.' if where else ''}{key}", "unknown key", hint)
+
+
+def _get(table: dict, key: str, where: str, kind: type | tuple, default: Any = ..., *,
+         lo: float | None = None, hi: float | None = None, choices: tuple | None = None) -> Any:
+    name = f"{where}.{key}" if where else key
+    if key not in table:
+        if default is ...:
+            raise ConfigError(name, "missing", "add it; see firmware_config/hookline.toml for an example")
+        return default
+    value = table[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        want = " or ".join(k.__name__ for k in kinds)
+        raise ConfigError(name, f"must be {want}, got {value!r}")
+    if choices is not None and value not in choices:
+        raise ConfigError(name, f"{value!r} is not allowed", f"use one of {', '.join(map(repr, choices))}")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise ConfigError(name, f"{value!r} is out of range", f"use {lo} to {hi}")
+    return value
+
+
+def parse(doc: dict, source: Path | None = None) -> Config:
+    """Validate a parsed TOML document and build the Config."""
+    _check_keys(doc, _TOP, "")
+    audio = _get(doc, "audio", "", dict, {})
+    _check_keys(audio, _AUDIO, "audio")
+    rec = _get(doc, "recording", "", dict, {})
+    _check_keys(rec, _RECORDING, "recording")
+    rate = _get(audio, "sample_rate", "audio", int, 8000, choices=SAMPLE_RATES)
+    period_ms = _get(audio, "period_ms", "audio", int, 20, lo=5, hi=200)
+    bitrate = _get(audio, "bitrate_kbps", "audio", int, 32, choices=BITRATES[rate])
+    preroll = float(_get(rec, "preroll_s", "recording", (int, float), 1.0, lo=0, hi=10))
+    min_call = float(_get(rec, "min_call_s", "recording", (int, float), 2.0, lo=0, hi=600))
+    max_call = float(_get(rec, "max_call_s", "recording", (int, float), 4 * 3600, lo=10, hi=24 * 3600))
+
+    raw_lines = _get(doc, "line", "", list, [])
+    if not raw_lines:
+        raise ConfigError("line", "no lines configured", "add at least one [[line]] table")
+    lines: list[LineConfig] = []
+    seen_ids: set[int] = set()
+    seen_pins: set[int] = set()
+    for i, raw in enumerate(raw_lines, 1):
+        where = f"line[{i}]"
+        if not isinstance(raw, dict):
+            raise ConfigError(where, "must be a [[line]] table")
+        _check_keys(raw, _LINE, where)
+        line_id = _get(raw, "id", where, int, lo=1, hi=99)
+        if line_id in seen_ids:
+            raise ConfigError(f"{where}.id", f"line {line_id} is configured twice", "give each line its own id")
+        seen_ids.add(line_id)
+        hook = _get(raw, "offhook", where, dict)
+        hw = f"{where}.offhook"
+        _check_keys(hook, _GPIO, hw)
+        _get(hook, "source", hw, str, "gpio", choices=("gpio",))
+        pin = _get(hook, "pin", hw, int, lo=0, hi=27)
+        if pin in seen_pins:
+            raise ConfigError(f"{hw}.pin", f"GPIO{pin} is used by two lines", "wire each line's sense to its own pin")
+        seen_pins.add(pin)
+        gpio = GpioHook(
+            pin=pin,
+            active=_get(hook, "active", hw, str, "low", choices=("low", "high")),
+            pull=_get(hook, "pull", hw, str, "up", choices=("up", "down", "none")),
+            debounce_ms=_get(hook, "debounce_ms", hw, int, 50, lo=0, hi=2000),
+        )
+        line_min = float(_get(raw, "min_call_s", where, (int, float), min_call, lo=0, hi=600))
+        line_max = float(_get(raw, "max_call_s", where, (int, float), max_call, lo=10, hi=24 * 3600))
+        if line_min >= line_max:
+            raise ConfigError(f"{where}.min_call_s", "must be below max_call_s")
+        lines.append(LineConfig(
+            id=line_id,
+            name=_get(raw, "name", where, str, f"Line {line_id}"),
+            capture=_get(raw, "capture", where, str),
+            playback=_get(raw, "playback", where, str, None),
+            near_channel=_get(raw, "near_channel", where, str, "left", choices=("left", "right")),
+            offhook=gpio,
+            preroll_s=float(_get(raw, "preroll_s", where, (int, float), preroll, lo=0, hi=10)),
+            min_call_s=line_min,
+            max_call_s=line_max,
+            bitrate_kbps=_get(raw, "bitrate_kbps", where, int, bitrate, choices=BITRATES[rate]),
+        ))
+    return Config(
+        data_dir=Path(_get(doc, "data_dir", "", str, "/var/lib/hookline")),
+        status_file=Path(_get(doc, "status_file", "", str, "/run/hookline/status.json")),
+        sample_rate=rate,
+        period_ms=period_ms,
+        lines=tuple(lines),
+        source=source,
+    )
+
+
+def load(path: str | Path) -> Config:
+    """Read and validate a hookline.toml file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found", "pass --config with the path of hookline.toml") from None
+    except OSError as e:
+        raise ConfigError(str(path), f"cannot read: {e.strerror}") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(path), f"not valid TOML: {e}", "fix the syntax at that line") from None
+    return parse(doc, source=path)

@@ -1,0 +1,124 @@
+"""The recorder daemon: recovers what a crash left, starts a thread per line, and runs the
+maintenance loop (settings changes, the status file).
+
+`hookline run` uses it with real hardware; `hookline simulate` and `hookline demo` use the
+very same class with simulated wires (a stream clock, mock pins, generated ALSA PCMs).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .clock import RealClock
+from .config import Config, LineConfig
+from .hook.gpio import GpioHookSource
+from .line import Line
+from .recording.recover import recover
+from .store import db as dbmod, settings as settingsmod
+
+log = logging.getLogger("hookline.daemon")
+
+SETTINGS_POLL_S = 0.5
+STATUS_INTERVAL_S = 1.0
+
+
+class Daemon:
+    def __init__(self, config: Config, data_dir: Path, *, status_file: Path | None = None,
+                 clock_factory: Callable[[LineConfig], Any] | None = None,
+                 hook_factory: Callable[[LineConfig], Any] | None = None,
+                 tick: Callable[[Line, int], None] | None = None) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.status_file = status_file or config.status_file
+        self._clock_factory = clock_factory or (lambda line: RealClock(config.sample_rate))
+        self._hook_factory = hook_factory or (lambda line: GpioHookSource(line.offhook))
+        self._tick = tick
+        self.lines: list[Line] = []
+        self._stop = threading.Event()
+        self._maintenance: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        db = dbmod.connect(self.data_dir)
+        try:
+            recovered = recover(db, self.data_dir)
+            if recovered:
+                log.warning("recovered %d unfinished call(s) after an unclean stop", len(recovered))
+            settingsmod.record_config_defaults(db, list(self.config.lines))
+            self._settings_rows = self._read_settings(db)
+            values = settingsmod.resolve(db, [line.id for line in self.config.lines])["lines"]
+        finally:
+            db.close()
+        period = self.config.sample_rate * self.config.period_ms // 1000
+        for cfg in self.config.lines:
+            line = Line(cfg, sample_rate=self.config.sample_rate, period_frames=period, data_dir=self.data_dir,
+                        clock=self._clock_factory(cfg), hook=self._hook_factory(cfg),
+                        settings={k: v for k, (v, _) in values[cfg.id].items()}, tick=self._tick)
+            self.lines.append(line)
+        for line in self.lines:
+            line.start()
+        self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
+        self._maintenance.start()
+        log.info("recording %d line(s) into %s", len(self.lines), self.data_dir)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop capture; calls in progress are finalized before this returns."""
+        for line in self.lines:
+            line.stop()
+        for line in self.lines:
+            line.join(timeout)
+        self._stop.set()
+        if self._maintenance:
+            self._maintenance.join(timeout)
+        self._write_status()
+
+    def wait(self) -> None:
+        """Block until stop() is called from elsewhere (a signal handler)."""
+        while not self._stop.wait(0.5):
+            pass
+
+    # -- maintenance ---------------------------------------------------------------------
+    @staticmethod
+    def _read_settings(db) -> list:
+        return list(db.execute("SELECT scope, name, value FROM settings ORDER BY scope, name"))
+
+    def _maintain(self) -> None:
+        db = dbmod.connect(self.data_dir)
+        last_status = 0.0
+        try:
+            while not self._stop.wait(SETTINGS_POLL_S):
+                rows = self._read_settings(db)
+                if rows != self._settings_rows:
+                    self._settings_rows = rows
+                    values = settingsmod.resolve(db, [line.cfg.id for line in self.lines])["lines"]
+                    for line in self.lines:
+                        line.apply_settings({k: v for k, (v, _) in values[line.cfg.id].items()})
+                    log.info("settings changed; applied to the running lines")
+                if time.monotonic() - last_status >= STATUS_INTERVAL_S:
+                    self._write_status()
+                    last_status = time.monotonic()
+        except Exception:
+            log.exception("maintenance loop failed")
+        finally:
+            db.close()
+
+    def status(self) -> dict[str, Any]:
+        return {"updated_at": time.time(), "pid": os.getpid(), "lines": [line.snapshot() for line in self.lines]}
+
+    def _write_status(self) -> None:
+        """Atomically replace the status file (a tmpfs on the box) for the web page."""
+        path = Path(self.status_file)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".status.", dir=path.parent)
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.status(), f)
+            os.replace(tmp, path)
+        except OSError as e:
+            log.warning("cannot write status file %s: %s", path, e)

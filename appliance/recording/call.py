@@ -1,0 +1,85 @@
+"""One call (or one part of a long call) being recorded: catalog row, encoder, part file.
+
+The catalog row exists from the first frame (status 'recording') so that a crash always
+leaves something recovery can find; finish() and discard() are the only ways out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlite_utils
+
+from ..store import catalog
+from . import spool
+from .mp3 import StreamEncoder
+
+
+@dataclass
+class CallInfo:
+    """What is known about a call when it starts (caller ID may arrive later)."""
+    line: int
+    started_at: float               # wall time (UTC seconds) of the off-hook
+    direction: str | None = None
+    remote_number: str | None = None
+    remote_name: str | None = None
+    remote_withheld: bool = False
+    dialed: str | None = None
+    clock_synced: bool = False
+    part: int = 1
+    previous_id: str | None = None
+
+
+class CallRecording:
+    def __init__(self, db: sqlite_utils.Database, data_dir: Path, info: CallInfo, *,
+                 sample_rate: int, bitrate_kbps: int, preroll_s: float) -> None:
+        self.db = db
+        self.data_dir = data_dir
+        self.info = info
+        self.id = catalog.new_call_id()
+        self.sample_rate = sample_rate
+        self.part_path = data_dir / spool.SPOOL / f"{self.id}.mp3.part"
+        self._writer = spool.PartWriter(self.part_path)
+        self._encoder = StreamEncoder(sample_rate, bitrate_kbps)
+        self.frames = 0
+        catalog.create_call(db, {
+            "id": self.id, "line": info.line, "direction": info.direction,
+            "started_at": catalog.iso(info.started_at), "remote_number": info.remote_number,
+            "remote_name": info.remote_name, "remote_withheld": int(info.remote_withheld),
+            "dialed": info.dialed, "status": "recording",
+            "spool_path": str(self.part_path.relative_to(data_dir)), "preroll_s": round(preroll_s, 3),
+            "part": info.part, "previous_id": info.previous_id, "clock_synced": int(info.clock_synced),
+            "sample_rate": sample_rate, "bitrate_kbps": bitrate_kbps,
+        })
+
+    def write(self, frames: np.ndarray) -> None:
+        self.frames += len(frames)
+        data = self._encoder.encode(frames)
+        if data:
+            self._writer.write(data)
+
+    def finish(self, ended_at: float, duration_s: float) -> dict:
+        """Flush, finalize into recordings/ and mark the row complete. Returns the row."""
+        self._writer.write(self._encoder.flush())
+        self._writer.close()
+        row = catalog.get_call(self.db, self.id)
+        row.update(ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3))
+        done = spool.finalize(self.data_dir, self.part_path, row)
+        catalog.update_call(self.db, self.id, ended_at=row["ended_at"], duration_s=row["duration_s"],
+                            status="complete", path=done.path, spool_path=None, size_bytes=done.size_bytes,
+                            sha256=done.sha256, audio_s=done.audio_s)
+        return catalog.get_call(self.db, self.id)
+
+    def discard(self, ended_at: float, duration_s: float) -> None:
+        """Drop the audio (too short, or not to be kept) but keep the row saying so."""
+        self._writer.close()
+        self.part_path.unlink(missing_ok=True)
+        catalog.update_call(self.db, self.id, ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3),
+                            status="discarded", spool_path=None)
+
+    def update(self, **fields) -> None:
+        """Caller ID or digits that arrive mid-call."""
+        for key, value in fields.items():
+            setattr(self.info, key, value)
+        catalog.update_call(self.db, self.id, **{k: (int(v) if isinstance(v, bool) else v) for k, v in fields.items()})

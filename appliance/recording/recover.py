@@ -1,0 +1,99 @@
+"""Finalize calls that a crash or power cut left unfinished.
+
+Every catalog row still marked 'recording' and every spool/*.part file becomes a playable,
+hashed recording with status 'recovered': the file is cut after its last whole MP3 frame
+and the call's length is taken from the frames. Nothing is deleted that holds audio.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from ..store import catalog
+from . import mp3frames, spool
+
+log = logging.getLogger("hookline.recover")
+
+
+def _ts(iso_text: str) -> float:
+    return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
+
+
+def recover(db: sqlite_utils.Database, data_dir: Path) -> list[str]:
+    """Recover everything unfinished; returns the ids of the calls recovered."""
+    data_dir = Path(data_dir)
+    done: list[str] = []
+    for row in catalog.unfinished_calls(db):
+        part = data_dir / row["spool_path"] if row.get("spool_path") else None
+        if part is not None and part.exists():
+            _recover_part(db, data_dir, row, part)
+        else:
+            _recover_missing_part(db, data_dir, row)
+        done.append(row["id"])
+    # A part file with no row: the crash came between creating the file and the insert.
+    spool_dir = data_dir / spool.SPOOL
+    if spool_dir.is_dir():
+        for part in sorted(spool_dir.glob("*.part")):
+            call_id = part.name.split(".")[0]
+            if catalog.get_call(db, call_id) is None:
+                orphans = spool_dir / "orphaned"
+                orphans.mkdir(exist_ok=True)
+                os.rename(part, orphans / part.name.removesuffix(".part"))
+                log.warning("spool file %s has no catalog row; kept as %s", part.name, orphans / part.name)
+    return done
+
+
+def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Path) -> None:
+    data = part.read_bytes()
+    audio = mp3frames.scan(data)
+    if audio.end < len(data):
+        with open(part, "rb+") as f:
+            f.truncate(audio.end)
+            os.fsync(f.fileno())
+    seconds = audio.seconds
+    duration = max(0.0, seconds - (row.get("preroll_s") or 0.0))
+    if audio.frames == 0:
+        # Nothing playable was written before the crash: say so instead of keeping an empty file.
+        part.unlink()
+        catalog.update_call(db, row["id"], status="discarded", spool_path=None, duration_s=0.0,
+                            ended_at=row["started_at"])
+        catalog.log_event(db, row["line"], "discard", _ts(row["started_at"]), row["id"],
+                          reason="recovered after a crash, but no audio had reached the disk")
+        return
+    ended = _ts(row["started_at"]) + duration
+    row.update(ended_at=catalog.iso(ended), duration_s=round(duration, 3))
+    fin = spool.finalize(data_dir, part, row)
+    catalog.update_call(db, row["id"], status="recovered", path=fin.path, spool_path=None,
+                        size_bytes=fin.size_bytes, sha256=fin.sha256, audio_s=fin.audio_s,
+                        ended_at=row["ended_at"], duration_s=row["duration_s"])
+    catalog.log_event(db, row["line"], "recovered", ended, row["id"], audio_s=fin.audio_s,
+                      cut_bytes=len(data) - audio.end)
+    log.info("recovered call %s: %.1f s of audio, %s", row["id"], fin.audio_s, fin.path)
+
+
+def _recover_missing_part(db: sqlite_utils.Database, data_dir: Path, row: dict) -> None:
+    """No part file: the crash came after the rename into recordings/, or before any audio."""
+    rel = spool.recording_name(_ts(row["started_at"]), row["line"], row.get("direction"),
+                               row.get("remote_number") or row.get("dialed"), row["id"], row.get("part") or 1)
+    final = data_dir / rel
+    if final.exists():
+        audio = mp3frames.scan(final.read_bytes())
+        size, sha = spool.hash_file(final)
+        duration = row.get("duration_s")
+        if duration is None:
+            duration = max(0.0, audio.seconds - (row.get("preroll_s") or 0.0))
+        catalog.update_call(db, row["id"], status="recovered", path=str(rel), spool_path=None,
+                            size_bytes=size, sha256=sha, audio_s=round(audio.seconds, 3),
+                            duration_s=round(duration, 3),
+                            ended_at=row.get("ended_at") or catalog.iso(_ts(row["started_at"]) + duration))
+        catalog.log_event(db, row["line"], "recovered", _ts(row["started_at"]) + duration, row["id"],
+                          audio_s=round(audio.seconds, 3), note="file was already in recordings/")
+        return
+    catalog.update_call(db, row["id"], status="discarded", spool_path=None, duration_s=0.0,
+                        ended_at=row["started_at"])
+    catalog.log_event(db, row["line"], "discard", _ts(row["started_at"]), row["id"],
+                      reason="recovered after a crash, but the recording file was never written")

@@ -1,0 +1,207 @@
+"""Scenario files (shared/spec/scenario.md): parse and validate a simulated office and its calls.
+
+Errors are ScenarioError with one line naming the table and key, like the hardware config.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError, _check_keys, _get
+
+RING_ON_S = 2.0
+RING_PERIOD_S = 6.0          # 2 s on, 4 s off
+ANSWER_AFTER_RING_S = 1.0    # an inbound call is answered this long after its last ring ends
+DIAL_START_S = 0.5           # outbound: the handset starts dialing this long after off-hook
+DTMF_ON_S = 0.07
+DTMF_OFF_S = 0.07
+
+# Off-hook sources and caller-ID kinds this version can simulate.
+SUPPORTED_OFFHOOK = ("gpio",)
+SUPPORTED_CALLERID = ("none",)
+
+
+class ScenarioError(ConfigError):
+    pass
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str                    # silence | tone | noise | file
+    freq: float = 0.0
+    dbfs: float = -12.0
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class SimLine:
+    id: int
+    offhook: str
+    callerid: str
+    noise_dbfs: float
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SimCall:
+    index: int
+    line: int
+    at: float
+    direction: str
+    rings: int
+    caller_id: dict[str, Any] | None
+    talk: float
+    near: Source
+    far: Source
+    dial: str | None
+
+    @property
+    def offhook_s(self) -> float:
+        if self.direction == "inbound" and self.rings:
+            return self.at + (self.rings - 1) * RING_PERIOD_S + RING_ON_S + ANSWER_AFTER_RING_S
+        return self.at
+
+    @property
+    def onhook_s(self) -> float:
+        return self.offhook_s + self.talk
+
+    @property
+    def speech_start_s(self) -> float:
+        """Where the near/far sources begin: after any dialing."""
+        if self.dial:
+            return self.offhook_s + DIAL_START_S + len(self.dial) * (DTMF_ON_S + DTMF_OFF_S)
+        return self.offhook_s
+
+
+@dataclass(frozen=True)
+class Scenario:
+    start: float                  # UTC seconds at scenario time 0
+    sample_rate: int
+    seed: int
+    settings: dict[str, Any]
+    lines: tuple[SimLine, ...]
+    calls: tuple[SimCall, ...]
+    loop_s: float | None = None   # demo: the calls repeat with this period, forever
+    base_dir: Path = field(default=Path("."))
+
+    @property
+    def end_s(self) -> float:
+        """Scenario time by which every call is over, plus a little idle tail."""
+        return max([c.onhook_s for c in self.calls] + [0.0]) + 2.0
+
+
+_SOURCE = re.compile(r"^(?:(silence)|tone:(\d+(?:\.\d+)?)(?:@(-?\d+(?:\.\d+)?))?|noise(?:@(-?\d+(?:\.\d+)?))?|file:(.+))$")
+
+
+def parse_source(text: Any, where: str, base: Path) -> Source:
+    m = _SOURCE.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise ScenarioError(where, f"{text!r} is not an audio source",
+                            "use silence, tone:HZ[@DBFS], noise[@DBFS] or file:PATH")
+    if m.group(1):
+        return Source("silence")
+    if m.group(2):
+        freq = float(m.group(2))
+        level = float(m.group(3)) if m.group(3) else -12.0
+        if not 20 <= freq <= 7000 or level > 0:
+            raise ScenarioError(where, f"{text!r}: tone must be 20-7000 Hz at or below 0 dBFS")
+        return Source("tone", freq=freq, dbfs=level)
+    if m.group(5):
+        path = (base / m.group(5)).resolve()
+        if not path.is_file():
+            raise ScenarioError(where, f"audio file {path} not found", "paths are relative to the scenario file")
+        return Source("file", path=path)
+    level = float(m.group(4)) if m.group(4) else -20.0
+    if level > 0:
+        raise ScenarioError(where, f"{text!r}: noise level must be at or below 0 dBFS")
+    return Source("noise", dbfs=level)
+
+
+def parse(doc: dict, base_dir: Path = Path(".")) -> Scenario:
+    _check_keys(doc, {"appliance", "line", "call", "fault"}, "")
+    app = _get(doc, "appliance", "", dict, {})
+    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s"}, "appliance")
+    start_text = _get(app, "start", "appliance", (str, datetime), "2026-01-01T09:00:00Z")
+    try:
+        start_dt = start_text if isinstance(start_text, datetime) else datetime.fromisoformat(start_text.replace("Z", "+00:00"))
+        if start_dt.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        raise ScenarioError("appliance.start", f"{start_text!r} is not a UTC time",
+                            'write it like "2026-03-15T14:12:00Z"') from None
+    rate = _get(app, "sample_rate", "appliance", int, 8000, choices=(8000, 16000))
+    seed = _get(app, "seed", "appliance", int, 1)
+    loop_s = _get(app, "loop_s", "appliance", (int, float), None, lo=10)
+
+    lines = []
+    for i, raw in enumerate(_get(doc, "line", "", list, []), 1):
+        where = f"line[{i}]"
+        _check_keys(raw, {"id", "offhook", "callerid", "noise_dbfs", "settings"}, where)
+        offhook = _get(raw, "offhook", where, str, "gpio", choices=("gpio", "serial", "vox"))
+        if offhook not in SUPPORTED_OFFHOOK:
+            raise ScenarioError(f"{where}.offhook", f"{offhook!r} is not simulated by this version yet",
+                                f"use {', '.join(SUPPORTED_OFFHOOK)}")
+        callerid = _get(raw, "callerid", where, str, "none", choices=("modem", "none"))
+        if callerid not in SUPPORTED_CALLERID:
+            raise ScenarioError(f"{where}.callerid", f"{callerid!r} is not simulated by this version yet",
+                                f"use {', '.join(SUPPORTED_CALLERID)}")
+        lines.append(SimLine(
+            id=_get(raw, "id", where, int, lo=1, hi=99), offhook=offhook, callerid=callerid,
+            noise_dbfs=float(_get(raw, "noise_dbfs", where, (int, float), -70.0, hi=0)),
+            settings=_get(raw, "settings", where, dict, {}),
+        ))
+    if not lines:
+        raise ScenarioError("line", "no lines", "add at least one [[line]] table")
+    ids = [line.id for line in lines]
+    if len(set(ids)) != len(ids):
+        raise ScenarioError("line", "two lines have the same id")
+
+    calls = []
+    for i, raw in enumerate(_get(doc, "call", "", list, []), 1):
+        where = f"call[{i}]"
+        _check_keys(raw, {"line", "at", "direction", "rings", "caller_id", "talk", "near", "far", "dial"}, where)
+        line = _get(raw, "line", where, int)
+        if line not in ids:
+            raise ScenarioError(f"{where}.line", f"line {line} is not defined", "add it as a [[line]]")
+        direction = _get(raw, "direction", where, str, "inbound", choices=("inbound", "outbound"))
+        dial = _get(raw, "dial", where, str, None)
+        if dial is not None and not re.fullmatch(r"[0-9A-D*#]+", dial):
+            raise ScenarioError(f"{where}.dial", f"{dial!r} has characters a keypad cannot send", "use 0-9, *, #, A-D")
+        caller_id = _get(raw, "caller_id", where, dict, None)
+        calls.append(SimCall(
+            index=i, line=line, at=float(_get(raw, "at", where, (int, float), lo=0)), direction=direction,
+            rings=_get(raw, "rings", where, int, 2 if direction == "inbound" else 0, lo=0, hi=20),
+            caller_id=caller_id, talk=float(_get(raw, "talk", where, (int, float), lo=0, hi=24 * 3600)),
+            near=parse_source(_get(raw, "near", where, str, "silence"), f"{where}.near", base_dir),
+            far=parse_source(_get(raw, "far", where, str, "silence"), f"{where}.far", base_dir),
+            dial=dial,
+        ))
+    if _get(doc, "fault", "", list, []):
+        raise ScenarioError("fault", "hardware faults are not simulated by this version yet", "remove the [[fault]] tables")
+    by_line: dict[int, list[SimCall]] = {}
+    for call in sorted(calls, key=lambda c: c.at):
+        prev = by_line.get(call.line, [None])[-1]
+        if prev is not None and call.at < prev.onhook_s:
+            raise ScenarioError(f"call[{call.index}].at", f"line {call.line} is still busy with call[{prev.index}]",
+                                f"start it at {prev.onhook_s:g} s or later")
+        by_line.setdefault(call.line, []).append(call)
+    if loop_s is not None and calls and max(c.onhook_s for c in calls) + 1 > loop_s:
+        raise ScenarioError("appliance.loop_s", "shorter than the calls it repeats")
+    return Scenario(start=start_dt.timestamp(), sample_rate=rate, seed=seed,
+                    settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
+                    calls=tuple(sorted(calls, key=lambda c: c.at)), loop_s=loop_s, base_dir=base_dir)
+
+
+def load(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ScenarioError(str(path), "scenario file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(str(path), f"not valid TOML: {e}") from None
+    return parse(doc, path.parent)

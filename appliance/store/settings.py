@@ -1,0 +1,157 @@
+"""Runtime settings: what a person changes while the box runs, kept in SQLite.
+
+A setting has a name, a type and a range. Line settings resolve per line in this order:
+``line.N`` row, box-wide row, the default the hardware config gave (recorded by the daemon in
+``meta``), the built-in default. The daemon polls the database and applies changes within a
+second, without a restart.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlite_utils
+
+
+class SettingError(ValueError):
+    """A bad setting name or value; str() is the message for the person who typed it."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    kind: str                      # bool | int | float | choice
+    help: str
+    default: Any
+    per_line: bool = True          # may be set for one line (line.N.NAME) as well as box-wide
+    choices: tuple[str, ...] = ()
+    lo: float | None = None
+    hi: float | None = None
+    config_key: str | None = None  # LineConfig attribute that supplies the default
+
+    def parse(self, text: Any) -> Any:
+        """Turn a typed value (CLI text, scenario TOML value) into this setting's type."""
+        raw = text.strip().lower() if isinstance(text, str) else text
+        if self.kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if raw in ("on", "true", "yes", "1"):
+                return True
+            if raw in ("off", "false", "no", "0"):
+                return False
+            raise SettingError(f"{self.name}: {text!r} is not on/off (use on or off)")
+        if self.kind == "choice":
+            if raw not in self.choices:
+                raise SettingError(f"{self.name}: {text!r} is not allowed (use one of: {', '.join(self.choices)})")
+            return raw
+        try:
+            value = int(raw) if self.kind == "int" else float(raw)
+            if isinstance(raw, bool) or value != value:  # no booleans, no NaN
+                raise ValueError
+        except (TypeError, ValueError):
+            raise SettingError(f"{self.name}: {text!r} is not a{'n integer' if self.kind == 'int' else ' number'}") from None
+        if self.kind == "int" and isinstance(raw, float) and raw != int(raw):
+            raise SettingError(f"{self.name}: {text!r} is not an integer")
+        if self.lo is not None and value < self.lo or self.hi is not None and value > self.hi:
+            raise SettingError(f"{self.name}: {text!r} is out of range (use {self.lo:g} to {self.hi:g})")
+        return value
+
+
+REGISTRY: dict[str, Setting] = {s.name: s for s in (
+    Setting("recording", "bool", "record calls on this line (off: calls are logged, not kept)", True),
+    Setting("min_call_s", "float", "calls shorter than this many seconds are discarded",
+            2.0, lo=0, hi=600, config_key="min_call_s"),
+    Setting("max_call_s", "float", "a call longer than this many seconds continues in a linked next part",
+            4 * 3600.0, lo=10, hi=24 * 3600, config_key="max_call_s"),
+)}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def split_name(name: str, line: int | None = None) -> tuple[Setting, int | None]:
+    """Accept NAME or line.N.NAME (or NAME with line=N); return the setting and the line."""
+    parts = name.split(".")
+    if len(parts) == 3 and parts[0] == "line":
+        if not parts[1].isdigit():
+            raise SettingError(f"{name}: line must be a number, as in line.1.{parts[2]}")
+        if line is not None and line != int(parts[1]):
+            raise SettingError(f"{name}: the name says line {parts[1]} but --line says {line}")
+        line, parts = int(parts[1]), [parts[2]]
+    if len(parts) != 1 or parts[0] not in REGISTRY:
+        known = ", ".join(REGISTRY)
+        raise SettingError(f"unknown setting {name!r} (known: {known}; one line: line.N.NAME)")
+    setting = REGISTRY[parts[0]]
+    if line is not None and not setting.per_line:
+        raise SettingError(f"{setting.name} is box-wide and cannot be set for one line")
+    return setting, line
+
+
+def _scope(line: int | None) -> str:
+    return "" if line is None else f"line.{line}"
+
+
+def set_value(db: sqlite_utils.Database, name: str, value: Any, line: int | None = None) -> Any:
+    setting, line = split_name(name, line)
+    parsed = setting.parse(value)
+    db["settings"].upsert({"scope": _scope(line), "name": setting.name, "value": json.dumps(parsed),
+                           "updated_at": _now()}, pk=("scope", "name"))
+    return parsed
+
+
+def clear_value(db: sqlite_utils.Database, name: str, line: int | None = None) -> None:
+    setting, line = split_name(name, line)
+    db.execute("DELETE FROM settings WHERE scope = ? AND name = ?", (_scope(line), setting.name))
+
+
+def record_config_defaults(db: sqlite_utils.Database, lines: list) -> None:
+    """Remember what the hardware config says, so `hookline settings` shows the real defaults."""
+    defaults = {str(line.id): {s.name: getattr(line, s.config_key) for s in REGISTRY.values() if s.config_key}
+                for line in lines}
+    db["meta"].upsert({"key": "config_defaults", "value": json.dumps(defaults)}, pk="key")
+
+
+def _config_defaults(db: sqlite_utils.Database) -> dict:
+    row = db.execute("SELECT value FROM meta WHERE key = 'config_defaults'").fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def resolve(db: sqlite_utils.Database, line_ids: list[int] | None = None) -> dict:
+    """Effective settings: {"box": {name: (value, source)}, "lines": {id: {name: (value, source)}}}.
+
+    source is one of: set (box-wide row), line (line row), config, default.
+    """
+    stored = {(r[0], r[1]): json.loads(r[2]) for r in db.execute("SELECT scope, name, value FROM settings")}
+    cfg = _config_defaults(db)
+    if line_ids is None:
+        line_ids = sorted({int(k) for k in cfg} | {int(s.split(".")[1]) for s, _ in stored if s})
+    box = {}
+    for s in REGISTRY.values():
+        box[s.name] = (stored[("", s.name)], "set") if ("", s.name) in stored else (s.default, "default")
+    lines = {}
+    for line_id in line_ids:
+        values = {}
+        for s in REGISTRY.values():
+            if (f"line.{line_id}", s.name) in stored:
+                values[s.name] = (stored[(f"line.{line_id}", s.name)], "line")
+            elif ("", s.name) in stored:
+                values[s.name] = (stored[("", s.name)], "set")
+            elif s.name in cfg.get(str(line_id), {}):
+                values[s.name] = (cfg[str(line_id)][s.name], "config")
+            else:
+                values[s.name] = (s.default, "default")
+        lines[line_id] = values
+    return {"box": box, "lines": lines}
+
+
+def line_values(db: sqlite_utils.Database, line_id: int) -> dict[str, Any]:
+    """The plain effective values for one line."""
+    return {name: value for name, (value, _) in resolve(db, [line_id])["lines"][line_id].items()}
+
+
+def data_version(db: sqlite_utils.Database) -> int:
+    """Changes whenever another connection commits: a cheap 'did anything change?' poll."""
+    return db.execute("PRAGMA data_version").fetchone()[0]
