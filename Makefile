@@ -1,0 +1,53 @@
+# Hookline: the two commands a newcomer needs are `make demo` and `make test`.
+# Both install what is missing (Debian/Raspberry Pi OS packages, a virtualenv, the package)
+# and are quick when everything is already there.
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Build and run needs: pyalsaaudio compiles against libasound; soundfile needs libsndfile;
+# alsa-utils and lame are the side-by-side reference in the benchmark.
+APT_PACKAGES := gcc libasound2-dev libsndfile1 alsa-utils lame
+
+.PHONY: demo test bench system-packages clean
+
+demo: $(VENV)/.stamp-app
+	$(BIN)/hookline demo
+
+test: $(VENV)/.stamp-test
+	$(BIN)/pytest -q
+
+bench: $(VENV)/.stamp-app
+	$(BIN)/python hw_bench/bench_recorder.py
+
+# Install the Debian packages that are missing (as root, or through sudo).
+system-packages:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PY) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	$(PY) -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+		|| missing="$$missing python3-dev"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo=sudo; \
+		else echo "need root to install:$$missing (run: apt-get install$$missing)" >&2; exit 1; fi; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.stamp-venv:
+	$(MAKE) --no-print-directory system-packages
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	touch $@
+
+$(VENV)/.stamp-app: $(VENV)/.stamp-venv pyproject.toml
+	$(MAKE) --no-print-directory system-packages
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-app
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) demo-data build *.egg-info
