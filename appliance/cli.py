@@ -70,7 +70,7 @@ def run(config_path: str, data: str | None, verbose: bool) -> None:
     _setup_logging(verbose)
     from .daemon import Daemon
     daemon = Daemon(cfg, Path(data) if data else cfg.data_dir)
-    signal.signal(signal.SIGTERM, lambda *_: daemon._stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     daemon.start()
     try:
         daemon.wait()

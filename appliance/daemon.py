@@ -78,6 +78,10 @@ class Daemon:
             self._maintenance.join(timeout)
         self._write_status()
 
+    def request_stop(self) -> None:
+        """Ask wait() to return (safe from a signal handler)."""
+        self._stop.set()
+
     def wait(self) -> None:
         """Block until stop() is called from elsewhere (a signal handler)."""
         while not self._stop.wait(0.5):

@@ -21,7 +21,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .audio import tones
 from .audio.capture import CaptureDevice, DeviceError
+from .audio.playback import Player
 from .audio.ring import FrameRing
 from .config import LineConfig
 from .hook.base import HookEvent, HookSource
@@ -40,6 +42,7 @@ class _Call:
     part_start: int                         # frame where the current part's talk time starts
     recording: CallRecording | None         # None: recording is off for this line
     cursor: int = 0                         # next frame to hand to the encoder
+    next_beep: int | None = None            # frame of the next periodic consent beep
 
 
 def dbfs(frames: np.ndarray) -> tuple[float, float]:
@@ -81,6 +84,8 @@ class Line(threading.Thread):
         self.xruns = 0
         self.device_error: str | None = None
         self.db = None
+        self.player: Player | None = None
+        self.beep = tones.beep(sample_rate)
 
     # -- called from other threads -------------------------------------------------------
     def post(self, event: HookEvent) -> None:
@@ -110,6 +115,9 @@ class Line(threading.Thread):
     # -- the line's own thread -----------------------------------------------------------
     def run(self) -> None:
         self.db = dbmod.connect(self.data_dir)
+        if self.cfg.playback:
+            self.player = Player(self.cfg.playback, self.rate, lambda error: self.post(
+                HookEvent("device-error", detail={"device": self.cfg.playback, "error": error})))
         try:
             self.hook.start(self.post)
         except Exception as e:  # a broken hook input must not stop the audio side
@@ -148,6 +156,8 @@ class Line(threading.Thread):
             if self.call:
                 self._end_call(self.pos, reason="recorder stopped")
             self.hook.close()
+            if self.player:
+                self.player.close()
             self.db.close()
 
     def _capture_loop(self) -> None:
@@ -196,6 +206,8 @@ class Line(threading.Thread):
             while target - call.part_start >= max_frames:
                 self._split(call.part_start + max_frames)
             self._feed(call, min(target, self.pos))
+            if call.next_beep is not None and self.pos >= call.next_beep:
+                self._consent_beep(call)
 
     def _feed(self, call: _Call, until: int) -> None:
         if until > call.cursor:
@@ -213,6 +225,22 @@ class Line(threading.Thread):
                             bitrate_kbps=self.cfg.bitrate_kbps, preroll_s=(frame - start) / self.rate)
         self.call = _Call(frame, frame, rec, cursor=start)
         self._event("offhook", frame, rec.id, preroll_s=round((frame - start) / self.rate, 3))
+        if self.settings["consent"] != "off":
+            if self.player:
+                self._consent_beep(self.call)
+            else:
+                self._event("warning", frame, rec.id,
+                            message="consent is on but this line has no playback device in the config")
+
+    def _consent_beep(self, call: _Call) -> None:
+        """Tell the parties the call is recorded: now, and again later if consent is periodic."""
+        mode = self.settings["consent"]
+        if mode == "off":   # turned off during the call
+            call.next_beep = None
+            return
+        call.next_beep = self.pos + self.settings["beep_interval_s"] * self.rate if mode == "periodic" else None
+        self.player.play(self.beep)
+        self._event("beep", self.pos, call.recording.id, consent=mode)
 
     def _split(self, at: int) -> None:
         """The call reached max_call_s: close this part and go on in a linked next one."""

@@ -23,3 +23,21 @@ def sine(freq: float, dbfs: float, first: int, n: int, rate: int) -> np.ndarray:
 def dtmf(digit: str, dbfs: float, first: int, n: int, rate: int) -> np.ndarray:
     """A DTMF digit, each of its two tones at dbfs."""
     return sine(DTMF_LOW[digit], dbfs, first, n, rate) + sine(DTMF_HIGH[digit], dbfs, first, n, rate)
+
+
+# The consent beep: 1400 Hz for 180 ms, like the recorder warning tone of FCC 47 CFR 64.501
+# (1260-1540 Hz, 170-180 ms, about every 15 s), with 5 ms fades so it does not click.
+BEEP_HZ = 1400.0
+BEEP_S = 0.18
+BEEP_DBFS = -12.0
+
+
+def beep(rate: int) -> np.ndarray:
+    """The consent beep as mono int16 samples."""
+    n = int(BEEP_S * rate)
+    tone = sine(BEEP_HZ, BEEP_DBFS, 0, n, rate)
+    fade = int(0.005 * rate)
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade))
+    tone[:fade] *= ramp
+    tone[-fade:] *= ramp[::-1]
+    return np.round(tone * 32767).astype(np.int16)

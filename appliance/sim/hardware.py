@@ -6,15 +6,23 @@ read the plugin makes gets whole frames). At `realtime` the writer paces itself 
 clock, so the daemon's blocking reads behave like a sound card; at `max` it writes as fast as
 the daemon reads. Hook changes are driven on mock pins from the line's own thread when its
 stream reaches the scheduled frame, so both speeds give the same catalog.
+
+What the box plays onto a line (the consent beep) goes into the line's playback PCM, another
+`file` plugin writing into a FIFO; the simulator reads it and mixes it into that line's far
+leg at the point the capture stream has reached, as an inline tap would hear it. The capture
+FIFOs are shrunk to one page so the stream is never more than a few periods ahead.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import numpy as np
 
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
@@ -28,6 +36,7 @@ log = logging.getLogger("hookline.sim")
 ALSA_BASE_CONFIG = Path("/usr/share/alsa/alsa.conf")
 PERIOD_MS = 20
 PIPE_BUF = 4096
+F_SETPIPE_SZ = 1031   # fcntl.F_SETPIPE_SZ, missing from older Pythons' fcntl module
 # BCM pins the simulated sense inputs use, in line order (the same as firmware_config's example).
 SENSE_PINS = (17, 27, 22, 23, 24, 25, 5, 6, 12, 13, 16, 19, 20, 21, 26, 4)
 
@@ -56,6 +65,8 @@ class SimHardware:
         self._stop = threading.Event()
         self._writers: list[threading.Thread] = []
         self.finished: set[int] = set()
+        self._played: dict[int, list[np.ndarray]] = {line.id: [] for line in scenario.lines}
+        self._played_lock = threading.Lock()
         self.config = self._build(data_dir)
         self._schedules = {line.id: self._schedule(line.id) for line in scenario.lines}
         self._next = {line_id: next(it, None) for line_id, it in self._schedules.items()}
@@ -68,7 +79,10 @@ class SimHardware:
             if fifo.exists():
                 fifo.unlink()
             os.mkfifo(fifo)
-            played = self.dir / f"line{line.id}-played.raw"
+            played = self.dir / f"line{line.id}-played.fifo"
+            if played.exists():
+                played.unlink()
+            os.mkfifo(played)
             conf.append(f"pcm.{pcm_name(line.id)} {{ type file; slave.pcm {{ type null }}; "
                         f"file \"/dev/null\"; infile {_alsa_quote(fifo)}; format \"raw\" }}")
             conf.append(f"pcm.{pcm_name(line.id)}_out {{ type file; slave.pcm {{ type null }}; "
@@ -114,23 +128,61 @@ class SimHardware:
     # -- audio ---------------------------------------------------------------------------------
     def start(self) -> None:
         for line in self.scenario.lines:
-            t = threading.Thread(target=self._write_audio, args=(line,), name=f"sim-audio{line.id}", daemon=True)
-            t.start()
-            self._writers.append(t)
+            for target, name in ((self._write_audio, "sim-audio"), (self._read_played, "sim-played")):
+                t = threading.Thread(target=target, args=(line,), name=f"{name}{line.id}", daemon=True)
+                t.start()
+                self._writers.append(t)
+
+    def _read_played(self, line) -> None:
+        """Collect what the daemon plays onto the line (mono S16_LE) for mixing into the far leg."""
+        # O_RDWR: never blocks on open and never sees EOF when the player closes its PCM.
+        fd = os.open(self.dir / f"line{line.id}-played.fifo", os.O_RDWR)
+        try:
+            while not self._stop.is_set():
+                data = os.read(fd, PIPE_BUF)
+                samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
+                with self._played_lock:
+                    self._played[line.id].append(samples)
+        finally:
+            os.close(fd)
+
+    def _mix_played(self, line_id: int, chunk: np.ndarray) -> np.ndarray:
+        with self._played_lock:
+            pending = self._played[line_id]
+            if not pending:
+                return chunk
+            queued = np.concatenate(pending)
+            take, rest = queued[: len(chunk)], queued[len(chunk):]
+            self._played[line_id] = [rest] if len(rest) else []
+        far = chunk[: len(take), 1].astype(np.int32) + take
+        chunk = chunk.copy()
+        chunk[: len(take), 1] = np.clip(far, -32768, 32767)
+        return chunk
 
     def stop(self) -> None:
         self._stop.set()
+        for line in self.scenario.lines:   # wake the readers of played audio so they exit
+            try:
+                fd = os.open(self.dir / f"line{line.id}-played.fifo", os.O_WRONLY | os.O_NONBLOCK)
+                os.write(fd, b"\0\0")
+                os.close(fd)
+            except OSError:
+                pass
 
     def _write_audio(self, line) -> None:
         audio = LineAudio(self.scenario, line)
         frames_per_write = self.period * max(1, PIPE_BUF // (self.period * 4))
         limit = None if self.end_frame is None else self.end_frame + self.rate  # a second past the end
         fd = os.open(self.dir / f"line{line.id}.fifo", os.O_WRONLY)   # waits for the daemon to open the PCM
+        try:
+            fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BUF)   # keep the stream close behind what is played
+        except OSError:
+            pass
         t0 = time.monotonic()
         written = 0
         try:
             while not self._stop.is_set() and (limit is None or written < limit):
-                data = audio.render(written, frames_per_write).tobytes()
+                data = self._mix_played(line.id, audio.render(written, frames_per_write)).tobytes()
                 if self.realtime:
                     delay = t0 + written / self.rate - time.monotonic()
                     if delay > 0:

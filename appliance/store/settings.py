@@ -65,6 +65,9 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             2.0, lo=0, hi=600, config_key="min_call_s"),
     Setting("max_call_s", "float", "a call longer than this many seconds continues in a linked next part",
             4 * 3600.0, lo=10, hi=24 * 3600, config_key="max_call_s"),
+    Setting("consent", "choice", "recording notice played onto the line: off, start (one beep when "
+            "recording starts) or periodic (a beep every beep_interval_s)", "off", choices=("off", "start", "periodic")),
+    Setting("beep_interval_s", "int", "seconds between consent beeps when consent is periodic", 15, lo=5, hi=300),
 )}
 
 
