@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install Hookline on a Raspberry Pi OS (bookworm) system: run as root on the box, or from the
+# pi-gen stage in this folder when building an image. Idempotent: safe to run again to update.
+#
+#   sudo image/install-on-box.sh            # from a checkout of this repository
+#
+# What it does: system packages, a `hookline` system user, a virtualenv in /opt/hookline/venv
+# with Hookline installed, the box's config files (hookline.toml only if absent: the
+# technician's settings are never overwritten), the data folder, and the systemd units.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+prefix=/opt/hookline
+[ "$(id -u)" = 0 ] || { echo "install-on-box.sh: run as root" >&2; exit 1; }
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq python3 python3-venv python3-dev gcc libasound2-dev libsndfile1 \
+    alsa-utils avahi-daemon
+
+id hookline >/dev/null 2>&1 || useradd --system --home-dir /var/lib/hookline --shell /usr/sbin/nologin hookline
+for group in audio gpio dialout; do
+    getent group "$group" >/dev/null && usermod -aG "$group" hookline
+done
+
+python3 -m venv "$prefix/venv"
+"$prefix/venv/bin/pip" install -q --upgrade pip
+"$prefix/venv/bin/pip" install -q "$repo"
+
+install -d -o hookline -g hookline -m 0750 /var/lib/hookline
+install -d -m 0755 /etc/hookline
+[ -e /etc/hookline/hookline.toml ] || install -m 0644 "$repo/firmware_config/hookline.toml" /etc/hookline/hookline.toml
+[ -e /etc/asound.conf ] || install -m 0644 "$repo/firmware_config/asound.conf" /etc/asound.conf
+install -m 0644 "$repo/firmware_config/70-hookline-audio.rules" /etc/udev/rules.d/70-hookline-audio.rules
+install -m 0644 "$repo/firmware_config/hookline.service.avahi" /etc/avahi/services/hookline.service
+install -m 0644 "$repo/firmware_config/hookline-recorder.service" /etc/systemd/system/
+install -m 0644 "$repo/firmware_config/hookline-web.service" /etc/systemd/system/
+
+# Refuse to enable a recorder whose config is broken: say what to fix instead.
+if ! runuser -u hookline -- "$prefix/venv/bin/python" -c \
+        "from appliance import config; config.load('/etc/hookline/hookline.toml')"; then
+    echo "install-on-box.sh: fix /etc/hookline/hookline.toml, then: systemctl enable --now hookline-recorder hookline-web" >&2
+    exit 2
+fi
+systemctl daemon-reload
+systemctl enable hookline-recorder.service hookline-web.service avahi-daemon.service
+echo "Hookline installed. Start it with: systemctl start hookline-recorder hookline-web"
