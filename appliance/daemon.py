@@ -65,7 +65,7 @@ class Daemon:
             line.start()
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
-        log.info("recording %d line(s) into %s", len(self.lines), self.data_dir)
+        log.info("started %d line(s); recordings go to %s", len(self.lines), self.data_dir)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop capture; calls in progress are finalized before this returns."""

@@ -5,7 +5,9 @@ bounce_time is not applied by every pin factory and would tie timing to wall clo
 """
 from __future__ import annotations
 
-from gpiozero import DigitalInputDevice
+import warnings
+
+from gpiozero import BadPinFactory, DigitalInputDevice, PinFactoryFallback
 
 from ..config import GpioHook
 from .base import HookEvent, Post
@@ -25,8 +27,15 @@ class GpioHookSource:
         pull_up = {"up": True, "down": False, "none": None}[self.cfg.pull]
         # With a pull resistor gpiozero infers the active level; we read raw levels anyway.
         active_state = True if pull_up is None else None
-        self._device = DigitalInputDevice(self.cfg.pin, pull_up=pull_up, active_state=active_state,
-                                          pin_factory=self._factory)
+        with warnings.catch_warnings():
+            # gpiozero warns once per driver it cannot load; one clear error says it better.
+            warnings.simplefilter("ignore", PinFactoryFallback)
+            try:
+                self._device = DigitalInputDevice(self.cfg.pin, pull_up=pull_up, active_state=active_state,
+                                                  pin_factory=self._factory)
+            except BadPinFactory:
+                raise RuntimeError(f"no GPIO driver for the hook input on GPIO{self.cfg.pin} "
+                                   "(on the box: install lgpio; elsewhere: use hookline simulate)") from None
 
         def changed() -> None:
             post(HookEvent("offhook" if self._offhook() else "onhook", detail={"pin": self.cfg.pin}))
