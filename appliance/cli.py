@@ -119,7 +119,13 @@ def demo(data: str, host: str, port: int) -> None:
 def web(data: str | None, config_path: str | None, host: str, port: int) -> None:
     """Serve the web page (waitress)."""
     from web import serve
-    serve(_data_dir(data, config_path), host, port)
+    status_file = None
+    if config_path or DEFAULT_CONFIG.exists():
+        try:
+            status_file = configmod.load(config_path or DEFAULT_CONFIG).status_file
+        except configmod.ConfigError as e:
+            _bad_input(str(e))
+    serve(_data_dir(data, config_path), host, port, status_file)
 
 
 @main.command()

@@ -22,13 +22,23 @@ class Player:
         self.rate = sample_rate
         self._on_error = on_error
         self._queue: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+        self._last_error: str | None = None
+        self._pending = 0
+        self._idle = threading.Condition()
+        self.samples_written = 0      # everything handed to ALSA so far, padding included
         self._thread = threading.Thread(target=self._run, name=f"play-{pcm}", daemon=True)
         self._thread.start()
-        self._last_error: str | None = None
 
     def play(self, samples: np.ndarray) -> None:
         """Queue mono int16 samples; returns at once."""
+        with self._idle:
+            self._pending += 1
         self._queue.put(samples)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until everything queued has been written (the simulator uses this at max speed)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -47,6 +57,7 @@ class Player:
                     for i in range(0, len(padded), period):
                         pcm.write(padded[i:i + period].tobytes())
                     pcm.drain()
+                    self.samples_written += len(padded)
                 finally:
                     pcm.close()
                 self._last_error = None
@@ -56,3 +67,7 @@ class Player:
                     log.error("%s", message)
                     self._on_error(message)
                 self._last_error = message
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()

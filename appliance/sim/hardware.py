@@ -66,6 +66,7 @@ class SimHardware:
         self._writers: list[threading.Thread] = []
         self.finished: set[int] = set()
         self._played: dict[int, list[np.ndarray]] = {line.id: [] for line in scenario.lines}
+        self._played_total: dict[int, int] = {line.id: 0 for line in scenario.lines}
         self._played_lock = threading.Lock()
         self.config = self._build(data_dir)
         self._schedules = {line.id: self._schedule(line.id) for line in scenario.lines}
@@ -121,9 +122,20 @@ class SimHardware:
         while due is not None and due[0] <= pos:
             pin.drive_low() if due[1] else pin.drive_high()   # active-low sense input
             due = self._next[line_id] = next(self._schedules[line_id], None)
+        if not self.realtime and line.player is not None:
+            self._catch_up_with_playback(line)
         if self.end_frame is not None and pos >= self.end_frame:
             self.finished.add(line_id)
             line.stop()
+
+    def _catch_up_with_playback(self, line, timeout: float = 5.0) -> None:
+        """At max speed the line would outrun its own player thread; hold it until what was
+        played has reached the far leg's mixer, so a beep lands where it would in real time."""
+        if not line.player.wait_idle(timeout):
+            return
+        deadline = time.monotonic() + timeout
+        while self._played_total[line.cfg.id] < line.player.samples_written and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     # -- audio ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -143,6 +155,7 @@ class SimHardware:
                 samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
                 with self._played_lock:
                     self._played[line.id].append(samples)
+                    self._played_total[line.id] += len(samples)
         finally:
             os.close(fd)
 

@@ -59,7 +59,7 @@ def list_calls(db: sqlite_utils.Database, line: int | None = None) -> list[dict[
     if line is not None:
         sql += " WHERE line = ?"
         params.append(line)
-    sql += " ORDER BY started_at, part, id"
+    sql += " ORDER BY started_at, part, rowid"   # rowid: the order the calls were recorded in
     return [public_call(r) for r in db.query(sql, params)]
 
 
