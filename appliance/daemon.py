@@ -19,6 +19,7 @@ from .clock import RealClock
 from .config import Config, LineConfig
 from .hook.gpio import GpioHookSource
 from .line import Line
+from .recording.disk import DiskWorker
 from .recording.recover import recover
 from .store import db as dbmod, settings as settingsmod
 
@@ -42,6 +43,7 @@ class Daemon:
         self.lines: list[Line] = []
         self._stop = threading.Event()
         self._maintenance: threading.Thread | None = None
+        self.disk = DiskWorker(self.data_dir)
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -55,11 +57,13 @@ class Daemon:
             values = settingsmod.resolve(db, [line.id for line in self.config.lines])["lines"]
         finally:
             db.close()
+        self.disk.start()
         period = self.config.sample_rate * self.config.period_ms // 1000
         for cfg in self.config.lines:
             line = Line(cfg, sample_rate=self.config.sample_rate, period_frames=period, data_dir=self.data_dir,
                         clock=self._clock_factory(cfg), hook=self._hook_factory(cfg),
-                        settings={k: v for k, (v, _) in values[cfg.id].items()}, tick=self._tick)
+                        settings={k: v for k, (v, _) in values[cfg.id].items()}, tick=self._tick,
+                        disk=self.disk)
             self.lines.append(line)
         for line in self.lines:
             line.start()
@@ -73,6 +77,7 @@ class Daemon:
             line.stop()
         for line in self.lines:
             line.join(timeout)
+        self.disk.stop(timeout)       # finalizes what the lines handed over
         self._stop.set()
         if self._maintenance:
             self._maintenance.join(timeout)

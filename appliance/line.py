@@ -28,6 +28,7 @@ from .audio.ring import FrameRing
 from .config import LineConfig
 from .hook.base import HookEvent, HookSource
 from .recording.call import CallInfo, CallRecording
+from .recording.disk import DiskWorker
 from .store import catalog, db as dbmod
 
 log = logging.getLogger("hookline.line")
@@ -41,6 +42,7 @@ class _Call:
     offhook_frame: int
     part_start: int                         # frame where the current part's talk time starts
     recording: CallRecording | None         # None: recording is off for this line
+    call_id: str = ""                       # the catalog id, from the off-hook on
     cursor: int = 0                         # next frame to hand to the encoder
     next_beep: int | None = None            # frame of the next periodic consent beep
 
@@ -56,7 +58,7 @@ def dbfs(frames: np.ndarray) -> tuple[float, float]:
 class Line(threading.Thread):
     def __init__(self, cfg: LineConfig, *, sample_rate: int, period_frames: int, data_dir: Path,
                  clock, hook: HookSource, settings: dict[str, Any],
-                 tick: Callable[["Line", int], None] | None = None) -> None:
+                 tick: Callable[["Line", int], None] | None = None, disk: DiskWorker | None = None) -> None:
         super().__init__(name=f"line{cfg.id}", daemon=True)
         self.cfg = cfg
         self.rate = sample_rate
@@ -66,6 +68,7 @@ class Line(threading.Thread):
         self.hook = hook
         self.settings = dict(settings)
         self.tick = tick
+        self.disk = disk
         self.device = CaptureDevice(cfg.capture, sample_rate, period_frames, cfg.swap_legs)
         self.events: queue.SimpleQueue[HookEvent] = queue.SimpleQueue()
         self.stopping = threading.Event()
@@ -216,13 +219,13 @@ class Line(threading.Thread):
 
     def _start_call(self, frame: int) -> None:
         if not self.settings["recording"]:
-            self.call = _Call(frame, frame, None)
-            self._event("offhook", frame, recording=False)
+            self.call = _Call(frame, frame, None, call_id=catalog.new_call_id())
+            self._event("offhook", frame, self.call.call_id, recording=False)
             return
         start = max(self.ring.start, frame - self.preroll_frames, self.last_end)
         info = CallInfo(line=self.cfg.id, started_at=self.clock.wall(frame), clock_synced=self.clock.synced)
-        rec = CallRecording(self.db, self.data_dir, info, sample_rate=self.rate,
-                            bitrate_kbps=self.cfg.bitrate_kbps, preroll_s=(frame - start) / self.rate)
+        rec = CallRecording(self.db, self.data_dir, info, sample_rate=self.rate, bitrate_kbps=self.cfg.bitrate_kbps,
+                            preroll_s=(frame - start) / self.rate, disk=self.disk)
         self.call = _Call(frame, frame, rec, cursor=start)
         self._event("offhook", frame, rec.id, preroll_s=round((frame - start) / self.rate, 3))
         if self.settings["consent"] != "off":
@@ -251,7 +254,7 @@ class Line(threading.Thread):
         info = CallInfo(**{**old.info.__dict__, "started_at": self.clock.wall(at), "part": old.info.part + 1,
                            "previous_id": old.id})
         call.recording = CallRecording(self.db, self.data_dir, info, sample_rate=self.rate,
-                                       bitrate_kbps=self.cfg.bitrate_kbps, preroll_s=0.0)
+                                       bitrate_kbps=self.cfg.bitrate_kbps, preroll_s=0.0, disk=self.disk)
         call.part_start = at
         self._event("split", at, call.recording.id, previous_id=old.id, part=info.part,
                     reason=f"longer than max_call_s ({self.settings['max_call_s']:g} s)")
@@ -266,7 +269,7 @@ class Line(threading.Thread):
         duration = (frame - call.part_start) / self.rate
         extra = {"reason": reason} if reason else {}
         if rec is None:
-            call_id = catalog.new_call_id()
+            call_id = call.call_id
             catalog.create_call(self.db, {
                 "id": call_id, "line": self.cfg.id, "started_at": catalog.iso(self.clock.wall(call.offhook_frame)),
                 "ended_at": catalog.iso(self.clock.wall(frame)), "duration_s": round(duration, 3),
@@ -282,8 +285,7 @@ class Line(threading.Thread):
             self._event("discard", frame, rec.id,
                         reason=f"shorter than min_call_s ({duration:.2f} s < {minimum:g} s)")
             return
-        row = rec.finish(self.clock.wall(frame), duration)
-        log.info("line %s: call %s finished, %.1f s, %s", self.cfg.id, rec.id, duration, row["path"])
+        rec.finish(self.clock.wall(frame), duration)
 
     def _event(self, kind: str, frame: int, call_id: str | None = None, **detail: Any) -> None:
         catalog.log_event(self.db, self.cfg.id, kind, self.clock.wall(frame), call_id, **detail)

@@ -9,7 +9,7 @@ import time
 from appliance.sim import runner, scenario as scenariomod
 from appliance.store import catalog, db as dbmod
 
-from helpers import write_scenario
+import simtools as st
 
 SCENARIO = """
     [appliance]
@@ -51,7 +51,7 @@ def _wait(predicate, timeout: float):
 
 
 def test_missing_device_is_reported_retried_and_does_not_stop_other_lines(tmp_path):
-    sc = scenariomod.load(write_scenario(tmp_path / "s.toml", SCENARIO))
+    sc = scenariomod.load(st.write_scenario(tmp_path, name="s.toml", text=SCENARIO))
     data = tmp_path / "data"
     daemon, hw = runner.build_daemon(sc, data, realtime=False)
     # Line 2's interface is unplugged: its PCM is not defined anywhere.
@@ -64,6 +64,7 @@ def test_missing_device_is_reported_retried_and_does_not_stop_other_lines(tmp_pa
         line1, line2_thread = daemon.lines
         line1.join(30)                         # line 1 plays its whole scenario regardless
         assert not line1.is_alive()
+        assert daemon.disk.drain()             # its call is finalized off the capture thread
         db = dbmod.connect(data)
         rows = catalog.list_calls(db)
         assert [(r["line"], r["status"]) for r in rows] == [(1, "complete")]
@@ -80,6 +81,7 @@ def test_missing_device_is_reported_retried_and_does_not_stop_other_lines(tmp_pa
         os.environ["ALSA_CONFIG_PATH"] += f":{plugged}"
         line2_thread.join(30)                  # backoff retries, then the scenario plays and ends
         assert not line2_thread.is_alive()
+        assert daemon.disk.drain()
         kinds = [e["kind"] for e in catalog.list_events(db, line=2)]
         assert kinds.index("device-ok") > kinds.index("device-error")
         rows = catalog.list_calls(db, line=2)

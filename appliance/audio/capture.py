@@ -9,6 +9,10 @@ import alsaaudio
 import numpy as np
 
 
+# ALSA buffer: half a second of audio, so a busy moment never costs an overrun.
+BUFFER_S = 0.5
+
+
 class DeviceError(RuntimeError):
     """The capture device is missing or failed; str() names the device and what to check."""
 
@@ -19,13 +23,14 @@ class CaptureDevice:
         self.sample_rate = sample_rate
         self.period_frames = period_frames
         self.swap_legs = swap_legs
+        self.periods = max(4, round(BUFFER_S * sample_rate / period_frames))
         self._pcm: alsaaudio.PCM | None = None
 
     def open(self) -> None:
         try:
             self._pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=self.pcm_name,
                                       channels=2, rate=self.sample_rate, format=alsaaudio.PCM_FORMAT_S16_LE,
-                                      periodsize=self.period_frames, periods=8)
+                                      periodsize=self.period_frames, periods=self.periods)
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"cannot open capture device '{self.pcm_name}': {e} "
                               f"(check the interface is plugged in and asound.conf defines it)") from None

@@ -1,10 +1,13 @@
 """One call (or one part of a long call) being recorded: catalog row, encoder, part file.
 
 The catalog row exists from the first frame (status 'recording') so that a crash always
-leaves something recovery can find; finish() and discard() are the only ways out.
+leaves something recovery can find; finish() and discard() are the only ways out. The line's
+thread encodes and appends; fsync and finalizing run on the daemon's disk worker when there
+is one (inline otherwise).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,10 @@ import sqlite_utils
 
 from ..store import catalog
 from . import spool
+from .disk import DiskWorker
 from .mp3 import StreamEncoder
+
+log = logging.getLogger("hookline.call")
 
 
 @dataclass
@@ -33,14 +39,17 @@ class CallInfo:
 
 class CallRecording:
     def __init__(self, db: sqlite_utils.Database, data_dir: Path, info: CallInfo, *,
-                 sample_rate: int, bitrate_kbps: int, preroll_s: float) -> None:
+                 sample_rate: int, bitrate_kbps: int, preroll_s: float, disk: DiskWorker | None = None) -> None:
         self.db = db
         self.data_dir = data_dir
         self.info = info
         self.id = catalog.new_call_id()
         self.sample_rate = sample_rate
         self.part_path = data_dir / spool.SPOOL / f"{self.id}.mp3.part"
-        self._writer = spool.PartWriter(self.part_path)
+        self._disk = disk
+        self._writer = spool.PartWriter(self.part_path, None if disk else spool.FSYNC_INTERVAL_S)
+        if disk:
+            disk.register(self._writer)
         self._encoder = StreamEncoder(sample_rate, bitrate_kbps)
         self.frames = 0
         catalog.create_call(db, {
@@ -59,23 +68,41 @@ class CallRecording:
         if data:
             self._writer.write(data)
 
-    def finish(self, ended_at: float, duration_s: float) -> dict:
-        """Flush, finalize into recordings/ and mark the row complete. Returns the row."""
+    def finish(self, ended_at: float, duration_s: float) -> None:
+        """Flush the encoder; then (on the disk worker) finalize into recordings/ and mark the
+        row complete."""
         self._writer.write(self._encoder.flush())
-        self._writer.close()
-        row = catalog.get_call(self.db, self.id)
-        row.update(ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3))
-        done = spool.finalize(self.data_dir, self.part_path, row)
-        catalog.update_call(self.db, self.id, ended_at=row["ended_at"], duration_s=row["duration_s"],
-                            status="complete", path=done.path, spool_path=None, size_bytes=done.size_bytes,
-                            sha256=done.sha256, audio_s=done.audio_s)
-        return catalog.get_call(self.db, self.id)
+        self._hand_off(lambda db: self._finalize(db, ended_at, duration_s))
 
     def discard(self, ended_at: float, duration_s: float) -> None:
         """Drop the audio (too short, or not to be kept) but keep the row saying so."""
+        self._hand_off(lambda db: self._discard(db, ended_at, duration_s))
+
+    def _hand_off(self, job) -> None:
+        if self._disk:
+            self._disk.submit(job)
+        else:
+            job(self.db)
+
+    def _close(self) -> None:
+        if self._disk:
+            self._disk.unregister(self._writer)
         self._writer.close()
+
+    def _finalize(self, db: sqlite_utils.Database, ended_at: float, duration_s: float) -> None:
+        self._close()
+        row = catalog.get_call(db, self.id)
+        row.update(ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3))
+        done = spool.finalize(self.data_dir, self.part_path, row)
+        catalog.update_call(db, self.id, ended_at=row["ended_at"], duration_s=row["duration_s"],
+                            status="complete", path=done.path, spool_path=None, size_bytes=done.size_bytes,
+                            sha256=done.sha256, audio_s=done.audio_s)
+        log.info("line %s: call %s finished, %.1f s, %s", self.info.line, self.id, duration_s, done.path)
+
+    def _discard(self, db: sqlite_utils.Database, ended_at: float, duration_s: float) -> None:
+        self._close()
         self.part_path.unlink(missing_ok=True)
-        catalog.update_call(self.db, self.id, ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3),
+        catalog.update_call(db, self.id, ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3),
                             status="discarded", spool_path=None)
 
     def update(self, **fields) -> None:

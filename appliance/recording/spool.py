@@ -25,9 +25,13 @@ RECORDINGS = "recordings"
 
 
 class PartWriter:
-    """Append-only writer of one call's .part file with a bounded fsync interval."""
+    """Append-only writer of one call's .part file with a bounded fsync interval.
 
-    def __init__(self, path: Path, fsync_interval_s: float = FSYNC_INTERVAL_S) -> None:
+    With fsync_interval_s=None the writer never fsyncs by itself: the daemon's disk worker
+    calls sync() from its own thread instead.
+    """
+
+    def __init__(self, path: Path, fsync_interval_s: float | None = FSYNC_INTERVAL_S) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
@@ -42,7 +46,7 @@ class PartWriter:
             written = os.write(self._fd, view)
             view = view[written:]
             self.size += written
-        if time.monotonic() - self._last_sync >= self._interval:
+        if self._interval is not None and time.monotonic() - self._last_sync >= self._interval:
             self.sync()
 
     def sync(self) -> None:
