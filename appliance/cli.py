@@ -40,10 +40,15 @@ def _data_dir(data: str | None, config: str | None = None) -> Path:
     return Path("/var/lib/hookline")
 
 
-def _open_db(data_dir: Path, must_exist: bool = True):
+def _open_db(data_dir: Path, must_exist: bool = True, read_only: bool = False):
+    """The catalog in data_dir. A missing one is an error (must_exist), reads as empty
+    (read_only: nothing is created by looking), or is created (settings set on a new box)."""
     from .store import db as dbmod
-    if must_exist and not (data_dir / dbmod.DB_NAME).exists():
-        _bad_input(f"no Hookline catalog in {data_dir} (check --data)")
+    if not (data_dir / dbmod.DB_NAME).exists():
+        if must_exist:
+            _bad_input(f"no Hookline catalog in {data_dir} (check --data)")
+        if read_only:
+            return dbmod.empty()
     return dbmod.connect(data_dir)
 
 
@@ -95,7 +100,7 @@ def simulate(scenario: str, data: str | None, speed: str, verbose: bool) -> None
     try:
         runner.simulate(Path(scenario), Path(data), speed)
     except scenariomod.ScenarioError as e:
-        _bad_input(str(e).replace("config error", "scenario error", 1))
+        _bad_input(str(e))
     except RuntimeError as e:
         raise Failure(str(e))
 
@@ -183,7 +188,7 @@ def settings() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def settings_list(data: str | None, as_json: bool) -> None:
     from .store import settings as s
-    resolved = s.resolve(_open_db(_data_dir(data), must_exist=False))
+    resolved = s.resolve(_open_db(_data_dir(data), must_exist=False, read_only=True))
     if as_json:
         click.echo(json.dumps({"box": {k: {"value": v, "source": src} for k, (v, src) in resolved["box"].items()},
                                "lines": {str(n): {k: {"value": v, "source": src} for k, (v, src) in vals.items()}
@@ -206,12 +211,13 @@ def settings_get(name: str, data: str | None, line: int | None) -> None:
         setting, line = s.split_name(name, line)
     except s.SettingError as e:
         _bad_input(str(e))
-    resolved = s.resolve(_open_db(_data_dir(data), must_exist=False), [line] if line is not None else None)
+    resolved = s.resolve(_open_db(_data_dir(data), must_exist=False, read_only=True),
+                         [line] if line is not None else None)
     value = (resolved["lines"][line] if line is not None else resolved["box"])[setting.name][0]
     click.echo(json.dumps(value))
 
 
-@settings.command("set")
+@settings.command("set", context_settings={"ignore_unknown_options": True})  # lets "-1" be a value
 @click.argument("name")
 @click.argument("value")
 @data_option
@@ -219,9 +225,11 @@ def settings_get(name: str, data: str | None, line: int | None) -> None:
 def settings_set(name: str, value: str, data: str | None, line: int | None) -> None:
     from .store import settings as s
     try:
-        parsed = s.set_value(_open_db(_data_dir(data), must_exist=False), name, value, line)
+        setting, line = s.split_name(name, line)
+        setting.parse(value)            # refuse before touching (or creating) the catalog
     except s.SettingError as e:
         _bad_input(str(e))
+    parsed = s.set_value(_open_db(_data_dir(data), must_exist=False), setting.name, value, line)
     click.echo(f"{name} = {json.dumps(parsed)}", err=True)
 
 
@@ -233,9 +241,10 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
     """Go back to the default (the config's, or the built-in one)."""
     from .store import settings as s
     try:
-        s.clear_value(_open_db(_data_dir(data), must_exist=False), name, line)
+        setting, line = s.split_name(name, line)
     except s.SettingError as e:
         _bad_input(str(e))
+    s.clear_value(_open_db(_data_dir(data)), setting.name, line)
 
 
 if __name__ == "__main__":

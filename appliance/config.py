@@ -19,9 +19,11 @@ BITRATES = {8000: (8, 16, 24, 32, 40, 48, 56, 64), 16000: (8, 16, 24, 32, 40, 48
 class ConfigError(ValueError):
     """A bad configuration value; str() is the one line a person reads."""
 
+    prefix = "config error"
+
     def __init__(self, key: str, problem: str, fix: str = "") -> None:
-        self.key = key
-        msg = f"config error: {key}: {problem}"
+        self.key, self.problem, self.fix = key, problem, fix
+        msg = f"{self.prefix}: {key}: {problem}"
         if fix:
             msg += f" ({fix})"
         super().__init__(msg)
@@ -90,7 +92,7 @@ def _get(table: dict, key: str, where: str, kind: type | tuple, default: Any = .
     name = f"{where}.{key}" if where else key
     if key not in table:
         if default is ...:
-            raise ConfigError(name, "missing", "add it; see firmware_config/hookline.toml for an example")
+            raise ConfigError(name, "missing", "add it")
         return default
     value = table[key]
     kinds = kind if isinstance(kind, tuple) else (kind,)
@@ -100,7 +102,9 @@ def _get(table: dict, key: str, where: str, kind: type | tuple, default: Any = .
     if choices is not None and value not in choices:
         raise ConfigError(name, f"{value!r} is not allowed", f"use one of {', '.join(map(repr, choices))}")
     if lo is not None and value < lo or hi is not None and value > hi:
-        raise ConfigError(name, f"{value!r} is out of range", f"use {lo} to {hi}")
+        allowed = f"use {lo} to {hi}" if lo is not None and hi is not None else \
+            f"use at least {lo}" if lo is not None else f"use at most {hi}"
+        raise ConfigError(name, f"{value!r} is out of range", allowed)
     return value
 
 

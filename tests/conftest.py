@@ -1,18 +1,12 @@
-"""Fixtures shared by the test modules (plain helper functions live in helpers.py and simtools.py)."""
+"""Fixtures shared by the test modules (plain helper functions live in simtools.py)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-
-def _hookline_command() -> list[str]:
-    exe = Path(sys.executable).with_name("hookline")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "appliance.cli"]
+import simtools
 
 
 @pytest.fixture(scope="session")
@@ -26,11 +20,7 @@ def simulated_data(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pa
         scenario_path = base / "scenario.toml"
         scenario_path.write_text(scenario)
         data = base / "data"
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("ALSA_CONFIG_PATH", "GPIOZERO_PIN_FACTORY", "XDG_CONFIG_HOME")}
-        env["TZ"] = "UTC"
-        proc = subprocess.run([*_hookline_command(), "simulate", str(scenario_path), "--data", str(data),
-                               "--speed", speed], capture_output=True, text=True, env=env, timeout=120)
+        proc = simtools.run("simulate", scenario_path, "--data", data, "--speed", speed)
         if proc.returncode != 0:
             pytest.fail(f"hookline simulate exited {proc.returncode}:\n{proc.stderr}")
         return data

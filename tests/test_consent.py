@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from helpers import calls, events, hookline, write_scenario
+import simtools as st
 
 SCENARIO = """
     [appliance]
@@ -40,9 +40,9 @@ def _beep_starts(far: np.ndarray, rate: int) -> list[float]:
 @pytest.mark.parametrize("speed", ["max", "realtime"])
 def test_periodic_beeps_reach_the_far_leg(tmp_path, speed):
     data = tmp_path / "data"
-    hookline("simulate", write_scenario(tmp_path / "s.toml", SCENARIO.format(consent="periodic")),
+    st.check("simulate", st.write_scenario(tmp_path, name="s.toml", text=SCENARIO.format(consent="periodic")),
              "--data", data, "--speed", speed)
-    [call] = calls(data)
+    [call] = st.calls(data)
     audio, rate = soundfile.read(data / call["path"])
     starts = _beep_starts(audio[:, 1], rate)
     # Off-hook at preroll_s into the file; beeps at 0, 5 and 10 s of talk, each landing within
@@ -52,7 +52,7 @@ def test_periodic_beeps_reach_the_far_leg(tmp_path, speed):
     for got, want in zip(starts, expected):
         assert want <= got <= want + 0.5, (starts, expected)
     assert _beep_starts(audio[:, 0], rate) == [], "the beep belongs to the line, not the office leg"
-    beeps = [e for e in events(data) if e["kind"] == "beep"]
+    beeps = [e for e in st.events(data) if e["kind"] == "beep"]
     assert [e["call_id"] for e in beeps] == [call["id"]] * 3
     assert all(e["detail"]["consent"] == "periodic" for e in beeps)
 
@@ -60,9 +60,9 @@ def test_periodic_beeps_reach_the_far_leg(tmp_path, speed):
 def test_consent_start_beeps_once_and_off_never(tmp_path):
     for consent, count in (("start", 1), ("off", 0)):
         data = tmp_path / consent
-        hookline("simulate", write_scenario(tmp_path / f"{consent}.toml", SCENARIO.format(consent=consent)),
+        st.check("simulate", st.write_scenario(tmp_path, name=f"{consent}.toml", text=SCENARIO.format(consent=consent)),
                  "--data", data)
-        [call] = calls(data)
+        [call] = st.calls(data)
         audio, rate = soundfile.read(data / call["path"])
         assert len(_beep_starts(audio[:, 1], rate)) == count, consent
-        assert len([e for e in events(data) if e["kind"] == "beep"]) == count
+        assert len([e for e in st.events(data) if e["kind"] == "beep"]) == count

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 from appliance.store import db as dbmod, settings
 
-from helpers import HOOKLINE, calls, events, write_scenario
+import simtools as st
 
 SCENARIO = """
     [appliance]
@@ -44,9 +43,8 @@ def _stream_s(data) -> float:
 
 def test_turning_recording_off_takes_effect_within_a_second(tmp_path):
     data = tmp_path / "data"
-    scenario = write_scenario(tmp_path / "s.toml", SCENARIO)
-    proc = subprocess.Popen([*HOOKLINE, "simulate", str(scenario), "--data", str(data), "--speed", "realtime"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    scenario = st.write_scenario(tmp_path, name="s.toml", text=SCENARIO)
+    proc = st.start("simulate", scenario, "--data", data, "--speed", "realtime")
     try:
         deadline = time.monotonic() + 20
         while _stream_s(data) < 2.0:            # the first call is being recorded
@@ -63,8 +61,8 @@ def test_turning_recording_off_takes_effect_within_a_second(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    first, second = calls(data)
+    first, second = st.calls(data)
     assert first["status"] == "complete"            # already recording when the change came
     assert second["status"] == "discarded" and second["path"] is None
-    reasons = [e["detail"].get("reason") for e in events(data) if e["call_id"] == second["id"]]
+    reasons = [e["detail"].get("reason") for e in st.events(data) if e["call_id"] == second["id"]]
     assert "recording is off for this line" in reasons

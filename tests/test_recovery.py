@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import soundfile
 
-from helpers import HOOKLINE, calls, events, hookline, write_scenario
+import simtools as st
 
 SCENARIO = """
     [appliance]
@@ -53,9 +52,8 @@ def _stream_s(data: Path) -> float:
 
 def test_kill_9_mid_call_leaves_a_recovered_playable_call(tmp_path):
     data = tmp_path / "data"
-    scenario = write_scenario(tmp_path / "long.toml", SCENARIO)
-    proc = subprocess.Popen([*HOOKLINE, "simulate", str(scenario), "--data", str(data), "--speed", "realtime"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    scenario = st.write_scenario(tmp_path, name="long.toml", text=SCENARIO)
+    proc = st.start("simulate", scenario, "--data", data, "--speed", "realtime")
     try:
         # Let the call run for several seconds of real time, then pull the plug.
         _wait_for(lambda: _stream_s(data) >= 6.0, timeout=30)
@@ -67,12 +65,12 @@ def test_kill_9_mid_call_leaves_a_recovered_playable_call(tmp_path):
             proc.kill()
     part_files = list((data / "spool").glob("*.part"))
     assert len(part_files) == 1, "the call in progress should be a .part file in the spool"
-    [row] = calls(data)
+    [row] = st.calls(data)
     assert row["status"] == "recording"
 
-    out = hookline("recover", "--data", data)
+    out = st.check("recover", "--data", data)
     assert "recovered 1 call" in out.stdout
-    [row] = calls(data)
+    [row] = st.calls(data)
     assert row["status"] == "recovered"
     assert not list((data / "spool").glob("*.part"))
     path = data / row["path"]
@@ -88,14 +86,13 @@ def test_kill_9_mid_call_leaves_a_recovered_playable_call(tmp_path):
     freqs = np.fft.rfftfreq(len(talk), 1 / rate)
     assert abs(freqs[spectrum[:, 0].argmax()] - 440) < 5
     assert abs(freqs[spectrum[:, 1].argmax()] - 1000) < 5
-    assert any(e["kind"] == "recovered" and e["call_id"] == row["id"] for e in events(data))
+    assert any(e["kind"] == "recovered" and e["call_id"] == row["id"] for e in st.events(data))
 
 
 def test_daemon_start_recovers_by_itself_and_recover_is_idempotent(tmp_path):
     data = tmp_path / "data"
-    scenario = write_scenario(tmp_path / "long.toml", SCENARIO)
-    proc = subprocess.Popen([*HOOKLINE, "simulate", str(scenario), "--data", str(data), "--speed", "realtime"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    scenario = st.write_scenario(tmp_path, name="long.toml", text=SCENARIO)
+    proc = st.start("simulate", scenario, "--data", data, "--speed", "realtime")
     try:
         _wait_for(lambda: _stream_s(data) >= 3.0, timeout=30)
         os.kill(proc.pid, signal.SIGKILL)
@@ -103,9 +100,9 @@ def test_daemon_start_recovers_by_itself_and_recover_is_idempotent(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    short = write_scenario(tmp_path / "short.toml", SCENARIO.replace("talk = 60.0", "talk = 3.0"))
-    hookline("simulate", short, "--data", data)     # a new daemon start recovers first
-    rows = calls(data)
+    short = st.write_scenario(tmp_path, name="short.toml", text=SCENARIO.replace("talk = 60.0", "talk = 3.0"))
+    st.check("simulate", short, "--data", data)     # a new daemon start recovers first
+    rows = st.calls(data)
     assert [r["status"] for r in rows] == ["recovered", "complete"]
-    assert "recovered 0 call" in hookline("recover", "--data", data).stdout
-    assert [r["status"] for r in calls(data)] == ["recovered", "complete"]
+    assert "recovered 0 call" in st.check("recover", "--data", data).stdout
+    assert [r["status"] for r in st.calls(data)] == ["recovered", "complete"]

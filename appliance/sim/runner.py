@@ -20,20 +20,21 @@ STALL_LIMIT_S = 15.0
 
 
 def apply_scenario_settings(sc: scenariomod.Scenario, data_dir: Path) -> None:
-    """Scenario settings go through the same validation as `hookline settings set`."""
+    """Scenario settings go through the same validation as `hookline settings set`; all of them
+    are checked before any is written, so a refused scenario changes nothing."""
+    wanted = [("appliance.settings", name, value, None) for name, value in sc.settings.items()]
+    wanted += [(f"line[{i}].settings", name, value, line.id)
+               for i, line in enumerate(sc.lines, 1) for name, value in line.settings.items()]
+    for where, name, value, line in wanted:
+        try:
+            setting, _ = settingsmod.split_name(name, line)
+            setting.parse(value)
+        except settingsmod.SettingError as e:
+            raise scenariomod.ScenarioError(where, str(e)) from None
     db = dbmod.connect(data_dir)
     try:
-        for name, value in sc.settings.items():
-            try:
-                settingsmod.set_value(db, name, value)
-            except settingsmod.SettingError as e:
-                raise scenariomod.ScenarioError("appliance.settings", str(e)) from None
-        for i, line in enumerate(sc.lines, 1):
-            for name, value in line.settings.items():
-                try:
-                    settingsmod.set_value(db, name, value, line=line.id)
-                except settingsmod.SettingError as e:
-                    raise scenariomod.ScenarioError(f"line[{i}].settings", str(e)) from None
+        for _, name, value, line in wanted:
+            settingsmod.set_value(db, name, value, line)
     finally:
         db.close()
 

@@ -26,7 +26,7 @@ SUPPORTED_CALLERID = ("none",)
 
 
 class ScenarioError(ConfigError):
-    pass
+    prefix = "scenario error"
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,16 @@ def parse_source(text: Any, where: str, base: Path) -> Source:
 
 
 def parse(doc: dict, base_dir: Path = Path(".")) -> Scenario:
+    """Validate a parsed scenario; every problem is a ScenarioError naming the key."""
+    try:
+        return _parse(doc, base_dir)
+    except ScenarioError:
+        raise
+    except ConfigError as e:   # from the checks shared with the hardware config
+        raise ScenarioError(e.key, e.problem, e.fix) from None
+
+
+def _parse(doc: dict, base_dir: Path) -> Scenario:
     _check_keys(doc, {"appliance", "line", "call", "fault"}, "")
     app = _get(doc, "appliance", "", dict, {})
     _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s"}, "appliance")

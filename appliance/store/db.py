@@ -84,6 +84,13 @@ def connect(data_dir: str | Path) -> sqlite_utils.Database:
     return db
 
 
+def empty() -> sqlite_utils.Database:
+    """An in-memory catalog with the current schema: what a folder with no catalog yet reads as."""
+    db = sqlite_utils.Database(memory=True)
+    migrate(db)
+    return db
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):
