@@ -125,7 +125,7 @@ def record_line(pcm: str, frames: int, out: Path) -> None:
     """Capture `frames` frames from `pcm` and write them as MP3, the way a recording line does."""
     device = CaptureDevice(pcm, RATE, PERIOD_FRAMES)
     encoder = mp3.StreamEncoder(RATE, BITRATE_KBPS)
-    writer = spool.PartWriter(out, fsync_interval_s=math.inf)   # synced per second of audio below
+    writer = spool.PartWriter(out, fsync_interval_s=None)   # synced per second of audio below
     try:
         device.open()
         got = 0
