@@ -87,7 +87,7 @@ def demo(data_dir: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
     daemon.start()
     server = serve_in_thread(data_dir, host, port)
     print(f"Hookline demo: recording {len(sc.lines)} simulated lines into {data_dir.resolve()}", flush=True)
-    print(f"Open http://{host}:{port}/ to list and play the calls (a call every few seconds). Ctrl-C stops.",
+    print(f"Open http://{host}:{port}/ to list and play the calls (four calls every 90 s). Ctrl-C stops.",
           flush=True)
     try:
         daemon.wait()
