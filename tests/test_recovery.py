@@ -50,19 +50,25 @@ def _stream_s(data: Path) -> float:
     return status["lines"][0]["stream_s"]
 
 
-def test_kill_9_mid_call_leaves_a_recovered_playable_call(tmp_path):
-    data = tmp_path / "data"
+def _kill_9_mid_call(tmp_path: Path, data: Path, after_s: float) -> float:
+    """Run the long call in real time, pull the plug once the stream passed after_s; returns
+    the stream time last reported before the kill."""
     scenario = st.write_scenario(tmp_path, name="long.toml", text=SCENARIO)
     proc = st.start("simulate", scenario, "--data", data, "--speed", "realtime")
     try:
-        # Let the call run for several seconds of real time, then pull the plug.
-        _wait_for(lambda: _stream_s(data) >= 6.0, timeout=30)
+        _wait_for(lambda: _stream_s(data) >= after_s, timeout=30)
         stream_at_kill = _stream_s(data)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
+    return stream_at_kill
+
+
+def test_kill_9_mid_call_leaves_a_recovered_playable_call(tmp_path):
+    data = tmp_path / "data"
+    stream_at_kill = _kill_9_mid_call(tmp_path, data, after_s=6.0)
     part_files = list((data / "spool").glob("*.part"))
     assert len(part_files) == 1, "the call in progress should be a .part file in the spool"
     [row] = st.calls(data)
@@ -91,15 +97,7 @@ def test_kill_9_mid_call_leaves_a_recovered_playable_call(tmp_path):
 
 def test_daemon_start_recovers_by_itself_and_recover_is_idempotent(tmp_path):
     data = tmp_path / "data"
-    scenario = st.write_scenario(tmp_path, name="long.toml", text=SCENARIO)
-    proc = st.start("simulate", scenario, "--data", data, "--speed", "realtime")
-    try:
-        _wait_for(lambda: _stream_s(data) >= 3.0, timeout=30)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    _kill_9_mid_call(tmp_path, data, after_s=3.0)
     short = st.write_scenario(tmp_path, name="short.toml", text=SCENARIO.replace("talk = 60.0", "talk = 3.0"))
     st.check("simulate", short, "--data", data)     # a new daemon start recovers first
     rows = st.calls(data)
