@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
+import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from .store import catalog, db as dbmod
 log = logging.getLogger("hookline.line")
 
 BACKOFF_MAX_S = 30.0
+RESUME_AFTER_S = 5.0    # after a failed write (full disk), try again this often while off-hook
 
 
 @dataclass
@@ -83,6 +85,9 @@ class Line(threading.Thread):
         self.offhook = False            # debounced state
         self.call: _Call | None = None
         self.last_end = 0               # frame of the previous on-hook: pre-roll never reaches back past it
+        self.resume_at: int | None = None   # frame at which to retry recording a call that failed
+        self.resume_from: tuple[str, int] | None = None  # (id, part) of the part that failed
+        self.last_error: str | None = None
         self.levels = (-120.0, -120.0)
         self.xruns = 0
         self.device_error: str | None = None
@@ -177,8 +182,28 @@ class Line(threading.Thread):
             self.levels = dbfs(got)
             if self.tick:
                 self.tick(self, self.pos)
-            self._drain_events()
-            self._step()
+            try:
+                self._drain_events()
+                self._step()
+            except Exception as e:   # a full disk, an unwritable catalog, a bug: keep capturing
+                self._recording_failed(e)
+
+    def _recording_failed(self, error: Exception) -> None:
+        """Stop writing the current call, leave what it has for recovery, retry while off-hook."""
+        message = f"{type(error).__name__}: {error}"
+        call, self.call = self.call, None
+        failed_id = call.recording.id if call and call.recording else None
+        if failed_id:
+            call.recording.abandon()
+        if message != self.last_error or failed_id:   # once per cause, and for every call it hits
+            log.error("line %s: recording failed: %s", self.cfg.id, message, exc_info=error)
+            self._event("error", self.pos, failed_id, error=message,
+                        note="what was recorded stays in the spool; `hookline recover` or the next start finalizes it")
+        self.last_error = message
+        if self.offhook:
+            self.resume_at = self.pos + int(RESUME_AFTER_S * self.rate)
+            if failed_id:
+                self.resume_from = (failed_id, call.recording.info.part)
 
     def _drain_events(self) -> None:
         while True:
@@ -198,10 +223,15 @@ class Line(threading.Thread):
     def _step(self) -> None:
         if self.raw_offhook != self.offhook and self.pos - self.raw_since >= self.debounce:
             self.offhook = self.raw_offhook
+            self.resume_at = self.resume_from = None
             if self.offhook:
                 self._start_call(self.raw_since)
             else:
                 self._end_call(self.raw_since)
+        elif self.resume_at is not None and self.pos >= self.resume_at:
+            self.resume_at = None
+            self._start_call(self.pos, continues=self.resume_from)
+            self.last_error = None
         call = self.call
         if call and call.recording:
             target = self.pos - self.lag
@@ -217,16 +247,20 @@ class Line(threading.Thread):
             call.recording.write(self.ring.read(max(call.cursor, self.ring.start), until))
             call.cursor = until
 
-    def _start_call(self, frame: int) -> None:
+    def _start_call(self, frame: int, continues: tuple[str, int] | None = None) -> None:
         if not self.settings["recording"]:
             self.call = _Call(frame, frame, None, call_id=catalog.new_call_id())
             self._event("offhook", frame, self.call.call_id, recording=False)
             return
         start = max(self.ring.start, frame - self.preroll_frames, self.last_end)
-        info = CallInfo(line=self.cfg.id, started_at=self.clock.wall(frame), clock_synced=self.clock.synced)
+        info = CallInfo(line=self.cfg.id, started_at=self.clock.wall(frame), clock_synced=self.clock.synced,
+                        part=continues[1] + 1 if continues else 1, previous_id=continues[0] if continues else None)
         rec = CallRecording(self.db, self.data_dir, info, sample_rate=self.rate, bitrate_kbps=self.cfg.bitrate_kbps,
                             preroll_s=(frame - start) / self.rate, disk=self.disk)
         self.call = _Call(frame, frame, rec, cursor=start)
+        if continues:
+            self._event("resumed", frame, rec.id, previous_id=continues[0])
+            return
         self._event("offhook", frame, rec.id, preroll_s=round((frame - start) / self.rate, 3))
         if self.settings["consent"] != "off":
             if self.player:
@@ -288,4 +322,8 @@ class Line(threading.Thread):
         rec.finish(self.clock.wall(frame), duration)
 
     def _event(self, kind: str, frame: int, call_id: str | None = None, **detail: Any) -> None:
-        catalog.log_event(self.db, self.cfg.id, kind, self.clock.wall(frame), call_id, **detail)
+        """Log a line event; if the catalog cannot take it (full disk), the journal still does."""
+        try:
+            catalog.log_event(self.db, self.cfg.id, kind, self.clock.wall(frame), call_id, **detail)
+        except (sqlite3.Error, OSError) as e:
+            log.error("line %s: cannot log event %s %s (%s): %s", self.cfg.id, kind, call_id or "", detail, e)

@@ -48,18 +48,29 @@ class CallRecording:
         self.part_path = data_dir / spool.SPOOL / f"{self.id}.mp3.part"
         self._disk = disk
         self._writer = spool.PartWriter(self.part_path, None if disk else spool.FSYNC_INTERVAL_S)
-        if disk:
-            disk.register(self._writer)
         self._encoder = StreamEncoder(sample_rate, bitrate_kbps)
         self.frames = 0
+        try:
+            self._create_row(db, info, preroll_s, bitrate_kbps)
+        except BaseException:
+            # No row, no file: nothing for recovery to puzzle over.
+            try:
+                self._writer.close()
+            finally:
+                self.part_path.unlink(missing_ok=True)
+            raise
+        if disk:
+            disk.register(self._writer)
+
+    def _create_row(self, db: sqlite_utils.Database, info: CallInfo, preroll_s: float, bitrate_kbps: int) -> None:
         catalog.create_call(db, {
             "id": self.id, "line": info.line, "direction": info.direction,
             "started_at": catalog.iso(info.started_at), "remote_number": info.remote_number,
             "remote_name": info.remote_name, "remote_withheld": int(info.remote_withheld),
             "dialed": info.dialed, "status": "recording",
-            "spool_path": str(self.part_path.relative_to(data_dir)), "preroll_s": round(preroll_s, 3),
+            "spool_path": str(self.part_path.relative_to(self.data_dir)), "preroll_s": round(preroll_s, 3),
             "part": info.part, "previous_id": info.previous_id, "clock_synced": int(info.clock_synced),
-            "sample_rate": sample_rate, "bitrate_kbps": bitrate_kbps,
+            "sample_rate": self.sample_rate, "bitrate_kbps": bitrate_kbps,
         })
 
     def write(self, frames: np.ndarray) -> None:
@@ -77,6 +88,14 @@ class CallRecording:
     def discard(self, ended_at: float, duration_s: float) -> None:
         """Drop the audio (too short, or not to be kept) but keep the row saying so."""
         self._hand_off(lambda db: self._discard(db, ended_at, duration_s))
+
+    def abandon(self) -> None:
+        """Writing failed: close the part file as it is and leave it, and the row still marked
+        'recording', for recovery, which cuts it at the last whole frame."""
+        try:
+            self._close()
+        except OSError as e:
+            log.error("call %s: closing the part file failed: %s", self.id, e)
 
     def _hand_off(self, job) -> None:
         if self._disk:

@@ -114,6 +114,11 @@ class SimHardware:
                 return
             cycle += 1
 
+    def set_schedule(self, line_id: int, changes: list[tuple[int, bool]]) -> None:
+        """Replace a line's hook changes with (frame, offhook) pairs, e.g. a bouncing contact."""
+        self._schedules[line_id] = iter(sorted(changes))
+        self._next[line_id] = next(self._schedules[line_id], None)
+
     def tick(self, line, pos: int) -> None:
         """Called by a line's thread after each read: drive the pin changes that are due."""
         line_id = line.cfg.id

@@ -1,0 +1,76 @@
+"""Hook input debounce, in stream time: a level counts once it has held for debounce_ms, and the
+call's edges sit where the stable level began. Driven through gpiozero mock pins."""
+from __future__ import annotations
+
+import pytest
+
+from appliance.sim import runner, scenario as scenariomod
+from appliance.store import catalog, db as dbmod
+
+import simtools as st
+
+SCENARIO = """
+[appliance]
+start = "2026-03-15T09:00:00Z"
+
+[[line]]
+id = 1
+offhook = "gpio"
+
+[[call]]
+line = 1
+at = 30.0
+talk = 1.0
+direction = "outbound"
+near = "tone:440@-12"
+"""
+RATE = 8000
+MS = RATE // 1000   # frames per millisecond; the simulated line reads 20 ms periods, debounce 30 ms
+
+
+def _run(tmp_path, changes):
+    sc = scenariomod.load(st.write_scenario(tmp_path, SCENARIO))
+    data = tmp_path / "data"
+    daemon, hw = runner.build_daemon(sc, data, realtime=False)
+    hw.set_schedule(1, changes)
+    hw.start()
+    daemon.start()
+    try:
+        daemon.lines[0].join(60)
+    finally:
+        hw.stop()
+        daemon.stop()
+    db = dbmod.connect(data)
+    try:
+        return catalog.list_calls(db), catalog.list_events(db)
+    finally:
+        db.close()
+
+
+def test_glitches_shorter_than_debounce_start_no_call(tmp_path):
+    # Idle line; two 20 ms blips and a burst of contact bounce that never settles off-hook.
+    changes = [(1000 * MS, True), (1020 * MS, False),
+               (5000 * MS, True), (5020 * MS, False)]
+    t = 9000 * MS
+    for _ in range(5):
+        changes += [(t, True), (t + 20 * MS, False)]
+        t += 40 * MS
+    calls, events = _run(tmp_path, changes)
+    assert calls == []
+    assert [e for e in events if e["kind"] in ("offhook", "onhook")] == []
+
+
+def test_bouncing_offhook_and_a_dropout_make_one_call(tmp_path):
+    # Off-hook at 2 s with 3 bounces, a 20 ms loop-current dropout mid-call, on-hook at 12 s.
+    changes = [(2000 * MS, True), (2020 * MS, False), (2040 * MS, True), (2060 * MS, False),
+               (2080 * MS, True),
+               (7000 * MS, False), (7020 * MS, True),
+               (12000 * MS, False)]
+    calls, events = _run(tmp_path, changes)
+    [call] = calls
+    assert call["status"] == "complete"
+    # The call starts where the level settled (the last bounce), not at the first contact.
+    assert call["started_at"] == "2026-03-15T09:00:02.080Z"
+    assert call["duration_s"] == pytest.approx(12.0 - 2.08, abs=0.021)
+    kinds = [e["kind"] for e in events if e["kind"] in ("offhook", "onhook")]
+    assert kinds == ["offhook", "onhook"]

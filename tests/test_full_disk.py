@@ -1,0 +1,90 @@
+"""A full disk mid-call: the line keeps capturing, what was written stays recoverable, and
+recording resumes in a linked part as soon as there is space again. Runs on a real, small
+tmpfs (needs root to mount, as CI has)."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import soundfile
+
+from appliance.sim import runner, scenario as scenariomod
+from appliance.store import catalog, db as dbmod
+
+import simtools as st
+
+SCENARIO = """
+[appliance]
+start = "2026-03-15T09:00:00Z"
+
+[[line]]
+id = 1
+offhook = "gpio"
+
+[[call]]
+line = 1
+at = 1.0
+direction = "outbound"
+talk = 120.0
+near = "tone:440@-12"
+far = "noise@-30"
+"""
+FREE_SPACE_AT_S = 70.0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_mid_call_loses_nothing_written_and_recording_resumes(tmp_path, small_disk):
+    sc = scenariomod.load(st.write_scenario(tmp_path, SCENARIO))
+    data = small_disk / "data"
+    daemon, hw = runner.build_daemon(sc, data, realtime=False)
+    # ALSA's FIFOs and config go outside the small disk: only the recorder's data is on it.
+    sim_tick = hw.tick
+    freed = []
+
+    def tick(line, pos):
+        if not freed and pos >= FREE_SPACE_AT_S * sc.sample_rate:
+            subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+            freed.append(pos)
+        sim_tick(line, pos)
+
+    daemon._tick = tick
+    hw.start()
+    daemon.start()
+    try:
+        daemon.lines[0].join(120)
+        assert not daemon.lines[0].is_alive()
+    finally:
+        hw.stop()
+        daemon.stop()
+    assert freed, "the scenario never reached the point where space is freed"
+
+    st.check("recover", "--data", data)
+    db = dbmod.connect(data)
+    rows = catalog.list_calls(db)
+    events = catalog.list_events(db)
+    db.close()
+    first, second = rows
+    assert first["status"] == "recovered", "the part cut short by the full disk is recovered"
+    assert second["status"] == "complete" and second["previous_id"] == first["id"] and second["part"] == 2
+    # The first part holds what fit beside the catalog: at 32 kbit/s, over ten seconds.
+    audio, rate = soundfile.read(data / first["path"])
+    assert len(audio) / rate > 10
+    # Recording came back within RESUME_AFTER_S (5 s) of the space being freed...
+    resumed = [e for e in events if e["kind"] == "resumed"]
+    assert [e["call_id"] for e in resumed] == [second["id"]]
+    resumed_s = st.ts(second["started_at"]) - st.ts("2026-03-15T09:00:00Z")
+    assert FREE_SPACE_AT_S <= resumed_s <= FREE_SPACE_AT_S + 5.5
+    # ...and ran to the on-hook at 121 s.
+    assert st.ts(second["ended_at"]) - st.ts("2026-03-15T09:00:00Z") == pytest.approx(121.0, abs=0.05)
+    audio2, _ = soundfile.read(data / second["path"])
+    assert len(audio2) / rate == pytest.approx(second["duration_s"] + second["preroll_s"], abs=0.3)
