@@ -113,7 +113,10 @@ def demo(data: str, host: str, port: int) -> None:
     """A simulated two-line office recording in real time, with the web page."""
     from .sim import runner
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    runner.demo(Path(data), host, port)
+    try:
+        runner.demo(Path(data), host, port)
+    except OSError as e:
+        raise Failure(f"cannot serve the demo page on {host}:{port}: {e.strerror or e} (try --port)")
 
 
 @main.command()

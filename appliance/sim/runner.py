@@ -80,12 +80,12 @@ def demo(data_dir: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
 
     sc = scenariomod.load(DEMO_SCENARIO)
     data_dir = Path(data_dir)
+    server = serve_in_thread(data_dir, host, port)   # first: a busy port fails before anything runs
     apply_scenario_settings(sc, data_dir)
     now = datetime.now(timezone.utc).timestamp()
     daemon, hw = build_daemon(sc, data_dir, realtime=True, forever=True, start=now)
     hw.start()
     daemon.start()
-    server = serve_in_thread(data_dir, host, port)
     print(f"Hookline demo: recording {len(sc.lines)} simulated lines into {data_dir.resolve()}", flush=True)
     print(f"Open http://{host}:{port}/ to list and play the calls (four calls every 90 s). Ctrl-C stops.",
           flush=True)
