@@ -39,17 +39,53 @@ class GpioHook:
 
 
 @dataclass(frozen=True)
+class LineMonitorHook:
+    """A board that reports the line's hook state (and rings) as text lines on a serial port."""
+    port: str
+    baud: int = 9600
+    offhook_pattern: str = r"^\s*OFF[- _]?HOOK\b"     # regular expressions, matched per line
+    onhook_pattern: str = r"^\s*ON[- _]?HOOK\b"
+    ring_pattern: str | None = r"^\s*RING\b"
+    debounce_ms: int = 50
+    source: str = "serial"
+
+
+@dataclass(frozen=True)
+class VoxHook:
+    """Voice activation: the line's own audio says when it is in use (thresholds are settings)."""
+    debounce_ms: int = 0
+    source: str = "vox"
+
+
+@dataclass(frozen=True)
+class ModemCallerId:
+    """A voice modem on the line for RING and caller ID."""
+    port: str
+    baud: int = 115200
+    # Tried in order on every open until one answers OK: Conexant/Agere/most USB modems take
+    # AT+VCID=1; Rockwell and US Robotics chipsets AT#CID=1; some Lucent ones AT%CCID=1.
+    init: tuple[str, ...] = ("AT+VCID=1", "AT#CID=1", "AT%CCID=1")
+    probe_interval_s: float = 30.0      # an idle modem is asked "AT" this often; no OK means hung
+    reply_timeout_s: float = 2.0
+    source: str = "modem"
+
+
+HookConfig = GpioHook | LineMonitorHook | VoxHook
+
+
+@dataclass(frozen=True)
 class LineConfig:
     id: int
     name: str
     capture: str               # ALSA PCM name to capture the line's two legs from
     playback: str | None       # ALSA PCM name to play the consent beep into (None: no beep)
     near_channel: str          # "left" | "right": which capture channel is the office handset
-    offhook: GpioHook
+    offhook: HookConfig
     preroll_s: float
     min_call_s: float
     max_call_s: float
     bitrate_kbps: int
+    callerid: ModemCallerId | None = None
 
     @property
     def swap_legs(self) -> bool:
