@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 # Build and run needs: pyalsaaudio compiles against libasound; soundfile needs libsndfile;
 # alsa-utils and lame are the side-by-side reference in the benchmark.
 APT_PACKAGES := gcc libasound2-dev libsndfile1 alsa-utils lame
+# Tests also use real speech (espeak-ng) to check that speech never decodes as touch-tones.
+TEST_APT_PACKAGES := espeak-ng
 
 .PHONY: demo test bench system-packages clean
 
@@ -46,6 +48,7 @@ $(VENV)/.stamp-app: $(VENV)/.stamp-venv pyproject.toml
 	touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-app
+	$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(APT_PACKAGES) $(TEST_APT_PACKAGES)"
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
