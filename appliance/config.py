@@ -6,6 +6,7 @@ the fix, so `hookline run` can print one line and exit 2 before anything starts.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,8 +112,12 @@ class Config:
 _TOP = {"data_dir", "status_file", "audio", "recording", "line"}
 _AUDIO = {"sample_rate", "period_ms", "bitrate_kbps"}
 _RECORDING = {"preroll_s", "min_call_s", "max_call_s"}
-_LINE = {"id", "name", "capture", "playback", "near_channel", "offhook"} | _RECORDING | {"bitrate_kbps"}
+_LINE = {"id", "name", "capture", "playback", "near_channel", "offhook", "callerid"} | _RECORDING | {"bitrate_kbps"}
 _GPIO = {"source", "pin", "active", "pull", "debounce_ms"}
+_MONITOR = {"source", "port", "baud", "offhook_pattern", "onhook_pattern", "ring_pattern", "debounce_ms"}
+_VOX = {"source", "debounce_ms"}
+_MODEM = {"source", "port", "baud", "init", "probe_interval_s", "reply_timeout_s"}
+BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)
 
 
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:
@@ -144,6 +149,72 @@ def _get(table: dict, key: str, where: str, kind: type | tuple, default: Any = .
     return value
 
 
+def _pattern(table: dict, key: str, where: str, default: str | None) -> str | None:
+    value = _get(table, key, where, str, default)
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise ConfigError(f"{where}.{key}", f"not a valid regular expression: {e}") from None
+    return value
+
+
+def _port(table: dict, where: str, seen_ports: set[str]) -> str:
+    port = _get(table, "port", where, str)
+    if port in seen_ports:
+        raise ConfigError(f"{where}.port", f"{port} is used twice", "give each modem or monitor its own port")
+    seen_ports.add(port)
+    return port
+
+
+def _parse_hook(hook: dict, where: str, seen_pins: set[int], seen_ports: set[str]) -> HookConfig:
+    source = _get(hook, "source", where, str, "gpio", choices=("gpio", "serial", "vox"))
+    if source == "vox":
+        _check_keys(hook, _VOX, where)
+        return VoxHook(debounce_ms=_get(hook, "debounce_ms", where, int, 0, lo=0, hi=2000))
+    if source == "serial":
+        _check_keys(hook, _MONITOR, where)
+        d = LineMonitorHook(port="")
+        return LineMonitorHook(
+            port=_port(hook, where, seen_ports),
+            baud=_get(hook, "baud", where, int, d.baud, choices=BAUDS),
+            offhook_pattern=_pattern(hook, "offhook_pattern", where, d.offhook_pattern),
+            onhook_pattern=_pattern(hook, "onhook_pattern", where, d.onhook_pattern),
+            ring_pattern=_pattern(hook, "ring_pattern", where, d.ring_pattern),
+            debounce_ms=_get(hook, "debounce_ms", where, int, d.debounce_ms, lo=0, hi=2000),
+        )
+    _check_keys(hook, _GPIO, where)
+    pin = _get(hook, "pin", where, int, lo=0, hi=27)
+    if pin in seen_pins:
+        raise ConfigError(f"{where}.pin", f"GPIO{pin} is used by two lines", "wire each line's sense to its own pin")
+    seen_pins.add(pin)
+    return GpioHook(
+        pin=pin,
+        active=_get(hook, "active", where, str, "low", choices=("low", "high")),
+        pull=_get(hook, "pull", where, str, "up", choices=("up", "down", "none")),
+        debounce_ms=_get(hook, "debounce_ms", where, int, 50, lo=0, hi=2000),
+    )
+
+
+def _parse_callerid(table: dict | None, where: str, seen_ports: set[str]) -> ModemCallerId | None:
+    if table is None:
+        return None
+    _check_keys(table, _MODEM, where)
+    if _get(table, "source", where, str, "modem", choices=("modem", "none")) == "none":
+        return None
+    d = ModemCallerId(port="")
+    init = _get(table, "init", where, list, list(d.init))
+    if not init or not all(isinstance(c, str) and c.upper().startswith("AT") for c in init):
+        raise ConfigError(f"{where}.init", "must be a list of AT commands", 'e.g. ["AT+VCID=1", "AT#CID=1"]')
+    return ModemCallerId(
+        port=_port(table, where, seen_ports),
+        baud=_get(table, "baud", where, int, d.baud, choices=BAUDS),
+        init=tuple(init),
+        probe_interval_s=float(_get(table, "probe_interval_s", where, (int, float), d.probe_interval_s, lo=1, hi=3600)),
+        reply_timeout_s=float(_get(table, "reply_timeout_s", where, (int, float), d.reply_timeout_s, lo=0.1, hi=30)),
+    )
+
+
 def parse(doc: dict, source: Path | None = None) -> Config:
     """Validate a parsed TOML document and build the Config."""
     _check_keys(doc, _TOP, "")
@@ -164,6 +235,7 @@ def parse(doc: dict, source: Path | None = None) -> Config:
     lines: list[LineConfig] = []
     seen_ids: set[int] = set()
     seen_pins: set[int] = set()
+    seen_ports: set[str] = set()
     for i, raw in enumerate(raw_lines, 1):
         where = f"line[{i}]"
         if not isinstance(raw, dict):
@@ -173,20 +245,8 @@ def parse(doc: dict, source: Path | None = None) -> Config:
         if line_id in seen_ids:
             raise ConfigError(f"{where}.id", f"line {line_id} is configured twice", "give each line its own id")
         seen_ids.add(line_id)
-        hook = _get(raw, "offhook", where, dict)
-        hw = f"{where}.offhook"
-        _check_keys(hook, _GPIO, hw)
-        _get(hook, "source", hw, str, "gpio", choices=("gpio",))
-        pin = _get(hook, "pin", hw, int, lo=0, hi=27)
-        if pin in seen_pins:
-            raise ConfigError(f"{hw}.pin", f"GPIO{pin} is used by two lines", "wire each line's sense to its own pin")
-        seen_pins.add(pin)
-        gpio = GpioHook(
-            pin=pin,
-            active=_get(hook, "active", hw, str, "low", choices=("low", "high")),
-            pull=_get(hook, "pull", hw, str, "up", choices=("up", "down", "none")),
-            debounce_ms=_get(hook, "debounce_ms", hw, int, 50, lo=0, hi=2000),
-        )
+        hook = _parse_hook(_get(raw, "offhook", where, dict), f"{where}.offhook", seen_pins, seen_ports)
+        callerid = _parse_callerid(_get(raw, "callerid", where, dict, None), f"{where}.callerid", seen_ports)
         line_min = float(_get(raw, "min_call_s", where, (int, float), min_call, lo=0, hi=600))
         line_max = float(_get(raw, "max_call_s", where, (int, float), max_call, lo=10, hi=24 * 3600))
         if line_min >= line_max:
@@ -197,7 +257,8 @@ def parse(doc: dict, source: Path | None = None) -> Config:
             capture=_get(raw, "capture", where, str),
             playback=_get(raw, "playback", where, str, None),
             near_channel=_get(raw, "near_channel", where, str, "left", choices=("left", "right")),
-            offhook=gpio,
+            offhook=hook,
+            callerid=callerid,
             preroll_s=float(_get(raw, "preroll_s", where, (int, float), preroll, lo=0, hi=10)),
             min_call_s=line_min,
             max_call_s=line_max,

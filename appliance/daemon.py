@@ -18,6 +18,7 @@ from typing import Any, Callable
 from .clock import RealClock
 from .config import Config, LineConfig
 from .hook.gpio import GpioHookSource
+from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
 from .recording.disk import DiskWorker
 from .recording.recover import recover
@@ -26,6 +27,19 @@ from .store import db as dbmod, settings as settingsmod
 log = logging.getLogger("hookline.daemon")
 
 SETTINGS_POLL_S = 0.5
+
+
+def hook_source(line: LineConfig):
+    """The off-hook source a line's config names (None for VOX: the line's audio decides)."""
+    if line.offhook.source == "serial":
+        return LineMonitorSource(line.offhook)
+    if line.offhook.source == "gpio":
+        return GpioHookSource(line.offhook)
+    return None
+
+
+def callerid_source(line: LineConfig):
+    return ModemSource(line.callerid) if line.callerid else None
 STATUS_INTERVAL_S = 1.0
 
 
@@ -33,12 +47,14 @@ class Daemon:
     def __init__(self, config: Config, data_dir: Path, *, status_file: Path | None = None,
                  clock_factory: Callable[[LineConfig], Any] | None = None,
                  hook_factory: Callable[[LineConfig], Any] | None = None,
+                 callerid_factory: Callable[[LineConfig], Any] | None = None,
                  tick: Callable[[Line, int], None] | None = None) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
         self.status_file = status_file or config.status_file
         self._clock_factory = clock_factory or (lambda line: RealClock(config.sample_rate))
-        self._hook_factory = hook_factory or (lambda line: GpioHookSource(line.offhook))
+        self._hook_factory = hook_factory or hook_source
+        self._callerid_factory = callerid_factory or callerid_source
         self._tick = tick
         self.lines: list[Line] = []
         self._stop = threading.Event()
@@ -62,6 +78,7 @@ class Daemon:
         for cfg in self.config.lines:
             line = Line(cfg, sample_rate=self.config.sample_rate, period_frames=period, data_dir=self.data_dir,
                         clock=self._clock_factory(cfg), hook=self._hook_factory(cfg),
+                        callerid=self._callerid_factory(cfg),
                         settings={k: v for k, (v, _) in values[cfg.id].items()}, tick=self._tick,
                         disk=self.disk)
             self.lines.append(line)

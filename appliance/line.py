@@ -6,6 +6,10 @@ inside a call is stream time (frames), so debounce, pre-roll and durations are s
 at any simulation speed.
 
 States: idle -> offhook (recording, or logged only when recording is off) -> idle.
+Off-hook comes from the line's hook source (GPIO, a serial line monitor) or from its own audio
+(VOX); rings and caller ID from the hook source or a modem. A call that follows rings is
+inbound and takes the caller ID of that ring train; otherwise it is outbound. Touch-tones on
+the near leg become the call's dialed digits.
 Hook levels are debounced here: a level counts once it has held for debounce_ms of audio,
 and the call's edges are placed where that stable level began.
 """
@@ -24,10 +28,12 @@ import numpy as np
 
 from .audio import tones
 from .audio.capture import CaptureDevice, DeviceError
+from .audio.dtmf import DtmfDecoder
 from .audio.playback import Player
 from .audio.ring import FrameRing
 from .config import LineConfig
 from .hook.base import HookEvent, HookSource
+from .hook.vox import VoxDetector, VoxSettings
 from .recording.call import CallInfo, CallRecording
 from .recording.disk import DiskWorker
 from .store import catalog, db as dbmod
@@ -36,6 +42,8 @@ log = logging.getLogger("hookline.line")
 
 BACKOFF_MAX_S = 30.0
 RESUME_AFTER_S = 5.0    # after a failed write (full disk), try again this often while off-hook
+RING_MEMORY_S = 8.0     # an off-hook this soon after a ring answers it (cadence: 2 s on, 4 s off)
+STUCK_DBFS = -50.0      # a whole max_call_s part below this on both legs: the hook input is stuck
 
 
 @dataclass
@@ -43,10 +51,13 @@ class _Call:
     """The line's current off-hook period."""
     offhook_frame: int
     part_start: int                         # frame where the current part's talk time starts
-    recording: CallRecording | None         # None: recording is off for this line
-    call_id: str = ""                       # the catalog id, from the off-hook on
+    recording: CallRecording | None         # None: not recorded (recording off, or a stuck input)
+    info: CallInfo
     cursor: int = 0                         # next frame to hand to the encoder
     next_beep: int | None = None            # frame of the next periodic consent beep
+    call_id: str = ""                       # the catalog id, from the off-hook on
+    loudest: float = -120.0                 # loudest chunk of the current part (dBFS, either leg)
+    stuck: bool = False
 
 
 def dbfs(frames: np.ndarray) -> tuple[float, float]:
@@ -59,7 +70,7 @@ def dbfs(frames: np.ndarray) -> tuple[float, float]:
 
 class Line(threading.Thread):
     def __init__(self, cfg: LineConfig, *, sample_rate: int, period_frames: int, data_dir: Path,
-                 clock, hook: HookSource, settings: dict[str, Any],
+                 clock, hook: HookSource | None, settings: dict[str, Any], callerid: HookSource | None = None,
                  tick: Callable[["Line", int], None] | None = None, disk: DiskWorker | None = None) -> None:
         super().__init__(name=f"line{cfg.id}", daemon=True)
         self.cfg = cfg
@@ -68,6 +79,7 @@ class Line(threading.Thread):
         self.data_dir = Path(data_dir)
         self.clock = clock
         self.hook = hook
+        self.callerid = callerid
         self.settings = dict(settings)
         self.tick = tick
         self.disk = disk
@@ -94,6 +106,14 @@ class Line(threading.Thread):
         self.db = None
         self.player: Player | None = None
         self.beep = tones.beep(sample_rate)
+        self.vox = VoxDetector(sample_rate, self._vox_settings()) if cfg.offhook.source == "vox" else None
+        self.dtmf = DtmfDecoder(sample_rate)
+        # Only a line that hears rings can tell inbound from outbound.
+        self.hears_rings = cfg.callerid is not None or bool(getattr(cfg.offhook, "ring_pattern", None))
+        self.last_ring: int | None = None
+        self.ring_train_start: int | None = None
+        self.pending_cid: tuple[int, dict[str, Any]] | None = None
+        self.loose_digits: list[tuple[int, str]] = []   # digits heard while no call was confirmed yet
 
     # -- called from other threads -------------------------------------------------------
     def post(self, event: HookEvent) -> None:
@@ -126,11 +146,14 @@ class Line(threading.Thread):
         if self.cfg.playback:
             self.player = Player(self.cfg.playback, self.rate, lambda error: self.post(
                 HookEvent("device-error", detail={"device": self.cfg.playback, "error": error})))
-        try:
-            self.hook.start(self.post)
-        except Exception as e:  # a broken hook input must not stop the audio side
-            log.error("line %s: hook source failed to start: %s", self.cfg.id, e)
-            self._event("device-error", self.pos, device="hook", error=str(e))
+        for name, source in (("hook", self.hook), ("callerid", self.callerid)):
+            if source is None:
+                continue
+            try:
+                source.start(self.post)
+            except Exception as e:  # a broken hook input must not stop the audio side
+                log.error("line %s: %s source failed to start: %s", self.cfg.id, name, e)
+                self._event("device-error", self.pos, device=name, error=str(e))
         backoff = 1.0
         try:
             while not self.stopping.is_set():
@@ -163,7 +186,9 @@ class Line(threading.Thread):
         finally:
             if self.call:
                 self._end_call(self.pos, reason="recorder stopped")
-            self.hook.close()
+            for source in (self.hook, self.callerid):
+                if source is not None:
+                    source.close()
             if self.player:
                 self.player.close()
             self.db.close()
@@ -176,10 +201,18 @@ class Line(threading.Thread):
                 self.xruns += 1
                 self._event("xrun", self.pos, lost_frames=-got)
                 continue
+            first = self.pos
             self.ring.append(got)
             self.pos += len(got)
             self.clock.note(self.pos)
             self.levels = dbfs(got)
+            if self.call:
+                self.call.loudest = max(self.call.loudest, *self.levels)
+            if self.vox:
+                for kind, frame in self.vox.feed(got, first):
+                    self.events.put(HookEvent(kind, frame, {"source": "vox"}))
+            for digit, frame in self.dtmf.feed(got[:, 0], first):
+                self.events.put(HookEvent("digit", frame, {"digit": digit}))
             if self.tick:
                 self.tick(self, self.pos)
             try:
@@ -217,8 +250,61 @@ class Line(threading.Thread):
                     self.raw_offhook, self.raw_since = level, ev.frame
             elif ev.kind == "settings":
                 self.settings.update(ev.detail)
+                if self.vox:
+                    self.vox.update(self._vox_settings())
+            elif ev.kind == "ring":
+                self._ring(ev)
+            elif ev.kind == "callerid":
+                self._caller_id(ev)
+            elif ev.kind == "digit":
+                self._digit(ev)
             else:
                 self._event(ev.kind, ev.frame, **ev.detail)
+
+    def _vox_settings(self) -> VoxSettings:
+        start = self.settings["vox_start_dbfs"]
+        return VoxSettings(start_dbfs=start, stop_dbfs=min(self.settings["vox_stop_dbfs"], start - 1.0),
+                           hang_s=self.settings["vox_hang_s"], min_burst_ms=self.settings["vox_min_burst_ms"])
+
+    def _ring(self, ev: HookEvent) -> None:
+        if self.last_ring is None or ev.frame - self.last_ring > RING_MEMORY_S * self.rate:
+            self.ring_train_start = ev.frame
+        self.last_ring = ev.frame
+        self._event("ring", ev.frame, self.call.call_id if self.call else None, **ev.detail)
+
+    def _caller_id(self, ev: HookEvent) -> None:
+        self.pending_cid = (ev.frame, ev.detail)
+        self._event("callerid", ev.frame, self.call.call_id if self.call else None, **ev.detail)
+        call = self.call
+        # Some exchanges send it just after the answer: give it to the call that just began.
+        if call and call.info.direction == "inbound" and not call.info.remote_number \
+                and not call.info.remote_withheld and ev.frame - call.offhook_frame <= RING_MEMORY_S * self.rate:
+            self._attach_caller_id(call)
+
+    def _attach_caller_id(self, call: _Call) -> None:
+        _, cid = self.pending_cid
+        self.pending_cid = None
+        fields = {"remote_number": cid.get("number"), "remote_name": cid.get("name"),
+                  "remote_withheld": bool(cid.get("withheld"))}
+        call.info.__dict__.update(fields)
+        if call.recording:
+            call.recording.update(**fields)
+
+    def _digit(self, ev: HookEvent) -> None:
+        digit = ev.detail["digit"]
+        if self.call is None:
+            # It may belong to a call about to be confirmed (a VOX start comes after the sound).
+            self.loose_digits = [d for d in self.loose_digits if ev.frame - d[0] <= 2 * self.rate]
+            self.loose_digits.append((ev.frame, digit))
+            return
+        self._add_digit(self.call, ev.frame, digit)
+
+    def _add_digit(self, call: _Call, frame: int, digit: str) -> None:
+        self._event("digit", frame, call.call_id, digit=digit)
+        if call.info.direction != "inbound":
+            call.info.dialed = (call.info.dialed or "") + digit
+            if call.recording:
+                call.recording.update(dialed=call.info.dialed)
 
     def _step(self) -> None:
         if self.raw_offhook != self.offhook and self.pos - self.raw_since >= self.debounce:
@@ -236,8 +322,10 @@ class Line(threading.Thread):
         if call and call.recording:
             target = self.pos - self.lag
             max_frames = int(self.settings["max_call_s"] * self.rate)
-            while target - call.part_start >= max_frames:
+            while call.recording and target - call.part_start >= max_frames:
                 self._split(call.part_start + max_frames)
+            if call.recording is None:      # the split found a stuck input
+                return
             self._feed(call, min(target, self.pos))
             if call.next_beep is not None and self.pos >= call.next_beep:
                 self._consent_beep(call)
@@ -247,27 +335,55 @@ class Line(threading.Thread):
             call.recording.write(self.ring.read(max(call.cursor, self.ring.start), until))
             call.cursor = until
 
+    def _who(self, frame: int) -> dict[str, Any]:
+        """Direction and caller of a call going off-hook at frame, from the rings before it."""
+        if not self.hears_rings:
+            return {}
+        rung = self.last_ring is not None and frame - self.last_ring <= RING_MEMORY_S * self.rate
+        who: dict[str, Any] = {"direction": "inbound" if rung else "outbound"}
+        if rung and self.pending_cid and self.pending_cid[0] >= self.ring_train_start - RING_MEMORY_S * self.rate:
+            _, cid = self.pending_cid
+            who.update(remote_number=cid.get("number"), remote_name=cid.get("name"),
+                       remote_withheld=bool(cid.get("withheld")))
+        self.pending_cid = None
+        self.last_ring = None
+        return who
+
     def _start_call(self, frame: int, continues: tuple[str, int] | None = None) -> None:
-        if not self.settings["recording"]:
-            self.call = _Call(frame, frame, None, call_id=catalog.new_call_id())
-            self._event("offhook", frame, self.call.call_id, recording=False)
-            return
-        start = max(self.ring.start, frame - self.preroll_frames, self.last_end)
         info = CallInfo(line=self.cfg.id, started_at=self.clock.wall(frame), clock_synced=self.clock.synced,
-                        part=continues[1] + 1 if continues else 1, previous_id=continues[0] if continues else None)
+                        **self._who(frame))
+        if not self.settings["recording"]:
+            self.call = _Call(frame, frame, None, info, call_id=catalog.new_call_id())
+            self._event("offhook", frame, self.call.call_id, recording=False, direction=info.direction)
+            self._take_loose_digits(self.call)
+            return
+        if continues:
+            info.previous_id, info.part = continues[0], continues[1] + 1
+        start = max(self.ring.start, frame - self.preroll_frames, self.last_end)
         rec = CallRecording(self.db, self.data_dir, info, sample_rate=self.rate, bitrate_kbps=self.cfg.bitrate_kbps,
                             preroll_s=(frame - start) / self.rate, disk=self.disk)
-        self.call = _Call(frame, frame, rec, cursor=start)
+        self.call = _Call(frame, frame, rec, info, cursor=start, call_id=rec.id)
         if continues:
             self._event("resumed", frame, rec.id, previous_id=continues[0])
             return
-        self._event("offhook", frame, rec.id, preroll_s=round((frame - start) / self.rate, 3))
+        self._event("offhook", frame, rec.id, preroll_s=round((frame - start) / self.rate, 3),
+                    direction=info.direction)
+        if info.direction == "inbound" and self.cfg.callerid and not info.remote_number and not info.remote_withheld:
+            self._event("warning", frame, rec.id, message="inbound call without caller ID: check that the "
+                        "line has caller ID and the modem accepted its caller-ID command (see device-ok events)")
+        self._take_loose_digits(self.call)
         if self.settings["consent"] != "off":
             if self.player:
                 self._consent_beep(self.call)
             else:
                 self._event("warning", frame, rec.id,
                             message="consent is on but this line has no playback device in the config")
+
+    def _take_loose_digits(self, call: _Call) -> None:
+        for frame, digit in self.loose_digits:
+            if frame >= call.offhook_frame - self.debounce - self.period:
+                self._add_digit(call, frame, digit)
+        self.loose_digits = []
 
     def _consent_beep(self, call: _Call) -> None:
         """Tell the parties the call is recorded: now, and again later if consent is periodic."""
@@ -280,16 +396,24 @@ class Line(threading.Thread):
         self._event("beep", self.pos, call.recording.id, consent=mode)
 
     def _split(self, at: int) -> None:
-        """The call reached max_call_s: close this part and go on in a linked next one."""
+        """The call reached max_call_s: close this part and go on in a linked next one, unless the
+        whole part was silence, which means a stuck hook input, not a long call."""
         call = self.call
         self._feed(call, at)
         old = call.recording
         old.finish(self.clock.wall(at), (at - call.part_start) / self.rate)
+        if call.loudest < STUCK_DBFS:
+            call.recording, call.stuck = None, True
+            self._event("stuck", at, old.id, loudest_dbfs=call.loudest,
+                        message=f"off-hook for {(at - call.offhook_frame) / self.rate:.0f} s of silence: the hook "
+                                "input looks stuck (check its wiring and active level); not recording until on-hook")
+            return
         info = CallInfo(**{**old.info.__dict__, "started_at": self.clock.wall(at), "part": old.info.part + 1,
                            "previous_id": old.id})
         call.recording = CallRecording(self.db, self.data_dir, info, sample_rate=self.rate,
                                        bitrate_kbps=self.cfg.bitrate_kbps, preroll_s=0.0, disk=self.disk)
-        call.part_start = at
+        call.info = info
+        call.part_start, call.cursor, call.loudest, call.call_id = at, at, -120.0, call.recording.id
         self._event("split", at, call.recording.id, previous_id=old.id, part=info.part,
                     reason=f"longer than max_call_s ({self.settings['max_call_s']:g} s)")
 
@@ -302,17 +426,20 @@ class Line(threading.Thread):
         rec = call.recording
         duration = (frame - call.part_start) / self.rate
         extra = {"reason": reason} if reason else {}
+        self._event("onhook", frame, call.call_id, duration_s=round(duration, 3), **extra)
+        if call.stuck:
+            return
         if rec is None:
-            call_id = call.call_id
+            info = call.info
             catalog.create_call(self.db, {
-                "id": call_id, "line": self.cfg.id, "started_at": catalog.iso(self.clock.wall(call.offhook_frame)),
-                "ended_at": catalog.iso(self.clock.wall(frame)), "duration_s": round(duration, 3),
-                "status": "discarded", "clock_synced": int(self.clock.synced)})
-            self._event("onhook", frame, call_id, duration_s=round(duration, 3), **extra)
-            self._event("discard", frame, call_id, reason="recording is off for this line")
+                "id": call.call_id, "line": self.cfg.id, "direction": info.direction,
+                "started_at": catalog.iso(info.started_at), "ended_at": catalog.iso(self.clock.wall(frame)),
+                "duration_s": round(duration, 3), "remote_number": info.remote_number,
+                "remote_name": info.remote_name, "remote_withheld": int(info.remote_withheld),
+                "dialed": info.dialed, "status": "discarded", "clock_synced": int(info.clock_synced)})
+            self._event("discard", frame, call.call_id, reason="recording is off for this line")
             return
         self._feed(call, min(frame, self.ring.end))
-        self._event("onhook", frame, rec.id, duration_s=round(duration, 3), **extra)
         minimum = self.settings["min_call_s"]
         if rec.info.part == 1 and duration < minimum:
             rec.discard(self.clock.wall(frame), duration)

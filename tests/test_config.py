@@ -80,8 +80,15 @@ BAD_CONFIGS = [
     ("duplicate line id", _variant("id = 2", "id = 1"), ["line[2].id", "twice"]),
     ("missing capture", _variant('capture = "line2"\n', ""), ["line[2].capture", "missing"]),
     ("missing offhook", _variant("[line.offhook]\npin = 27\n", ""), ["line[2].offhook", "missing"]),
-    ("offhook source not supported", _variant("pin = 17", 'pin = 17\nsource = "serial"'),
-     ["line[1].offhook.source", "serial"]),
+    ("offhook source unknown", _variant("pin = 17", 'pin = 17\nsource = "pigeon"'),
+     ["line[1].offhook.source", "pigeon"]),
+    ("serial offhook without a port", _variant("pin = 17", 'source = "serial"'),
+     ["line[1].offhook.port", "missing"]),
+    ("line monitor pattern not a regex",
+     _variant("pin = 17", 'source = "serial"\nport = "/dev/ttyUSB0"\nonhook_pattern = "(ON"'),
+     ["line[1].offhook.onhook_pattern", "regular expression"]),
+    ("modem init not AT commands", _variant('capture = "line1"', 'capture = "line1"\ncallerid = { port = "/dev/ttyACM0", init = ["VCID"] }'),
+     ["line[1].callerid.init", "AT"]),
     ("bitrate too high for 8 kHz", _variant("bitrate_kbps = 32", "bitrate_kbps = 128"), ["audio.bitrate_kbps", "128"]),
     ("min above max", _variant('capture = "line1"', 'capture = "line1"\nmin_call_s = 30\nmax_call_s = 20'),
      ["line[1]", "max_call_s"]),
@@ -141,9 +148,13 @@ def _sc(old: str, new: str) -> str:
 
 
 BAD_SCENARIOS = [
-    ("offhook serial", _sc('offhook = "gpio"', 'offhook = "serial"'), ["line[1].offhook", "serial", "gpio"]),
-    ("offhook vox", _sc('offhook = "gpio"', 'offhook = "vox"'), ["line[1].offhook", "vox"]),
-    ("callerid modem", _sc('callerid = "none"', 'callerid = "modem"'), ["line[1].callerid", "modem", "none"]),
+    ("offhook unknown source", _sc('offhook = "gpio"', 'offhook = "pigeon"'), ["line[1].offhook", "pigeon"]),
+    ("modem fault on a line without a modem",
+     SCENARIO + '\n[[fault]]\nline = 1\nat = 1.0\nkind = "modem-hang"\nfor = 5.0\n', ["fault[1].kind", "no modem"]),
+    ("audio-gone not simulated yet", _sc('callerid = "none"', 'callerid = "modem"')
+     + '\n[[fault]]\nline = 1\nat = 1.0\nkind = "audio-gone"\nfor = 5.0\n', ["fault[1].kind", "audio-gone"]),
+    ("caller id not a number", _sc('callerid = "none"', 'callerid = "modem"').replace(
+        'line = 1\nat', 'line = 1\ncaller_id = { number = "CALL ME" }\nat', 1), ["caller_id.number"]),
     ("bad source", _sc('near = "tone:440"', 'near = "tone:abc"'), ["call[1].near", "tone:abc"]),
     ("tone above 0 dBFS", _sc('near = "tone:440"', 'near = "tone:440@3"'), ["call[1].near"]),
     ("missing wav", _sc('far = "silence"', 'far = "file:nothere.wav"'), ["call[1].far", "nothere.wav"]),

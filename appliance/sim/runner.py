@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..clock import StreamClock
-from ..daemon import Daemon
+from ..daemon import Daemon, hook_source
 from ..hook.gpio import GpioHookSource
 from ..store import db as dbmod, settings as settingsmod
 from . import scenario as scenariomod
@@ -45,7 +45,8 @@ def build_daemon(sc: scenariomod.Scenario, data_dir: Path, realtime: bool, forev
     t0 = sc.start if start is None else start
     daemon = Daemon(hw.config, data_dir, status_file=hw.config.status_file,
                     clock_factory=lambda line: StreamClock(t0, sc.sample_rate),
-                    hook_factory=lambda line: GpioHookSource(line.offhook, pin_factory=hw.pins),
+                    hook_factory=lambda line: GpioHookSource(line.offhook, pin_factory=hw.pins)
+                    if line.offhook.source == "gpio" else hook_source(line),
                     tick=hw.tick)
     return daemon, hw
 

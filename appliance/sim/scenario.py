@@ -20,9 +20,8 @@ DIAL_START_S = 0.5           # outbound: the handset starts dialing this long af
 DTMF_ON_S = 0.07
 DTMF_OFF_S = 0.07
 
-# Off-hook sources and caller-ID kinds this version can simulate.
-SUPPORTED_OFFHOOK = ("gpio",)
-SUPPORTED_CALLERID = ("none",)
+CALLERID_AFTER_RING_S = 0.5   # formatted caller ID starts this long after the first ring ends
+FAULT_KINDS = ("modem-hang", "modem-gone", "audio-gone")
 
 
 class ScenarioError(ConfigError):
@@ -78,6 +77,18 @@ class SimCall:
 
 
 @dataclass(frozen=True)
+class SimFault:
+    line: int
+    at: float
+    kind: str
+    duration: float
+
+    @property
+    def end_s(self) -> float:
+        return self.at + self.duration
+
+
+@dataclass(frozen=True)
 class Scenario:
     start: float                  # UTC seconds at scenario time 0
     sample_rate: int
@@ -85,13 +96,14 @@ class Scenario:
     settings: dict[str, Any]
     lines: tuple[SimLine, ...]
     calls: tuple[SimCall, ...]
+    faults: tuple[SimFault, ...] = ()
     loop_s: float | None = None   # demo: the calls repeat with this period, forever
     base_dir: Path = field(default=Path("."))
 
     @property
     def end_s(self) -> float:
         """Scenario time by which every call is over, plus a little idle tail."""
-        return max([c.onhook_s for c in self.calls] + [0.0]) + 2.0
+        return max([c.onhook_s for c in self.calls] + [f.end_s for f in self.faults] + [0.0]) + 2.0
 
 
 _SOURCE = re.compile(r"^(?:(silence)|tone:(\d+(?:\.\d+)?)(?:@(-?\d+(?:\.\d+)?))?|noise(?:@(-?\d+(?:\.\d+)?))?|file:(.+))$")
@@ -119,6 +131,24 @@ def parse_source(text: Any, where: str, base: Path) -> Source:
     if level > 0:
         raise ScenarioError(where, f"{text!r}: noise level must be at or below 0 dBFS")
     return Source("noise", dbfs=level)
+
+
+def _parse_caller_id(table: dict | None, where: str) -> dict[str, Any] | None:
+    """{number, name} or raw modem {lines}; returned as given after checking."""
+    if table is None:
+        return None
+    if "lines" in table:
+        _check_keys(table, {"lines"}, where)
+        lines = table["lines"]
+        if not isinstance(lines, list) or not all(isinstance(x, str) and "\n" not in x and "\r" not in x for x in lines):
+            raise ScenarioError(f"{where}.lines", "must be a list of single-line strings")
+        return {"lines": list(lines)}
+    _check_keys(table, {"number", "name"}, where)
+    number = _get(table, "number", where, str)
+    name = _get(table, "name", where, str, None)
+    if not re.fullmatch(r"[0-9+*#]{1,32}|[PO]", number):
+        raise ScenarioError(f"{where}.number", f"{number!r} is not a phone number", 'digits, or "P" / "O"')
+    return {"number": number, "name": name}
 
 
 def parse(doc: dict, base_dir: Path = Path(".")) -> Scenario:
@@ -152,13 +182,7 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
         where = f"line[{i}]"
         _check_keys(raw, {"id", "offhook", "callerid", "noise_dbfs", "settings"}, where)
         offhook = _get(raw, "offhook", where, str, "gpio", choices=("gpio", "serial", "vox"))
-        if offhook not in SUPPORTED_OFFHOOK:
-            raise ScenarioError(f"{where}.offhook", f"{offhook!r} is not simulated by this version yet",
-                                f"use {', '.join(SUPPORTED_OFFHOOK)}")
         callerid = _get(raw, "callerid", where, str, "none", choices=("modem", "none"))
-        if callerid not in SUPPORTED_CALLERID:
-            raise ScenarioError(f"{where}.callerid", f"{callerid!r} is not simulated by this version yet",
-                                f"use {', '.join(SUPPORTED_CALLERID)}")
         lines.append(SimLine(
             id=_get(raw, "id", where, int, lo=1, hi=99), offhook=offhook, callerid=callerid,
             noise_dbfs=float(_get(raw, "noise_dbfs", where, (int, float), -70.0, hi=0)),
@@ -181,7 +205,7 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
         dial = _get(raw, "dial", where, str, None)
         if dial is not None and not re.fullmatch(r"[0-9A-D*#]+", dial):
             raise ScenarioError(f"{where}.dial", f"{dial!r} has characters a keypad cannot send", "use 0-9, *, #, A-D")
-        caller_id = _get(raw, "caller_id", where, dict, None)
+        caller_id = _parse_caller_id(_get(raw, "caller_id", where, dict, None), f"{where}.caller_id")
         calls.append(SimCall(
             index=i, line=line, at=float(_get(raw, "at", where, (int, float), lo=0)), direction=direction,
             rings=_get(raw, "rings", where, int, 2 if direction == "inbound" else 0, lo=0, hi=20),
@@ -190,8 +214,23 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
             far=parse_source(_get(raw, "far", where, str, "silence"), f"{where}.far", base_dir),
             dial=dial,
         ))
-    if _get(doc, "fault", "", list, []):
-        raise ScenarioError("fault", "hardware faults are not simulated by this version yet", "remove the [[fault]] tables")
+    faults = []
+    for i, raw in enumerate(_get(doc, "fault", "", list, []), 1):
+        where = f"fault[{i}]"
+        _check_keys(raw, {"line", "at", "kind", "for"}, where)
+        line = _get(raw, "line", where, int)
+        if line not in ids:
+            raise ScenarioError(f"{where}.line", f"line {line} is not defined", "add it as a [[line]]")
+        kind = _get(raw, "kind", where, str, choices=FAULT_KINDS)
+        if kind == "audio-gone":
+            # The ALSA file plugin keeps returning samples after its input ends, so an unplugged
+            # interface cannot be played at that seam yet.
+            raise ScenarioError(f"{where}.kind", "audio-gone is not simulated by this version yet",
+                                "use modem-hang or modem-gone")
+        if kind.startswith("modem") and next(x for x in lines if x.id == line).callerid != "modem":
+            raise ScenarioError(f"{where}.kind", f"line {line} has no modem", 'set callerid = "modem" on it')
+        faults.append(SimFault(line=line, at=float(_get(raw, "at", where, (int, float), lo=0)), kind=kind,
+                               duration=float(_get(raw, "for", where, (int, float), lo=0.1, hi=24 * 3600))))
     by_line: dict[int, list[SimCall]] = {}
     for call in sorted(calls, key=lambda c: c.at):
         prev = by_line.get(call.line, [None])[-1]
@@ -203,7 +242,8 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
         raise ScenarioError("appliance.loop_s", "shorter than the calls it repeats")
     return Scenario(start=start_dt.timestamp(), sample_rate=rate, seed=seed,
                     settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
-                    calls=tuple(sorted(calls, key=lambda c: c.at)), loop_s=loop_s, base_dir=base_dir)
+                    calls=tuple(sorted(calls, key=lambda c: c.at)), faults=tuple(faults), loop_s=loop_s,
+                    base_dir=base_dir)
 
 
 def load(path: str | Path) -> Scenario:

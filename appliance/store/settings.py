@@ -68,6 +68,14 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
     Setting("consent", "choice", "recording notice played onto the line: off, start (one beep when "
             "recording starts) or periodic (a beep every beep_interval_s)", "off", choices=("off", "start", "periodic")),
     Setting("beep_interval_s", "int", "seconds between consent beeps when consent is periodic", 15, lo=5, hi=300),
+    Setting("vox_start_dbfs", "float", "VOX lines: sound above this level (dBFS, measured above 300 Hz so "
+            "hum does not count) starts a call", -40.0, lo=-70, hi=-10),
+    Setting("vox_stop_dbfs", "float", "VOX lines: below this level (dBFS) the line counts as quiet; "
+            "keep it a few dB under vox_start_dbfs", -48.0, lo=-80, hi=-15),
+    Setting("vox_hang_s", "float", "VOX lines: this much quiet ends a call; shorter pauses and holds do not",
+            8.0, lo=1, hi=120),
+    Setting("vox_min_burst_ms", "int", "VOX lines: sound must last this long to start a call (clicks do not)",
+            150, lo=50, hi=2000),
 )}
 
 
