@@ -69,22 +69,6 @@ def test_ring_refuses_frames_it_does_not_hold(start, stop):
         ring.read(start, stop)
 
 
-def test_ring_advance_reads_back_as_silence():
-    ring = FrameRing(10)
-    ring.append(frames(1, 5))
-    ring.advance(3)
-    ring.append(frames(100, 2))
-    assert ring.end == 10
-    got = ring.read(0, 10)
-    np.testing.assert_array_equal(got[:5], frames(1, 5))
-    np.testing.assert_array_equal(got[5:8], np.zeros((3, 2)))
-    np.testing.assert_array_equal(got[8:], frames(100, 2))
-    ring.advance(50)
-    assert (ring.start, ring.end) == (50, 60)
-    assert not ring.read(50, 60).any()
-
-
-# -- mp3frames.scan ------------------------------------------------------------------------------
 def encode(rate: int, seconds: float, bitrate: int = 32) -> bytes:
     enc = StreamEncoder(rate, bitrate)
     t = np.arange(int(rate * seconds)) / rate

@@ -30,14 +30,6 @@ class FrameRing:
         self._buf[:n - first] = frames[first:]
         self.end += n
 
-    def advance(self, n: int) -> None:
-        """Skip n frames (an xrun gap): they are unknown, so they read back as silence."""
-        if n >= self.capacity:
-            self._buf[:] = 0
-            self.end += n
-        else:
-            self.append(np.zeros((n, self._buf.shape[1]), dtype=np.int16))
-
     def read(self, start: int, stop: int) -> np.ndarray:
         """Frames [start, stop); start must not be older than self.start."""
         if start < self.start or stop > self.end or start > stop:

@@ -68,7 +68,6 @@ class SimHardware:
         Device.pin_factory = self.pins   # anything else creating a device gets mock pins too
         self._stop = threading.Event()
         self._writers: list[threading.Thread] = []
-        self.finished: set[int] = set()
         self._played: dict[int, list[np.ndarray]] = {line.id: [] for line in scenario.lines}
         self._played_total: dict[int, int] = {line.id: 0 for line in scenario.lines}
         self._played_lock = threading.Lock()
@@ -183,7 +182,6 @@ class SimHardware:
         if not self.realtime and line.player is not None:
             self._catch_up_with_playback(line)
         if self.end_frame is not None and pos >= self.end_frame:
-            self.finished.add(line_id)
             line.stop()
 
     def _catch_up_with_playback(self, line, timeout: float = 5.0) -> None:

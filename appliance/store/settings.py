@@ -161,8 +161,3 @@ def resolve(db: sqlite_utils.Database, line_ids: list[int] | None = None) -> dic
 def line_values(db: sqlite_utils.Database, line_id: int) -> dict[str, Any]:
     """The plain effective values for one line."""
     return {name: value for name, (value, _) in resolve(db, [line_id])["lines"][line_id].items()}
-
-
-def data_version(db: sqlite_utils.Database) -> int:
-    """Changes whenever another connection commits: a cheap 'did anything change?' poll."""
-    return db.execute("PRAGMA data_version").fetchone()[0]
