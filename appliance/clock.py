@@ -34,16 +34,20 @@ class RealClock:
 
 
 class StreamClock:
-    """Simulation: wall time = scenario start + frames / rate, at any speed."""
+    """Simulation: wall time = scenario start + frames / rate, at any speed.
+
+    When the simulated interface is unplugged, the scenario's time runs on while no frames
+    arrive; the simulator adds the outage to `skipped` before the device comes back."""
 
     synced = True
 
     def __init__(self, start: float, sample_rate: int) -> None:
         self.start = start
         self.rate = sample_rate
+        self.skipped = 0   # frames of scenario time that never reached the stream
 
     def note(self, pos: int) -> None:
         pass
 
     def wall(self, frame: int) -> float:
-        return self.start + frame / self.rate
+        return self.start + (frame + self.skipped) / self.rate

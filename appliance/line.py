@@ -20,6 +20,7 @@ import math
 import queue
 import sqlite3
 import threading
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -40,7 +41,7 @@ from .store import catalog, db as dbmod
 
 log = logging.getLogger("hookline.line")
 
-BACKOFF_MAX_S = 30.0
+BACKOFF_MAX_S = 5.0   # a replugged interface is recording again within this (opening a missing PCM is cheap)
 RESUME_AFTER_S = 5.0    # after a failed write (full disk), try again this often while off-hook
 RING_MEMORY_S = 8.0     # an off-hook this soon after a ring answers it (cadence: 2 s on, 4 s off)
 STUCK_DBFS = -50.0      # a whole max_call_s part below this on both legs: the hook input is stuck
@@ -98,7 +99,7 @@ class Line(threading.Thread):
         self.call: _Call | None = None
         self.last_end = 0               # frame of the previous on-hook: pre-roll never reaches back past it
         self.resume_at: int | None = None   # frame at which to retry recording a call that failed
-        self.resume_from: tuple[str, int] | None = None  # (id, part) of the part that failed
+        self.resume_from: tuple[str, CallInfo] | None = None  # (id, info) of the part that failed
         self.last_error: str | None = None
         self.levels = (-120.0, -120.0)
         self.xruns = 0
@@ -162,6 +163,7 @@ class Line(threading.Thread):
                 except DeviceError as e:
                     if self.device_error != str(e):
                         log.error("line %s: %s; retrying every %.0f s at most", self.cfg.id, e, BACKOFF_MAX_S)
+                    if self.device_error is None:   # one event per outage, however it shows itself
                         self._event("device-error", self.pos, device=self.cfg.capture, error=str(e))
                     self.device_error = str(e)
                     self.stopping.wait(backoff)
@@ -172,15 +174,15 @@ class Line(threading.Thread):
                     self._event("device-ok", self.pos, device=self.cfg.capture)
                     self.device_error = None
                     self.raw_since = self.pos  # a level held across the outage restarts its debounce
+                    if self.resume_from and self.offhook:
+                        self.resume_at = self.pos   # the call goes on in a linked part
                 backoff = 1.0
                 try:
                     self._capture_loop()
                 except DeviceError as e:
                     log.error("line %s: %s", self.cfg.id, e)
-                    self.device_error = str(e)
-                    self._event("device-error", self.pos, device=self.cfg.capture, error=str(e))
-                    self._end_call(self.pos, reason="capture device failed")
-                    self.offhook = False
+                    self._interrupt_call(str(e))
+                    self.device_error = str(e)   # after the event: the simulator waits on this
                 finally:
                     self.device.close()
         finally:
@@ -236,7 +238,21 @@ class Line(threading.Thread):
         if self.offhook:
             self.resume_at = self.pos + int(RESUME_AFTER_S * self.rate)
             if failed_id:
-                self.resume_from = (failed_id, call.recording.info.part)
+                self.resume_from = (failed_id, call.recording.info)
+
+    def _interrupt_call(self, error: str) -> None:
+        """The capture device failed: keep what the call has so far (however short) and go on in a
+        linked part if the line is still off-hook when the device is back."""
+        call = self.call
+        rec = call.recording if call else None
+        self._event("device-error", self.pos, call.call_id if call else None, device=self.cfg.capture, error=error)
+        if rec is None:   # idle, stuck or not recording: nothing to keep, the hook state carries on
+            return
+        self.call = None
+        self.last_end = self.pos     # the next part starts after the outage, with no pre-roll before it
+        self._feed(call, self.pos)
+        rec.finish(self.clock.wall(self.pos), (self.pos - call.part_start) / self.rate)
+        self.resume_from, self.resume_at = (rec.id, rec.info), None
 
     def _drain_events(self) -> None:
         while True:
@@ -309,14 +325,17 @@ class Line(threading.Thread):
     def _step(self) -> None:
         if self.raw_offhook != self.offhook and self.pos - self.raw_since >= self.debounce:
             self.offhook = self.raw_offhook
+            if not self.offhook and self.call is None and self.resume_from:
+                self._event("onhook", self.raw_since, self.resume_from[0],
+                            reason="hung up before recording could resume")
             self.resume_at = self.resume_from = None
             if self.offhook:
                 self._start_call(self.raw_since)
             else:
                 self._end_call(self.raw_since)
-        elif self.resume_at is not None and self.pos >= self.resume_at:
-            self.resume_at = None
-            self._start_call(self.pos, continues=self.resume_from)
+        elif self.resume_at is not None and self.pos >= self.resume_at and self.raw_offhook == self.offhook:
+            at, self.resume_at = self.resume_at, None
+            self._start_call(at, continues=self.resume_from)
             self.last_error = None
         call = self.call
         if call and call.recording:
@@ -349,16 +368,18 @@ class Line(threading.Thread):
         self.last_ring = None
         return who
 
-    def _start_call(self, frame: int, continues: tuple[str, int] | None = None) -> None:
-        info = CallInfo(line=self.cfg.id, started_at=self.clock.wall(frame), clock_synced=self.clock.synced,
-                        **self._who(frame))
+    def _start_call(self, frame: int, continues: tuple[str, CallInfo] | None = None) -> None:
+        if continues:   # the same call goes on: same direction, caller and digits
+            info = dataclasses.replace(continues[1], started_at=self.clock.wall(frame), clock_synced=self.clock.synced,
+                                       part=continues[1].part + 1, previous_id=continues[0])
+        else:
+            info = CallInfo(line=self.cfg.id, started_at=self.clock.wall(frame), clock_synced=self.clock.synced,
+                            **self._who(frame))
         if not self.settings["recording"]:
             self.call = _Call(frame, frame, None, info, call_id=catalog.new_call_id())
             self._event("offhook", frame, self.call.call_id, recording=False, direction=info.direction)
             self._take_loose_digits(self.call)
             return
-        if continues:
-            info.previous_id, info.part = continues[0], continues[1] + 1
         start = max(self.ring.start, frame - self.preroll_frames, self.last_end)
         rec = CallRecording(self.db, self.data_dir, info, sample_rate=self.rate, bitrate_kbps=self.cfg.bitrate_kbps,
                             preroll_s=(frame - start) / self.rate, disk=self.disk)

@@ -32,6 +32,8 @@ install -d -m 0755 /etc/hookline
 [ -e /etc/hookline/hookline.toml ] || install -m 0644 "$repo/firmware_config/hookline.toml" /etc/hookline/hookline.toml
 [ -e /etc/asound.conf ] || install -m 0644 "$repo/firmware_config/asound.conf" /etc/asound.conf
 install -m 0644 "$repo/firmware_config/70-hookline-audio.rules" /etc/udev/rules.d/70-hookline-audio.rules
+install -m 0644 "$repo/firmware_config/70-hookline-serial.rules" /etc/udev/rules.d/70-hookline-serial.rules
+udevadm control --reload-rules 2>/dev/null || true
 install -m 0644 "$repo/firmware_config/hookline.service.avahi" /etc/avahi/services/hookline.service
 install -m 0644 "$repo/firmware_config/hookline-recorder.service" /etc/systemd/system/
 install -m 0644 "$repo/firmware_config/hookline-web.service" /etc/systemd/system/

@@ -151,8 +151,8 @@ BAD_SCENARIOS = [
     ("offhook unknown source", _sc('offhook = "gpio"', 'offhook = "pigeon"'), ["line[1].offhook", "pigeon"]),
     ("modem fault on a line without a modem",
      SCENARIO + '\n[[fault]]\nline = 1\nat = 1.0\nkind = "modem-hang"\nfor = 5.0\n', ["fault[1].kind", "no modem"]),
-    ("audio-gone not simulated yet", _sc('callerid = "none"', 'callerid = "modem"')
-     + '\n[[fault]]\nline = 1\nat = 1.0\nkind = "audio-gone"\nfor = 5.0\n', ["fault[1].kind", "audio-gone"]),
+    ("audio outage past the loop", _sc("sample_rate = 8000", "sample_rate = 8000\nloop_s = 20")
+     + '\n[[fault]]\nline = 1\nat = 15.0\nkind = "audio-gone"\nfor = 5.0\n', ["fault[1].for", "loop_s"]),
     ("caller id not a number", _sc('callerid = "none"', 'callerid = "modem"').replace(
         'line = 1\nat', 'line = 1\ncaller_id = { number = "CALL ME" }\nat', 1), ["caller_id.number"]),
     ("bad source", _sc('near = "tone:440"', 'near = "tone:abc"'), ["call[1].near", "tone:abc"]),
@@ -164,7 +164,8 @@ BAD_SCENARIOS = [
      ["line", "same id"]),
     ("overlapping calls", SCENARIO + '\n[[call]]\nline = 1\nat = 2.0\ndirection = "outbound"\ntalk = 3.0\n',
      ["call[2].at", "busy"]),
-    ("faults", SCENARIO + '\n[[fault]]\nline = 1\nat = 2.0\nkind = "audio-gone"\nfor = 3.0\n', ["fault"]),
+    ("outage of no length", SCENARIO + '\n[[fault]]\nline = 1\nat = 2.0\nkind = "audio-gone"\nfor = 0\n',
+     ["fault[1].for"]),
     ("invalid TOML", _sc("[appliance]", "[appliance"), ["scenario.toml", "TOML"]),
     ("unknown setting", _sc("sample_rate = 8000", "sample_rate = 8000\nsettings = { min_cal_s = 5 }"),
      ["appliance.settings", "min_cal_s"]),

@@ -6,7 +6,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..clock import StreamClock
 from ..daemon import Daemon, hook_source
 from ..hook.gpio import GpioHookSource
 from ..store import db as dbmod, settings as settingsmod
@@ -44,7 +43,7 @@ def build_daemon(sc: scenariomod.Scenario, data_dir: Path, realtime: bool, forev
     hw = SimHardware(sc, data_dir, realtime=realtime, forever=forever)
     t0 = sc.start if start is None else start
     daemon = Daemon(hw.config, data_dir, status_file=hw.config.status_file,
-                    clock_factory=lambda line: StreamClock(t0, sc.sample_rate),
+                    clock_factory=lambda line: hw.clock(line.id, t0),
                     hook_factory=lambda line: GpioHookSource(line.offhook, pin_factory=hw.pins)
                     if line.offhook.source == "gpio" else hook_source(line),
                     tick=hw.tick)
@@ -63,7 +62,7 @@ def simulate(path: Path, data_dir: Path, speed: str = "max") -> None:
     try:
         while any(line.is_alive() for line in daemon.lines):
             time.sleep(0.05)
-            broken = [line for line in daemon.lines if line.device_error]
+            broken = [line for line in daemon.lines if line.device_error and line.cfg.id not in hw.unplugged]
             if broken:
                 stalled_since = stalled_since or time.monotonic()
                 if time.monotonic() - stalled_since > STALL_LIMIT_S:

@@ -222,15 +222,11 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
         if line not in ids:
             raise ScenarioError(f"{where}.line", f"line {line} is not defined", "add it as a [[line]]")
         kind = _get(raw, "kind", where, str, choices=FAULT_KINDS)
-        if kind == "audio-gone":
-            # The ALSA file plugin keeps returning samples after its input ends, so an unplugged
-            # interface cannot be played at that seam yet.
-            raise ScenarioError(f"{where}.kind", "audio-gone is not simulated by this version yet",
-                                "use modem-hang or modem-gone")
         if kind.startswith("modem") and next(x for x in lines if x.id == line).callerid != "modem":
             raise ScenarioError(f"{where}.kind", f"line {line} has no modem", 'set callerid = "modem" on it')
         faults.append(SimFault(line=line, at=float(_get(raw, "at", where, (int, float), lo=0)), kind=kind,
                                duration=float(_get(raw, "for", where, (int, float), lo=0.1, hi=24 * 3600))))
+    _check_outages(faults, loop_s)
     by_line: dict[int, list[SimCall]] = {}
     for call in sorted(calls, key=lambda c: c.at):
         prev = by_line.get(call.line, [None])[-1]
@@ -244,6 +240,21 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
                     settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
                     calls=tuple(sorted(calls, key=lambda c: c.at)), faults=tuple(faults), loop_s=loop_s,
                     base_dir=base_dir)
+
+
+def _check_outages(faults: list[SimFault], loop_s: float | None) -> None:
+    """A line's capture device can only be unplugged while it is plugged in, and within one loop."""
+    last_end: dict[int, float] = {}
+    for i, fault in sorted(enumerate(faults, 1), key=lambda f: f[1].at):
+        if fault.kind != "audio-gone":
+            continue
+        if fault.at < last_end.get(fault.line, -1.0):
+            raise ScenarioError(f"fault[{i}].at", f"line {fault.line}'s capture device is already gone then",
+                                f"start it at {last_end[fault.line]:g} s or later")
+        if loop_s is not None and fault.end_s >= loop_s:
+            raise ScenarioError(f"fault[{i}].for", "the outage runs past appliance.loop_s",
+                                "end it within the loop")
+        last_end[fault.line] = fault.end_s
 
 
 def load(path: str | Path) -> Scenario:
