@@ -74,3 +74,27 @@ def test_bouncing_offhook_and_a_dropout_make_one_call(tmp_path):
     assert call["duration_s"] == pytest.approx(12.0 - 2.08, abs=0.021)
     kinds = [e["kind"] for e in events if e["kind"] in ("offhook", "onhook")]
     assert kinds == ["offhook", "onhook"]
+
+
+@pytest.mark.parametrize("active, pull, idle_high", [("low", "up", True), ("high", "down", False),
+                                                       ("high", "none", False)])
+def test_active_level_and_pull_decide_what_off_hook_is(active, pull, idle_high):
+    """Both wirings of the sense input: an opto pulling the pin low when the line is off-hook
+    (active low, pull-up), and one driving it high (active high, pull-down or external pull)."""
+    from gpiozero.pins.mock import MockFactory
+
+    from appliance.config import GpioHook
+    from appliance.hook.gpio import GpioHookSource
+
+    factory = MockFactory()
+    pin = factory.pin(17)
+    pin.drive_high() if idle_high else pin.drive_low()
+    seen = []
+    source = GpioHookSource(GpioHook(pin=17, active=active, pull=pull, debounce_ms=30), pin_factory=factory)
+    source.start(lambda ev: seen.append(ev.kind))
+    try:
+        pin.drive_low() if idle_high else pin.drive_high()    # the handset is lifted
+        pin.drive_high() if idle_high else pin.drive_low()    # and put back
+    finally:
+        source.close()
+    assert seen == ["onhook", "offhook", "onhook"]
