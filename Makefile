@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 # Build and run needs: pyalsaaudio compiles against libasound; soundfile needs libsndfile;
 # alsa-utils and lame are the side-by-side reference in the benchmark.
 APT_PACKAGES := gcc libasound2-dev libsndfile1 alsa-utils lame
-# Tests also use real speech (espeak-ng) to check that speech never decodes as touch-tones.
-TEST_APT_PACKAGES := espeak-ng
+# Tests also use real speech (espeak-ng) to check that speech never decodes as touch-tones,
+# and Debian's Chromium, driven by Playwright, for the web pages (never `playwright install`).
+TEST_APT_PACKAGES := espeak-ng chromium
 
 .PHONY: demo test bench system-packages clean
 

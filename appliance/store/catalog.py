@@ -8,11 +8,14 @@ from typing import Any
 
 import sqlite_utils
 
+from . import db as dbmod
+
 # The fields of `hookline calls --json` (spec/scenario.md), in order.
 CALL_FIELDS = ("id", "line", "direction", "started_at", "ended_at", "duration_s", "remote_number",
                "remote_name", "remote_withheld", "dialed", "status", "path", "size_bytes", "sha256",
                "preroll_s")
-EXTRA_FIELDS = ("part", "previous_id", "audio_s", "clock_synced", "sample_rate", "bitrate_kbps")
+EXTRA_FIELDS = ("part", "previous_id", "audio_s", "clock_synced", "sample_rate", "bitrate_kbps",
+                "held", "note", "deleted_at")
 
 
 def iso(ts: float) -> str:
@@ -27,11 +30,15 @@ def new_call_id() -> str:
 def create_call(db: sqlite_utils.Database, row: dict[str, Any]) -> None:
     row = dict(row)
     row.setdefault("created_at", iso(datetime.now(timezone.utc).timestamp()))
-    db["calls"].insert(row)
+    columns = ", ".join(f'"{name}"' for name in row)
+    with dbmod.immediate(db):
+        db.execute(f"INSERT INTO calls ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
 
 
 def update_call(db: sqlite_utils.Database, call_id: str, **fields: Any) -> None:
-    db["calls"].update(call_id, fields)
+    assignments = ", ".join(f'"{name}" = ?' for name in fields)
+    with dbmod.immediate(db):
+        db.execute(f"UPDATE calls SET {assignments} WHERE id = ?", [*fields.values(), call_id])
 
 
 def get_call(db: sqlite_utils.Database, call_id: str) -> dict[str, Any] | None:
@@ -50,6 +57,7 @@ def public_call(row: dict[str, Any]) -> dict[str, Any]:
     for k in EXTRA_FIELDS:
         out[k] = row.get(k)
     out["clock_synced"] = bool(row.get("clock_synced"))
+    out["held"] = bool(row.get("held"))
     return out
 
 

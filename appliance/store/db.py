@@ -6,6 +6,8 @@ Migrations are SQL scripts applied in order; PRAGMA user_version records how far
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
@@ -66,7 +68,81 @@ _M1_INITIAL = """
         )
 """
 
-MIGRATIONS: list[str] = [_M1_INITIAL]
+# The web UI: users and their API tokens, the audit log, what owners add to a call (hold, note),
+# the waveform peaks computed while recording, and the indexes that keep search fast on a
+# million calls (number "contains" search goes through a trigram full-text index).
+_M2_WEB = """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'listener')),
+            password_hash TEXT NOT NULL,       -- werkzeug scrypt hash
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT,                 -- UTC ISO: login refused until then
+            session_version INTEGER NOT NULL DEFAULT 1  -- bumped on password change: old sessions end
+        );
+        CREATE TABLE tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL,              -- the token's first characters, to tell tokens apart
+            token_hash TEXT NOT NULL UNIQUE,   -- SHA-256 of the token; the token is shown once
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        );
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            user TEXT,                         -- the user's name then (NULL: the box itself)
+            action TEXT NOT NULL,              -- listen, download, delete, hold, unhold, note, settings, ...
+            target TEXT,                       -- call id, setting, user name
+            detail TEXT NOT NULL DEFAULT '{}', -- JSON object
+            remote_addr TEXT,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL                 -- SHA-256 over prev_hash and this row: a chain
+        );
+        CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        ALTER TABLE calls ADD COLUMN held INTEGER NOT NULL DEFAULT 0;   -- keep / legal hold
+        ALTER TABLE calls ADD COLUMN note TEXT;
+        ALTER TABLE calls ADD COLUMN deleted_at TEXT;                    -- status 'deleted': file gone
+        CREATE TABLE call_peaks (
+            call_id TEXT PRIMARY KEY REFERENCES calls(id),
+            per_s INTEGER NOT NULL,            -- peak values per second of audio
+            near BLOB NOT NULL,                -- one byte per slot: peak |sample| * 255 / 32768
+            far BLOB NOT NULL
+        );
+        CREATE INDEX calls_status_started ON calls(status, started_at);
+        CREATE INDEX calls_direction_started ON calls(direction, started_at);
+        CREATE INDEX calls_number ON calls(remote_number);
+        CREATE INDEX calls_dialed ON calls(dialed);
+        CREATE VIRTUAL TABLE calls_fts USING fts5(
+            remote_number, dialed, remote_name, note, content='calls', content_rowid='rowid',
+            tokenize='trigram');
+        INSERT INTO calls_fts(rowid, remote_number, dialed, remote_name, note)
+            SELECT rowid, remote_number, dialed, remote_name, note FROM calls;
+        CREATE TRIGGER calls_fts_insert AFTER INSERT ON calls BEGIN
+            INSERT INTO calls_fts(rowid, remote_number, dialed, remote_name, note)
+            VALUES (new.rowid, new.remote_number, new.dialed, new.remote_name, new.note);
+        END;
+        CREATE TRIGGER calls_fts_delete AFTER DELETE ON calls BEGIN
+            INSERT INTO calls_fts(calls_fts, rowid, remote_number, dialed, remote_name, note)
+            VALUES ('delete', old.rowid, old.remote_number, old.dialed, old.remote_name, old.note);
+        END;
+        CREATE TRIGGER calls_fts_update AFTER UPDATE OF remote_number, dialed, remote_name, note ON calls BEGIN
+            INSERT INTO calls_fts(calls_fts, rowid, remote_number, dialed, remote_name, note)
+            VALUES ('delete', old.rowid, old.remote_number, old.dialed, old.remote_name, old.note);
+            INSERT INTO calls_fts(rowid, remote_number, dialed, remote_name, note)
+            VALUES (new.rowid, new.remote_number, new.dialed, new.remote_name, new.note);
+        END
+"""
+
+MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB]
 
 
 def connect(data_dir: str | Path) -> sqlite_utils.Database:
@@ -82,6 +158,21 @@ def connect(data_dir: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA synchronous = NORMAL")
     migrate(db)
     return db
+
+
+@contextmanager
+def immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A write transaction that takes the write lock first. A statement that fires the calls
+    table's full-text triggers may start reading before it writes, and SQLite then answers a
+    busy lock at once instead of waiting busy_timeout; BEGIN IMMEDIATE always waits."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")    # may fail too (a full disk): never leave the transaction open
+    except BaseException:
+        if db.conn.in_transaction:   # SQLite may have rolled back already (SQLITE_FULL does)
+            db.execute("ROLLBACK")
+        raise
 
 
 def empty() -> sqlite_utils.Database:
@@ -102,11 +193,21 @@ def migrate(db: sqlite_utils.Database) -> None:
             # Another process may have migrated while we waited for the lock.
             if db.execute("PRAGMA user_version").fetchone()[0] < number:
                 # Not executescript(): it would COMMIT our transaction first.
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                for statement in _statements(script):
+                    db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number}")
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+
+def _statements(script: str):
+    """The statements of a script, split at the semicolons that end one (not those in a trigger)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
