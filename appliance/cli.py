@@ -250,5 +250,273 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
     s.clear_value(_open_db(_data_dir(data)), setting.name, line)
 
 
+# -- users, API tokens and the audit log ---------------------------------------------------------
+CONSOLE = {"via": "console"}      # audit detail of a change made with this command (user None)
+
+
+def _read_password(password_stdin: bool) -> str:
+    """One line from stdin (--password-stdin), or asked twice without echo."""
+    if password_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            _bad_input("password: nothing on stdin (--password-stdin reads one line)")
+        return line.rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _console_audit(db, action: str, target: str | None, **detail) -> None:
+    from .store import audit
+    audit.append(db, action, target=target, detail={**detail, **CONSOLE})
+
+
+def _user_change(db, name: str, change, **detail) -> None:
+    """Apply change(db, name) -> row to an existing user; audit it as user-change."""
+    from .store import users as u
+    try:
+        row = change(db, name)
+    except u.UserError as e:
+        _bad_input(str(e))
+    _console_audit(db, "user-change", row["name"], **detail)
+    click.echo(f"{row['name']}: {', '.join(f'{k} {v}' for k, v in detail.items())}", err=True)
+
+
+@main.group()
+def users() -> None:
+    """Who may use the web page and the API, and as what (admin, manager, listener)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, help="admin, manager or listener")
+@click.option("--password-stdin", is_flag=True, help="read the password from one line of stdin")
+@data_option
+def users_add(name: str, role: str, password_stdin: bool, data: str | None) -> None:
+    """Add a user (asks for the password twice unless --password-stdin)."""
+    from .store import users as u
+    password = _read_password(password_stdin)
+    try:
+        u.check_new_user(name, role, password)      # before anything is created or written
+    except u.UserError as e:
+        _bad_input(str(e))
+    db = _open_db(_data_dir(data), must_exist=False)
+    try:
+        row = u.create_user(db, name, role, password)
+    except u.UserError as e:
+        _bad_input(str(e))
+    _console_audit(db, "user-add", row["name"], role=row["role"])
+    click.echo(f"added {row['name']} ({row['role']})", err=True)
+
+
+@users.command("list")
+@data_option
+@click.option("--json", "as_json", is_flag=True, help="one JSON array on stdout")
+def users_list(data: str | None, as_json: bool) -> None:
+    """List the users."""
+    from .store import users as u
+    rows = u.list_users(_open_db(_data_dir(data), must_exist=False, read_only=True))
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    if not rows:
+        click.echo("no users yet (add one with: hookline users add NAME --role admin)", err=True)
+    for r in rows:
+        state = "disabled" if r["disabled"] else f"locked until {r['locked_until']}" if r["locked_until"] else "enabled"
+        click.echo(f"{r['name']:24} {r['role']:8}  {state:34}  created {r['created_at']}")
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the password from one line of stdin")
+@data_option
+def users_passwd(name: str, password_stdin: bool, data: str | None) -> None:
+    """Set a user's password (ends their web sessions, clears a lockout)."""
+    from .store import users as u
+    db = _open_db(_data_dir(data))
+    if u.get_user_by_name(db, name) is None:
+        _bad_input(f"user: no user named {name!r}")
+    password = _read_password(password_stdin)
+    _user_change(db, name, lambda db, name: u.set_password(db, name, password), password="changed")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role")
+@data_option
+def users_role(name: str, role: str, data: str | None) -> None:
+    """Change a user's role."""
+    from .store import users as u
+    _user_change(_open_db(_data_dir(data)), name, lambda db, name: u.set_role(db, name, role), role=role)
+
+
+@users.command("disable")
+@click.argument("name")
+@data_option
+def users_disable(name: str, data: str | None) -> None:
+    """Stop a user from logging in (their sessions and tokens stop working)."""
+    from .store import users as u
+    _user_change(_open_db(_data_dir(data)), name, lambda db, name: u.set_disabled(db, name, True), disabled=True)
+
+
+@users.command("enable")
+@click.argument("name")
+@data_option
+def users_enable(name: str, data: str | None) -> None:
+    """Let a disabled user log in again."""
+    from .store import users as u
+    _user_change(_open_db(_data_dir(data)), name, lambda db, name: u.set_disabled(db, name, False), disabled=False)
+
+
+@users.command("remove")
+@click.argument("name")
+@data_option
+def users_remove(name: str, data: str | None) -> None:
+    """Remove a user and their API tokens (the audit log keeps their name)."""
+    from .store import users as u
+    db = _open_db(_data_dir(data))
+    row = u.get_user_by_name(db, name)
+    try:
+        u.remove_user(db, name)
+    except u.UserError as e:
+        _bad_input(str(e))
+    _console_audit(db, "user-remove", row["name"], role=row["role"])
+    click.echo(f"removed {row['name']}", err=True)
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens (Authorization: Bearer TOKEN): each acts as its user."""
+
+
+@tokens.command("create")
+@click.option("--user", "user_name", required=True, help="the user the token acts as")
+@click.option("--label", default="console", show_default=True, help="what the token is for")
+@data_option
+def tokens_create(user_name: str, label: str, data: str | None) -> None:
+    """Print a new token on stdout (only there, only now)."""
+    from .store import users as u
+    db = _open_db(_data_dir(data))
+    try:
+        token_id, token = u.create_token(db, user_name, label)
+    except u.UserError as e:
+        _bad_input(str(e))
+    owner = u.get_user_by_name(db, user_name)["name"]
+    _console_audit(db, "token-create", owner, token_id=token_id, label=label, prefix=token[:8])
+    click.echo(token)
+    click.echo(f"token {token_id} for {owner} ({label}): it cannot be shown again, keep it somewhere safe now",
+               err=True)
+
+
+@tokens.command("list")
+@click.option("--user", "user_name", help="only this user's tokens")
+@data_option
+@click.option("--json", "as_json", is_flag=True, help="one JSON array on stdout")
+def tokens_list(user_name: str | None, data: str | None, as_json: bool) -> None:
+    """List tokens (their first characters, never the token)."""
+    from .store import users as u
+    db = _open_db(_data_dir(data), must_exist=False, read_only=True)
+    try:
+        rows = u.list_tokens(db, user_name)
+    except u.UserError as e:
+        _bad_input(str(e))
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else f"last used {r['last_used_at'] or 'never'}"
+        click.echo(f"{r['id']:5}  {r['user']:20} {r['prefix']}…  {r['label']:24}  created {r['created_at']}  {state}")
+
+
+@tokens.command("revoke")
+@click.argument("token_id", metavar="ID")
+@data_option
+def tokens_revoke(token_id: str, data: str | None) -> None:
+    """Revoke a token: it stops working at once."""
+    from .store import users as u
+    if not token_id.isascii() or not token_id.isdigit():
+        _bad_input(f"token: {token_id!r} is not a token id (see: hookline tokens list)")
+    db = _open_db(_data_dir(data))
+    token = u.get_token(db, int(token_id))
+    if token is None or not u.revoke_token(db, int(token_id)):
+        _bad_input(f"token: no token {token_id} in use (see: hookline tokens list)")
+    _console_audit(db, "token-revoke", token["user"], token_id=token["id"], label=token["label"])
+    click.echo(f"revoked token {token['id']} of {token['user']} ({token['label']})", err=True)
+
+
+@main.group(invoke_without_command=True)
+@data_option
+@click.option("--json", "as_json", is_flag=True, help="one JSON array on stdout")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="newest N entries")
+@click.option("--user", "user_name", help="only this user's entries")
+@click.option("--action", help="only this action (login, listen, delete, user-add, ...)")
+@click.option("--target", help="only entries about this call id, user or setting")
+@click.option("--verify", "verify_chain", is_flag=True, help="check the hash chain instead of listing")
+@click.pass_context
+def audit(ctx: click.Context, data: str | None, as_json: bool, limit: int, user_name: str | None,
+          action: str | None, target: str | None, verify_chain: bool) -> None:
+    """The audit log, newest first: who did what, and when (`audit verify`: check it)."""
+    ctx.obj = {"data": data}
+    if ctx.invoked_subcommand is not None:
+        return
+    from .store import audit as auditmod
+    if verify_chain:
+        _verify_chain(_open_db(_data_dir(data)))
+        return
+    rows = auditmod.entries(_open_db(_data_dir(data), must_exist=False, read_only=True), user=user_name,
+                            action=action, target=target, limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        detail = " ".join(f"{k}={v}" for k, v in r["detail"].items())
+        click.echo(f"{r['id']:6}  {r['at']}  {r['user'] or '(box)':16} {r['action']:13} {r['target'] or '-':16} "
+                   f"{r['remote_addr'] or '':15} {detail}")
+
+
+def _verify_chain(db) -> int:
+    from .store import audit as auditmod
+    broken = auditmod.verify(db)
+    if broken is not None:
+        row = db.execute("SELECT at, action, target FROM audit WHERE id = ?", [broken]).fetchone()
+        what = f" ({', '.join(str(v) for v in row if v is not None)})" if row else ""
+        click.echo(f"hookline: audit log tampered with: entry {broken}{what} does not match the hash chain "
+                   f"(it, or an entry just before it, was edited or deleted)", err=True)
+        sys.exit(1)
+    n = auditmod.count(db)
+    click.echo(f"audit log intact ({n} entries)")
+    return n
+
+
+@audit.command("verify")
+@data_option
+@click.option("--no-files", is_flag=True, help="check the audit chain only, not the recordings' SHA-256")
+@click.pass_context
+def audit_verify(ctx: click.Context, data: str | None, no_files: bool) -> None:
+    """Check the audit log's hash chain and every recording's SHA-256; name the first mismatch."""
+    import hashlib
+    data_dir = _data_dir(data or (ctx.obj or {}).get("data"))
+    db = _open_db(data_dir)
+    _verify_chain(db)
+    if no_files:
+        return
+    checked = 0
+    for call_id, path, sha256 in db.execute("SELECT id, path, sha256 FROM calls WHERE path IS NOT NULL AND "
+                                             "sha256 IS NOT NULL AND status IN ('complete', 'recovered') "
+                                             "ORDER BY started_at, rowid"):
+        digest = hashlib.sha256()
+        try:
+            with open(data_dir / path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as e:
+            click.echo(f"hookline: recording of call {call_id} is missing or unreadable: {path} "
+                       f"({e.strerror or e})", err=True)
+            sys.exit(1)
+        if digest.hexdigest() != sha256:
+            click.echo(f"hookline: recording of call {call_id} does not match its SHA-256: {path}", err=True)
+            sys.exit(1)
+        checked += 1
+    click.echo(f"recordings intact ({checked} files)")
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,364 @@
+"""Call search (appliance.store.search) on a real catalog of ~20,000 random calls, against a
+brute-force filter in Python: every filter, both orders, every page walked with the cursor (no
+duplicates, no gaps, ties on started_at included), counts, forged cursors, the query-string
+parser's errors, and the query plans (indexes, not scans).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import random
+from dataclasses import replace
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from appliance.store import catalog, search
+from appliance.store import db as dbmod
+
+CALLS = 20_000
+START = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
+DAYS = 90
+STATUSES = ("complete", "complete", "complete", "complete", "recovered", "discarded", "deleted", "recording")
+
+
+def _number(rng: random.Random) -> str:
+    kind = rng.random()
+    digits = lambda k: "".join(rng.choices("0123456789", k=k))  # noqa: E731
+    if kind < 0.5:
+        return "0" + digits(rng.randint(8, 10))
+    if kind < 0.65:
+        return "+44" + digits(9)
+    if kind < 0.75:
+        return "*67" + "0" + digits(9)
+    if kind < 0.8:
+        return "#31#0" + digits(8)
+    return "2" + digits(2)          # an extension
+
+
+def _insert(db, rows: list[dict]) -> None:
+    columns = list(rows[0])
+    with dbmod.immediate(db):
+        db.conn.executemany(f"INSERT INTO calls ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                            [[r[c] for c in columns] for r in rows])
+
+
+def _call(rng: random.Random, i: int, started_at: str, regulars: list[str]) -> dict:
+    direction = rng.choice(("inbound", "inbound", "inbound", "outbound", "outbound", None))
+    number = rng.choice(regulars) if rng.random() < 0.5 else _number(rng)
+    withheld = direction == "inbound" and rng.random() < 0.3
+    remote = number if direction != "outbound" and not withheld else None
+    dialed = number if direction == "outbound" else None
+    if direction == "inbound" and rng.random() < 0.1:        # digits the office keyed in (a menu, an extension)
+        dialed = rng.choice((number[:4], "2" + str(rng.randint(10, 99)), "*" + str(rng.randint(1, 9))))
+    return {"id": f"c{i:06d}", "line": rng.choice((1, 1, 2, 2, 3, 4, 12)), "direction": direction,
+            "started_at": started_at, "remote_number": remote, "remote_withheld": int(withheld), "dialed": dialed,
+            "remote_name": rng.choice((None, None, "MUELLER 0301", "ACME")),
+            "status": rng.choice(STATUSES), "held": int(rng.random() < 0.03),
+            "note": rng.choice((None,) * 9 + ("call back 0301 234",)), "created_at": started_at}
+
+
+@pytest.fixture(scope="module")
+def catalog_db(tmp_path_factory):
+    """The catalog file (rows inserted in random order, so rowid says nothing about the time; many
+    calls share a started_at) and every row as (rowid, dict)."""
+    data = tmp_path_factory.mktemp("search") / "data"
+    db = dbmod.connect(data)
+    rng = random.Random(20240531)
+    regulars = [_number(rng) for _ in range(300)]
+    stamps = sorted(rng.sample(range(DAYS * 86_400_000), 12_000))     # 12,000 instants for 20,000 calls: ties
+    rows = [_call(rng, i, catalog.iso(START + rng.choice(stamps) / 1000), regulars) for i in range(CALLS)]
+    _insert(db, rows)
+    everything = [(r["rowid"], r) for r in db.query("SELECT rowid, * FROM calls")]
+    return data, everything
+
+
+@pytest.fixture
+def db(catalog_db):
+    return dbmod.connect(catalog_db[0])
+
+
+def brute_force(everything: list[tuple[int, dict]], q: search.CallQuery) -> list[str]:
+    """The ids q should find, in order: the obvious Python over every row."""
+    found = []
+    for rowid, r in everything:
+        if q.start is not None and r["started_at"] < q.start or q.end is not None and r["started_at"] >= q.end:
+            continue
+        if any(getattr(q, f) is not None and r[f] != getattr(q, f) for f in ("line", "direction", "status")):
+            continue
+        if q.held is not None and bool(r["held"]) != q.held:
+            continue
+        if q.number is not None:
+            numbers = [n for n in (r["remote_number"], r["dialed"]) if n]
+            if q.match == "prefix" and not any(n.startswith(q.number) for n in numbers):
+                continue
+            if q.match == "contains" and not any(q.number in n for n in numbers):
+                continue
+        found.append(((r["started_at"], rowid), r["id"]))
+    found.sort(reverse=q.order == "newest")
+    return [call_id for _, call_id in found]
+
+
+def walk(db, q: search.CallQuery) -> list[str]:
+    ids, after = [], None
+    for _ in range(10_000):
+        rows, after = search.search(db, replace(q, after=after))
+        assert len(rows) <= q.limit
+        ids += [r["id"] for r in rows]
+        if after is None:
+            return ids
+        assert len(rows) == q.limit, "only the last page may be short"
+    raise AssertionError("the cursor never ended")
+
+
+def day(d: int, hour: int = 0) -> str:
+    return catalog.iso(START + d * 86_400 + hour * 3600)
+
+
+QUERIES = [
+    search.CallQuery(),
+    search.CallQuery(start=day(10), end=day(20)),
+    search.CallQuery(start=day(85)),
+    search.CallQuery(end=day(3, 12)),
+    search.CallQuery(line=2),
+    search.CallQuery(line=3, start=day(30), end=day(61)),
+    search.CallQuery(line=12, held=False),
+    search.CallQuery(line=64),
+    search.CallQuery(direction="outbound"),
+    search.CallQuery(direction="inbound", status="complete", line=1),
+    *[search.CallQuery(status=s) for s in ("complete", "recovered", "discarded", "deleted", "recording")],
+    search.CallQuery(held=True),
+    search.CallQuery(held=True, line=2, start=day(5)),
+    search.CallQuery(held=False, status="discarded"),
+    *[search.CallQuery(number=n, match="prefix") for n in ("0", "03", "+44", "+", "*67", "*", "#31#", "#", "2", "21",
+                                                           "0301", "0922516", "999999999999")],
+    *[search.CallQuery(number=n) for n in ("0", "7", "12", "*6", "*", "#", "+4", "123", "0301", "44", "#31#0",
+                                            "25160", "+440", "2281306", "555555555555555")],
+    search.CallQuery(number="12", line=1, held=False),
+    search.CallQuery(number="0", match="prefix", status="complete", direction="inbound"),
+    search.CallQuery(number="123", start=day(40), end=day(70)),
+    search.CallQuery(number="*", match="prefix", direction="inbound"),
+    search.CallQuery(number="2", status="deleted", held=False, start=day(1)),
+]
+
+
+def _limit(n_expected: int) -> int:
+    """Pages small enough that many page boundaries fall inside runs of equal started_at."""
+    return max(3, min(search.MAX_LIMIT, n_expected // 25 + 1))
+
+
+@pytest.mark.parametrize("sparse_limit", ["default", 1, 10 ** 9], ids=["planner", "number-as-filter", "number-index"])
+@pytest.mark.parametrize("q", QUERIES, ids=[repr({k: v for k, v in q.__dict__.items() if v is not None and
+                                                  (k, v) not in (("match", "contains"), ("order", "newest"),
+                                                                 ("limit", 50))}) for q in QUERIES])
+def test_every_page_of_every_filter_matches_brute_force(catalog_db, db, q, sparse_limit, monkeypatch):
+    """sparse_limit: the number of matches below which a number is looked up through its index
+    rather than used as a filter on the ordered walk; forced both ways, so both paths are checked
+    against the same answer."""
+    if sparse_limit != "default":
+        monkeypatch.setattr(search, "SPARSE_LIMIT", sparse_limit)
+    for order in ("newest", "oldest"):
+        expected = brute_force(catalog_db[1], replace(q, order=order))
+        query = replace(q, order=order, limit=_limit(len(expected)))
+        got = walk(db, query)
+        assert len(got) == len(set(got)), "a call came twice"
+        assert got == expected
+        if sparse_limit == "default":
+            assert search.count(db, query) == (len(expected), False) if len(expected) < 10_000 \
+                else search.count(db, query) == (10_000, True)
+            if expected:
+                assert search.count(db, query, cap=len(expected)) == (len(expected), True)
+                assert search.count(db, query, cap=len(expected) + 1) == (len(expected), False)
+
+
+def test_the_catalog_is_a_fair_test(catalog_db):
+    """The generated calls exercise what they should: ties, numbers in both columns, every status."""
+    everything = catalog_db[1]
+    stamps = [r["started_at"] for _, r in everything]
+    assert len(set(stamps)) < 0.8 * len(stamps), "many calls share a started_at"
+    assert sum(1 for _, r in everything if r["remote_number"] and r["dialed"]) > 500
+    assert {r["status"] for _, r in everything} == set(search.STATUSES)
+    sizes = {repr(q): len(brute_force(everything, q)) for q in QUERIES}
+    assert max(sizes.values()) == CALLS and sum(1 for n in sizes.values() if n == 0) <= 3
+
+
+def test_ties_only_rowid_decides(tmp_path):
+    db = dbmod.connect(tmp_path / "data")
+    same = catalog.iso(START)
+    _insert(db, [{"id": f"t{i}", "line": 1, "started_at": same, "status": "complete", "created_at": same,
+                  "remote_number": "0301234", "dialed": None} for i in range(23)])
+    for match, number in (("contains", None), ("contains", "123"), ("prefix", "030")):
+        q = search.CallQuery(limit=3, number=number, match=match)
+        assert walk(db, q) == [f"t{i}" for i in reversed(range(23))]
+        assert walk(db, replace(q, order="oldest")) == [f"t{i}" for i in range(23)]
+
+
+def test_a_page_stays_put_while_new_calls_arrive(tmp_path):
+    """Keyset paging: calls recorded after page 1 was shown do not shift page 2 (OFFSET would)."""
+    db = dbmod.connect(tmp_path / "data")
+    _insert(db, [{"id": f"a{i:02d}", "line": 1, "started_at": catalog.iso(START + i), "status": "complete",
+                  "created_at": catalog.iso(START)} for i in range(20)])
+    first, cursor = search.search(db, search.CallQuery(limit=5))
+    _insert(db, [{"id": f"new{i}", "line": 1, "started_at": catalog.iso(START + 100 + i), "status": "recording",
+                  "created_at": catalog.iso(START)} for i in range(3)])
+    second, _ = search.search(db, search.CallQuery(limit=5, after=cursor))
+    assert [r["id"] for r in first] == ["a19", "a18", "a17", "a16", "a15"]
+    assert [r["id"] for r in second] == ["a14", "a13", "a12", "a11", "a10"]
+
+
+def test_rows_are_the_public_call_dicts(db, catalog_db):
+    rows, cursor = search.search(db, search.CallQuery(limit=5, held=True))
+    assert cursor is not None and len(rows) == 5
+    for row in rows:
+        assert row == catalog.public_call(catalog.get_call(db, row["id"]))
+        assert row["held"] is True and "_rowid" not in row
+
+
+# -- cursors ----------------------------------------------------------------------------------------------
+def _b64(payload) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def test_forged_and_foreign_cursors_are_refused(db):
+    q = search.CallQuery(line=2, limit=10)
+    _, good = search.search(db, q)
+    assert search.search(db, replace(q, after=good))[0], "the real cursor works"
+    started_at, rowid, fingerprint = json.loads(base64.urlsafe_b64decode(good + "=" * (-len(good) % 4)))
+    forged = [
+        "garbage!", "not a cursor", "AAAA", "x" * 500, "====", _b64({"a": 1}), _b64([started_at, rowid]),
+        _b64([started_at, str(rowid), fingerprint]), _b64([started_at, True, fingerprint]),
+        _b64([started_at, -1, fingerprint]), _b64([started_at, 2 ** 70, fingerprint]), _b64([123, rowid, fingerprint]),
+        _b64(["", rowid, fingerprint]), _b64(["x" * 100, rowid, fingerprint]), _b64([started_at, 1.5, fingerprint]),
+        base64.urlsafe_b64encode(b"\xff\xfe\x00").decode(), good[:-3],
+    ]
+    for cursor in forged:
+        with pytest.raises(search.QueryError) as caught:
+            search.search(db, replace(q, after=cursor))
+        assert caught.value.field == "after", cursor
+        with pytest.raises(search.QueryError) as caught:
+            search.parse_query({"line": "2", "limit": "10", "after": cursor}, timezone.utc)
+        assert caught.value.field == "after" and str(caught.value).startswith("after: ")
+
+    # A cursor of another search (other filters, other order) is refused too.
+    for other in (replace(q, line=3), replace(q, order="oldest"), replace(q, number="1"), search.CallQuery()):
+        with pytest.raises(search.QueryError) as caught:
+            search.search(db, replace(other, after=good))
+        assert "different search" in caught.value.message
+    # ... but not for another page size.
+    assert search.search(db, replace(q, limit=20, after=good))[0]
+    assert search.count(db, replace(q, after="garbage")) == search.count(db, q), "count ignores the cursor"
+
+
+# -- the query string ---------------------------------------------------------------------------------
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_parse_query_reads_every_field():
+    q = search.parse_query({"date_from": "2024-03-31", "date_to": "2024-03-31", "number": " (030) 123-45.6 ",
+                            "match": "prefix", "line": "3", "direction": "outbound", "status": "discarded",
+                            "held": "1", "order": "oldest", "limit": "500", "page": "ignored", "q": "x"}, BERLIN)
+    # The day the clocks went forward: 23 hours long, midnight to midnight in Berlin.
+    assert q.start == "2024-03-30T23:00:00.000Z" and q.end == "2024-03-31T22:00:00.000Z"
+    assert (q.number, q.match, q.line, q.direction, q.status, q.held, q.order, q.limit) == \
+           ("030123456", "prefix", 3, "outbound", "discarded", True, "oldest", 500)
+    assert search.parse_query({"date_from": "2024-07-01"}, BERLIN).start == "2024-06-30T22:00:00.000Z"
+    assert search.parse_query({"date_to": "2024-07-01"}, timezone.utc).end == "2024-07-02T00:00:00.000Z"
+    assert search.parse_query({"held": "0", "number": "+49*#"}, BERLIN) == search.CallQuery(held=False, number="+49*#")
+    empty = {k: "" for k in ("date_from", "date_to", "number", "match", "line", "direction", "status", "held",
+                             "order", "limit", "after")}
+    assert search.parse_query(empty, BERLIN) == search.CallQuery()
+    assert search.parse_query({"line": "  ", "status": " Complete "}, BERLIN) == search.CallQuery(status="complete")
+
+
+@pytest.mark.parametrize("args, field, words", [
+    ({"date_from": "31.05.2024"}, "date_from", "use YYYY-MM-DD"),
+    ({"date_from": "2024-13-01"}, "date_from", "use YYYY-MM-DD"),
+    ({"date_to": "2024-02-30"}, "date_to", "use YYYY-MM-DD"),
+    ({"date_to": "2024-5-1"}, "date_to", "use YYYY-MM-DD"),
+    ({"date_from": "0001-01-01"}, "date_from", "use YYYY-MM-DD"),
+    ({"date_from": "2024-05-02", "date_to": "2024-05-01"}, "date_to", "before date_from"),
+    ({"number": "abc"}, "number", "only digits"),
+    ({"number": "030%"}, "number", "only digits"),
+    ({"number": "1" * 33}, "number", "at most 32"),
+    ({"number": "- ( ) ."}, "number", "digits"),
+    ({"number": '"0" OR 1'}, "number", "only digits"),
+    ({"match": "fuzzy"}, "match", "prefix or contains"),
+    ({"line": "0"}, "line", "1 to 64"),
+    ({"line": "65"}, "line", "1 to 64"),
+    ({"line": "two"}, "line", "1 to 64"),
+    ({"line": "-1"}, "line", "1 to 64"),
+    ({"line": "١"}, "line", "1 to 64"),
+    ({"direction": "sideways"}, "direction", "inbound or outbound"),
+    ({"status": "lost"}, "status", "complete, recovered, discarded, recording or deleted"),
+    ({"held": "maybe"}, "held", "use 1"),
+    ({"order": "random"}, "order", "newest or oldest"),
+    ({"limit": "0"}, "limit", "1 to 500"),
+    ({"limit": "501"}, "limit", "1 to 500"),
+    ({"limit": "ten"}, "limit", "1 to 500"),
+    ({"after": "%%%"}, "after", "not a valid page link"),
+])
+def test_parse_query_errors_name_the_field(args, field, words):
+    with pytest.raises(search.QueryError) as caught:
+        search.parse_query(args, BERLIN)
+    assert caught.value.field == field
+    assert words in caught.value.message
+    assert str(caught.value) == f"{field}: {caught.value.message}"
+
+
+def test_a_query_built_in_code_is_checked_too(db):
+    for q, field in ((search.CallQuery(limit=0), "limit"), (search.CallQuery(limit=501), "limit"),
+                     (search.CallQuery(start="yesterday"), "start"), (search.CallQuery(end="2024-13-01"), "end"),
+                     (search.CallQuery(number="12a"), "number"), (search.CallQuery(number=""), "number"),
+                     (search.CallQuery(match="regex"), "match"), (search.CallQuery(line=0), "line"),
+                     (search.CallQuery(status="gone"), "status"), (search.CallQuery(order="up"), "order"),
+                     (search.CallQuery(held="yes"), "held"), (search.CallQuery(direction="in"), "direction")):
+        with pytest.raises(search.QueryError) as caught:
+            search.search(db, q)
+        assert caught.value.field == field
+    # Other spellings of a UTC instant mean the same.
+    a = search.search(db, search.CallQuery(start="2024-01-10T00:00:00+00:00", end="2024-01-11T01:00:00+01:00"))
+    b = search.search(db, search.CallQuery(start="2024-01-10T00:00:00.000Z", end="2024-01-11T00:00:00Z"))
+    assert a[0] == b[0] and a[0]
+
+
+# -- plans ------------------------------------------------------------------------------------------------
+def plan(db, q, for_count=False) -> str:
+    steps = search.explain(db, q, for_count)
+    assert not any(step in ("SCAN c", "SCAN calls") for step in steps), f"a full table scan: {steps}"
+    return " | ".join(steps)
+
+
+def test_common_searches_use_indexes(db):
+    newest = plan(db, search.CallQuery())
+    assert "USING INDEX calls_started" in newest and "TEMP B-TREE" not in newest
+    assert "TEMP B-TREE" not in plan(db, search.CallQuery(order="oldest"))
+    _, cursor = search.search(db, search.CallQuery())
+    assert "calls_started (started_at<?)" in plan(db, search.CallQuery(after=cursor))
+    dated = plan(db, search.CallQuery(line=2, start=day(10), end=day(20)))
+    assert "calls_line_started (line=? AND started_at>? AND started_at<?)" in dated and "TEMP B-TREE" not in dated
+    assert "calls_status_started (status=?)" in plan(db, search.CallQuery(status="discarded"))
+    assert "calls_status_started (status=?)" in plan(db, search.CallQuery(status="discarded", line=1, direction="inbound"))
+    assert "calls_direction_started (direction=?)" in plan(db, search.CallQuery(direction="outbound"))
+    assert "calls_held_started" in plan(db, search.CallQuery(held=True, line=3))
+    prefix = plan(db, search.CallQuery(number="0301", match="prefix"))
+    assert "calls_number (remote_number>? AND remote_number<?)" in prefix
+    assert "calls_dialed (dialed>? AND dialed<?)" in prefix and "LIKE" not in prefix
+    assert "calls_fts VIRTUAL TABLE" in plan(db, search.CallQuery(number="0301"))
+    assert "calls_fts VIRTUAL TABLE" in plan(db, search.CallQuery(number="98765", line=1, start=day(3)))
+    assert "calls_number" in plan(db, search.CallQuery(number="#"))
+    # Counts read the indexes only where they can.
+    assert "COVERING INDEX calls_status_started" in plan(db, search.CallQuery(status="deleted"), for_count=True)
+    assert "COVERING INDEX calls_line_started" in plan(db, search.CallQuery(line=1, start=day(3)), for_count=True)
+    assert "calls_held_started" in plan(db, search.CallQuery(held=True), for_count=True)
+    assert "calls_fts VIRTUAL TABLE" in plan(db, search.CallQuery(number="0301"), for_count=True)
+
+
+def test_number_text_never_reaches_the_sql(db):
+    """FTS5 syntax and SQL in a number cannot get past the checks (and the phrase is quoted)."""
+    assert search._fts_phrase('12"3') == '{remote_number dialed} : "12""3"'
+    for number in ('"', "1 OR 2", "NEAR(1 2)", "1^2", "'; DROP TABLE calls; --"):
+        with pytest.raises(search.QueryError):
+            search.search(db, search.CallQuery(number=number))
+    rows, _ = search.search(db, search.CallQuery(number="*67"))    # FTS5 special characters, quoted
+    assert rows and all("*67" in (r["remote_number"] or "") + " " + (r["dialed"] or "") for r in rows)
