@@ -1,5 +1,7 @@
 """The recorder daemon: recovers what a crash left, starts a thread per line, and runs the
-maintenance loop (settings changes, the status file).
+maintenance loop (settings changes, the status file) and the retention loop (retention_days
+and the disk guard: at start, every minute, and soon after their settings change; in a thread
+of its own so that a long sweep never delays a settings change or the status file).
 
 `hookline run` uses it with real hardware; `hookline simulate` and `hookline demo` use the
 very same class with simulated wires (a stream clock, mock pins, generated ALSA PCMs).
@@ -22,11 +24,12 @@ from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
 from .recording.disk import DiskWorker
 from .recording.recover import recover
-from .store import db as dbmod, settings as settingsmod
+from .store import db as dbmod, retention, settings as settingsmod
 
 log = logging.getLogger("hookline.daemon")
 
 SETTINGS_POLL_S = 0.5
+SWEEP_INTERVAL_S = 60.0
 
 
 def hook_source(line: LineConfig):
@@ -59,6 +62,8 @@ class Daemon:
         self.lines: list[Line] = []
         self._stop = threading.Event()
         self._maintenance: threading.Thread | None = None
+        self._retention: threading.Thread | None = None
+        self._sweep_now = threading.Event()
         self.disk = DiskWorker(self.data_dir)
 
     def start(self) -> None:
@@ -86,6 +91,8 @@ class Daemon:
             line.start()
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
+        self._retention = threading.Thread(target=self._retain, name="retention", daemon=True)
+        self._retention.start()
         log.info("started %d line(s); recordings go to %s", len(self.lines), self.data_dir)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -96,8 +103,10 @@ class Daemon:
             line.join(timeout)
         self.disk.stop(timeout)       # finalizes what the lines handed over
         self._stop.set()
-        if self._maintenance:
-            self._maintenance.join(timeout)
+        self._sweep_now.set()
+        for thread in (self._maintenance, self._retention):
+            if thread:
+                thread.join(timeout)
         self._write_status()
 
     def request_stop(self) -> None:
@@ -122,16 +131,36 @@ class Daemon:
                 rows = self._read_settings(db)
                 if rows != self._settings_rows:
                     self._settings_rows = rows
-                    values = settingsmod.resolve(db, [line.cfg.id for line in self.lines])["lines"]
+                    resolved = settingsmod.resolve(db, [line.cfg.id for line in self.lines])
                     for line in self.lines:
-                        line.apply_settings({k: v for k, (v, _) in values[line.cfg.id].items()})
+                        line.apply_settings({k: v for k, (v, _) in resolved["lines"][line.cfg.id].items()})
                     log.info("settings changed; applied to the running lines")
+                    self._sweep_now.set()       # retention_days or disk_reserve_pct may have changed
                 if time.monotonic() - last_status >= STATUS_INTERVAL_S:
                     self._write_status()
                     last_status = time.monotonic()
         except Exception:
             log.exception("maintenance loop failed")
         finally:
+            db.close()
+
+    def _retain(self) -> None:
+        """Retention and the disk guard, at start and every SWEEP_INTERVAL_S (sooner when the
+        settings change). A failed sweep is logged and the next one runs as usual."""
+        db = None
+        while not self._stop.is_set():
+            self._sweep_now.clear()
+            try:
+                if db is None:
+                    db = dbmod.connect(self.data_dir)
+                deleted = retention.sweep(db, self.data_dir, settingsmod.box_values(db), time.time(),
+                                          should_stop=self._stop.is_set)
+                if deleted:
+                    log.info("retention: deleted %d call(s)", len(deleted))
+            except Exception:
+                log.exception("retention sweep failed; trying again in %.0f s", SWEEP_INTERVAL_S)
+            self._sweep_now.wait(SWEEP_INTERVAL_S)
+        if db is not None:
             db.close()
 
     def status(self) -> dict[str, Any]:

@@ -73,6 +73,18 @@ def test_set_get_unset_box_wide_and_per_line(tmp_path):
     pytest.param(["set", "max_call_s", "9"], ["max_call_s", "out of range", "10"], id="max below 10"),
     pytest.param(["set", "min_call_s", "nan"], ["min_call_s"], id="nan"),
     pytest.param(["set", "recording", "perhaps"], ["recording", "on or off"], id="not on/off"),
+    pytest.param(["set", "line.1.retention_days", "5"], ["retention_days", "box-wide"], id="retention for one line"),
+    pytest.param(["set", "retention_days", "5", "--line", "1"], ["retention_days", "box-wide"],
+                 id="retention with --line"),
+    pytest.param(["set", "line.2.disk_reserve_pct", "10"], ["disk_reserve_pct", "box-wide"],
+                 id="disk reserve for one line"),
+    pytest.param(["unset", "line.1.retention_days"], ["retention_days", "box-wide"], id="unset retention for one line"),
+    pytest.param(["get", "line.1.retention_days"], ["retention_days", "box-wide"], id="get retention for one line"),
+    pytest.param(["set", "retention_days", "3651"], ["retention_days", "out of range", "3650"], id="retention too long"),
+    pytest.param(["set", "retention_days", "--", "-1"], ["retention_days", "out of range"], id="retention negative"),
+    pytest.param(["set", "retention_days", "1.5"], ["retention_days", "not an integer"], id="retention not whole"),
+    pytest.param(["set", "disk_reserve_pct", "0"], ["disk_reserve_pct", "out of range", "1 to 50"], id="reserve 0"),
+    pytest.param(["set", "disk_reserve_pct", "51"], ["disk_reserve_pct", "out of range"], id="reserve above 50"),
 ])
 def test_bad_setting_is_refused_with_one_line_and_nothing_changes(tmp_path, args, words):
     data = tmp_path / "data"
@@ -84,6 +96,39 @@ def test_bad_setting_is_refused_with_one_line_and_nothing_changes(tmp_path, args
     for word in words:
         assert word in line, f"{word!r} not in {line!r}"
     assert st.run("settings", "list", "--json", "--data", data, check=True).stdout == before
+
+
+def test_retention_settings_are_box_wide_only(tmp_path):
+    data = tmp_path / "data"
+    assert get(data, "retention_days") == 0, "keep forever by default"
+    assert get(data, "disk_reserve_pct") == 5
+    set_(data, "retention_days", "90")
+    set_(data, "disk_reserve_pct", "10")
+    assert get(data, "retention_days") == 90 and get(data, "disk_reserve_pct") == 10
+    listed = json.loads(st.run("settings", "list", "--json", "--data", data, check=True).stdout)
+    assert listed["box"]["retention_days"] == {"value": 90, "source": "set"}
+    assert listed["box"]["disk_reserve_pct"] == {"value": 10, "source": "set"}
+    set_(data, "min_call_s", "3", "--line", "1")
+    listed = json.loads(st.run("settings", "list", "--json", "--data", data, check=True).stdout)
+    assert "min_call_s" in listed["lines"]["1"]
+    assert "retention_days" not in listed["lines"]["1"] and "disk_reserve_pct" not in listed["lines"]["1"], \
+        "a box-wide setting has no per-line value to show"
+    text = st.run("settings", "list", "--data", data, check=True).stdout
+    assert "line.1.retention_days" not in text and "retention_days" in text
+    st.run("settings", "unset", "retention_days", "--data", data, check=True)
+    assert get(data, "retention_days") == 0
+
+
+def test_a_scenario_cannot_set_retention_for_one_line(tmp_path):
+    scenario = st.write_scenario(tmp_path, """
+[appliance]
+start = "2026-03-15T14:12:00Z"
+""" + _lines(1, {1: "{ retention_days = 5 }"}))
+    data = tmp_path / "data"
+    proc = st.run("simulate", scenario, "--data", data)
+    assert proc.returncode == 2
+    line = st.one_error_line(proc)
+    assert "line[1].settings" in line and "retention_days" in line and "box-wide" in line
 
 
 # -- settings in scenarios -----------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 The catalog row exists from the first frame (status 'recording') so that a crash always
 leaves something recovery can find; finish() and discard() are the only ways out. The line's
-thread encodes and appends; fsync and finalizing run on the daemon's disk worker when there
-is one (inline otherwise).
+thread encodes, appends and measures the waveform peaks (peaks.py); fsync and finalizing
+(which stores the peaks) run on the daemon's disk worker when there is one (inline otherwise).
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ..store import catalog
 from . import spool
 from .disk import DiskWorker
 from .mp3 import StreamEncoder
+from .peaks import PER_S, PeakMeter, save_peaks
 
 log = logging.getLogger("hookline.call")
 
@@ -49,6 +50,7 @@ class CallRecording:
         self._disk = disk
         self._writer = spool.PartWriter(self.part_path, None if disk else spool.FSYNC_INTERVAL_S)
         self._encoder = StreamEncoder(sample_rate, bitrate_kbps)
+        self._peaks = PeakMeter(sample_rate)   # fed the very frames the encoder gets
         self.frames = 0
         try:
             self._create_row(db, info, preroll_s, bitrate_kbps)
@@ -75,6 +77,7 @@ class CallRecording:
 
     def write(self, frames: np.ndarray) -> None:
         self.frames += len(frames)
+        self._peaks.feed(frames)
         data = self._encoder.encode(frames)
         if data:
             self._writer.write(data)
@@ -113,6 +116,13 @@ class CallRecording:
         row = catalog.get_call(db, self.id)
         row.update(ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3))
         done = spool.finalize(self.data_dir, self.part_path, row)
+        # Peaks before the row says complete: nothing can delete the call in between, and a
+        # crash in between leaves the row 'recording' for recovery (which replaces them).
+        near, far = self._peaks.finish(round(done.audio_s * self.sample_rate))
+        try:
+            save_peaks(db, self.id, near, far, PER_S)
+        except Exception as e:   # the waveform is a convenience: never let it cost the call
+            log.error("call %s: cannot store its waveform peaks: %s", self.id, e)
         catalog.update_call(db, self.id, ended_at=row["ended_at"], duration_s=row["duration_s"],
                             status="complete", path=done.path, spool_path=None, size_bytes=done.size_bytes,
                             sha256=done.sha256, audio_s=done.audio_s)

@@ -2,7 +2,9 @@
 
 Every catalog row still marked 'recording' and every spool/*.part file becomes a playable,
 hashed recording with status 'recovered': the file is cut after its last whole MP3 frame
-and the call's length is taken from the frames. Nothing is deleted that holds audio.
+and the call's length is taken from the frames. Its waveform peaks, which the crash took
+with the recorder's memory, are measured by decoding the recovered file once. Nothing is
+deleted that holds audio.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 import sqlite_utils
 
 from ..store import catalog
-from . import mp3frames, spool
+from . import mp3frames, peaks, spool
 
 log = logging.getLogger("hookline.recover")
 
@@ -47,6 +49,15 @@ def recover(db: sqlite_utils.Database, data_dir: Path) -> list[str]:
     return done
 
 
+def _store_peaks(db: sqlite_utils.Database, call_id: str, path: Path) -> None:
+    """Measure and store a recovered file's peaks; a failure costs the waveform, never the call."""
+    try:
+        per_s, near, far = peaks.peaks_of_file(path)
+        peaks.save_peaks(db, call_id, near, far, per_s)
+    except Exception as e:
+        log.error("call %s: cannot measure the waveform peaks of %s: %s", call_id, path, e)
+
+
 def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Path) -> None:
     data = part.read_bytes()
     audio = mp3frames.scan(data)
@@ -67,6 +78,7 @@ def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Pa
     ended = _ts(row["started_at"]) + duration
     row.update(ended_at=catalog.iso(ended), duration_s=round(duration, 3))
     fin = spool.finalize(data_dir, part, row)
+    _store_peaks(db, row["id"], data_dir / fin.path)
     catalog.update_call(db, row["id"], status="recovered", path=fin.path, spool_path=None,
                         size_bytes=fin.size_bytes, sha256=fin.sha256, audio_s=fin.audio_s,
                         ended_at=row["ended_at"], duration_s=row["duration_s"])
@@ -83,6 +95,8 @@ def _recover_missing_part(db: sqlite_utils.Database, data_dir: Path, row: dict) 
     if final.exists():
         audio = mp3frames.scan(final.read_bytes())
         size, sha = spool.hash_file(final)
+        if not peaks.has_peaks(db, row["id"]):    # the crash may have come just after storing them
+            _store_peaks(db, row["id"], final)
         duration = row.get("duration_s")
         if duration is None:
             duration = max(0.0, audio.seconds - (row.get("preroll_s") or 0.0))

@@ -142,7 +142,20 @@ _M2_WEB = """
         END
 """
 
-MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB]
+# Two indexes the web UI's queries need on a big catalog: "kept calls" (few among many: a partial
+# index, used when the query says held = 1 literally) and an entry's history in the audit log
+# (the calls page looks up the last "listen" of a call on every play).
+_M3_SEARCH_INDEXES = """
+        CREATE INDEX calls_held_started ON calls(started_at) WHERE held = 1;
+        CREATE INDEX audit_target ON audit(target)
+"""
+
+# A call's page links to its next part (split by max_call_s or an outage): found by previous_id.
+_M4_PARTS_INDEX = """
+        CREATE INDEX calls_previous ON calls(previous_id) WHERE previous_id IS NOT NULL
+"""
+
+MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB, _M3_SEARCH_INDEXES, _M4_PARTS_INDEX]
 
 
 def connect(data_dir: str | Path) -> sqlite_utils.Database:

@@ -2,8 +2,9 @@
 
 A setting has a name, a type and a range. Line settings resolve per line in this order:
 ``line.N`` row, box-wide row, the default the hardware config gave (recorded by the daemon in
-``meta``), the built-in default. The daemon polls the database and applies changes within a
-second, without a restart.
+``meta``), the built-in default. Box-wide settings (``per_line=False``: retention, the disk
+guard) have no ``line.N`` form and do not appear among a line's values. The daemon polls the
+database and applies changes within a second, without a restart.
 """
 from __future__ import annotations
 
@@ -76,7 +77,14 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             8.0, lo=1, hi=120),
     Setting("vox_min_burst_ms", "int", "VOX lines: sound must last this long to start a call (clicks do not)",
             150, lo=50, hi=2000),
+    Setting("retention_days", "int", "delete calls older than this many days, except those on hold "
+            "(0: keep forever)", 0, per_line=False, lo=0, hi=3650),
+    Setting("disk_reserve_pct", "int", "when free space on the recordings disk falls below this percentage, "
+            "the oldest calls not on hold are deleted until it is above again", 5, per_line=False, lo=1, hi=50),
 )}
+
+# The settings the retention sweeper reads (box-wide only).
+RETENTION = ("retention_days", "disk_reserve_pct")
 
 
 def _now() -> str:
@@ -97,7 +105,8 @@ def split_name(name: str, line: int | None = None) -> tuple[Setting, int | None]
         raise SettingError(f"unknown setting {name!r} (known: {known}; one line: line.N.NAME)")
     setting = REGISTRY[parts[0]]
     if line is not None and not setting.per_line:
-        raise SettingError(f"{setting.name} is box-wide and cannot be set for one line")
+        raise SettingError(f"{setting.name} is box-wide and cannot be set for one line "
+                           f"(use {setting.name}, without line.N or --line)")
     return setting, line
 
 
@@ -146,6 +155,8 @@ def resolve(db: sqlite_utils.Database, line_ids: list[int] | None = None) -> dic
     for line_id in line_ids:
         values = {}
         for s in REGISTRY.values():
+            if not s.per_line:
+                continue
             if (f"line.{line_id}", s.name) in stored:
                 values[s.name] = (stored[(f"line.{line_id}", s.name)], "line")
             elif ("", s.name) in stored:
@@ -156,6 +167,11 @@ def resolve(db: sqlite_utils.Database, line_ids: list[int] | None = None) -> dic
                 values[s.name] = (s.default, "default")
         lines[line_id] = values
     return {"box": box, "lines": lines}
+
+
+def box_values(db: sqlite_utils.Database) -> dict[str, Any]:
+    """The plain effective box-wide values (every setting, box-wide ones included)."""
+    return {name: value for name, (value, _) in resolve(db, [])["box"].items()}
 
 
 def line_values(db: sqlite_utils.Database, line_id: int) -> dict[str, Any]:
