@@ -130,9 +130,15 @@ class Line(threading.Thread):
 
     def snapshot(self) -> dict[str, Any]:
         call = self.call
+        ringing = self.last_ring is not None and self.pos - self.last_ring <= RING_MEMORY_S * self.rate
         state = "device-missing" if self.device_error else ("recording" if call and call.recording
-                                                            else "offhook" if call else "idle")
+                                                            else "offhook" if call else
+                                                            "ringing" if ringing else "idle")
+        sources = {name: {"device": getattr(source, "port", None) or getattr(getattr(source, "cfg", None), "port", None),
+                          "healthy": getattr(source, "healthy", None)}
+                   for name, source in (("hook", self.hook), ("callerid", self.callerid)) if source is not None}
         return {
+            "sources": sources,
             "line": self.cfg.id, "name": self.cfg.name, "state": state,
             "call_id": call.recording.id if call and call.recording else None,
             "call_s": round((self.pos - call.offhook_frame) / self.rate, 1) if call else None,

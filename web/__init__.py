@@ -1,32 +1,106 @@
-"""The web page on the LAN (Flask application factory). This first version lists the calls
-with a player each; the full UI (logins, search, settings) comes with its own issue."""
+"""The web UI on the LAN (Flask application factory, blueprints, served by waitress).
+
+Nothing is reachable without a login except the login page, the first-run page (only while
+the box has no user) and the static assets. Pages use session cookies (Flask-Login) with CSRF
+tokens on every form (Flask-WTF); the JSON API under /api/v1/ also takes `Authorization:
+Bearer` tokens. Every response carries a strict Content-Security-Policy: the box serves all of
+its own scripts and styles and none is inline.
+"""
 from __future__ import annotations
 
+import logging
+import os
+import secrets
 import threading
+from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from flask.sessions import SecureCookieSessionInterface
 
-# Every response, the page as well as audio, assets and errors: only this box's own assets,
-# never inside a frame, no MIME sniffing, no referrer to other sites.
+log = logging.getLogger("hookline.web")
+
+# Every response, pages as well as audio, assets and errors: only this box's own assets, never
+# inside a frame, no MIME sniffing, no referrer to other sites.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; media-src 'self'; img-src 'self' data:; "
-                               "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+                               "style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
+                               "form-action 'self'; base-uri 'none'; object-src 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+MAX_REQUEST_BYTES = 64 * 1024      # forms and JSON are small; nothing is uploaded
+SESSION_LIFETIME = timedelta(hours=12)
+SECRET_FILE = "web-secret.key"
 
 
-def create_app(data_dir: str | Path, status_file: str | Path | None = None) -> Flask:
+class _SessionInterface(SecureCookieSessionInterface):
+    """Secure-flagged cookies whenever the page was reached over HTTPS (a reverse proxy that
+    sets X-Forwarded-Proto counts only if the admin enabled trust_proxy); plain HTTP on the
+    LAN still works."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+def _secret_key(data_dir: Path) -> bytes:
+    """A per-box random key in DATA (0600), made on first start: sessions survive restarts."""
+    path = data_dir / SECRET_FILE
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    os.replace(tmp, path)
+    return key
+
+
+def create_app(data_dir: str | Path, status_file: str | Path | None = None, *,
+               config_file: str | Path | None = None, testing: bool = False) -> Flask:
     app = Flask(__name__)
-    app.config["DATA_DIR"] = Path(data_dir).resolve()
-    # The daemon's live status: the config's status_file on the box; `hookline simulate` and
-    # `hookline demo` have it in the data folder.
-    app.config["STATUS_FILE"] = Path(status_file) if status_file else app.config["DATA_DIR"] / "run" / "status.json"
-    from . import db
+    data_dir = Path(data_dir).resolve()
+    app.config.update(
+        DATA_DIR=data_dir,
+        # The daemon's live status: the config's status_file on the box; `hookline simulate`
+        # and `hookline demo` have it in the data folder.
+        STATUS_FILE=Path(status_file) if status_file else data_dir / "run" / "status.json",
+        CONFIG_FILE=Path(config_file) if config_file else None,
+        SECRET_KEY=_secret_key(data_dir),
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="hookline_session",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,         # tied to the session instead, which expires
+        WTF_CSRF_SSL_STRICT=False,        # the LAN box is usually plain HTTP
+        TESTING=testing,
+    )
+    app.session_interface = _SessionInterface()
+    from . import auth, db, errors
     db.init_app(app)
-    from .calls import bp
-    app.register_blueprint(bp)
+    auth.init_app(app)
+    errors.init_app(app)
+    from .admin import bp as admin_bp
+    from .api import bp as api_bp
+    from .calls import bp as calls_bp
+    from .dashboard import bp as dashboard_bp
+    from .settings_page import bp as settings_bp
+    for bp in (auth.bp, dashboard_bp, calls_bp, settings_bp, admin_bp, api_bp):
+        app.register_blueprint(bp)
+    from . import formatting
+    formatting.init_app(app)
     app.after_request(_security_headers)
     return app
 
@@ -34,12 +108,18 @@ def create_app(data_dir: str | Path, status_file: str | Path | None = None) -> F
 def _security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if request.endpoint != "static":
+        # Pages and audio are per-user: never stored by a shared cache.
+        response.headers.setdefault("Cache-Control", "private, no-store" if response.mimetype == "text/html"
+                                    else "private")
     return response
 
 
-def serve(data_dir: str | Path, host: str, port: int, status_file: str | Path | None = None) -> None:
+def serve(data_dir: str | Path, host: str, port: int, status_file: str | Path | None = None,
+          config_file: str | Path | None = None) -> None:
     from waitress import serve as waitress_serve
-    waitress_serve(create_app(data_dir, status_file), host=host, port=port, threads=4)
+    waitress_serve(create_app(data_dir, status_file, config_file=config_file), host=host, port=port, threads=4,
+                   max_request_body_size=MAX_REQUEST_BYTES, ident="Hookline")
 
 
 class _Server:
@@ -51,6 +131,7 @@ class _Server:
 
     def __init__(self, server) -> None:
         self._server = server
+        self.port = server.effective_port
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
         self._thread.start()
@@ -74,7 +155,8 @@ class _Server:
         self._thread.join(timeout)
 
 
-def serve_in_thread(data_dir: str | Path, host: str, port: int) -> _Server:
-    """Start waitress in a background thread (the demo runs it beside the daemon)."""
+def serve_in_thread(data_dir: str | Path, host: str, port: int, status_file: str | Path | None = None) -> _Server:
+    """Start waitress in a background thread (the demo and the tests run it beside the daemon)."""
     from waitress.server import create_server
-    return _Server(create_server(create_app(data_dir), host=host, port=port, threads=4))
+    return _Server(create_server(create_app(data_dir, status_file), host=host, port=port, threads=4,
+                                 max_request_body_size=MAX_REQUEST_BYTES, ident="Hookline"))

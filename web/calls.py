@@ -1,5 +1,5 @@
-"""The call list (newest first, with a player for each kept call) and the route that serves a
-call's MP3 with HTTP Range support, never anything outside the recordings folder."""
+"""The calls: search and list (keyset pages), one call's page (player, waveform, events, note,
+hold, delete), its audio (HTTP Range, never anything outside DATA/recordings) and its peaks."""
 from __future__ import annotations
 
 import json
@@ -9,128 +9,38 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-from flask import Blueprint, Response, abort, current_app, render_template, request, send_file
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, url_for)
+from flask_login import current_user
 
-from appliance.store import catalog
+from appliance.recording import peaks as peaksmod
+from appliance.store import audit, catalog, removal, search
 
+from .auth import record, require
 from .db import get_db
+from .forms import ActionForm, HoldForm, NoteForm
 
 log = logging.getLogger("hookline.web")
 
 bp = Blueprint("calls", __name__)
 
-PAGE_SIZE = 200          # calls shown on the page, newest first
-REFRESH_S = 10           # the page reloads itself this often (web/static/refresh.js)
-STATUS_STALE_S = 10.0    # the daemon rewrites its status file every second; older means it stopped
+LISTEN_AUDIT_GAP_S = 30 * 60   # one "listen" entry per person and call per half hour, not one per seek
+
+
+def local_zone():
+    return datetime.now().astimezone().tzinfo
 
 
 # -- queries -------------------------------------------------------------------------------------
-def recent_calls(db: sqlite_utils.Database, line: int | None = None,
-                 limit: int = PAGE_SIZE) -> tuple[list[dict[str, Any]], int]:
-    """The newest `limit` calls (optionally of one line), newest first, and how many there are."""
-    where, params = "", []
-    if line is not None:
-        where, params = " WHERE line = ?", [line]
-    total = db.execute(f"SELECT count(*) FROM calls{where}", params).fetchone()[0]
-    # Ties (a re-run scenario, parts of one call) go newest-inserted first: rowid is insertion order.
-    rows = db.query(f"SELECT * FROM calls{where} ORDER BY started_at DESC, part DESC, rowid DESC LIMIT ?",
-                    [*params, limit])
-    return [catalog.public_call(r) for r in rows], total
+def call_or_404(call_id: str) -> dict[str, Any]:
+    if len(call_id) > 32 or not call_id.isalnum():
+        abort(404)
+    row = catalog.get_call(get_db(), call_id)
+    if row is None:
+        abort(404)
+    return row
 
 
-def discard_reasons(db: sqlite_utils.Database, call_ids: list[str]) -> dict[str, str]:
-    """call id -> why it was not kept, from the 'discard' events of those calls."""
-    if not call_ids:
-        return {}
-    marks = ",".join("?" * len(call_ids))
-    reasons: dict[str, str] = {}
-    for row in db.query(f"SELECT call_id, detail FROM call_events WHERE kind = 'discard' "
-                        f"AND call_id IN ({marks}) ORDER BY id", call_ids):
-        try:
-            reason = json.loads(row["detail"]).get("reason")
-        except (ValueError, AttributeError):
-            reason = None
-        reasons[row["call_id"]] = str(reason) if reason else "no reason recorded"
-    return reasons
-
-
-def known_lines(db: sqlite_utils.Database, status: dict[str, Any] | None) -> list[int]:
-    lines = {r[0] for r in db.execute("SELECT DISTINCT line FROM calls")}
-    if status:
-        lines.update(s["line"] for s in status["lines"] if isinstance(s.get("line"), int))
-    return sorted(lines)
-
-
-def read_status(path: Path) -> dict[str, Any] | None:
-    """The daemon's live status file, or None when there is none (or it cannot be read)."""
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        log.warning("cannot read the status file %s: %s", path, e)
-        return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("lines"), list):
-        return None
-    updated = doc.get("updated_at")
-    age = time.time() - updated if isinstance(updated, (int, float)) else None
-    return {"lines": [ln for ln in doc["lines"] if isinstance(ln, dict)],
-            "updated_at": catalog.iso(updated) if age is not None else None,
-            "stale": age is None or age > STATUS_STALE_S}
-
-
-# -- the page ------------------------------------------------------------------------------------
-@bp.get("/")
-def index() -> str:
-    db = get_db()
-    line = request.args.get("line", type=int)
-    calls, total = recent_calls(db, line)
-    reasons = discard_reasons(db, [c["id"] for c in calls if c["status"] == "discarded"])
-    status = read_status(current_app.config["STATUS_FILE"])
-    return render_template("calls.html", calls=calls, total=total, reasons=reasons, line=line,
-                           lines=known_lines(db, status), status=status, page_size=PAGE_SIZE,
-                           refresh_s=REFRESH_S)
-
-
-@bp.app_template_filter("utc")
-def format_utc(iso_text: str | None) -> str:
-    """'2026-03-15T14:12:00.500Z' -> '2026-03-15 14:12:00' (the page says it is UTC)."""
-    if not iso_text:
-        return "—"
-    try:
-        return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return iso_text
-
-
-@bp.app_template_filter("duration")
-def format_duration(seconds: float | None) -> str:
-    """65.4 -> '1:05', 3725 -> '1:02:05'."""
-    if seconds is None:
-        return "—"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-@bp.app_template_filter("size")
-def format_size(size: int | None) -> str:
-    if size is None:
-        return ""
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-@bp.app_template_filter("dbfs")
-def format_dbfs(level: float | None) -> str:
-    return "—" if level is None else f"{level:.0f} dBFS"
-
-
-# -- the audio -----------------------------------------------------------------------------------
 def recording_file(data_dir: Path, rel_path: str | None) -> Path | None:
     """The file a catalog path names, if it is a file inside DATA/recordings; else None.
 
@@ -149,21 +59,199 @@ def recording_file(data_dir: Path, rel_path: str | None) -> Path | None:
     return path
 
 
-@bp.get("/calls/<call_id>/audio")
-def audio(call_id: str) -> Response:
-    """The call's MP3: Range requests give 206/416; ?download=1 asks the browser to save it."""
-    row = catalog.get_call(get_db(), call_id)
-    if row is None:
-        abort(404)
+def discard_reasons(call_ids: list[str]) -> dict[str, str]:
+    """call id -> why it was not kept, from the 'discard' and 'deleted' events of those calls."""
+    reasons: dict[str, str] = {}
+    for call_id in call_ids:
+        for event in catalog.list_events(get_db(), call_id=call_id):
+            if event["kind"] in ("discard", "deleted"):
+                reasons[call_id] = str(event["detail"].get("reason") or "no reason recorded")
+    return reasons
+
+
+LEAD_IN_S = 45.0   # rings and caller ID up to this long before the off-hook belong to the story
+
+
+def call_timeline(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The call's own events, with the line's rings, caller ID and device events around it."""
+    db = get_db()
+    start = datetime.fromisoformat(row["started_at"].replace("Z", "+00:00")).timestamp()
+    end = row.get("ended_at") or catalog.iso(time.time())
+    rows = db.query(
+        "SELECT line, call_id, at, kind, detail FROM call_events WHERE call_id = ? "
+        "UNION ALL SELECT line, call_id, at, kind, detail FROM call_events INDEXED BY call_events_line_at "
+        "WHERE line = ? AND call_id IS NULL AND at >= ? AND at <= ? "
+        "AND kind IN ('ring', 'callerid', 'device-error', 'device-ok', 'warning') ORDER BY at",
+        [row["id"], row["line"], catalog.iso(start - LEAD_IN_S), end])
+    out = []
+    for r in rows:
+        try:
+            detail = json.loads(r["detail"])
+        except ValueError:
+            detail = {}
+        out.append({**r, "detail": detail if isinstance(detail, dict) else {}})
+    return out
+
+
+def parts_of(row: dict[str, Any]) -> tuple[dict | None, dict | None]:
+    """The previous and next part of a call split by max_call_s or an outage."""
+    db = get_db()
+    previous = catalog.get_call(db, row["previous_id"]) if row.get("previous_id") else None
+    following = list(db.query("SELECT * FROM calls WHERE previous_id = ? LIMIT 1", [row["id"]]))
+    return previous, following[0] if following else None
+
+
+# -- pages ---------------------------------------------------------------------------------------
+@bp.get("/calls")
+@require("listen")
+def index():
+    db = get_db()
+    args = {k: v for k, v in request.args.items()}
+    try:
+        query = search.parse_query(args, local_zone())
+    except search.QueryError as e:
+        return render_template("calls.html", calls=[], query=None, args=args, error=e, next_cursor=None,
+                               count=None, reasons={}, lines=_lines()), 400
+    calls, next_cursor = search.search(db, query)
+    count = search.count(db, query) if not query.after else None
+    reasons = discard_reasons([c["id"] for c in calls if c["status"] in ("discarded", "deleted")])
+    return render_template("calls.html", calls=calls, query=query, args=args, error=None, next_cursor=next_cursor,
+                           count=count, reasons=reasons, lines=_lines())
+
+
+def _lines() -> list[int]:
+    """The lines that have calls: a skip through the (line, started_at) index, not a scan of a
+    million rows."""
+    return [r[0] for r in get_db().execute(
+        "WITH RECURSIVE l(n) AS (SELECT min(line) FROM calls UNION ALL "
+        "SELECT (SELECT min(line) FROM calls WHERE line > n) FROM l WHERE n IS NOT NULL) "
+        "SELECT n FROM l WHERE n IS NOT NULL")]
+
+
+@bp.get("/calls/<call_id>")
+@require("listen")
+def detail(call_id: str):
+    row = call_or_404(call_id)
+    call = catalog.public_call(row)
+    previous, following = parts_of(row)
+    events = call_timeline(row)
+    return render_template("call.html", call=call, events=events, previous=previous, following=following,
+                           note_form=NoteForm(note=call.get("note") or ""), hold_form=HoldForm(),
+                           has_audio=recording_file(current_app.config["DATA_DIR"], row.get("path")) is not None)
+
+
+@bp.get("/calls/<call_id>/peaks")
+@require("listen")
+def peaks(call_id: str):
+    call_or_404(call_id)
+    data = peaksmod.load_peaks(get_db(), call_id)
+    if data is None:
+        abort(404, "no waveform for this call")
+    response = jsonify(data)
+    response.cache_control.private = True
+    response.cache_control.max_age = 3600
+    return response
+
+
+def _serve(call_id: str, download: bool) -> Response:
+    row = call_or_404(call_id)
     data_dir: Path = current_app.config["DATA_DIR"]
     path = recording_file(data_dir, row.get("path"))
     if path is None:
         if row.get("path"):
-            log.warning("call %s: refusing to serve %r (not a file inside %s/recordings)",
-                        call_id, row["path"], data_dir)
-        abort(404)
-    download = request.args.get("download", "").lower() in ("1", "true", "yes")
+            log.warning("call %s: refusing to serve %r (not a file inside %s/recordings)", call_id, row["path"], data_dir)
+        abort(404, "this call has no recording" if row.get("status") in ("discarded", "deleted") else None)
+    if download:
+        record("download", call_id)
+    elif _starts_listening():
+        _record_listen(call_id)
     response = send_file(path, mimetype="audio/mpeg", conditional=True, etag=True,
-                         as_attachment=download, download_name=path.name)
+                         as_attachment=download, download_name=path.name, max_age=0)
     response.cache_control.private = True  # a recording is nobody else's business
     return response
+
+
+def _starts_listening() -> bool:
+    """A request for the file's beginning (not a seek or a browser's probe of the end)."""
+    header = request.headers.get("Range", "")
+    return not header or header.replace(" ", "").startswith("bytes=0-")
+
+
+def _record_listen(call_id: str) -> None:
+    last = audit.entries(get_db(), user=current_user.name, action="listen", target=call_id, limit=1)
+    if last:
+        when = datetime.fromisoformat(last[0]["at"].replace("Z", "+00:00")).timestamp()
+        if time.time() - when < LISTEN_AUDIT_GAP_S:
+            return
+    record("listen", call_id)
+
+
+@bp.get("/calls/<call_id>/audio")
+@require("listen")
+def audio(call_id: str) -> Response:
+    """The call's MP3 for the player: Range requests give 206 (seeking) or 416."""
+    if request.args.get("download"):     # the old link form: downloading needs its own permission
+        return redirect(url_for("calls.download", call_id=call_id))
+    return _serve(call_id, download=False)
+
+
+@bp.get("/calls/<call_id>/download")
+@require("download")
+def download(call_id: str) -> Response:
+    return _serve(call_id, download=True)
+
+
+@bp.route("/calls/<call_id>/delete", methods=["GET", "POST"])
+@require("manage_calls")
+def delete(call_id: str):
+    row = call_or_404(call_id)
+    form = ActionForm()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            removal.delete_call(get_db(), current_app.config["DATA_DIR"], call_id,
+                                reason=f"deleted by {current_user.name}", by=current_user.name)
+        except removal.RemovalError as e:
+            flash(str(e), "error")
+            return redirect(url_for("calls.detail", call_id=call_id), 303)
+        record("delete", call_id, started_at=row["started_at"], line=row["line"], sha256=row.get("sha256"))
+        flash("The recording was deleted. The catalog keeps a line saying who deleted it and when.")
+        return redirect(url_for("calls.detail", call_id=call_id), 303)
+    if request.method == "POST":
+        abort(400)
+    return render_template("delete.html", call=catalog.public_call(row), form=form)
+
+
+@bp.post("/calls/<call_id>/hold")
+@require("manage_calls")
+def hold(call_id: str):
+    call_or_404(call_id)
+    form = HoldForm()
+    if not form.validate_on_submit() or form.held.data not in ("1", "0"):
+        abort(400)
+    held = form.held.data == "1"
+    try:
+        removal.set_hold(get_db(), call_id, held)
+    except removal.RemovalError as e:
+        flash(str(e), "error")
+    else:
+        record("hold" if held else "release", call_id)
+        flash("Kept: retention and the disk guard will not delete this call." if held else
+              "Released: this call follows the retention settings again.")
+    return redirect(url_for("calls.detail", call_id=call_id), 303)
+
+
+@bp.post("/calls/<call_id>/note")
+@require("manage_calls")
+def note(call_id: str):
+    call_or_404(call_id)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        abort(400, "; ".join(e for errors in form.errors.values() for e in errors) or None)
+    try:
+        removal.set_note(get_db(), call_id, form.note.data)
+    except removal.RemovalError as e:
+        flash(str(e), "error")
+    else:
+        record("note", call_id, length=len((form.note.data or "").strip()))
+        flash("Note saved.")
+    return redirect(url_for("calls.detail", call_id=call_id), 303)

@@ -38,6 +38,20 @@ def apply_scenario_settings(sc: scenariomod.Scenario, data_dir: Path) -> None:
         db.close()
 
 
+def _demo_login(data_dir: Path) -> str:
+    """The demo makes its own administrator (never a fixed default password) and says how to log in."""
+    from ..store import users
+    db = dbmod.connect(data_dir)
+    try:
+        made = users.ensure_demo_admin(db)
+    finally:
+        db.close()
+    if made:
+        return f"Log in as: {made[0]}   password: {made[1]}   (made for this demo folder; keep it or change it)"
+    return (f"Log in with a user of this demo folder (forgot the password? "
+            f"hookline users passwd admin --data {data_dir})")
+
+
 def build_daemon(sc: scenariomod.Scenario, data_dir: Path, realtime: bool, forever: bool = False,
                  start: float | None = None) -> tuple[Daemon, SimHardware]:
     hw = SimHardware(sc, data_dir, realtime=realtime, forever=forever)
@@ -86,9 +100,11 @@ def demo(data_dir: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
     daemon, hw = build_daemon(sc, data_dir, realtime=True, forever=True, start=now)
     hw.start()
     daemon.start()
+    login = _demo_login(data_dir)
     print(f"Hookline demo: recording {len(sc.lines)} simulated lines into {data_dir.resolve()}", flush=True)
-    print(f"Open http://{host}:{port}/ to list and play the calls (four calls every 90 s). Ctrl-C stops.",
-          flush=True)
+    print(f"Open http://{host}:{port}/ to see the lines and play the calls (four calls every 90 s). "
+          "Ctrl-C stops.", flush=True)
+    print(login, flush=True)
     try:
         daemon.wait()
     except KeyboardInterrupt:

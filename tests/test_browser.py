@@ -1,0 +1,145 @@
+"""The pages in a real browser: Debian's Chromium, headless, driven by Playwright. A newcomer
+sets the first password, finds a call by part of its number, plays it (the audio element
+really plays and seeks, which needs HTTP Range), hears one leg alone, downloads it, keeps it,
+and deletes another. Screenshots of the main pages are kept in test-artifacts/screenshots/."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import webtools as wt
+from appliance.store import catalog, db as dbmod
+
+CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
+SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)"),
+    pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def site(tmp_path):
+    data = wt.make_data(tmp_path, with_users=False)
+    server = wt.start(data)
+    yield server
+    server.close()
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _calls(data: Path) -> list[dict]:
+    db = dbmod.connect(data)
+    try:
+        return catalog.list_calls(db)
+    finally:
+        db.close()
+
+
+def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, site, tmp_path):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    # First start: the box asks for the administrator.
+    page.goto(site.base + "/")
+    assert page.url.endswith("/setup")
+    _shot(page, "01-first-start")
+    page.fill("#name", "owner")
+    page.fill("#password", "kitchen quote 2026!")
+    page.fill("#confirm", "kitchen quote 2026!")
+    page.click("button[type=submit]")
+    page.wait_for_url(site.base + "/")
+    assert "owner" in page.inner_text(".who")
+    _shot(page, "02-dashboard")
+
+    # Find yesterday's caller by a part of the number.
+    page.click("nav.nav >> text=Calls")
+    page.fill("#number", "1234")
+    page.click("form.search button[type=submit]")
+    rows = page.locator("table.call-list tbody tr")
+    assert rows.count() == 1 and "5551234567" in rows.first.inner_text()
+    _shot(page, "03-search")
+    rows.first.locator("a").first.click()
+    page.wait_for_selector("#audio")
+
+    # Play: the element really plays, then seeks (the server answers Range requests).
+    page.wait_for_function("() => document.getElementById('waveform').getAttribute('data-peaks') === 'loaded'")
+    page.evaluate("() => document.getElementById('audio').play()")
+    page.wait_for_function("() => { const a = document.getElementById('audio');"
+                           " return !a.paused && a.currentTime > 0.2; }", timeout=15000)
+    page.evaluate("() => { document.getElementById('audio').currentTime = 3.0; }")
+    page.wait_for_function("() => { const a = document.getElementById('audio');"
+                           " return !a.seeking && a.currentTime >= 3.0; }", timeout=15000)
+    # One leg alone.
+    page.check("input[name=leg][value=near]")
+    page.wait_for_function("() => document.getElementById('player').getAttribute('data-leg') === 'near'")
+    page.evaluate("() => document.getElementById('audio').pause()")
+    _shot(page, "04-call")
+
+    # Download: the very file the catalog describes.
+    call = next(c for c in _calls(site.data) if c["remote_number"] == "5551234567")
+    with page.expect_download() as info:
+        page.click("#download")
+    saved = tmp_path / "download.mp3"
+    info.value.save_as(saved)
+    assert saved.read_bytes() == (site.data / call["path"]).read_bytes()
+
+    # Keep it: the badge shows and deleting is not offered.
+    page.click("#hold-button")
+    page.wait_for_selector("#held-badge")
+    assert page.locator("#delete-link").count() == 0
+
+    # Delete another call, through the confirmation page.
+    other = next(c for c in _calls(site.data) if c["status"] == "complete" and c["id"] != call["id"])
+    page.goto(f"{site.base}/calls/{other['id']}")
+    page.click("#delete-link")
+    _shot(page, "05-delete-confirm")
+    page.click("#confirm-delete")
+    page.wait_for_selector("#no-audio")
+    assert "deleted" in page.inner_text("#call-status")
+    assert not (site.data / other["path"]).exists()
+
+    # The other main pages render, for the screenshots and without script errors.
+    for path, name in (("/settings", "06-settings"), ("/users", "07-users"), ("/audit", "08-audit"),
+                       ("/account", "09-account")):
+        page.goto(site.base + path)
+        assert page.locator("h1").count() >= 1
+        _shot(page, name)
+    assert not errors, errors
+    context.close()
+
+
+def test_a_listener_can_play_but_not_download_or_delete(browser, site):
+    db = dbmod.connect(site.data)
+    from appliance.store import users
+    users.create_user(db, "admin", "admin", wt.PASSWORDS["admin"])
+    users.create_user(db, "temp", "listener", wt.PASSWORDS["listener"])
+    db.close()
+    page = browser.new_page()
+    page.goto(site.base + "/calls/" + next(c["id"] for c in _calls(site.data) if c["status"] == "complete"))
+    assert "/login" in page.url
+    page.fill("#name", "temp")
+    page.fill("#password", wt.PASSWORDS["listener"])
+    page.click("button[type=submit]")
+    page.wait_for_selector("#audio")
+    assert page.locator("#download").count() == 0 and page.locator("#delete-link").count() == 0
+    assert page.locator("nav.nav >> text=Settings").count() == 0
+    page.close()

@@ -1,0 +1,94 @@
+// Call page: a stereo waveform of both legs (peaks computed while recording, fetched as JSON),
+// a playhead, click-to-seek, and listening to one leg alone through the Web Audio API.
+(function () {
+  "use strict";
+  var section = document.getElementById("player");
+  var audio = document.getElementById("audio");
+  var canvas = document.getElementById("waveform");
+  if (!section || !audio || !canvas) { return; }
+  var peaks = null;
+
+  function draw() {
+    var ctx = canvas.getContext("2d");
+    var w = canvas.width, h = canvas.height, half = h / 2;
+    ctx.clearRect(0, 0, w, h);
+    ctx.fillStyle = "#eef2f5";
+    ctx.fillRect(0, 0, w, h);
+    if (peaks) {
+      [["near", 0, "#1d4e6b"], ["far", half, "#7a4e9a"]].forEach(function (lane) {
+        var values = peaks[lane[0]], top = lane[1], mid = top + half / 2;
+        ctx.fillStyle = lane[2];
+        var n = values.length;
+        for (var x = 0; x < w; x++) {
+          var from = Math.floor(x * n / w), to = Math.max(from + 1, Math.floor((x + 1) * n / w));
+          var peak = 0;
+          for (var i = from; i < to && i < n; i++) { if (values[i] > peak) { peak = values[i]; } }
+          var bar = Math.max(1, (peak / 255) * (half / 2 - 2));
+          ctx.fillRect(x, mid - bar, 1, bar * 2);
+        }
+      });
+      ctx.fillStyle = "#5b6570";
+      ctx.font = "11px system-ui, sans-serif";
+      ctx.fillText("office", 4, 12);
+      ctx.fillText("line", 4, half + 12);
+    }
+    if (audio.duration && isFinite(audio.duration)) {
+      var px = Math.round(audio.currentTime / audio.duration * w);
+      ctx.fillStyle = "#b42318";
+      ctx.fillRect(px, 0, 2, h);
+    }
+  }
+
+  fetch(section.getAttribute("data-peaks-url"), { credentials: "same-origin" })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (doc) { peaks = doc; canvas.setAttribute("data-peaks", doc ? "loaded" : "none"); draw(); })
+    .catch(function () { draw(); });
+
+  ["timeupdate", "seeked", "loadedmetadata", "durationchange"].forEach(function (e) {
+    audio.addEventListener(e, draw);
+  });
+
+  canvas.addEventListener("click", function (e) {
+    if (!audio.duration || !isFinite(audio.duration)) { return; }
+    var rect = canvas.getBoundingClientRect();
+    audio.currentTime = (e.clientX - rect.left) / rect.width * audio.duration;
+  });
+
+  // One leg alone: split the stereo file, send the chosen leg to both ears.
+  var graph = null;
+  function buildGraph() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) { return null; }
+    var ctx = new Ctx();
+    var source = ctx.createMediaElementSource(audio);
+    var split = ctx.createChannelSplitter(2), merge = ctx.createChannelMerger(2);
+    var g = {};
+    [["nearL", 0, 0], ["nearR", 0, 1], ["farL", 1, 0], ["farR", 1, 1]].forEach(function (r) {
+      var gain = ctx.createGain();
+      split.connect(gain, r[1]);
+      gain.connect(merge, 0, r[2]);
+      g[r[0]] = gain;
+    });
+    source.connect(split);
+    merge.connect(ctx.destination);
+    return { ctx: ctx, gains: g };
+  }
+  function setLeg(leg) {
+    if (!graph) { graph = buildGraph(); }
+    if (!graph) { return; }
+    if (graph.ctx.state === "suspended") { graph.ctx.resume(); }
+    var on = { both: ["nearL", "farR"], near: ["nearL", "nearR"], far: ["farL", "farR"] }[leg];
+    Object.keys(graph.gains).forEach(function (k) {
+      graph.gains[k].gain.value = on.indexOf(k) >= 0 ? 1 : 0;
+    });
+    section.setAttribute("data-leg", leg);
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("input[name=leg]"), function (input) {
+    input.addEventListener("change", function () { if (input.checked) { setLeg(input.value); } });
+  });
+  audio.addEventListener("play", function () {
+    var checked = document.querySelector("input[name=leg]:checked");
+    if (checked && checked.value !== "both") { setLeg(checked.value); }
+    else if (graph && graph.ctx.state === "suspended") { graph.ctx.resume(); }
+  });
+})();
