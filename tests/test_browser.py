@@ -88,9 +88,21 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
     page.evaluate("() => { document.getElementById('audio').currentTime = 3.0; }")
     page.wait_for_function("() => { const a = document.getElementById('audio');"
                            " return !a.seeking && a.currentTime >= 3.0; }", timeout=15000)
-    # One leg alone.
-    page.check("input[name=leg][value=near]")
-    page.wait_for_function("() => document.getElementById('player').getAttribute('data-leg') === 'near'")
+    # One leg alone: the office leg is a 440 Hz tone, the line leg 1000 Hz. Both ears carry
+    # the chosen leg only (measured on the page's own output analysers).
+    def ears() -> tuple[int, int]:
+        return tuple(int(page.get_attribute("#player", f"data-ear-{e}-hz") or 0) for e in ("left", "right"))
+
+    for leg, hz in (("near", 440), ("far", 1000), ("both", None)):
+        page.check(f"input[name=leg][value={leg}]")
+        page.wait_for_function(f"() => document.getElementById('player').getAttribute('data-leg') === '{leg}'")
+        page.evaluate("() => { const a = document.getElementById('audio'); a.currentTime = 1.5; a.play(); }")
+        page.wait_for_timeout(1200)
+        left, right = ears()
+        if hz:
+            assert abs(left - hz) < 25 and abs(right - hz) < 25, (leg, left, right)
+        else:
+            assert abs(left - 440) < 25 and abs(right - 1000) < 25, (leg, left, right)
     page.evaluate("() => document.getElementById('audio').pause()")
     _shot(page, "04-call")
 

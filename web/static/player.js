@@ -71,7 +71,36 @@
     });
     source.connect(split);
     merge.connect(ctx.destination);
+    // What each ear gets: shown on the output meters (and as data-ear-* attributes, which
+    // say which tone dominates each ear).
+    var ears = ctx.createChannelSplitter(2);
+    merge.connect(ears);
+    var analysers = [0, 1].map(function (ch) {
+      var a = ctx.createAnalyser();
+      a.fftSize = 4096;
+      ears.connect(a, ch);
+      return a;
+    });
+    window.setInterval(function () { measure(ctx, analysers); }, 250);
     return { ctx: ctx, gains: g };
+  }
+  function measure(ctx, analysers) {
+    if (audio.paused) { return; }
+    ["left", "right"].forEach(function (ear, i) {
+      var a = analysers[i];
+      var bins = new Float32Array(a.frequencyBinCount);
+      a.getFloatFrequencyData(bins);
+      var best = 0;
+      for (var k = 2; k < bins.length; k++) { if (bins[k] > bins[best]) { best = k; } }
+      var samples = new Float32Array(a.fftSize);
+      a.getFloatTimeDomainData(samples);
+      var sum = 0;
+      for (var j = 0; j < samples.length; j++) { sum += samples[j] * samples[j]; }
+      var db = 20 * Math.log10(Math.sqrt(sum / samples.length) + 1e-9);
+      var meter = document.getElementById("ear-" + ear);
+      if (meter) { meter.value = Math.max(-70, Math.min(0, db)); }
+      section.setAttribute("data-ear-" + ear + "-hz", db > -60 ? String(Math.round(best * ctx.sampleRate / a.fftSize)) : "0");
+    });
   }
   function setLeg(leg) {
     if (!graph) { graph = buildGraph(); }
