@@ -264,3 +264,19 @@ def test_hashes_in_the_catalog_match_what_is_served(site, listener):
     for row in (r for r in _calls(site) if r["path"]):
         body = listener.get(f"/calls/{row['id']}/audio").content
         assert hashlib.sha256(body).hexdigest() == row["sha256"]
+
+
+def test_only_audio_actually_sent_is_audited(site, manager):
+    call = next(r for r in _calls(site) if r["status"] == "complete")
+    db = dbmod.connect(site.data)
+
+    def downloads() -> int:
+        return sum(1 for e in audit.entries(db, action="download", target=call["id"], limit=500))
+
+    before = downloads()
+    manager.head(f"/calls/{call['id']}/download")
+    manager.get(f"/calls/{call['id']}/download", headers={"Range": "bytes=999999999-"})
+    assert downloads() == before
+    manager.get(f"/calls/{call['id']}/download")
+    assert downloads() == before + 1
+    db.close()

@@ -150,8 +150,12 @@ class _Server:
     def close(self, timeout: float = 10.0) -> None:
         """Stop serving: the loop ends, waitress's workers finish their current task (it waits up
         to 5 s), and every socket is closed; returns when the server thread has ended."""
-        self._stopping.set()
-        self._server.trigger.pull_trigger()  # wake the loop out of select() now
+        # The flag is set by the loop thread itself when the trigger wakes it: setting it from
+        # here first could let the loop close the trigger before we pull it.
+        try:
+            self._server.trigger.pull_trigger(self._stopping.set)
+        except OSError:   # already closed: the loop has ended
+            self._stopping.set()
         self._thread.join(timeout)
 
 

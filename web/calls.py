@@ -63,9 +63,10 @@ def discard_reasons(call_ids: list[str]) -> dict[str, str]:
     """call id -> why it was not kept, from the 'discard' and 'deleted' events of those calls."""
     reasons: dict[str, str] = {}
     for call_id in call_ids:
+        reasons[call_id] = "no reason recorded"
         for event in catalog.list_events(get_db(), call_id=call_id):
-            if event["kind"] in ("discard", "deleted"):
-                reasons[call_id] = str(event["detail"].get("reason") or "no reason recorded")
+            if event["kind"] in ("discard", "deleted") and event["detail"].get("reason"):
+                reasons[call_id] = str(event["detail"]["reason"])
     return reasons
 
 
@@ -161,13 +162,15 @@ def _serve(call_id: str, download: bool) -> Response:
         if row.get("path"):
             log.warning("call %s: refusing to serve %r (not a file inside %s/recordings)", call_id, row["path"], data_dir)
         abort(404, "this call has no recording" if row.get("status") in ("discarded", "deleted") else None)
-    if download:
-        record("download", call_id)
-    elif _starts_listening():
-        _record_listen(call_id)
     response = send_file(path, mimetype="audio/mpeg", conditional=True, etag=True,
                          as_attachment=download, download_name=path.name, max_age=0)
     response.cache_control.private = True  # a recording is nobody else's business
+    # Audited only when audio was actually sent (not a HEAD, a 304 or a 416).
+    if request.method == "GET" and response.status_code in (200, 206):
+        if download:
+            record("download", call_id)
+        elif _starts_listening():
+            _record_listen(call_id)
     return response
 
 
