@@ -164,7 +164,8 @@ class Daemon:
             db.close()
 
     def status(self) -> dict[str, Any]:
-        return {"updated_at": time.time(), "pid": os.getpid(), "lines": [line.snapshot() for line in self.lines]}
+        return {"updated_at": time.time(), "pid": os.getpid(), "running": not self._stop.is_set(),
+                "lines": [line.snapshot() for line in self.lines]}
 
     def _write_status(self) -> None:
         """Atomically replace the status file (a tmpfs on the box) for the web page."""

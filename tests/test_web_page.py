@@ -450,6 +450,7 @@ def test_pages_of_calls_newest_first_and_next_links_reach_every_call_once(data, 
 # -- the dashboard -------------------------------------------------------------------------------
 def test_live_line_state_on_the_dashboard(site, status_file, calls):
     page = site.page("/", role="listener")           # the status the simulation left: both lines idle
+    assert "The recorder has stopped reporting" in page.text   # its last status says it stopped
     assert page.find("li", id="line-1")[0]["class"] == "line-card state-idle"
     assert page.find("li", id="line-2")[0]["class"] == "line-card state-idle"
     # What web/static/dashboard.js needs to keep the cards live.
@@ -467,6 +468,7 @@ def test_live_line_state_on_the_dashboard(site, status_file, calls):
     assert len(page.find("li", **{"class": "warning warning-recorder"})) == 1
 
     status["updated_at"] = time.time()
+    status["running"] = True                          # a live recorder (the simulation ended cleanly)
     status["lines"][0].update(state="recording", call_s=83.4, level_near_dbfs=-21.5, level_far_dbfs=-30.2,
                               name="<i>Front desk</i>")
     status_file.write_text(json.dumps(status))

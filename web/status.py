@@ -38,7 +38,8 @@ def read_status(path: Path) -> dict[str, Any] | None:
     age = time.time() - updated if isinstance(updated, (int, float)) else None
     return {"lines": [ln for ln in doc["lines"] if isinstance(ln, dict)],
             "updated_at": catalog.iso(updated) if age is not None else None,
-            "stale": age is None or age > STATUS_STALE_S}
+            # A recorder that stopped cleanly says so in its last status.
+            "stale": age is None or age > STATUS_STALE_S or doc.get("running") is False}
 
 
 def disk_report(db: sqlite_utils.Database, data_dir: Path, now: float | None = None) -> dict[str, Any]:
