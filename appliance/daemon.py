@@ -165,6 +165,7 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         return {"updated_at": time.time(), "pid": os.getpid(), "running": not self._stop.is_set(),
+                "clock_synced": all(line.clock.synced for line in self.lines),
                 "lines": [line.snapshot() for line in self.lines]}
 
     def _write_status(self) -> None:

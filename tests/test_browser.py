@@ -155,3 +155,69 @@ def test_a_listener_can_play_but_not_download_or_delete(browser, site):
     assert page.locator("#download").count() == 0 and page.locator("#delete-link").count() == 0
     assert page.locator("nav.nav >> text=Settings").count() == 0
     page.close()
+
+
+LIVE_SCENARIO = """
+[appliance]
+start = "2026-03-15T09:00:00Z"
+
+[[line]]
+id = 1
+offhook = "gpio"
+callerid = "modem"
+
+[[line]]
+id = 2
+offhook = "gpio"
+
+[[call]]
+line = 1
+at = 2.0
+direction = "inbound"
+rings = 1
+caller_id = { number = "5550001111" }
+talk = 3.0
+near = "tone:440@-10"
+far = "tone:1000@-10"
+"""
+
+
+def test_the_dashboard_follows_a_call_live(browser, tmp_path):
+    """The real daemon records in real time next to the web server; the open dashboard shows
+    the line ringing, then recording with its time and levels, then idle — without a reload."""
+    from appliance.sim import runner, scenario as scenariomod
+    import simtools as st
+
+    sc = scenariomod.load(st.write_scenario(tmp_path, LIVE_SCENARIO))
+    data = tmp_path / "data"
+    daemon, hw = runner.build_daemon(sc, data, realtime=True)
+    db = dbmod.connect(data)
+    from appliance.store import users
+    users.create_user(db, "owner", "manager", wt.PASSWORDS["manager"])
+    db.close()
+    hw.start()
+    daemon.start()
+    server = wt.start(data)
+    page = browser.new_page()
+    try:
+        page.goto(server.base + "/login")
+        page.fill("#name", "owner")
+        page.fill("#password", wt.PASSWORDS["manager"])
+        page.click("button[type=submit]")
+        page.wait_for_selector("#line-1")
+        loaded = page.evaluate("() => performance.timeOrigin")
+        page.wait_for_selector("#line-1.state-ringing", timeout=15000)
+        page.wait_for_selector("#line-1.state-recording", timeout=15000)
+        page.wait_for_function("() => document.querySelector('#line-1 .call-time').textContent.trim() !== ''")
+        page.wait_for_function("() => document.querySelector('#line-1 .level-near').value > -30")
+        # The recorder's stream clock counts as synced: no clock warning while it runs.
+        assert page.locator(".warning-clock").count() == 0
+        _shot(page, "10-dashboard-recording")
+        page.wait_for_selector("#line-1.state-idle", timeout=15000)
+        assert page.evaluate("() => performance.timeOrigin") == loaded, "the page reloaded"
+        assert page.inner_text("#line-2 .state-text") == "idle"
+    finally:
+        page.close()
+        hw.stop()
+        daemon.stop()
+        server.close()

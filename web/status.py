@@ -37,6 +37,7 @@ def read_status(path: Path) -> dict[str, Any] | None:
     updated = doc.get("updated_at")
     age = time.time() - updated if isinstance(updated, (int, float)) else None
     return {"lines": [ln for ln in doc["lines"] if isinstance(ln, dict)],
+            "clock_synced": doc.get("clock_synced") if isinstance(doc.get("clock_synced"), bool) else None,
             "updated_at": catalog.iso(updated) if age is not None else None,
             # A recorder that stopped cleanly says so in its last status.
             "stale": age is None or age > STATUS_STALE_S or doc.get("running") is False}
@@ -93,7 +94,10 @@ def warnings(status: dict[str, Any] | None, disk: dict[str, Any]) -> list[dict[s
                                                "old calls that are not kept will be deleted to make room."})
     elif disk["days_left"] is not None and disk["days_left"] < DAYS_LEFT_WARN:
         out.append({"kind": "disk", "message": f"At the current rate the disk is full in {disk['days_left']:.0f} days."})
-    if not clock_synced():
+    # The recorder's own view of its clock while it runs (a simulation keeps stream time);
+    # otherwise this machine's.
+    synced = status["clock_synced"] if live_lines and status["clock_synced"] is not None else clock_synced()
+    if not synced:
         out.append({"kind": "clock", "message": "The clock is not synchronised (no network time): call times "
                                                 "may be wrong."})
     return out
