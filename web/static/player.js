@@ -9,8 +9,16 @@
   var peaks = null;
 
   function draw() {
+    // Draw at the size the canvas is shown, in device pixels, so text and bars stay sharp.
+    var ratio = window.devicePixelRatio || 1;
+    var cssW = canvas.clientWidth || 960, cssH = canvas.clientHeight || 140;
+    if (canvas.width !== Math.round(cssW * ratio) || canvas.height !== Math.round(cssH * ratio)) {
+      canvas.width = Math.round(cssW * ratio);
+      canvas.height = Math.round(cssH * ratio);
+    }
     var ctx = canvas.getContext("2d");
-    var w = canvas.width, h = canvas.height, half = h / 2;
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    var w = cssW, h = cssH, half = h / 2;
     ctx.clearRect(0, 0, w, h);
     ctx.fillStyle = "#eef2f5";
     ctx.fillRect(0, 0, w, h);
@@ -47,6 +55,7 @@
   ["timeupdate", "seeked", "loadedmetadata", "durationchange"].forEach(function (e) {
     audio.addEventListener(e, draw);
   });
+  window.addEventListener("resize", draw);
 
   canvas.addEventListener("click", function (e) {
     if (!audio.duration || !isFinite(audio.duration)) { return; }
