@@ -124,8 +124,11 @@ def demo(data: str, host: str, port: int) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 @click.option("--host", default="0.0.0.0", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
-def web(data: str | None, config_path: str | None, host: str, port: int) -> None:
-    """Serve the web page (waitress)."""
+@click.option("--trust-proxy", is_flag=True,
+              help="behind a reverse proxy on this box (HTTPS): take the client's address and scheme "
+                   "from its X-Forwarded-For/-Proto headers")
+def web(data: str | None, config_path: str | None, host: str, port: int, trust_proxy: bool) -> None:
+    """Serve the web UI (waitress)."""
     from web import serve
     status_file = None
     if config_path or DEFAULT_CONFIG.exists():
@@ -133,7 +136,11 @@ def web(data: str | None, config_path: str | None, host: str, port: int) -> None
             status_file = configmod.load(config_path or DEFAULT_CONFIG).status_file
         except configmod.ConfigError as e:
             _bad_input(str(e))
-    serve(_data_dir(data, config_path), host, port, status_file)
+    try:
+        serve(_data_dir(data, config_path), host, port, status_file, config_file=config_path,
+              trust_proxy=trust_proxy)
+    except OSError as e:
+        raise Failure(f"cannot serve on {host}:{port}: {e.strerror or e} (another server there? try --port)")
 
 
 @main.command()

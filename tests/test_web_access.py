@@ -227,3 +227,41 @@ def test_a_password_change_ends_the_other_sessions(tmp_path):
         assert phone.get("/calls").status_code == 302       # the other is logged out
     finally:
         server.close()
+
+
+def test_secure_cookies_behind_an_https_proxy_only_when_trusted(tmp_path):
+    data = tmp_path / "data"
+    db = dbmod.connect(data)
+    users.create_user(db, "owner", "manager", "the right password 1")
+    db.close()
+    for trusted in (False, True):
+        handle = web.serve_in_thread(data, "127.0.0.1", 0, trust_proxy=trusted)
+        try:
+            c = wt.Client(f"http://127.0.0.1:{handle.port}")
+            c.headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
+            form = c.get("/login")
+            assert ("; Secure" in form.headers["Set-Cookie"]) is trusted
+            # (requests keeps a Secure cookie for https only: hand it back as the browser would)
+            r = c.post("/login", data={"csrf_token": wt.csrf(form.text), "name": "owner",
+                                       "password": "the right password 1"},
+                       headers={"Cookie": form.headers["Set-Cookie"].split(";")[0]})
+            assert r.status_code == 302 and ("; Secure" in r.headers["Set-Cookie"]) is trusted
+        finally:
+            handle.close()
+    # The audit log names the client the proxy saw only when the proxy is trusted.
+    addresses = [e["remote_addr"] for e in __import__("appliance.store.audit", fromlist=["x"]).entries(
+        dbmod.connect(data), action="login", limit=5)]
+    assert addresses == ["203.0.113.9", "127.0.0.1"]
+
+
+def test_web_command_says_clearly_when_the_port_is_taken(tmp_path):
+    import socket
+    import simtools as st
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = st.run("web", "--data", tmp_path / "data", "--host", "127.0.0.1", "--port", str(port), timeout=30)
+    assert proc.returncode != 0
+    line = st.one_error_line(proc)
+    assert f"127.0.0.1:{port}" in line and "try --port" in line

@@ -37,9 +37,8 @@ SECRET_FILE = "web-secret.key"
 
 
 class _SessionInterface(SecureCookieSessionInterface):
-    """Secure-flagged cookies whenever the page was reached over HTTPS (a reverse proxy that
-    sets X-Forwarded-Proto counts only if the admin enabled trust_proxy); plain HTTP on the
-    LAN still works."""
+    """Secure-flagged cookies whenever the page was reached over HTTPS (through a reverse proxy
+    only with `hookline web --trust-proxy`); plain HTTP on the LAN still works."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
@@ -115,11 +114,23 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
+def _waitress_options(trust_proxy: bool) -> dict:
+    options = {"threads": 4, "max_request_body_size": MAX_REQUEST_BYTES, "ident": "Hookline"}
+    if trust_proxy:
+        # A reverse proxy on this box (Caddy, nginx doing HTTPS): waitress takes the client's
+        # address and scheme from its X-Forwarded-For/-Proto, so the login rate limit and the
+        # audit log see real addresses and cookies get Secure. From anyone else those headers
+        # are dropped (waitress's default).
+        options.update(trusted_proxy="127.0.0.1", trusted_proxy_count=1,
+                       trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"})
+    return options
+
+
 def serve(data_dir: str | Path, host: str, port: int, status_file: str | Path | None = None,
-          config_file: str | Path | None = None) -> None:
+          config_file: str | Path | None = None, trust_proxy: bool = False) -> None:
     from waitress import serve as waitress_serve
-    waitress_serve(create_app(data_dir, status_file, config_file=config_file), host=host, port=port, threads=4,
-                   max_request_body_size=MAX_REQUEST_BYTES, ident="Hookline")
+    waitress_serve(create_app(data_dir, status_file, config_file=config_file), host=host, port=port,
+                   **_waitress_options(trust_proxy))
 
 
 class _Server:
@@ -159,8 +170,9 @@ class _Server:
         self._thread.join(timeout)
 
 
-def serve_in_thread(data_dir: str | Path, host: str, port: int, status_file: str | Path | None = None) -> _Server:
+def serve_in_thread(data_dir: str | Path, host: str, port: int, status_file: str | Path | None = None,
+                    trust_proxy: bool = False) -> _Server:
     """Start waitress in a background thread (the demo and the tests run it beside the daemon)."""
     from waitress.server import create_server
-    return _Server(create_server(create_app(data_dir, status_file), host=host, port=port, threads=4,
-                                 max_request_body_size=MAX_REQUEST_BYTES, ident="Hookline"))
+    return _Server(create_server(create_app(data_dir, status_file), host=host, port=port,
+                                 **_waitress_options(trust_proxy)))
