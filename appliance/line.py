@@ -45,6 +45,7 @@ BACKOFF_MAX_S = 5.0   # a replugged interface is recording again within this (op
 RESUME_AFTER_S = 5.0    # after a failed write (full disk), try again this often while off-hook
 RING_MEMORY_S = 8.0     # an off-hook this soon after a ring answers it (cadence: 2 s on, 4 s off)
 STUCK_DBFS = -50.0      # a whole max_call_s part below this on both legs: the hook input is stuck
+HOOK_LOST_GRACE_S = 2.0  # a serial hook monitor silent this long: calls start and end by voice meanwhile
 
 
 @dataclass
@@ -108,6 +109,12 @@ class Line(threading.Thread):
         self.player: Player | None = None
         self.beep = tones.beep(sample_rate)
         self.vox = VoxDetector(sample_rate, self._vox_settings()) if cfg.offhook.source == "vox" else None
+        # A serial line monitor that stops answering must neither lose calls nor record silence
+        # forever: while it is gone, a VOX detector stands in for it. It listens all the time,
+        # so its noise floor is the line's own when it is needed.
+        self.fallback_vox = VoxDetector(sample_rate, self._vox_settings()) if cfg.offhook.source == "serial" else None
+        self.hook_lost_since: int | None = None
+        self.hook_lost = False
         self.dtmf = DtmfDecoder(sample_rate)
         # Only a line that hears rings can tell inbound from outbound.
         self.hears_rings = cfg.callerid is not None or bool(getattr(cfg.offhook, "ring_pattern", None))
@@ -219,6 +226,7 @@ class Line(threading.Thread):
             if self.vox:
                 for kind, frame in self.vox.feed(got, first):
                     self.events.put(HookEvent(kind, frame, {"source": "vox"}))
+            self._hook_fallback(got, first)
             for digit, frame in self.dtmf.feed(got[:, 0], first):
                 self.events.put(HookEvent("digit", frame, {"digit": digit}))
             if self.tick:
@@ -246,6 +254,34 @@ class Line(threading.Thread):
             if failed_id:
                 self.resume_from = (failed_id, call.recording.info)
 
+    def _hook_fallback(self, frames: np.ndarray, first: int) -> None:
+        """Stand in for a serial hook monitor that is gone (unplugged, hung, powered off) with
+        voice activation, and hand back to it when it answers again."""
+        if self.fallback_vox is None:
+            return
+        events = self.fallback_vox.feed(frames, first)
+        if getattr(self.hook, "healthy", True):
+            self.hook_lost_since = None
+            if self.hook_lost:
+                self.hook_lost = False
+                self._event("warning", self.pos, self.call.call_id if self.call else None,
+                            message="the hook monitor answers again: it reports the hook state from now on")
+            return
+        if self.hook_lost_since is None:
+            self.hook_lost_since = first
+        if not self.hook_lost:
+            if self.pos - self.hook_lost_since < HOOK_LOST_GRACE_S * self.rate:
+                return
+            self.hook_lost = True
+            if self.offhook:      # the call in progress now ends after vox_hang_s without sound
+                self.fallback_vox.assume_call(self.pos)
+            self._event("warning", self.pos, self.call.call_id if self.call else None,
+                        message="the hook monitor is not answering: calls start and end by voice "
+                                "(VOX settings) until it is back")
+            return
+        for kind, frame in events:
+            self.events.put(HookEvent(kind, frame, {"source": "vox-fallback"}))
+
     def _interrupt_call(self, error: str) -> None:
         """The capture device failed: keep what the call has so far (however short) and go on in a
         linked part if the line is still off-hook when the device is back."""
@@ -272,8 +308,9 @@ class Line(threading.Thread):
                     self.raw_offhook, self.raw_since = level, ev.frame
             elif ev.kind == "settings":
                 self.settings.update(ev.detail)
-                if self.vox:
-                    self.vox.update(self._vox_settings())
+                for detector in (self.vox, self.fallback_vox):
+                    if detector:
+                        detector.update(self._vox_settings())
             elif ev.kind == "ring":
                 self._ring(ev)
             elif ev.kind == "callerid":

@@ -151,6 +151,8 @@ BAD_SCENARIOS = [
     ("offhook unknown source", _sc('offhook = "gpio"', 'offhook = "pigeon"'), ["line[1].offhook", "pigeon"]),
     ("modem fault on a line without a modem",
      SCENARIO + '\n[[fault]]\nline = 1\nat = 1.0\nkind = "modem-hang"\nfor = 5.0\n', ["fault[1].kind", "no modem"]),
+    ("monitor fault on a line without a monitor",
+     SCENARIO + '\n[[fault]]\nline = 1\nat = 1.0\nkind = "monitor-gone"\nfor = 5.0\n', ["fault[1].kind", "monitor"]),
     ("audio outage past the loop", _sc("sample_rate = 8000", "sample_rate = 8000\nloop_s = 20")
      + '\n[[fault]]\nline = 1\nat = 15.0\nkind = "audio-gone"\nfor = 5.0\n', ["fault[1].for", "loop_s"]),
     ("caller id not a number", _sc('callerid = "none"', 'callerid = "modem"').replace(

@@ -199,3 +199,41 @@ def test_a_modem_that_stops_answering_is_reopened_and_caller_id_returns(tmp_path
     assert len(oks) == 2, "ready at start, and again after the fault"
     assert st.ts(errors[0]["at"]) >= st.ts("2026-03-15T14:00:20Z")
     assert st.ts(oks[1]["at"]) <= st.ts("2026-03-15T14:01:00Z")
+
+
+MONITOR_LINE = """
+[[line]]
+id = 1
+offhook = "serial"
+noise_dbfs = -60
+"""
+
+
+def test_a_line_monitor_that_vanishes_hands_over_to_voice_and_back(tmp_path):
+    """The hook board's port disappears mid-call: the call still ends (by silence) instead of
+    recording until the board is back, a call made while the board is gone is still recorded
+    (by voice), and once the board is back its reports rule again."""
+    length = _speech_with_pauses(tmp_path / "speech.wav")          # 14 s with 3 s and 5 s pauses
+    calls_text = (_call(1.0, direction="outbound", talk=length, near="file:speech.wav", far="silence")
+                  + _call(25.0, direction="outbound", talk=length, near="file:speech.wav", far="silence")
+                  + _call(62.0, direction="outbound", talk=4.0))
+    fault = '\n[[fault]]\nline = 1\nat = 4.0\nkind = "monitor-gone"\nfor = 50.0\n'
+    data = tmp_path / "data"
+    st.simulate(st.write_scenario(tmp_path, HEAD + MONITOR_LINE + calls_text + fault), data)
+    rows = [c for c in st.calls(data) if c["status"] == "complete"]
+    assert len(rows) == 3, rows
+    t = [st.ts(c["started_at"]) - st.ts("2026-03-15T14:00:00Z") for c in rows]
+    ends = [st.ts(c["ended_at"]) - st.ts("2026-03-15T14:00:00Z") for c in rows]
+    # 1: off-hook reported by the board; its on-hook report was lost, and the call ended at the
+    # last syllable (after vox_hang_s of quiet), not 50 s later when the board came back.
+    assert t[0] == pytest.approx(1.0, abs=0.1) and ends[0] == pytest.approx(1.0 + length, abs=0.3)
+    # 2: the board was gone for the whole call: voice started and ended it, pauses and all.
+    assert t[1] == pytest.approx(25.0, abs=0.3) and ends[1] == pytest.approx(25.0 + length, abs=0.3)
+    # 3: the board is back and reports as before.
+    assert t[2] == pytest.approx(62.0, abs=0.1) and ends[2] == pytest.approx(66.0, abs=0.1)
+    events = st.events(data)
+    warnings = [e for e in events if e["kind"] == "warning"]
+    assert any("not answering" in e["detail"]["message"] and e["call_id"] == rows[0]["id"] for e in warnings)
+    assert any("answers again" in e["detail"]["message"] for e in warnings)
+    kinds = [e["kind"] for e in events]
+    assert "device-error" in kinds and kinds.count("device-ok") >= 2

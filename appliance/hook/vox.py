@@ -138,6 +138,12 @@ class VoxDetector:
     def active(self) -> bool:
         return self._active
 
+    def assume_call(self, frame: int) -> None:
+        """A call is known to be in progress (from another source) at frame: from now on hang_s
+        without sound ends it, and sound keeps it going."""
+        if not self._active:
+            self._active, self._sound_end, self._loud = True, frame, deque()
+
     def feed(self, frames: np.ndarray, first_frame: int) -> list[tuple[str, int]]:
         """frames: int16 (n, 2) [near, far], starting at absolute frame first_frame; any chunk size,
         results must not depend on chunking. Returns ("offhook", frame) when a call starts — frame =

@@ -83,6 +83,7 @@ class SimHardware:
         self.unplugged: set[int] = set()   # lines whose capture device is out right now
         self._clocks: dict[int, StreamClock] = {}
         self._lines: dict[int, Any] = {}
+        self._hook_state: dict[int, bool] = {line.id: False for line in scenario.lines}
         self.pins = MockFactory()
         Device.pin_factory = self.pins   # anything else creating a device gets mock pins too
         self._stop = threading.Event()
@@ -163,7 +164,7 @@ class SimHardware:
                     actions.append((call.at + RING_ON_S + CALLERID_AFTER_RING_S, 0, "cid",
                                     self._caller_id_lines(call)))
         for fault in (f for f in self.scenario.faults if f.line == line_id and f.kind != "audio-gone"):
-            kind = {"modem-hang": "hang", "modem-gone": "gone"}[fault.kind]
+            kind = {"modem-hang": "hang", "modem-gone": "gone", "monitor-gone": "monitor-gone"}[fault.kind]
             actions += [(fault.at, 0, kind, True), (fault.end_s, 0, kind, False)]
         actions.sort(key=lambda a: (a[0], a[1]))
         cycle = 0
@@ -242,6 +243,7 @@ class SimHardware:
         line_id = line.cfg.id
         modem, monitor = self.modems.get(line_id), self.monitors.get(line_id)
         if kind == "hook":
+            self._hook_state[line_id] = arg
             if monitor:
                 self._send(line.hook, monitor, "OFFHOOK" if arg else "ONHOOK")
             else:
@@ -260,14 +262,22 @@ class SimHardware:
         elif kind == "gone":
             modem.unplug() if arg else modem.plug()
             self._await_source(line.callerid, healthy=not arg)
+        elif kind == "monitor-gone":
+            if arg:
+                monitor.unplug()
+            else:   # like a board powering up, it reports the state it sees once it is back
+                monitor.plug()
+                self._await_source(line.hook, healthy=True)
+                self._send(line.hook, monitor, "OFFHOOK" if self._hook_state[line_id] else "ONHOOK")
+            self._await_source(line.hook, healthy=not arg)
 
     def _send(self, source, peer: PtyPeer, *lines: str) -> None:
         """Write lines to a device; at max speed, hold the line until its source has read them,
         so they are stamped where they would be in real time."""
         before = source.lines_seen if source is not None else 0
         peer.send(*lines)
-        if self.realtime or source is None:
-            return
+        if self.realtime or source is None or peer.hung or not peer.plugged:
+            return      # (what a hung or absent device is sent is lost: nothing to wait for)
         deadline = time.monotonic() + SYNC_TIMEOUT_S
         while source.lines_seen < before + len(lines) and time.monotonic() < deadline:
             time.sleep(0.0005)

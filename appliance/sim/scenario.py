@@ -21,7 +21,8 @@ DTMF_ON_S = 0.07
 DTMF_OFF_S = 0.07
 
 CALLERID_AFTER_RING_S = 0.5   # formatted caller ID starts this long after the first ring ends
-FAULT_KINDS = ("modem-hang", "modem-gone", "audio-gone")
+# monitor-gone goes beyond spec/scenario.md: a serial line monitor's port disappears for `for` s.
+FAULT_KINDS = ("modem-hang", "modem-gone", "audio-gone", "monitor-gone")
 
 
 class ScenarioError(ConfigError):
@@ -224,6 +225,8 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
         kind = _get(raw, "kind", where, str, choices=FAULT_KINDS)
         if kind.startswith("modem") and next(x for x in lines if x.id == line).callerid != "modem":
             raise ScenarioError(f"{where}.kind", f"line {line} has no modem", 'set callerid = "modem" on it')
+        if kind == "monitor-gone" and next(x for x in lines if x.id == line).offhook != "serial":
+            raise ScenarioError(f"{where}.kind", f"line {line} has no serial line monitor", 'set offhook = "serial" on it')
         faults.append(SimFault(line=line, at=float(_get(raw, "at", where, (int, float), lo=0)), kind=kind,
                                duration=float(_get(raw, "for", where, (int, float), lo=0.1, hi=24 * 3600))))
     _check_outages(faults, loop_s)

@@ -56,6 +56,10 @@ class PtyPeer:
             if fd >= 0:
                 os.close(fd)
 
+    @property
+    def plugged(self) -> bool:
+        return self._master >= 0
+
     def hang(self, hung: bool = True) -> None:
         self.hung = hung
 
