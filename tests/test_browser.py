@@ -85,6 +85,11 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
     page.evaluate("() => document.getElementById('audio').play()")
     page.wait_for_function("() => { const a = document.getElementById('audio');"
                            " return !a.paused && a.currentTime > 0.2; }", timeout=15000)
+    # Seek by clicking the waveform at 60 % of its width.
+    box = page.locator("#waveform").bounding_box()
+    page.mouse.click(box["x"] + 0.6 * box["width"], box["y"] + box["height"] / 2)
+    page.wait_for_function("() => { const a = document.getElementById('audio');"
+                           " return !a.seeking && Math.abs(a.currentTime / a.duration - 0.6) < 0.1; }", timeout=15000)
     page.evaluate("() => { document.getElementById('audio').currentTime = 3.0; }")
     page.wait_for_function("() => { const a = document.getElementById('audio');"
                            " return !a.seeking && a.currentTime >= 3.0; }", timeout=15000)
@@ -122,6 +127,13 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
     # Delete another call, through the confirmation page.
     other = next(c for c in _calls(site.data) if c["status"] == "complete" and c["id"] != call["id"])
     page.goto(f"{site.base}/calls/{other['id']}")
+    page.wait_for_function("() => document.getElementById('waveform').getAttribute('data-peaks') === 'loaded'")
+    # Opening a call's page is not listening to it: only the call played above is in the log.
+    from appliance.store import audit
+    db = dbmod.connect(site.data)
+    listened = [e["target"] for e in audit.entries(db, action="listen", limit=20)]
+    db.close()
+    assert listened == [call["id"]], listened
     page.click("#delete-link")
     _shot(page, "05-delete-confirm")
     page.click("#confirm-delete")

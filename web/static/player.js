@@ -40,8 +40,8 @@
       ctx.fillText("office", 4, 12);
       ctx.fillText("line", 4, half + 12);
     }
-    if (audio.duration && isFinite(audio.duration)) {
-      var px = Math.round(audio.currentTime / audio.duration * w);
+    if (length()) {
+      var px = Math.round(audio.currentTime / length() * w);
       ctx.fillStyle = "#b42318";
       ctx.fillRect(px, 0, 2, h);
     }
@@ -57,10 +57,18 @@
   });
   window.addEventListener("resize", draw);
 
+  // The audio is fetched only when someone listens (preload="none": opening the page is not
+  // listening, and the audit log says so); until then the length comes from the peaks.
+  function length() {
+    if (audio.duration && isFinite(audio.duration)) { return audio.duration; }
+    return peaks && peaks.per_s ? peaks.near.length / peaks.per_s : 0;
+  }
   canvas.addEventListener("click", function (e) {
-    if (!audio.duration || !isFinite(audio.duration)) { return; }
+    var total = length();
+    if (!total) { return; }
     var rect = canvas.getBoundingClientRect();
-    audio.currentTime = (e.clientX - rect.left) / rect.width * audio.duration;
+    audio.currentTime = (e.clientX - rect.left) / rect.width * total;
+    if (audio.paused) { audio.play(); }
   });
 
   // One leg alone: split the stereo file, send the chosen leg to both ears.
