@@ -35,6 +35,11 @@ class Player:
             self._pending += 1
         self._queue.put(samples)
 
+    @property
+    def busy(self) -> bool:
+        """A sound is queued or still being written."""
+        return self._pending > 0
+
     def wait_idle(self, timeout: float) -> bool:
         """Wait until everything queued has been written (the simulator uses this at max speed)."""
         with self._idle:

@@ -48,6 +48,7 @@ ALSA_BASE_CONFIG = Path("/usr/share/alsa/alsa.conf")
 PERIOD_MS = 20
 PIPE_BUF = 4096
 SYNC_TIMEOUT_S = 10.0   # longest a line waits for a serial source at max speed
+PLAYED_WAIT_S = 2.0     # longest the audio writer waits for a sound the line is playing to arrive
 F_SETPIPE_SZ = 1031   # fcntl.F_SETPIPE_SZ, missing from older Pythons' fcntl module
 # BCM pins the simulated sense inputs use, in line order (the same as firmware_config's example).
 SENSE_PINS = (17, 27, 22, 23, 24, 25, 5, 6, 12, 13, 16, 19, 20, 21, 26, 4)
@@ -316,13 +317,22 @@ class SimHardware:
             os.close(fd)
 
     def _mix_played(self, line_id: int, chunk: np.ndarray) -> np.ndarray:
-        with self._played_lock:
-            pending = self._played[line_id]
-            if not pending:
-                return chunk
-            queued = np.concatenate(pending)
-            take, rest = queued[: len(chunk)], queued[len(chunk):]
-            self._played[line_id] = [rest] if len(rest) else []
+        # Mix a sound only once all of it has arrived: a beep caught half-way through its
+        # trip from the player would otherwise be split across two chunks with a gap between.
+        player = getattr(self._lines.get(line_id), "player", None)
+        deadline = time.monotonic() + PLAYED_WAIT_S
+        while True:
+            with self._played_lock:
+                whole = player is None or (not player.busy and self._played_total[line_id] >= player.samples_written)
+                if whole or time.monotonic() > deadline:
+                    pending = self._played[line_id]
+                    if not pending:
+                        return chunk
+                    queued = np.concatenate(pending)
+                    take, rest = queued[: len(chunk)], queued[len(chunk):]
+                    self._played[line_id] = [rest] if len(rest) else []
+                    break
+            time.sleep(0.001)
         far = chunk[: len(take), 1].astype(np.int32) + take
         chunk = chunk.copy()
         chunk[: len(take), 1] = np.clip(far, -32768, 32767)
