@@ -5,6 +5,8 @@ Not a conftest: plain functions, imported by the test modules that need them.
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import shutil
@@ -131,3 +133,19 @@ def loud_span(x: np.ndarray, rate: int, threshold_dbfs: float, window_s: float =
     loud = [i for i, level in enumerate(levels) if level > threshold_dbfs]
     assert loud, f"nothing louder than {threshold_dbfs} dBFS"
     return loud[0] * w / rate, (loud[-1] + 1) * w / rate
+
+
+# -- a real, small disk ----------------------------------------------------------------------------
+@contextlib.contextmanager
+def small_tmpfs(directory: Path, size: str):
+    """A tmpfs of `size` (e.g. "400k") mounted at directory (made here) for full-disk tests;
+    skips the test where mounting is not allowed (it needs root)."""
+    import pytest
+    directory.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)

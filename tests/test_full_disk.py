@@ -34,13 +34,8 @@ FREE_SPACE_AT_S = 70.0
 
 @pytest.fixture
 def small_disk(tmp_path):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    with st.small_tmpfs(tmp_path / "disk", "400k") as mnt:
+        yield mnt
 
 
 def test_full_disk_mid_call_loses_nothing_written_and_recording_resumes(tmp_path, small_disk):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -187,13 +186,8 @@ def test_a_tampered_row_is_skipped_and_the_sweep_goes_on(box, tmp_path):
 # -- a real, small disk ----------------------------------------------------------------------------
 @pytest.fixture
 def small_disk(tmp_path):
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    with st.small_tmpfs(tmp_path / "disk", "2m") as mnt:
+        yield mnt
 
 
 def ballast(path: Path, size: int) -> None:
