@@ -5,6 +5,7 @@ and promptly after the setting changes."""
 from __future__ import annotations
 
 import logging
+import json
 import shutil
 import threading
 import time
@@ -212,7 +213,13 @@ def test_disk_guard_on_a_real_small_disk(tmp_path, small_disk):
         short_by = int(1.5 * rows[0]["size_bytes"])
         ballast(small_disk / "ballast", shutil.disk_usage(data).free - (int(reserve_pct / 100 * total) - short_by))
         assert retention.free_fraction_of(data) < reserve_pct / 100
+        # The dry run's estimate (from the files' sizes) names the same oldest calls, deleting nothing.
+        planned = [call_id for call_id, _ in retention.plan(db, data, {"retention_days": 0,
+                                                                        "disk_reserve_pct": reserve_pct}, NOW)]
+        assert all((data / r["path"]).is_file() for r in rows)
         deleted = retention.sweep(db, data, {"retention_days": 0, "disk_reserve_pct": reserve_pct}, NOW)
+        assert planned and abs(len(planned) - len(deleted)) <= 1
+        assert planned[:len(deleted)] == deleted[:len(planned)]
         assert retention.free_fraction_of(data) >= reserve_pct / 100
         assert 2 <= len(deleted) <= 3, deleted
         assert deleted == [r["id"] for r in rows[:len(deleted)]], "oldest first"
@@ -306,3 +313,24 @@ def test_a_failing_sweep_is_logged_and_the_next_one_runs(tmp_path, monkeypatch, 
         daemon.stop()
     assert set(calls) == {"retention"}
     assert any("retention sweep failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_retention_sweep_command_lists_then_applies_the_rules(box):
+    data, db, made = box
+    held = made["jan"][1]
+    set_hold(db, held["id"], True)
+    st.check("settings", "set", "retention_days", "30", "--data", data)
+    expected = [made["jan"][0]["id"], made["jan"][2]["id"], made["jan"][3]["id"], made["jun"][0]["id"]]
+    plan = json.loads(st.check("retention", "sweep", "--dry-run", "--json", "--data", data).stdout)
+    assert plan["dry_run"] is True and plan["retention_days"] == 30
+    assert [r["id"] for r in plan["would_delete"]] == expected
+    assert {r["reason"] for r in plan["would_delete"]} == {"retention: older than 30 days"}
+    assert mp3_count(data) == 5, "a dry run deletes nothing"
+    done = json.loads(st.check("retention", "sweep", "--json", "--data", data).stdout)
+    assert [r["id"] for r in done["deleted"]] == expected
+    assert all(r["reason"] == "retention: older than 30 days" for r in done["deleted"])
+    assert mp3_count(data) == 2 and status(db, held["id"]) == "complete"
+    again = st.check("retention", "sweep", "--data", data)
+    assert again.stdout == "" and "deleted 0 calls" in again.stderr
+    bad = st.run("retention", "sweep", "--data", data / "nope")
+    assert bad.returncode == 2 and "no Hookline catalog" in st.one_error_line(bad)

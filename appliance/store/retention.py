@@ -150,6 +150,38 @@ def _ts(iso_text: str) -> float:
     return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
 
 
+def plan(db: sqlite_utils.Database, data_dir: str | Path, settings: dict[str, Any],
+         now: float) -> list[tuple[str, str]]:
+    """What a sweep now would delete, and why, deleting nothing (`hookline retention sweep
+    --dry-run`). The disk guard's part is estimated from the files' sizes in the catalog."""
+    data_dir = Path(data_dir)
+    out: list[tuple[str, str]] = []
+    days = int(settings.get("retention_days") or 0)
+    freed = 0
+    if days > 0:
+        where = "status IN ('complete', 'recovered', 'discarded') AND started_at < ?"
+        for call_id in _oldest(db, where, [catalog.iso(now - days * DAY_S)]):
+            out.append((call_id, f"retention: older than {days} days"))
+            freed += _size(db, call_id)
+    reserve_pct = int(settings.get("disk_reserve_pct") or 5)
+    usage = shutil.disk_usage(data_dir)
+    free, need = usage.free + freed, usage.total * reserve_pct / 100.0
+    if free < need:
+        expired = {call_id for call_id, _ in out}
+        for call_id in _oldest(db, "status IN ('complete', 'recovered') AND path IS NOT NULL", []):
+            if free >= need:
+                break
+            if call_id not in expired:
+                out.append((call_id, f"disk guard: free space below {reserve_pct}%"))
+                free += _size(db, call_id)
+    return out
+
+
+def _size(db: sqlite_utils.Database, call_id: str) -> int:
+    row = db.execute("SELECT size_bytes FROM calls WHERE id = ? AND path IS NOT NULL", [call_id]).fetchone()
+    return (row[0] or 0) if row else 0
+
+
 def sweep(db: sqlite_utils.Database, data_dir: str | Path, settings: dict[str, Any], now: float,
           free_fraction: Callable[[], float] | None = None, *,
           should_stop: Callable[[], bool] | None = None) -> list[str]:
