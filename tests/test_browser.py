@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+import simtools as st
 import webtools as wt
-from appliance.store import catalog, db as dbmod
+from appliance.sim import runner, scenario as scenariomod
+from appliance.store import audit, catalog, db as dbmod, users
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if Path(p).exists()), None)
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
@@ -131,7 +133,6 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
     page.goto(f"{site.base}/calls/{other['id']}")
     page.wait_for_function("() => document.getElementById('waveform').getAttribute('data-peaks') === 'loaded'")
     # Opening a call's page is not listening to it: only the call played above is in the log.
-    from appliance.store import audit
     db = dbmod.connect(site.data)
     listened = [e["target"] for e in audit.entries(db, action="listen", limit=20)]
     db.close()
@@ -155,7 +156,6 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
 
 def test_a_listener_can_play_but_not_download_or_delete(browser, site):
     db = dbmod.connect(site.data)
-    from appliance.store import users
     users.create_user(db, "admin", "admin", wt.PASSWORDS["admin"])
     users.create_user(db, "temp", "listener", wt.PASSWORDS["listener"])
     db.close()
@@ -199,14 +199,10 @@ far = "tone:1000@-10"
 def test_the_dashboard_follows_a_call_live(browser, tmp_path):
     """The real daemon records in real time next to the web server; the open dashboard shows
     the line ringing, then recording with its time and levels, then idle — without a reload."""
-    from appliance.sim import runner, scenario as scenariomod
-    import simtools as st
-
     sc = scenariomod.load(st.write_scenario(tmp_path, LIVE_SCENARIO))
     data = tmp_path / "data"
     daemon, hw = runner.build_daemon(sc, data, realtime=True)
     db = dbmod.connect(data)
-    from appliance.store import users
     users.create_user(db, "owner", "manager", wt.PASSWORDS["manager"])
     db.close()
     hw.start()

@@ -4,12 +4,14 @@ of routes comes from the app itself, so a new route without an entry here fails 
 from __future__ import annotations
 
 import re
+import socket
 
 import pytest
 
+import simtools as st
 import web
 import webtools as wt
-from appliance.store import db as dbmod, users
+from appliance.store import audit, db as dbmod, users
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
@@ -174,9 +176,9 @@ def test_login_failures_lock_the_account_and_the_address(tmp_path):
             c.post_form("/login", {"name": f"guess{i}", "password": "guessing again"})
         limited = c.post_form("/login", {"name": "other", "password": "another password 22"})
         assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
-        audit = [e for e in __import__("appliance.store.audit", fromlist=["x"]).entries(dbmod.connect(data), limit=50)]
-        assert sum(e["action"] == "login-failed" for e in audit) >= 10
-        assert not any("the right password" in str(e) or "not the password" in str(e) for e in audit)
+        entries = audit.entries(dbmod.connect(data), limit=50)
+        assert sum(e["action"] == "login-failed" for e in entries) >= 10
+        assert not any("the right password" in str(e) or "not the password" in str(e) for e in entries)
     finally:
         server.close()
 
@@ -249,14 +251,11 @@ def test_secure_cookies_behind_an_https_proxy_only_when_trusted(tmp_path):
         finally:
             handle.close()
     # The audit log names the client the proxy saw only when the proxy is trusted.
-    addresses = [e["remote_addr"] for e in __import__("appliance.store.audit", fromlist=["x"]).entries(
-        dbmod.connect(data), action="login", limit=5)]
+    addresses = [e["remote_addr"] for e in audit.entries(dbmod.connect(data), action="login", limit=5)]
     assert addresses == ["203.0.113.9", "127.0.0.1"]
 
 
 def test_web_command_says_clearly_when_the_port_is_taken(tmp_path):
-    import socket
-    import simtools as st
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()

@@ -8,7 +8,6 @@ its own scripts and styles and none is inline.
 """
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import threading
@@ -17,8 +16,6 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
-
-log = logging.getLogger("hookline.web")
 
 # Every response, pages as well as audio, assets and errors: only this box's own assets, never
 # inside a frame, no MIME sniffing, no referrer to other sites.

@@ -60,13 +60,20 @@ def recording_file(data_dir: Path, rel_path: str | None) -> Path | None:
 
 
 def discard_reasons(call_ids: list[str]) -> dict[str, str]:
-    """call id -> why it was not kept, from the 'discard' and 'deleted' events of those calls."""
-    reasons: dict[str, str] = {}
-    for call_id in call_ids:
-        reasons[call_id] = "no reason recorded"
-        for event in catalog.list_events(get_db(), call_id=call_id):
-            if event["kind"] in ("discard", "deleted") and event["detail"].get("reason"):
-                reasons[call_id] = str(event["detail"]["reason"])
+    """call id -> why it was not kept, from the 'discard' and 'deleted' events of those calls
+    (one query for the whole page)."""
+    reasons = {call_id: "no reason recorded" for call_id in call_ids}
+    if not call_ids:
+        return reasons
+    marks = ",".join("?" * len(call_ids))
+    for row in get_db().query(f"SELECT call_id, detail FROM call_events WHERE kind IN ('discard', 'deleted') "
+                              f"AND call_id IN ({marks}) ORDER BY id", call_ids):
+        try:
+            reason = json.loads(row["detail"]).get("reason")
+        except (ValueError, AttributeError):
+            reason = None
+        if reason:
+            reasons[row["call_id"]] = str(reason)
     return reasons
 
 

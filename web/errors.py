@@ -44,8 +44,8 @@ def init_app(app: Flask) -> None:
             return e
         headers = {k: v for k, v in e.get_headers() if k.lower() in ("allow", "retry-after", "content-range")}
         message = MESSAGES.get(e.code, e.name)
-        if e.code in (400, 404, 409) and e.description and not e.description.startswith(("The browser", "The requested URL")):
-            message = e.description    # ours: says what was wrong with the request
+        if e.code in (400, 404, 409) and e.description and e.description != type(e).description:
+            message = e.description    # given by our abort(): says what was wrong with the request
         return _answer(e.code, message, headers)
 
     @app.errorhandler(Exception)

@@ -2,8 +2,6 @@
 the same rules as `hookline settings`, stored in SQLite; the daemon applies them within a second."""
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from appliance.store import settings as settingsmod
@@ -23,10 +21,6 @@ def _line_ids(db) -> list[int]:
     return sorted(ids)
 
 
-def _stored(db) -> dict[tuple[str, str], object]:
-    return {(r[0], r[1]): json.loads(r[2]) for r in db.execute("SELECT scope, name, value FROM settings")}
-
-
 def _shown(value) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -40,7 +34,7 @@ def _shown(value) -> str:
 def index():
     db = get_db()
     lines = _line_ids(db)
-    stored = _stored(db)
+    stored = settingsmod.stored_values(db)
     form = ActionForm()
     errors: dict[str, str] = {}
     submitted: dict[str, str] = {}

@@ -139,12 +139,17 @@ def _config_defaults(db: sqlite_utils.Database) -> dict:
     return json.loads(row[0]) if row else {}
 
 
+def stored_values(db: sqlite_utils.Database) -> dict[tuple[str, str], Any]:
+    """What has been set: (scope, name) -> value, scope '' for the box or 'line.N'."""
+    return {(r[0], r[1]): json.loads(r[2]) for r in db.execute("SELECT scope, name, value FROM settings")}
+
+
 def resolve(db: sqlite_utils.Database, line_ids: list[int] | None = None) -> dict:
     """Effective settings: {"box": {name: (value, source)}, "lines": {id: {name: (value, source)}}}.
 
     source is one of: set (box-wide row), line (line row), config, default.
     """
-    stored = {(r[0], r[1]): json.loads(r[2]) for r in db.execute("SELECT scope, name, value FROM settings")}
+    stored = stored_values(db)
     cfg = _config_defaults(db)
     if line_ids is None:
         line_ids = sorted({int(k) for k in cfg} | {int(s.split(".")[1]) for s, _ in stored if s})
