@@ -10,7 +10,7 @@ from appliance.store import catalog, search
 
 from . import status as statusmod
 from .auth import csrf, require
-from .calls import _serve, call_or_404, local_zone, parts_of
+from .calls import call_or_404, local_zone, parts_of, serve_recording
 from .db import get_db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -75,7 +75,7 @@ def audio(call_id: str):
     download = request.args.get("download", "").lower() in ("1", "true", "yes")
     if download and not current_user.can("download"):
         abort(403)
-    return _serve(call_id, download=download)
+    return serve_recording(call_id, download=download)
 
 
 @bp.get("/openapi.json")

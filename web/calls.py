@@ -161,7 +161,8 @@ def peaks(call_id: str):
     return response
 
 
-def _serve(call_id: str, download: bool) -> Response:
+def serve_recording(call_id: str, download: bool) -> Response:
+    """A call's MP3 (pages and API alike): Range support, audited when audio is actually sent."""
     row = call_or_404(call_id)
     data_dir: Path = current_app.config["DATA_DIR"]
     path = recording_file(data_dir, row.get("path"))
@@ -202,13 +203,13 @@ def audio(call_id: str) -> Response:
     """The call's MP3 for the player: Range requests give 206 (seeking) or 416."""
     if request.args.get("download"):     # the old link form: downloading needs its own permission
         return redirect(url_for("calls.download", call_id=call_id))
-    return _serve(call_id, download=False)
+    return serve_recording(call_id, download=False)
 
 
 @bp.get("/calls/<call_id>/download")
 @require("download")
 def download(call_id: str) -> Response:
-    return _serve(call_id, download=True)
+    return serve_recording(call_id, download=True)
 
 
 @bp.route("/calls/<call_id>/delete", methods=["GET", "POST"])
