@@ -16,6 +16,9 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.routing import IntegerConverter, ValidationError
+
+from appliance.store import audit_seal, sessions
 
 # Every response, pages as well as audio, assets and errors: only this box's own assets, never
 # inside a frame, no MIME sniffing, no referrer to other sites.
@@ -29,7 +32,7 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 MAX_REQUEST_BYTES = 64 * 1024      # forms and JSON are small; nothing is uploaded
-SESSION_LIFETIME = timedelta(hours=12)
+SESSION_LIFETIME = timedelta(seconds=sessions.LIFETIME_S)   # the cookie; the server ends it too
 SECRET_FILE = "web-secret.key"
 
 
@@ -39,6 +42,19 @@ class _SessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+class RowIdConverter(IntegerConverter):
+    """A catalog row id in a URL (`<rowid:user_id>`): 1 to 2**63 - 1, SQLite's integer range, so
+    25 digits are a 404 like any unknown id rather than an overflow in the query."""
+
+    def __init__(self, url_map) -> None:
+        super().__init__(url_map, min=1, max=2 ** 63 - 1)
+
+    def to_python(self, value: str) -> int:
+        if len(value) > 19:     # Python refuses to read an int of thousands of digits: not ours anyway
+            raise ValidationError()
+        return super().to_python(value)
 
 
 def _secret_key(data_dir: Path) -> bytes:
@@ -70,6 +86,8 @@ def create_app(data_dir: str | Path, status_file: str | Path | None = None, *,
         # and `hookline demo` have it in the data folder.
         STATUS_FILE=Path(status_file) if status_file else data_dir / "run" / "status.json",
         CONFIG_FILE=Path(config_file) if config_file else None,
+        # The audit log's sealed head: the config's audit_seal_file, else in the data folder (as the CLI).
+        AUDIT_SEAL_FILE=audit_seal.seal_file(data_dir, config_file),
         SECRET_KEY=_secret_key(data_dir),
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         MAX_FORM_MEMORY_SIZE=MAX_REQUEST_BYTES,
@@ -84,6 +102,7 @@ def create_app(data_dir: str | Path, status_file: str | Path | None = None, *,
         TESTING=testing,
     )
     app.session_interface = _SessionInterface()
+    app.url_map.converters["rowid"] = RowIdConverter
     from . import auth, db, errors
     db.init_app(app)
     auth.init_app(app)
@@ -111,65 +130,5 @@ def _security_headers(response: Response) -> Response:
     return response
 
 
-def _waitress_options(trust_proxy: bool) -> dict:
-    options = {"threads": 4, "max_request_body_size": MAX_REQUEST_BYTES, "ident": "Hookline"}
-    if trust_proxy:
-        # A reverse proxy on this box (Caddy, nginx doing HTTPS): waitress takes the client's
-        # address and scheme from its X-Forwarded-For/-Proto, so the login rate limit and the
-        # audit log see real addresses and cookies get Secure. From anyone else those headers
-        # are dropped (waitress's default).
-        options.update(trusted_proxy="127.0.0.1", trusted_proxy_count=1,
-                       trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"})
-    return options
-
-
-def serve(data_dir: str | Path, host: str, port: int, status_file: str | Path | None = None,
-          config_file: str | Path | None = None, trust_proxy: bool = False) -> None:
-    from waitress import serve as waitress_serve
-    waitress_serve(create_app(data_dir, status_file, config_file=config_file), host=host, port=port,
-                   **_waitress_options(trust_proxy))
-
-
-class _Server:
-    """waitress running in a background thread; close() stops it from any other thread.
-
-    The socket loop itself closes the sockets once asked to stop: closing them from another
-    thread while the loop is inside select() makes it fail with EBADF.
-    """
-
-    def __init__(self, server) -> None:
-        self._server = server
-        self.port = server.effective_port
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="web", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from waitress import wasyncore
-        server = self._server
-        try:
-            while not self._stopping.is_set():
-                wasyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
-                               use_poll=server.adj.asyncore_use_poll, count=1)
-        finally:
-            server.task_dispatcher.shutdown()
-            wasyncore.close_all(server._map, ignore_all=True)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop serving: the loop ends, waitress's workers finish their current task (it waits up
-        to 5 s), and every socket is closed; returns when the server thread has ended."""
-        # The flag is set by the loop thread itself when the trigger wakes it: setting it from
-        # here first could let the loop close the trigger before we pull it.
-        try:
-            self._server.trigger.pull_trigger(self._stopping.set)
-        except OSError:   # already closed: the loop has ended
-            self._stopping.set()
-        self._thread.join(timeout)
-
-
-def serve_in_thread(data_dir: str | Path, host: str, port: int, status_file: str | Path | None = None,
-                    trust_proxy: bool = False) -> _Server:
-    """Start waitress in a background thread (the demo and the tests run it beside the daemon)."""
-    from waitress.server import create_server
-    return _Server(create_server(create_app(data_dir, status_file), host=host, port=port,
-                                 **_waitress_options(trust_proxy)))
+# Serving the app with waitress (limits and timeouts for the LAN): web/server.py.
+from .server import serve, serve_in_thread  # noqa: E402  (after create_app, which it serves)
