@@ -6,6 +6,7 @@ the fix, so `hookline run` can print one line and exit 2 before anything starts.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -101,6 +102,8 @@ class Config:
     period_ms: int
     lines: tuple[LineConfig, ...] = field(default_factory=tuple)
     source: Path | None = None
+    # The sealed head of the audit log (appliance.store.audit_seal): where only the sealer may write.
+    audit_seal_file: Path = Path("/var/lib/hookline-seal/audit-head.json")
 
     def line(self, line_id: int) -> LineConfig:
         for line in self.lines:
@@ -109,7 +112,7 @@ class Config:
         raise KeyError(line_id)
 
 
-_TOP = {"data_dir", "status_file", "audio", "recording", "line"}
+_TOP = {"data_dir", "status_file", "audit_seal_file", "audio", "recording", "line"}
 _AUDIO = {"sample_rate", "period_ms", "bitrate_kbps"}
 _RECORDING = {"preroll_s", "min_call_s", "max_call_s"}
 _LINE = {"id", "name", "capture", "playback", "near_channel", "offhook", "callerid"} | _RECORDING | {"bitrate_kbps"}
@@ -264,13 +267,20 @@ def parse(doc: dict, source: Path | None = None) -> Config:
             max_call_s=line_max,
             bitrate_kbps=_get(raw, "bitrate_kbps", where, int, bitrate, choices=BITRATES[rate]),
         ))
+    data_dir = Path(_get(doc, "data_dir", "", str, "/var/lib/hookline"))
+    seal_file = Path(_get(doc, "audit_seal_file", "", str, str(Config.audit_seal_file)))
+    if Path(os.path.normpath(seal_file)).is_relative_to(os.path.normpath(data_dir)):
+        # The web page and the recorder can write there: a seal they can rewrite protects nothing.
+        raise ConfigError("audit_seal_file", f"{seal_file} is inside data_dir",
+                          "keep it in /var/lib/hookline-seal/, which only the audit sealer may write")
     return Config(
-        data_dir=Path(_get(doc, "data_dir", "", str, "/var/lib/hookline")),
+        data_dir=data_dir,
         status_file=Path(_get(doc, "status_file", "", str, "/run/hookline/status.json")),
         sample_rate=rate,
         period_ms=period_ms,
         lines=tuple(lines),
         source=source,
+        audit_seal_file=seal_file,
     )
 
 

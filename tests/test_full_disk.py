@@ -34,7 +34,7 @@ FREE_SPACE_AT_S = 70.0
 
 @pytest.fixture
 def small_disk(tmp_path):
-    with st.small_tmpfs(tmp_path / "disk", "400k") as mnt:
+    with st.small_tmpfs(tmp_path / "disk", "440k") as mnt:
         yield mnt
 
 

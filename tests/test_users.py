@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pwd
 import sqlite3
 import subprocess
 import time
@@ -14,7 +16,7 @@ import time
 import pytest
 
 import simtools as st
-from appliance.store import audit, users
+from appliance.store import audit, sessions, users
 from appliance.store import db as dbmod
 
 GOOD = "correct horse battery"
@@ -164,9 +166,10 @@ def test_a_disabled_account_says_so_only_to_someone_with_its_password(db):
 
 
 # -- changing users ------------------------------------------------------------------------------------
-def test_new_password_ends_sessions_and_clears_the_lockout(db):
-    users.create_user(db, "ann", "manager", GOOD)
-    before = users.get_user_by_name(db, "ann")["session_version"]
+def test_new_password_ends_sessions_revokes_tokens_and_clears_the_lockout(db):
+    ann = users.create_user(db, "ann", "manager", GOOD)
+    phone, laptop = (sessions.start(db, ann["id"]) for _ in range(2))
+    _, token = users.create_token(db, "ann", "script")
     for i in range(5):
         users.check_login(db, "ann", "wrong password")
     assert "too many" in users.check_login(db, "ann", GOOD)[1]
@@ -176,8 +179,14 @@ def test_new_password_ends_sessions_and_clears_the_lockout(db):
     with pytest.raises(users.UserError) as caught:
         users.set_password(db, "ghost", OTHER)
     assert caught.value.field == "user"
-    row = users.set_password(db, "ann", OTHER)
-    assert row["session_version"] == before + 1 and row["failed_logins"] == 0 and row["locked_until"] is None
+    row = users.set_password(db, "ann", OTHER, keep_session=laptop)
+    assert row["failed_logins"] == 0 and row["locked_until"] is None
+    assert (row["sessions_ended"], row["tokens_revoked"]) == (1, 1)
+    assert sessions.user_id_for(db, phone) is None and sessions.user_id_for(db, laptop) == ann["id"]
+    assert users.user_for_token(db, token) is None, "whoever knew the old password may have made it"
+    users.set_password(db, "ann", GOOD + " again")
+    assert sessions.user_id_for(db, laptop) is None, "without keep_session every session ends"
+    users.set_password(db, "ann", OTHER)
     assert users.check_login(db, "ann", OTHER)[1] is None
     assert users.check_login(db, "ann", GOOD)[1] == "wrong name or password"
 
@@ -272,9 +281,12 @@ def test_user_for_token(db):
         users.create_token(db, "ann", "new")
     assert caught.value.field == "user"
     users.set_disabled(db, "ann", False)
-    assert users.user_for_token(db, other)["name"] == "ann"
+    assert users.user_for_token(db, other) is None, "disabling revoked it for good"
+    assert all(t["revoked_at"] for t in users.list_tokens(db, "ann"))
+    _, fresh = users.create_token(db, "ann", "new phone")
+    assert users.user_for_token(db, fresh)["name"] == "ann"
     users.remove_user(db, "ann")
-    assert users.user_for_token(db, other) is None
+    assert users.user_for_token(db, fresh) is None
     assert users.list_tokens(db) == [], "removing a user removes their tokens"
 
 
@@ -304,7 +316,7 @@ def test_cli_users(tmp_path):
     listed = json.loads(st.check("users", "list", "--json", "--data", data).stdout)
     assert [(u["name"], u["role"], u["disabled"]) for u in listed] == [("ann", "listener", False),
                                                                        ("root", "admin", False)]
-    assert "password" not in json.dumps(listed).replace("session_version", "")
+    assert "password" not in json.dumps(listed)
     text = st.check("users", "list", "--data", data).stdout
     assert "root" in text and "admin" in text and "ann" in text
 
@@ -313,11 +325,12 @@ def test_cli_users(tmp_path):
     listed = {u["name"]: u for u in json.loads(st.check("users", "list", "--json", "--data", data).stdout)}
     assert listed["ann"]["role"] == "manager" and listed["ann"]["disabled"] is True
     st.check("users", "enable", "ann", "--data", data)
-    version = listed["ann"]["session_version"]
+    db = dbmod.connect(data)
+    session = sessions.start(db, users.get_user_by_name(db, "ann")["id"])
     st.check("users", "passwd", "ann", "--password-stdin", "--data", data, input="a brand new secret\n")
     listed = {u["name"]: u for u in json.loads(st.check("users", "list", "--json", "--data", data).stdout)}
-    assert listed["ann"]["disabled"] is False and listed["ann"]["session_version"] == version + 1
-    db = dbmod.connect(data)
+    assert listed["ann"]["disabled"] is False
+    assert sessions.user_id_for(db, session) is None, "a new password ends the user's sessions"
     assert users.check_login(db, "ann", "a brand new secret")[1] is None
     st.check("users", "remove", "ann", "--data", data)
     assert [u["name"] for u in users.list_users(db)] == ["root"]
@@ -325,7 +338,8 @@ def test_cli_users(tmp_path):
     entries = audit.entries(db)
     assert [e["action"] for e in reversed(entries)] == ["user-add", "user-add", "user-change", "user-change",
                                                          "user-change", "user-change", "user-remove"]
-    assert all(e["user"] is None and e["detail"]["via"] == "console" for e in entries)
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert all(e["user"] == f"console:{me}" and e["detail"]["via"] == "console" for e in entries)
     assert "a brand new secret" not in json.dumps(entries) and GOOD not in json.dumps(entries)
     assert entries[1]["action"] == "user-change" and entries[1]["detail"]["password"] == "changed"
     assert audit.verify(db) is None

@@ -18,7 +18,8 @@ from . import db as dbmod
 
 # The actions written by Hookline (the web app and the `hookline` command).
 ACTIONS = ("login", "login-failed", "logout", "listen", "download", "delete", "hold", "release", "note",
-           "settings", "user-add", "user-change", "user-remove", "token-create", "token-revoke", "export")
+           "settings", "user-add", "user-change", "user-remove", "token-create", "token-revoke", "export",
+           "recover")
 
 GENESIS = "0" * 64          # the prev_hash of the first entry
 MAX_LIMIT = 1000
@@ -43,7 +44,8 @@ def entry_hash(prev_hash: str, at: str, user: str | None, action: str, target: s
 def append(db: sqlite_utils.Database, action: str, *, user: str | None = None, target: str | None = None,
            detail: dict[str, Any] | None = None, remote_addr: str | None = None,
            at: float | None = None) -> int:
-    """Add an entry (user None: the box itself or its console); returns its id.
+    """Add an entry (user: a web user's name, "console:OS-USER" for the `hookline` command, None for
+    the box itself); returns its id.
 
     Runs in its own BEGIN IMMEDIATE transaction, or inside the caller's if one is open (so a
     change and its audit entry can commit together: open it with dbmod.immediate)."""

@@ -5,7 +5,9 @@ Migrations are SQL scripts applied in order; PRAGMA user_version records how far
 """
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -155,14 +157,50 @@ _M4_PARTS_INDEX = """
         CREATE INDEX calls_previous ON calls(previous_id) WHERE previous_id IS NOT NULL
 """
 
-MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB, _M3_SEARCH_INDEXES, _M4_PARTS_INDEX]
+# Logins live on the server: a session is a random key (kept as its SHA-256) bound to one user
+# row, ended by logout, a password change, disabling or removing the user. User ids are never
+# reused (AUTOINCREMENT), so nothing that named a removed user can ever name the next one; the
+# table is rebuilt for that (SQLite cannot add AUTOINCREMENT in place), dropping the old
+# session_version counter whose reuse let a removed user's cookie open the next user's account.
+_M5_SERVER_SESSIONS = """
+        CREATE TABLE users_v5 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            role TEXT NOT NULL CHECK (role IN ('admin', 'manager', 'listener')),
+            password_hash TEXT NOT NULL,       -- werkzeug scrypt hash
+            created_at TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT                  -- UTC ISO: login refused until then
+        );
+        INSERT INTO users_v5 (id, name, role, password_hash, created_at, disabled, failed_logins, locked_until)
+            SELECT id, name, role, password_hash, created_at, disabled, failed_logins, locked_until FROM users;
+        DROP TABLE users;
+        ALTER TABLE users_v5 RENAME TO users;
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key_hash TEXT NOT NULL UNIQUE,     -- SHA-256 of the random key in the signed cookie
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,          -- absolute: a session never outlives this
+            last_seen_at TEXT NOT NULL,
+            remote_addr TEXT,
+            user_agent TEXT
+        );
+        CREATE INDEX sessions_user ON sessions(user_id);
+        CREATE INDEX tokens_user ON tokens(user_id)
+"""
+
+MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB, _M3_SEARCH_INDEXES, _M4_PARTS_INDEX, _M5_SERVER_SESSIONS]
 
 
 def connect(data_dir: str | Path) -> sqlite_utils.Database:
     """Open (creating and migrating if needed) the catalog in DATA_DIR."""
     data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(data_dir / DB_NAME, timeout=30, isolation_level=None,
+    _private_folder(data_dir)
+    path = data_dir / DB_NAME
+    _private_file(path)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None,
                            check_same_thread=True)
     conn.execute("PRAGMA busy_timeout = 30000")
     db = sqlite_utils.Database(conn)
@@ -171,6 +209,68 @@ def connect(data_dir: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA synchronous = NORMAL")
     migrate(db)
     return db
+
+
+def connect_read_only(data_dir: str | Path) -> sqlite_utils.Database:
+    """Open the existing catalog in DATA_DIR for reading only (SQLite `mode=ro`): nothing is
+    created, migrated or written, so a user who may read the data folder but not write it (the
+    audit sealer on the box) can use it. No catalog there: FileNotFoundError.
+
+    Such a user cannot create the WAL's -wal and -shm files. They exist while a writer has the
+    catalog open (on the box the recorder always has); when nobody has (no -wal file: the main
+    file is the whole catalog) the file is read as immutable instead."""
+    from urllib.parse import quote
+    path = (Path(data_dir) / DB_NAME).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"no Hookline catalog in {data_dir}")
+    uri = f"file:{quote(str(path))}?mode=ro"
+    try:
+        return _open_uri(uri)
+    except sqlite3.OperationalError:
+        if Path(f"{path}-wal").exists():
+            raise
+        return _open_uri(uri + "&immutable=1")
+
+
+def _open_uri(uri: str) -> sqlite_utils.Database:
+    conn = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=True)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("PRAGMA trusted_schema = OFF")         # the file is written by another user
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()   # opens the WAL, or fails
+    except BaseException:
+        conn.close()
+        raise
+    return sqlite_utils.Database(conn)
+
+
+# The catalog holds password and token hashes and who listened to what: nobody but the box's own
+# user (and its group: the audit sealer) may read it. SQLite gives the -wal and -shm files the
+# main file's mode.
+FOLDER_MODE = 0o750
+FILE_MODE = 0o640
+
+
+def _private_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+    _tighten(folder, FOLDER_MODE)
+
+
+def _private_file(path: Path) -> None:
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        _tighten(path, FILE_MODE)
+
+
+def _tighten(path: Path, allowed: int) -> None:
+    """Take away any permission beyond `allowed` (a catalog made by an older Hookline was 0644)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & ~allowed:
+            os.chmod(path, mode & allowed)
+    except PermissionError:      # not ours (a read-only look by another user): leave it be
+        pass
 
 
 @contextmanager

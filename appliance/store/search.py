@@ -37,6 +37,10 @@ MAX_LINE = 64
 MAX_NUMBER = 32
 SPARSE_LIMIT = 10000     # a number matching fewer calls than this is looked up, then sorted
 
+# The query-string keys parse_query reads: links and cursors carry these and nothing else.
+QUERY_KEYS = ("date_from", "date_to", "number", "match", "line", "direction", "status", "held", "order", "limit",
+              "after")
+
 _NUMBER = re.compile(r"[0-9+*#]+")
 _NUMBER_NOISE = re.compile(r"[\s\-.()]")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -110,6 +110,17 @@ def split_name(name: str, line: int | None = None) -> tuple[Setting, int | None]
     return setting, line
 
 
+def key(name: str, line: int | None = None) -> str:
+    """How a setting is named on the settings page and in the audit log: box.NAME or line.N.NAME."""
+    return f"box.{name}" if line is None else f"line.{line}.{name}"
+
+
+def stored_value(db: sqlite_utils.Database, name: str, line: int | None = None) -> Any:
+    """What has been set for this setting in this scope (None: nothing, the default applies)."""
+    row = db.execute("SELECT value FROM settings WHERE scope = ? AND name = ?", (_scope(line), name)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
 def _scope(line: int | None) -> str:
     return "" if line is None else f"line.{line}"
 

@@ -24,6 +24,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import catalog
 from . import db as dbmod
+from . import sessions
 
 ROLES = ("admin", "manager", "listener")
 
@@ -137,12 +138,12 @@ def _ts(iso_text: str) -> float:
 
 
 # -- rows ------------------------------------------------------------------------------------------------
-_PUBLIC = "id, name, role, created_at, disabled, locked_until, failed_logins, session_version"
+_PUBLIC = "id, name, role, created_at, disabled, locked_until, failed_logins"
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in ("id", "name", "role", "created_at", "disabled", "locked_until",
-                               "failed_logins", "session_version")}
+                               "failed_logins")}
     out["disabled"] = bool(out["disabled"])
     if out["locked_until"] and _ts(out["locked_until"]) <= _now():
         out["locked_until"] = None          # the lock has ended (the row keeps it until the next login)
@@ -213,15 +214,28 @@ def _guard_last_admin(db: sqlite_utils.Database, row: dict[str, Any], doing: str
                                 f"before you {doing} them")
 
 
-def set_password(db: sqlite_utils.Database, name: str, password: str) -> dict[str, Any]:
-    """New password; ends the user's sessions (session_version) and clears any lockout."""
+def _end_access(db: sqlite_utils.Database, user_id: int, keep_session: str | None = None) -> tuple[int, int]:
+    """Inside the write transaction: end the user's sessions (but keep_session) and revoke their
+    tokens; (sessions ended, tokens revoked)."""
+    ended = sessions.end_all(db, user_id, keep=keep_session)
+    revoked = db.execute("UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                         [catalog.iso(_now()), user_id]).rowcount
+    return ended, revoked
+
+
+def set_password(db: sqlite_utils.Database, name: str, password: str, *,
+                 keep_session: str | None = None) -> dict[str, Any]:
+    """New password; clears any lockout, ends the user's sessions (all but keep_session: the one
+    that changed it) and revokes their API tokens: whoever knew the old password may have made
+    one. The user row comes back with "sessions_ended" and "tokens_revoked" counts."""
     row = _existing(db, name)
     check_password(password, row["name"])
     password_hash = _hash(password)
     with dbmod.immediate(db):
-        db.execute("UPDATE users SET password_hash = ?, session_version = session_version + 1, "
-                   "failed_logins = 0, locked_until = NULL WHERE id = ?", [password_hash, row["id"]])
-    return get_user(db, row["id"])
+        db.execute("UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL WHERE id = ?",
+                   [password_hash, row["id"]])
+        ended, revoked = _end_access(db, row["id"], keep_session)
+    return {**get_user(db, row["id"]), "sessions_ended": ended, "tokens_revoked": revoked}
 
 
 def set_role(db: sqlite_utils.Database, name: str, role: str) -> dict[str, Any]:
@@ -235,20 +249,24 @@ def set_role(db: sqlite_utils.Database, name: str, role: str) -> dict[str, Any]:
 
 
 def set_disabled(db: sqlite_utils.Database, name: str, disabled: bool) -> dict[str, Any]:
-    """Disable (no login, no tokens, sessions end at their next request) or enable again."""
+    """Disable (no login; every session ends and every token is revoked, for good: enabling the
+    user again brings none of them back) or enable again."""
     with dbmod.immediate(db):
         row = _existing(db, name)
         if disabled:
             _guard_last_admin(db, row, "disable")
+            _end_access(db, row["id"])
         db.execute("UPDATE users SET disabled = ? WHERE id = ?", [1 if disabled else 0, row["id"]])
     return get_user(db, row["id"])
 
 
 def remove_user(db: sqlite_utils.Database, name: str) -> None:
-    """Remove a user and their tokens (the audit log keeps their name)."""
+    """Remove a user, their sessions and their tokens (the audit log keeps their name). User ids
+    are never reused, so nothing left anywhere that names this one can name a later user."""
     with dbmod.immediate(db):
         row = _existing(db, name)
         _guard_last_admin(db, row, "remove")
+        sessions.end_all(db, row["id"])
         db.execute("DELETE FROM tokens WHERE user_id = ?", [row["id"]])
         db.execute("DELETE FROM users WHERE id = ?", [row["id"]])
 
