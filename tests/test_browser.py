@@ -198,24 +198,31 @@ far = "tone:1000@-10"
 
 def test_the_dashboard_follows_a_call_live(browser, tmp_path):
     """The real daemon records in real time next to the web server; the open dashboard shows
-    the line ringing, then recording with its time and levels, then idle — without a reload."""
+    the line ringing, then recording with its time and levels, then idle — without a reload.
+    The page is opened before the recorder starts, so its line cards appear by themselves."""
     sc = scenariomod.load(st.write_scenario(tmp_path, LIVE_SCENARIO))
     data = tmp_path / "data"
     daemon, hw = runner.build_daemon(sc, data, realtime=True)
     db = dbmod.connect(data)
     users.create_user(db, "owner", "manager", wt.PASSWORDS["manager"])
     db.close()
-    hw.start()
-    daemon.start()
     server = wt.start(data)
     page = browser.new_page()
+    started = False
     try:
         page.goto(server.base + "/login")
         page.fill("#name", "owner")
         page.fill("#password", wt.PASSWORDS["manager"])
         page.click("button[type=submit]")
-        page.wait_for_selector("#line-1")
+        page.wait_for_selector("#line-cards .empty")
+        assert page.locator("#line-1").count() == 0
         loaded = page.evaluate("() => performance.timeOrigin")
+        hw.start()
+        daemon.start()
+        started = True
+        page.wait_for_selector("#line-1")
+        assert page.locator("#line-cards .empty").count() == 0
+        assert page.inner_text("#line-2 .line-name") == "Line 2"
         page.wait_for_selector("#line-1.state-ringing", timeout=15000)
         page.wait_for_selector("#line-1.state-recording", timeout=15000)
         page.wait_for_function("() => document.querySelector('#line-1 .call-time').textContent.trim() !== ''")
@@ -228,6 +235,7 @@ def test_the_dashboard_follows_a_call_live(browser, tmp_path):
         assert page.inner_text("#line-2 .state-text") == "idle"
     finally:
         page.close()
-        hw.stop()
-        daemon.stop()
+        if started:
+            hw.stop()
+            daemon.stop()
         server.close()

@@ -67,7 +67,8 @@ MATRIX = {
     "admin.account": ("GET", "/account", (PAGE_LOGIN, 200, 200, 200)),
     "admin.account_password": ("POST", "/account/password", (PAGE_LOGIN, 400, 400, 400)),
     "admin.token_create": ("POST", "/account/tokens", (PAGE_LOGIN, 400, 400, 400)),
-    "admin.token_revoke": ("POST", "/account/tokens/99999/revoke", (PAGE_LOGIN, 404, 404, 303)),
+    "admin.token_revoke": ("POST", "/account/tokens/99999/revoke", (PAGE_LOGIN, 404, 404, 404)),
+    "admin.end_other_sessions": ("POST", "/account/sessions/end-others", (PAGE_LOGIN, 303, 303, 303)),
     "admin.audit_log": ("GET", "/audit", (PAGE_LOGIN, 403, 200, 200)),
     "api.status": ("GET", "/api/v1/status", (401, 200, 200, 200)),
     "api.calls": ("GET", "/api/v1/calls", (401, 200, 200, 200)),
@@ -222,7 +223,8 @@ def test_a_password_change_ends_the_other_sessions(tmp_path):
     try:
         phone = wt.login(server.base, "owner", "the first password 1")
         laptop = wt.login(server.base, "owner", "the first password 1")
-        r = laptop.post_form("/account/password", {"password": "the second password 2",
+        r = laptop.post_form("/account/password", {"current": "the first password 1",
+                                                   "password": "the second password 2",
                                                    "confirm": "the second password 2"}, page="/account")
         assert r.status_code == 303
         assert laptop.get("/calls").status_code == 200      # the one that changed it stays logged in

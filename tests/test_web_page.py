@@ -168,11 +168,16 @@ class Page(HTMLParser):
         self.inline_script = ""
         self._row: str | None = None
         self._in_script = False
+        self._in_template = 0                 # a <template>'s content is not shown
         self.text_parts: list[str] = []
         self.feed(html)
         self.text = " ".join(" ".join(self.text_parts).split())
 
     def handle_starttag(self, tag, attrs):
+        if tag == "template":
+            self._in_template += 1
+        if self._in_template:
+            return
         a = dict(attrs)
         self.tags.append((tag, a))
         if tag == "tr" and (a.get("id") or "").startswith("call-"):
@@ -182,12 +187,16 @@ class Page(HTMLParser):
         self._in_script = tag == "script"
 
     def handle_endtag(self, tag):
+        if tag == "template":
+            self._in_template -= 1
         if tag == "tr":
             self._row = None
         if tag == "script":
             self._in_script = False
 
     def handle_data(self, data):
+        if self._in_template:
+            return
         if self._in_script:
             self.inline_script += data.strip()
             return

@@ -2,14 +2,14 @@
 log (who listened to, downloaded, deleted, held or changed what, and when)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
-from appliance.store import audit, users
+from appliance.store import audit, audit_seal, sessions, users
 
-from .auth import User, record, require
+from .auth import record, require
 from .db import get_db
-from .forms import ActionForm, NewUserForm, PasswordForm, TokenForm, UserChangeForm
+from .forms import ActionForm, NewUserForm, OwnPasswordForm, PasswordForm, TokenForm, UserChangeForm
 
 bp = Blueprint("admin", __name__)
 
@@ -54,7 +54,7 @@ def user_list():
                            password_form=PasswordForm(), action_form=ActionForm()), status
 
 
-@bp.post("/users/<int:user_id>/change")
+@bp.post("/users/<rowid:user_id>/change")
 @require("users")
 def user_change(user_id: int):
     row = _user_or_404(user_id)
@@ -62,20 +62,25 @@ def user_change(user_id: int):
     if not form.validate_on_submit():
         abort(400)
     db = get_db()
+    changes = {}
     try:
         if form.role.data != row["role"]:
             users.set_role(db, row["name"], form.role.data)
+            changes["role"] = {"before": row["role"], "after": form.role.data}
         if bool(form.disabled.data) != bool(row.get("disabled")):
             users.set_disabled(db, row["name"], bool(form.disabled.data))
+            changes["disabled"] = {"before": bool(row.get("disabled")), "after": bool(form.disabled.data)}
     except users.UserError as e:
         flash(e.message, "error")
     else:
-        record("user-change", row["name"], role=form.role.data, disabled=bool(form.disabled.data))
-        flash(f"{row['name']}: saved.")
+        if changes:
+            record("user-change", row["name"], **changes)
+        flash(f"{row['name']}: saved." + (" Their sessions have ended and their API tokens are revoked."
+                                          if changes.get("disabled", {}).get("after") else ""))
     return redirect(url_for("admin.user_list"), 303)
 
 
-@bp.post("/users/<int:user_id>/password")
+@bp.post("/users/<rowid:user_id>/password")
 @require("users")
 def user_password(user_id: int):
     row = _user_or_404(user_id)
@@ -83,17 +88,22 @@ def user_password(user_id: int):
     if not form.validate_on_submit():
         flash("; ".join(e for errors in form.errors.values() for e in errors), "error")
         return redirect(url_for("admin.user_list"), 303)
+    if row["id"] == current_user.id:     # one's own password: with the current one, on the Account page
+        flash("Change your own password on your Account page (it asks for the current one).", "error")
+        return redirect(url_for("admin.account"), 303)
     try:
-        users.set_password(get_db(), row["name"], form.password.data)
+        changed = users.set_password(get_db(), row["name"], form.password.data)
     except users.UserError as e:
         flash(f"{row['name']}: {e.message}", "error")
     else:
-        record("user-change", row["name"], password="reset")
-        flash(f"{row['name']}: new password set; their other sessions have ended.")
+        record("user-change", row["name"], password="reset", sessions_ended=changed["sessions_ended"],
+               tokens_revoked=changed["tokens_revoked"])
+        flash(f"{row['name']}: new password set; their sessions have ended and their API tokens "
+              f"({changed['tokens_revoked']}) are revoked.")
     return redirect(url_for("admin.user_list"), 303)
 
 
-@bp.post("/users/<int:user_id>/remove")
+@bp.post("/users/<rowid:user_id>/remove")
 @require("users")
 def user_remove(user_id: int):
     row = _user_or_404(user_id)
@@ -117,30 +127,51 @@ def account():
 
 
 def _account_page(password_form=None, token_form=None, new_token=None, status=200):
-    tokens = users.list_tokens(get_db(), current_user.name)
-    return render_template("account.html", password_form=password_form or PasswordForm(),
+    db = get_db()
+    tokens = users.list_tokens(db, current_user.name)
+    logins = sessions.list_for(db, current_user.id, current=current_user.session_key)
+    return render_template("account.html", password_form=password_form or OwnPasswordForm(),
                            token_form=token_form or TokenForm(), tokens=tokens, new_token=new_token,
-                           action_form=ActionForm()), status
+                           logins=logins, action_form=ActionForm()), status
+
+
+@bp.post("/account/sessions/end-others")
+@require("listen")
+def end_other_sessions():
+    """Log out every other browser this person is logged in on (a forgotten office PC, a lost phone)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    ended = sessions.end_all(get_db(), current_user.id, keep=current_user.session_key)
+    record("logout", current_user.name, sessions_ended=ended, everywhere_else=True)
+    flash(f"Logged out of {ended} other session{'s' if ended != 1 else ''}." if ended else
+          "You were not logged in anywhere else.")
+    return redirect(url_for("admin.account"), 303)
 
 
 @bp.post("/account/password")
 @require("listen")
 def account_password():
-    form = PasswordForm()
+    form = OwnPasswordForm()
     if not form.validate_on_submit():
         return _account_page(password_form=form, status=400)
     db = get_db()
+    # The current password is checked as a login is (a wrong one counts towards the lockout).
+    row, problem = users.check_login(db, current_user.name, form.current.data)
+    if row is None:
+        record("user-change", current_user.name, password="change refused", reason=problem)
+        form.current.errors = [*form.current.errors, "wrong password" if problem == users.WRONG else problem]
+        return _account_page(password_form=form, status=400)
     try:
-        users.set_password(db, current_user.name, form.password.data)
+        changed = users.set_password(db, current_user.name, form.password.data, keep_session=current_user.session_key)
     except users.UserError as e:
         _field_error(form, e)
         return _account_page(password_form=form, status=400)
-    record("user-change", current_user.name, password="changed")
-    # The password change ended every session, this one too: start a fresh one here.
-    session.clear()
-    login_user(User(users.get_user(db, current_user.id)))
-    session.permanent = True
-    flash("Password changed. Other sessions with the old password have ended.")
+    record("user-change", current_user.name, password="changed", sessions_ended=changed["sessions_ended"],
+           tokens_revoked=changed["tokens_revoked"])
+    revoked = changed["tokens_revoked"]
+    flash("Password changed. Your other sessions have ended" +
+          (f", and your {revoked} API token{'s were' if revoked != 1 else ' was'} revoked: create new ones "
+           "for what needs them." if revoked else "."))
     return redirect(url_for("admin.account"), 303)
 
 
@@ -160,16 +191,17 @@ def token_create():
     return _account_page(new_token=token)
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.post("/account/tokens/<rowid:token_id>/revoke")
 @require("listen")
 def token_revoke(token_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
-    mine = {t["id"] for t in users.list_tokens(get_db(), current_user.name)}
-    if token_id not in mine and not current_user.can("users"):
+    token = users.get_token(get_db(), token_id)
+    if token is None or (token["user"] != current_user.name and not current_user.can("users")):
         abort(404)
     if users.revoke_token(get_db(), token_id):
-        record("token-revoke", current_user.name, token_id=token_id)
+        # The entry is about the token's owner; its author (user) is whoever revoked it.
+        record("token-revoke", token["user"], token_id=token_id, label=token["label"])
         flash("Token revoked: it no longer works.")
     return redirect(url_for("admin.account"), 303)
 
@@ -182,12 +214,25 @@ def audit_log():
     user = request.args.get("user", "").strip()[:64] or None
     action = request.args.get("action", "").strip()[:32] or None
     target = request.args.get("target", "").strip()[:64] or None
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", "").strip()
+    if before and not (before.isascii() and before.isdigit() and len(before) <= 19 and 0 < int(before) < 2 ** 63):
+        abort(400, "before: use an entry number from the list")
+    before = int(before) if before else None
     if action is not None and action not in audit.ACTIONS:
         abort(400, f"unknown action {action!r}")
     entries = audit.entries(db, user=user, action=action, target=target, before_id=before, limit=AUDIT_PAGE)
     older = entries[-1]["id"] if len(entries) == AUDIT_PAGE else None
     checked = bool(request.args.get("verify"))   # the whole chain: on request, not on every view
     broken = audit.verify(db) if checked else None
+    seal_file = current_app.config["AUDIT_SEAL_FILE"]
+    sealed, seal_problems = None, []
+    if checked:       # the log against its sealed head: entries removed from the end, or a rewritten log
+        try:
+            sealed = audit_seal.read(seal_file)
+        except audit_seal.SealError as e:
+            seal_problems = [str(e)]
+        else:
+            seal_problems = audit_seal.check(db, seal_file) if sealed else []
     return render_template("audit.html", entries=entries, older=older, checked=checked, broken=broken, user=user,
-                           action=action, target=target, actions=audit.ACTIONS)
+                           action=action, target=target, actions=audit.ACTIONS, sealed=sealed,
+                           seal_problems=seal_problems)

@@ -37,6 +37,10 @@ def status():
 def calls():
     db = get_db()
     try:
+        # A misspelt filter must not quietly return every call: name it.
+        unknown = sorted(k for k in request.args if k not in search.QUERY_KEYS)
+        if unknown:
+            raise search.QueryError(unknown[0][:40], f"unknown parameter: use {', '.join(search.QUERY_KEYS)}")
         query = search.parse_query(dict(request.args.items()), local_zone())
     except search.QueryError as e:
         response = jsonify(error=400, field=e.field, message=e.message)

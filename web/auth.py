@@ -1,6 +1,11 @@
 """Who may do what: logins (Flask-Login sessions, API bearer tokens), roles, the first-run page,
 and a rate limit on login attempts on top of the per-account lockout in appliance.store.users.
 
+Sessions live on the server (appliance.store.sessions): the signed cookie carries only a random
+key, so logging out, a password change, or disabling or removing a user ends them for good.
+API tokens open /api/v1/ and nothing else; there a bearer token decides, whatever cookies come
+with it.
+
 Roles: *admin* (the technician: lines, beep, retention, users, system — and everything else),
 *manager* (the owner: listen, download, delete, hold, notes, export, audit), *listener* (listen
 only). Every view names the permission it needs; a before-request hook refuses anything not
@@ -20,7 +25,7 @@ from flask import (Blueprint, Flask, abort, current_app, flash, g, jsonify, redi
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
-from appliance.store import audit, users
+from appliance.store import audit, sessions, users
 
 from .db import get_db
 from .forms import LoginForm, SetupForm
@@ -38,6 +43,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "users": ("admin",),
 }
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.setup"}
+API_PREFIX = "/api/v1/"
 
 # Failed logins from one address: at most this many in the window, then 429 until it slides.
 IP_MAX_FAILURES = 10
@@ -45,22 +51,27 @@ IP_WINDOW_S = 600.0
 
 
 class User(UserMixin):
-    def __init__(self, row: dict[str, Any]) -> None:
+    def __init__(self, row: dict[str, Any], session_key: str | None = None) -> None:
         self.row = row
         self.id = row["id"]
         self.name = row["name"]
         self.role = row["role"]
+        self.session_key = session_key      # None: this request came with an API token
 
-    def get_id(self) -> str:
-        # The session names the password generation: a password change logs out every session.
-        return f"{self.id}:{self.row.get('session_version', 1)}"
+    def get_id(self) -> str | None:
+        # What the signed cookie carries: the server-side session's key, never the user's id.
+        return self.session_key
 
     def can(self, permission: str) -> bool:
         return self.role in PERMISSIONS[permission]
 
 
 class _FailureLimiter:
-    """Sliding-window count of failed logins per client address (in memory: a restart forgets)."""
+    """Sliding-window count of failed logins per client address (in memory: a restart forgets).
+
+    A login attempt takes its place in the window before the password is checked (begin), and
+    gives it back if the password was right (succeeded): concurrent attempts can never check
+    more passwords than the limit allows."""
 
     def __init__(self, limit: int, window_s: float) -> None:
         self.limit, self.window_s = limit, window_s
@@ -73,24 +84,34 @@ class _FailureLimiter:
             q.popleft()
         return q
 
-    def retry_after(self, key: str) -> int:
-        """Seconds until this address may try again (0: now)."""
+    def begin(self, key: str) -> tuple[int, float | None]:
+        """(0, ticket) when this address may try now: the attempt counts as a failure until
+        succeeded(key, ticket); else (seconds to wait, None)."""
         now = time.monotonic()
         with self._lock:
             q = self._recent(key, now)
-            return int(q[0] + self.window_s - now) + 1 if len(q) >= self.limit else 0
-
-    def failed(self, key: str) -> None:
-        with self._lock:
-            self._recent(key, time.monotonic()).append(time.monotonic())
+            if len(q) >= self.limit:
+                return int(q[0] + self.window_s - now) + 1, None
+            q.append(now)
             if len(self._failures) > 10000:    # many addresses: forget the quiet ones
                 self._failures = {k: v for k, v in self._failures.items() if v}
+            return 0, now
+
+    def succeeded(self, key: str, ticket: float) -> None:
+        with self._lock:
+            q = self._failures.get(key)
+            if q is not None and ticket in q:
+                q.remove(ticket)
 
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
-    login_manager.session_protection = "strong"
+    # Flask-Login's "strong" protection would empty any cookie session made on another address
+    # or browser before an API token is even looked at (the API then refused valid tokens).
+    # Sessions are checked on the server instead: random, revocable, with an absolute lifetime.
+    login_manager.session_protection = None
     app.before_request(_require_login)   # first: a stranger is sent to the login page, not told about CSRF
+    app.before_request(_refuse_foreign_writes)
     csrf.init_app(app)
     app.extensions["hookline_login_limiter"] = _FailureLimiter(IP_MAX_FAILURES, IP_WINDOW_S)
     app.context_processor(lambda: {"can": _can, "current_user": current_user})
@@ -100,25 +121,30 @@ def _can(permission: str) -> bool:
     return current_user.is_authenticated and current_user.can(permission)
 
 
+def _api_token(req) -> str | None:
+    """The bearer token of an API request (tokens are for /api/v1/ only), or None."""
+    if not req.path.startswith(API_PREFIX):
+        return None
+    scheme, _, token = req.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
 @login_manager.user_loader
-def _load_user(session_id: str) -> User | None:
-    try:
-        user_id, version = (int(part) for part in session_id.split(":"))
-    except ValueError:
-        return None
-    row = users.get_user(get_db(), user_id)
-    if row is None or row.get("disabled") or row.get("session_version", 1) != version:
-        return None
-    return User(row)
+def _load_user(session_key: str) -> User | None:
+    if _api_token(request) is not None:
+        return None                 # the token decides (next), not whatever cookie came along
+    db = get_db()
+    user_id = sessions.user_id_for(db, session_key)
+    row = users.get_user(db, user_id) if user_id is not None else None
+    return User(row, session_key) if row is not None else None
 
 
 @login_manager.request_loader
 def _load_token_user(req) -> User | None:
-    header = req.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = _api_token(req)
+    if token is None:
         return None
-    row = users.user_for_token(get_db(), token.strip())
+    row = users.user_for_token(get_db(), token)
     if row is None:
         g.bad_token = True
         return None
@@ -138,6 +164,33 @@ def _unauthorized():
         return redirect(url_for("auth.setup"))
     target = request.full_path if request.method == "GET" and request.endpoint else None
     return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
+
+
+FOREIGN_SITES = ("cross-site", "same-site")
+
+
+def from_own_pages() -> bool:
+    """False when the browser says another site started this request (Fetch Metadata's
+    Sec-Fetch-Site). Browsers send it; scripts using tokens, curl and old browsers do not, and
+    a missing header counts as the box's own ("none" is a typed address or a bookmark)."""
+    return bool(g.get("via_token")) or request.headers.get("Sec-Fetch-Site", "").lower() not in FOREIGN_SITES
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _refuse_foreign_writes():
+    """No other site may make a logged-in browser change anything here (the CSRF token already
+    stops it; this stops it before any work is done, whatever a future form forgets). And the
+    pages take forms only: Flask-WTF would read a JSON body as the form, with values of types
+    no form field expects."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    if not from_own_pages():
+        abort(403, "this request came from another site")
+    if not request.path.startswith(API_PREFIX) and request.mimetype and request.mimetype not in FORM_TYPES:
+        abort(415)
+    return None
 
 
 def _require_login():
@@ -166,6 +219,16 @@ def require(permission: str) -> Callable:
     return decorate
 
 
+def begin_session(row: dict[str, Any]) -> None:
+    """Log this user in on this browser: a new server-side session in a fresh cookie (nothing
+    from before the login carries over)."""
+    key = sessions.start(get_db(), row["id"], remote_addr=request.remote_addr,
+                         user_agent=request.headers.get("User-Agent"))
+    session.clear()
+    login_user(User(row, key))
+    session.permanent = True
+
+
 def record(action: str, target: str | None = None, **detail: Any) -> None:
     """Add an entry to the audit log for the current user and request."""
     user = current_user.name if current_user.is_authenticated else None
@@ -174,12 +237,14 @@ def record(action: str, target: str | None = None, **detail: Any) -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this box: never an absolute URL or a scheme-relative //host."""
-    if not target:
-        return url_for("dashboard.index")
+    """Only a path on this box: never an absolute URL, a scheme-relative //host, or anything
+    with control characters (a CR LF would split the Location header)."""
+    home = url_for("dashboard.index")
+    if not target or len(target) > 2000 or not target.isprintable() or not target.isascii():
+        return home
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return url_for("dashboard.index")
+        return home
     return target
 
 
@@ -191,38 +256,38 @@ def login():
     if current_user.is_authenticated:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
+    if request.method != "POST":
+        return render_template("login.html", form=form)
     limiter: _FailureLimiter = current_app.extensions["hookline_login_limiter"]
-    status = 200
-    if request.method == "POST":
-        wait = limiter.retry_after(request.remote_addr or "?")
-        if wait:
-            form.form_errors.append(f"Too many failed logins from this address: try again in "
-                                    f"{max(1, round(wait / 60))} min.")
-            response = current_app.make_response((render_template("login.html", form=form), 429))
-            response.headers["Retry-After"] = str(wait)
-            return response
-        if form.validate_on_submit():
-            row, problem = users.check_login(db, form.name.data, form.password.data)
-            if row is not None:
-                session.clear()     # a fresh session: nothing from before the login carries over
-                login_user(User(row))
-                session.permanent = True
-                record("login")
-                return redirect(_safe_next(request.args.get("next")))
-            limiter.failed(request.remote_addr or "?")
-            audit.append(db, "login-failed", target=form.name.data[:64], remote_addr=request.remote_addr,
-                         detail={"reason": problem})
-            form.form_errors.append(problem.capitalize() + ".")
-            status = 401
-        else:
-            status = 400
-    return render_template("login.html", form=form), status
+    address = request.remote_addr or "?"
+    wait, ticket = limiter.begin(address)
+    if wait:
+        form.form_errors.append(f"Too many failed logins from this address: try again in "
+                                f"{max(1, round(wait / 60))} min.")
+        response = current_app.make_response((render_template("login.html", form=form), 429))
+        response.headers["Retry-After"] = str(wait)
+        return response
+    if not form.validate_on_submit():
+        limiter.succeeded(address, ticket)      # no password was checked: the attempt does not count
+        return render_template("login.html", form=form), 400
+    row, problem = users.check_login(db, form.name.data, form.password.data)
+    if row is not None:
+        limiter.succeeded(address, ticket)
+        begin_session(row)
+        record("login")
+        return redirect(_safe_next(request.args.get("next")))
+    audit.append(db, "login-failed", target=form.name.data[:64], remote_addr=request.remote_addr,
+                 detail={"reason": problem})
+    form.form_errors.append(problem.capitalize() + ".")
+    return render_template("login.html", form=form), 401
 
 
 @bp.post("/logout")
 def logout():
     if current_user.is_authenticated:
         record("logout")
+        if current_user.session_key:
+            sessions.end(get_db(), current_user.session_key)     # a copy of the cookie is worth nothing now
     logout_user()
     session.clear()
     flash("You are logged out.")
@@ -245,9 +310,7 @@ def setup():
                 getattr(form, e.field, form.name).errors.append(e.message)
                 status = 400
             else:
-                session.clear()
-                login_user(User(users.get_user(db, row["id"])))
-                session.permanent = True
+                begin_session(row)
                 record("user-add", row["name"], role="admin", first_run=True)
                 flash(f"Welcome, {row['name']}: you are this box's administrator.")
                 return redirect(url_for("dashboard.index"))

@@ -16,7 +16,7 @@ from flask_login import current_user
 from appliance.recording import peaks as peaksmod
 from appliance.store import audit, catalog, removal, search
 
-from .auth import record, require
+from .auth import from_own_pages, record, require
 from .db import get_db
 from .forms import ActionForm, HoldForm, NoteForm
 
@@ -114,7 +114,9 @@ def parts_of(row: dict[str, Any]) -> tuple[dict | None, dict | None]:
 @require("listen")
 def index():
     db = get_db()
-    args = {k: v for k, v in request.args.items()}
+    # Only the search's own keys: they are shown back and go into the page links (url_for), where
+    # a key such as `endpoint` or `_method` would mean something else.
+    args = {k: v for k, v in request.args.items() if k in search.QUERY_KEYS}
     try:
         query = search.parse_query(args, local_zone())
     except search.QueryError as e:
@@ -164,6 +166,13 @@ def peaks(call_id: str):
 def serve_recording(call_id: str, download: bool) -> Response:
     """A call's MP3 (pages and API alike): Range support, audited when audio is actually sent."""
     row = call_or_404(call_id)
+    if not from_own_pages():
+        # A link on another site would play or download the call in this person's name (their
+        # cookie goes along with a top-level navigation): start from the call's own page instead.
+        if request.path.startswith("/api/"):
+            abort(403, "open recordings from this box's pages, or use an API token")
+        flash("Recordings play and download from the box's own pages: here is the call.", "error")
+        return redirect(url_for("calls.detail", call_id=call_id), 303)
     data_dir: Path = current_app.config["DATA_DIR"]
     path = recording_file(data_dir, row.get("path"))
     if path is None:
@@ -173,22 +182,19 @@ def serve_recording(call_id: str, download: bool) -> Response:
     response = send_file(path, mimetype="audio/mpeg", conditional=True, etag=True,
                          as_attachment=download, download_name=path.name, max_age=0)
     response.cache_control.private = True  # a recording is nobody else's business
-    # Audited only when audio was actually sent (not a HEAD, a 304 or a 416).
+    # Audited whenever audio is actually sent (not a HEAD, a 304 or a 416), judged by the answer
+    # rather than by how the Range header was spelled: `bytes=1-`, `BYTES=00-` or a stale
+    # If-Range send the call as surely as a plain GET does.
     if request.method == "GET" and response.status_code in (200, 206):
         if download:
-            record("download", call_id)
-        elif _starts_listening():
+            record("download", call_id)     # every one: a copy left the box
+        else:
             _record_listen(call_id)
     return response
 
 
-def _starts_listening() -> bool:
-    """A request for the file's beginning (not a seek or a browser's probe of the end)."""
-    header = request.headers.get("Range", "")
-    return not header or header.replace(" ", "").startswith("bytes=0-")
-
-
 def _record_listen(call_id: str) -> None:
+    """One entry per person and call per half hour: a player's seeks are one listen, not hundreds."""
     last = audit.entries(get_db(), user=current_user.name, action="listen", target=call_id, limit=1)
     if last:
         when = datetime.fromisoformat(last[0]["at"].replace("Z", "+00:00")).timestamp()

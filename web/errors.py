@@ -16,6 +16,7 @@ MESSAGES = {
     404: "There is nothing here.",
     405: "That method is not allowed here.",
     413: "The request is too large.",
+    415: "The pages take form submissions only.",
     416: "That part of the file does not exist.",
     429: "Too many requests: wait a moment.",
     500: "Something went wrong on the box. It has been logged.",
@@ -44,7 +45,7 @@ def init_app(app: Flask) -> None:
             return e
         headers = {k: v for k, v in e.get_headers() if k.lower() in ("allow", "retry-after", "content-range")}
         message = MESSAGES.get(e.code, e.name)
-        if e.code in (400, 404, 409) and e.description and e.description != type(e).description:
+        if e.code in (400, 403, 404, 409) and e.description and e.description != type(e).description:
             message = e.description    # given by our abort(): says what was wrong with the request
         return _answer(e.code, message, headers)
 

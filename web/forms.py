@@ -56,5 +56,11 @@ class PasswordForm(FlaskForm):
     confirm = PasswordField("New password again", validators=[EqualTo("password", message="the passwords differ")])
 
 
+class OwnPasswordForm(PasswordForm):
+    """Changing one's own password asks for the current one: a session left open on a shared
+    computer must not be enough to take over the account."""
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+
+
 class TokenForm(FlaskForm):
     label = StringField("What the token is for", validators=[DataRequired(), Length(max=NAME_MAX)])

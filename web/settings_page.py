@@ -41,7 +41,7 @@ def index():
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        changes: list[tuple[str, settingsmod.Setting, int | None, object]] = []
+        changes: list[tuple[str, settingsmod.Setting, int | None, object, object]] = []   # ..., before, after
         scopes = [("box", None)] + [(f"line.{n}", n) for n in lines]
         for setting in settingsmod.REGISTRY.values():
             for prefix, line in scopes:
@@ -56,7 +56,7 @@ def index():
                 old = stored.get((scope, setting.name))
                 if not text:
                     if old is not None:
-                        changes.append((key, setting, line, None))
+                        changes.append((key, setting, line, old, None))
                     continue
                 try:
                     value = setting.parse(text)
@@ -64,15 +64,17 @@ def index():
                     errors[key] = str(e).split(": ", 1)[-1]
                     continue
                 if value != old:
-                    changes.append((key, setting, line, value))
+                    changes.append((key, setting, line, old, value))
         if not errors:
-            for key, setting, line, value in changes:
+            for key, setting, line, _, value in changes:
                 if value is None:
                     settingsmod.clear_value(db, setting.name, line)
                 else:
                     settingsmod.set_value(db, setting.name, value, line)
             if changes:
-                record("settings", None, changes={key: value for key, _, _, value in changes})
+                # Before and after, as stored (None: nothing set, the default applied).
+                record("settings", None, changes={key: {"before": old, "after": value}
+                                                  for key, _, _, old, value in changes})
                 flash(f"Saved {len(changes)} change{'s' if len(changes) != 1 else ''}: the recorder applies "
                       "them within a second.")
             else:

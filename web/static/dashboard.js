@@ -1,6 +1,6 @@
 // Dashboard: refresh each line's state, call time and level meters, and the warnings, from
-// /api/v1/status once a second while the tab is visible. Only text and attributes change:
-// no HTML from the server is ever inserted.
+// /api/v1/status once a second while the tab is visible. Only text and attributes change, and
+// cards are copied from the page's own template: no HTML from the server is ever inserted.
 (function () {
   "use strict";
   var url = document.body.getAttribute("data-status-url");
@@ -20,9 +20,25 @@
     meter.textContent = Math.round(v) + " dBFS";
   }
 
+  // A line that began reporting after the page was drawn (the recorder started later): its
+  // card is a copy of the page's own template, filled in with text only.
+  function newCard(s) {
+    var list = document.getElementById("line-cards");
+    var template = document.getElementById("line-card-template");
+    if (!list || !template || typeof s.line !== "number") { return null; }
+    var card = template.content.firstElementChild.cloneNode(true);
+    card.id = "line-" + s.line;
+    card.setAttribute("data-line", String(s.line));
+    card.querySelector(".line-name").textContent = s.name || ("Line " + s.line);
+    var empty = list.querySelector(".empty");
+    if (empty) { list.removeChild(empty); }
+    list.appendChild(card);
+    return card;
+  }
+
   function updateLines(lines) {
     lines.forEach(function (s) {
-      var card = document.getElementById("line-" + s.line);
+      var card = document.getElementById("line-" + s.line) || newCard(s);
       if (!card) { return; }
       card.className = "line-card state-" + s.state;
       card.querySelector(".state-text").textContent = s.state;
