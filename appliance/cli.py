@@ -131,13 +131,15 @@ def web(data: str | None, config_path: str | None, host: str, port: int, trust_p
     """Serve the web UI (waitress)."""
     from web import serve
     status_file = None
-    if config_path or DEFAULT_CONFIG.exists():
+    # The box's config, when there is one, says where the status file and the audit seal are.
+    config_file = config_path or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    if config_file:
         try:
-            status_file = configmod.load(config_path or DEFAULT_CONFIG).status_file
+            status_file = configmod.load(config_file).status_file
         except configmod.ConfigError as e:
             _bad_input(str(e))
     try:
-        serve(_data_dir(data, config_path), host, port, status_file, config_file=config_path,
+        serve(_data_dir(data, config_path), host, port, status_file, config_file=config_file,
               trust_proxy=trust_proxy)
     except OSError as e:
         raise Failure(f"cannot serve on {host}:{port}: {e.strerror or e} (another server there? try --port)")
@@ -169,6 +171,7 @@ def retention_sweep(data: str | None, dry_run: bool, as_json: bool) -> None:
         for call_id in deleted:    # the reason each deletion recorded in its 'deleted' event
             events = [e for e in catalog.list_events(db, call_id=call_id) if e["kind"] == "deleted"]
             reasons[call_id] = events[-1]["detail"].get("reason") if events else None
+            _console_audit(db, "delete", call_id, reason=reasons[call_id], by="retention sweep")
         rows = [{"id": call_id, "reason": reasons[call_id]} for call_id in deleted]
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, "retention_days": values["retention_days"],
@@ -223,7 +226,10 @@ def recover(data: str | None) -> None:
     from .recording.recover import recover as do_recover
     _setup_logging()
     data_dir = _data_dir(data)
-    ids = do_recover(_open_db(data_dir), data_dir)
+    db = _open_db(data_dir)
+    ids = do_recover(db, data_dir)
+    if ids:
+        _console_audit(db, "recover", None, calls=ids)
     click.echo(f"recovered {len(ids)} call(s)" + (f": {', '.join(ids)}" if ids else ""))
 
 
@@ -278,7 +284,12 @@ def settings_set(name: str, value: str, data: str | None, line: int | None) -> N
         setting.parse(value)            # refuse before touching (or creating) the catalog
     except s.SettingError as e:
         _bad_input(str(e))
-    parsed = s.set_value(_open_db(_data_dir(data), must_exist=False), setting.name, value, line)
+    db = _open_db(_data_dir(data), must_exist=False)
+    before = s.stored_value(db, setting.name, line)
+    parsed = s.set_value(db, setting.name, value, line)
+    if parsed != before:
+        _console_audit(db, "settings", s.key(setting.name, line),
+                       changes={s.key(setting.name, line): {"before": before, "after": parsed}})
     click.echo(f"{name} = {json.dumps(parsed)}", err=True)
 
 
@@ -293,11 +304,34 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
         setting, line = s.split_name(name, line)
     except s.SettingError as e:
         _bad_input(str(e))
-    s.clear_value(_open_db(_data_dir(data)), setting.name, line)
+    db = _open_db(_data_dir(data))
+    before = s.stored_value(db, setting.name, line)
+    s.clear_value(db, setting.name, line)
+    if before is not None:
+        _console_audit(db, "settings", s.key(setting.name, line),
+                       changes={s.key(setting.name, line): {"before": before, "after": None}})
 
 
 # -- users, API tokens and the audit log ---------------------------------------------------------
-CONSOLE = {"via": "console"}      # audit detail of a change made with this command (user None)
+def _console_person() -> tuple[str, dict, str | None]:
+    """Who is making a change at the console, for the audit log: ("console:NAME", detail, address).
+
+    NAME is the OS user, or the one behind sudo (root can claim anything anyway); "console:" can
+    never be a web user's name (they have no colon). Over SSH the client's address is kept."""
+    import os
+    import pwd
+    uid = os.getuid()
+    try:
+        os_user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        os_user = f"uid {uid}"
+    detail = {"via": "console", "os_user": os_user}
+    person = os_user
+    sudo_user = os.environ.get("SUDO_USER") if uid == 0 else None
+    if sudo_user and sudo_user != os_user:
+        detail["sudo_user"] = person = sudo_user
+    ssh = os.environ.get("SSH_CONNECTION", "").split()
+    return f"console:{person}", detail, ssh[0] if ssh else None
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -312,7 +346,8 @@ def _read_password(password_stdin: bool) -> str:
 
 def _console_audit(db, action: str, target: str | None, **detail) -> None:
     from .store import audit
-    audit.append(db, action, target=target, detail={**detail, **CONSOLE})
+    person, console, address = _console_person()
+    audit.append(db, action, user=person, target=target, detail={**detail, **console}, remote_addr=address)
 
 
 def _user_change(db, name: str, change, **detail) -> None:
@@ -488,6 +523,12 @@ def tokens_revoke(token_id: str, data: str | None) -> None:
     click.echo(f"revoked token {token['id']} of {token['user']} ({token['label']})", err=True)
 
 
+seal_option = click.option("--seal", "seal", type=click.Path(dir_okay=False),
+                           help="the sealed audit head (default: the config's audit_seal_file)")
+audit_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                                   help=f"hardware config (TOML; default {DEFAULT_CONFIG} if it exists)")
+
+
 @main.group(invoke_without_command=True)
 @data_option
 @click.option("--json", "as_json", is_flag=True, help="one JSON array on stdout")
@@ -495,19 +536,26 @@ def tokens_revoke(token_id: str, data: str | None) -> None:
 @click.option("--user", "user_name", help="only this user's entries")
 @click.option("--action", help="only this action (login, listen, delete, user-add, ...)")
 @click.option("--target", help="only entries about this call id, user or setting")
-@click.option("--verify", "verify_chain", is_flag=True, help="check the hash chain instead of listing")
+@click.option("--verify", "verify_chain", is_flag=True, help="check the hash chain and the seal instead of listing")
+@seal_option
+@audit_config_option
 @click.pass_context
 def audit(ctx: click.Context, data: str | None, as_json: bool, limit: int, user_name: str | None,
-          action: str | None, target: str | None, verify_chain: bool) -> None:
-    """The audit log, newest first: who did what, and when (`audit verify`: check it)."""
-    ctx.obj = {"data": data}
+          action: str | None, target: str | None, verify_chain: bool, seal: str | None,
+          config_path: str | None) -> None:
+    """The audit log, newest first: who did what, and when (`audit verify`: check it;
+    `audit seal`: seal its head)."""
+    ctx.obj = {"data": data, "seal": seal, "config": config_path}
     if ctx.invoked_subcommand is not None:
         return
     from .store import audit as auditmod
     if verify_chain:
-        _verify_chain(_open_db(_data_dir(data)))
+        data_dir, seal_path = _audit_places(ctx, None, None, None)
+        note = _verify_chain(_open_db(data_dir), seal_path)
+        if note:
+            click.echo(note, err=True)
         return
-    rows = auditmod.entries(_open_db(_data_dir(data), must_exist=False, read_only=True), user=user_name,
+    rows = auditmod.entries(_open_db(_data_dir(data, config_path), must_exist=False, read_only=True), user=user_name,
                             action=action, target=target, limit=limit)
     if as_json:
         click.echo(json.dumps(rows, indent=1))
@@ -518,7 +566,9 @@ def audit(ctx: click.Context, data: str | None, as_json: bool, limit: int, user_
                    f"{r['remote_addr'] or '':15} {detail}")
 
 
-def _verify_chain(db) -> int:
+def _verify_chain(db, seal_path: Path) -> str | None:
+    """Exit 1 naming the first entry that breaks the hash chain, or what the sealed head says is
+    missing or rewritten; returns the note to print last when nothing has been sealed yet."""
     from .store import audit as auditmod
     broken = auditmod.verify(db)
     if broken is not None:
@@ -527,23 +577,73 @@ def _verify_chain(db) -> int:
         click.echo(f"hookline: audit log tampered with: entry {broken}{what} does not match the hash chain "
                    f"(it, or an entry just before it, was edited or deleted)", err=True)
         sys.exit(1)
-    n = auditmod.count(db)
-    click.echo(f"audit log intact ({n} entries)")
-    return n
+    sealed, note = _verify_seal(db, seal_path)
+    click.echo(f"audit log intact ({auditmod.count(db)} entries)")
+    if sealed is not None:
+        upto = f"entry {sealed.id}, {sealed.count} entries" if sealed.id is not None else "no entries then"
+        click.echo(f"audit log matches its seal of {sealed.sealed_at} ({upto})")
+    return note
+
+
+def _audit_places(ctx: click.Context, data: str | None, seal: str | None,
+                  config_path: str | None) -> tuple[Path, Path]:
+    """The data folder and the sealed head's file: a subcommand's options, else the group's; the
+    seal is --seal, else the config's audit_seal_file (--config, or the box's config when it
+    exists), else audit-head.json in the data folder (development: no protection there)."""
+    from .store import audit_seal
+    obj = ctx.obj or {}
+    data, seal, config_path = data or obj.get("data"), seal or obj.get("seal"), config_path or obj.get("config")
+    data_dir = _data_dir(data, config_path)
+    if seal:
+        return data_dir, Path(seal)
+    try:
+        return data_dir, audit_seal.seal_file(data_dir, config_path or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists()
+                                                                        else None))
+    except configmod.ConfigError as e:
+        _bad_input(str(e))
+
+
+def _verify_seal(db, seal_path: Path):
+    """Exit 1 naming what is wrong when the log no longer reaches its sealed head; returns the
+    sealed head, and the note to print last when nothing has been sealed yet (not a failure)."""
+    from .store import audit_seal
+    try:
+        sealed = audit_seal.read(seal_path)
+    except audit_seal.SealError as e:
+        click.echo(f"hookline: {e}", err=True)
+        sys.exit(1)
+    if sealed is None:
+        return None, (f"hookline: note: no sealed audit head at {seal_path} yet (`hookline audit seal` makes one; "
+                      f"on the box hookline-audit-seal.timer does, every minute): entries removed from the end of "
+                      f"the log would not show")
+    problems = audit_seal.check(db, seal_path)
+    if problems:
+        click.echo(f"hookline: audit log tampered with: {'; '.join(problems)}", err=True)
+        sys.exit(1)
+    return sealed, None
 
 
 @audit.command("verify")
 @data_option
 @click.option("--no-files", is_flag=True, help="check the audit chain only, not the recordings' SHA-256")
+@seal_option
+@audit_config_option
 @click.pass_context
-def audit_verify(ctx: click.Context, data: str | None, no_files: bool) -> None:
-    """Check the audit log's hash chain and every recording's SHA-256; name the first mismatch."""
-    import hashlib
-    data_dir = _data_dir(data or (ctx.obj or {}).get("data"))
+def audit_verify(ctx: click.Context, data: str | None, no_files: bool, seal: str | None,
+                 config_path: str | None) -> None:
+    """Check the audit log's hash chain, that it still reaches its sealed head, and every
+    recording's SHA-256; name the first mismatch."""
+    data_dir, seal_path = _audit_places(ctx, data, seal, config_path)
     db = _open_db(data_dir)
-    _verify_chain(db)
-    if no_files:
-        return
+    note = _verify_chain(db, seal_path)
+    if not no_files:
+        _verify_recordings(db, data_dir)
+    if note:
+        click.echo(note, err=True)
+
+
+def _verify_recordings(db, data_dir: Path) -> None:
+    import hashlib
     checked = 0
     for call_id, path, sha256 in db.execute("SELECT id, path, sha256 FROM calls WHERE path IS NOT NULL AND "
                                              "sha256 IS NOT NULL AND status IN ('complete', 'recovered') "
@@ -562,6 +662,49 @@ def audit_verify(ctx: click.Context, data: str | None, no_files: bool) -> None:
             sys.exit(1)
         checked += 1
     click.echo(f"recordings intact ({checked} files)")
+
+
+@audit.command("seal")
+@data_option
+@seal_option
+@audit_config_option
+@click.option("-q", "--quiet", is_flag=True, help="say nothing when the head has not moved (the timer)")
+@click.pass_context
+def audit_seal_command(ctx: click.Context, data: str | None, seal: str | None, config_path: str | None,
+                       quiet: bool) -> None:
+    """Seal the audit log's head (newest entry, its hash, the count) in a file the web page cannot
+    write (on the box every minute, as hookline-seal); refuse, exit 1, if the log no longer
+    matches the previous seal. Reads the catalog read-only."""
+    import sqlite3
+    from .store import audit_seal as sealmod, db as dbmod
+    data_dir, seal_path = _audit_places(ctx, data, seal, config_path)
+    try:
+        db = dbmod.connect_read_only(data_dir)
+    except FileNotFoundError:
+        problems = sealmod.check(dbmod.empty(), seal_path)
+        if problems:
+            click.echo(f"hookline: not sealing: no Hookline catalog in {data_dir}, and {'; '.join(problems)}",
+                       err=True)
+            sys.exit(1)
+        click.echo(f"hookline: no Hookline catalog in {data_dir} yet: nothing to seal", err=True)
+        return
+    except sqlite3.Error as e:
+        raise Failure(f"cannot read the catalog in {data_dir}: {e}")
+    try:
+        done = sealmod.seal(db, seal_path)
+    except sealmod.SealError as e:
+        click.echo(f"hookline: not sealing, the audit log no longer matches its seal: {e}", err=True)
+        sys.exit(1)
+    except sqlite3.Error as e:
+        raise Failure(f"cannot read the audit log in {data_dir}: {e}")
+    except OSError as e:
+        raise Failure(f"cannot write the sealed audit head {seal_path}: {e.strerror or e}")
+    head = done.head
+    upto = f"entry {head.id}, {head.count} entries" if head.id is not None else "no entries yet"
+    if done.action == "sealed":
+        click.echo(f"sealed the audit log's head in {seal_path} ({upto})")
+    elif not quiet:
+        click.echo(f"the audit log's head has not moved since its seal of {head.sealed_at} ({upto})")
 
 
 if __name__ == "__main__":
