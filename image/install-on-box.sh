@@ -4,9 +4,10 @@
 #
 #   sudo image/install-on-box.sh            # from a checkout of this repository
 #
-# What it does: system packages, a `hookline` system user, a virtualenv in /opt/hookline/venv
-# with Hookline installed, the box's config files (hookline.toml only if absent: the
-# technician's settings are never overwritten), the data folder, and the systemd units.
+# What it does: system packages, a `hookline` system user (the recorder and the web page) and a
+# `hookline-seal` one (seals the audit log's head, which `hookline` cannot write), a virtualenv
+# in /opt/hookline/venv with Hookline installed, the box's config files (hookline.toml only if
+# absent: the technician's settings are never overwritten), the data folder, and the systemd units.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,10 @@ id hookline >/dev/null 2>&1 || useradd --system --home-dir /var/lib/hookline --s
 for group in audio gpio dialout; do
     getent group "$group" >/dev/null && usermod -aG "$group" hookline
 done
+# The audit sealer: in group hookline, so it can read the catalog (never write it); it alone
+# writes /var/lib/hookline-seal (the unit's StateDirectory).
+id hookline-seal >/dev/null 2>&1 || useradd --system --gid hookline --home-dir /nonexistent --no-create-home \
+    --shell /usr/sbin/nologin hookline-seal
 
 python3 -m venv "$prefix/venv"
 "$prefix/venv/bin/pip" install -q --upgrade pip
@@ -37,13 +42,15 @@ udevadm control --reload-rules 2>/dev/null || true
 install -m 0644 "$repo/firmware_config/hookline.service.avahi" /etc/avahi/services/hookline.service
 install -m 0644 "$repo/firmware_config/hookline-recorder.service" /etc/systemd/system/
 install -m 0644 "$repo/firmware_config/hookline-web.service" /etc/systemd/system/
+install -m 0644 "$repo/firmware_config/hookline-audit-seal.service" /etc/systemd/system/
+install -m 0644 "$repo/firmware_config/hookline-audit-seal.timer" /etc/systemd/system/
 
 # Refuse to enable a recorder whose config is broken: say what to fix instead.
 if ! runuser -u hookline -- "$prefix/venv/bin/python" -c \
         "from appliance import config; config.load('/etc/hookline/hookline.toml')"; then
-    echo "install-on-box.sh: fix /etc/hookline/hookline.toml, then: systemctl enable --now hookline-recorder hookline-web" >&2
+    echo "install-on-box.sh: fix /etc/hookline/hookline.toml, then: systemctl enable --now hookline-recorder hookline-web hookline-audit-seal.timer" >&2
     exit 2
 fi
 systemctl daemon-reload
-systemctl enable hookline-recorder.service hookline-web.service avahi-daemon.service
-echo "Hookline installed. Start it with: systemctl start hookline-recorder hookline-web"
+systemctl enable hookline-recorder.service hookline-web.service hookline-audit-seal.timer avahi-daemon.service
+echo "Hookline installed. Start it with: systemctl start hookline-recorder hookline-web hookline-audit-seal.timer"
