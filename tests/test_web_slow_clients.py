@@ -379,3 +379,83 @@ def test_a_slow_reader_of_a_big_download_is_not_cut(serve, data):
         assert bytes(body) == expected
     finally:
         s.close()
+
+
+def _big_recording(data, megabytes: int, offset: int) -> str:
+    """Make one of the test calls' recordings `megabytes` long (its MP3 repeated); its call id."""
+    db = dbmod.connect(data)
+    try:
+        call_id, rel = db.execute("SELECT id, path FROM calls WHERE status = 'complete' "
+                                  "ORDER BY started_at LIMIT 1 OFFSET ?", [offset]).fetchone()
+    finally:
+        db.close()
+    path = data / rel
+    mp3 = path.read_bytes()
+    path.write_bytes(mp3 * (megabytes * 1024 * 1024 // len(mp3) + 1))
+    return call_id
+
+
+def _cookie(port: int, role: str) -> str:
+    client = wt.login(f"http://127.0.0.1:{port}", role)
+    try:
+        return "; ".join(f"{c.name}={c.value}" for c in client.cookies)
+    finally:
+        client.close()
+
+
+TCP_CLOSE, TCP_CLOSE_WAIT = 7, 8      # linux/tcp_states.h
+
+
+def closed_unread(s: socket.socket) -> bool:
+    """Has the server closed (or reset) it? Asked of the kernel's TCP state, without reading: a
+    read would make the client one that takes its answer."""
+    state = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    return state in (TCP_CLOSE, TCP_CLOSE_WAIT)
+
+
+def _not_reading(port: int, source: str, request: bytes) -> socket.socket:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)     # before connect: a tiny window
+    s.bind((source, 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    s.sendall(request)
+    return s
+
+
+def test_players_that_stop_reading_a_long_recording_do_not_hold_the_workers(serve, data):
+    """Five listeners ask for a recording bigger than waitress's 16 MB output buffer with a Range
+    (werkzeug streams those, so each worker thread blocks once the buffer is full) and never read:
+    with all four workers stuck /login would never answer. The send rule closes them."""
+    call_id = _big_recording(data, 20, offset=1)
+    port = serve(Limits(send_window=1.0))
+    cookie = _cookie(port, "listener")
+    request = (f"GET /calls/{call_id}/audio HTTP/1.1\r\nHost: 127.0.0.1\r\nRange: bytes=0-\r\n"
+               f"Cookie: {cookie}\r\n\r\n").encode()
+    stuck = [_not_reading(port, "127.0.0.8", request) for _ in range(5)]
+    try:
+        wait_for(lambda: all(closed_unread(s) for s in stuck), 15.0,
+                 "the server closes the connections whose clients stopped reading")
+        login_page_answers(port)
+    finally:
+        for s in stuck:
+            s.close()
+
+
+def test_pipelined_answers_nobody_takes_are_closed(serve):
+    """No login needed: 150 pipelined requests for a stylesheet on each connection, never read.
+    Without the send rule such connections stay open as long as the client takes a byte now and
+    then; here each must move min_send_rate, or it is closed after one send window (what the
+    kernel's send buffer took off the server's hands counts as idle: closed after idle_timeout,
+    even though the socket never becomes writable again)."""
+    port = serve(Limits(send_window=1.0, idle_timeout=1.0))
+    request = b"GET /static/hookline.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 150
+    hogs = [_not_reading(port, "127.0.0.9", request) for _ in range(8)]
+    try:
+        time.sleep(0.5)
+        assert not any(closed_unread(s) for s in hogs), "closed before a whole window had passed"
+        wait_for(lambda: all(closed_unread(s) for s in hogs), 10.0, "the hogging connections are closed")
+        login_page_answers(port)
+    finally:
+        for s in hogs:
+            s.close()

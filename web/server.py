@@ -13,9 +13,11 @@ header lines hold every connection slot. Here the server keeps:
 - a short idle keep-alive timeout (`Limits.idle_timeout`), checked every second;
 - a cap on the size of a request's headers (`Limits.max_header_bytes`).
 
-A response in progress is never cut: a connection is not touched while the app answers it, and
-one whose answer is still being sent (a long MP3 to a slow client) is closed only once the
-client has taken nothing for `Limits.send_timeout` (waitress's own rule, its 120 s kept).
+A client must take what it asked for: while an answer waits on the client (a long MP3, a
+pile of pipelined answers), it must take at least `Limits.min_send_rate` bytes a second over
+each `Limits.send_window`, or the connection is closed (a paused player's browser asks again
+with a Range when it resumes). This also frees a worker thread blocked on a client that stopped
+reading an answer bigger than waitress's output buffer. A client that keeps taking is never cut.
 
 This relies on waitress 3.0's HTTPChannel and TcpWSGIServer internals (pinned in pyproject.toml):
 the server's `maintenance`, `handle_accept`, `add_task`, `active_channels` and `readable`'s
@@ -25,6 +27,8 @@ cleanup schedule; the channel's `received`, `request`/`requests`, their locks, `
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -54,7 +58,8 @@ class Limits:
     per_address: int = 32            # open connections from one client address (a browser opens <= 6)
     request_timeout: float = 10.0    # from a request's first byte until it has arrived whole
     idle_timeout: float = 15.0       # a keep-alive connection with no request (waitress: 120)
-    send_timeout: float = 120.0      # an answer being sent whose client takes nothing
+    send_window: float = 60.0        # an answer waiting on its client must move at least ...
+    min_send_rate: int = 1024        # ... this many bytes a second over each window (32 kbit/s MP3: 4 KB/s)
     max_header_bytes: int = 16 * 1024   # request line and headers (waitress: 256 KB)
     threads: int = 4
 
@@ -70,6 +75,9 @@ class _Channel(HTTPChannel):
     # time.monotonic() of the first byte of a request not yet complete (waitress's own times are
     # time.time(): the box's clock jumps when NTP first sets it)
     request_started: float | None = None
+    bytes_sent = 0
+    # (time.monotonic(), bytes_sent then) since an answer has been waiting on the client
+    send_window: tuple[float, int] | None = None
     _counted = False
 
     def __init__(self, server, sock, addr, adj, map=None):
@@ -82,6 +90,25 @@ class _Channel(HTTPChannel):
         if self._counted:
             self._counted = False
             self.server.connection_closed(self.addr[0])
+
+    def send(self, data, do_close=True):
+        sent = super().send(data, do_close=do_close)
+        self.bytes_sent += sent or 0
+        return sent
+
+    def close_now(self, reset: bool = False) -> None:
+        """Close the connection from the loop's thread (maintenance). waitress's will_close alone
+        is not enough: a socket whose client does not read never becomes writable, so waitress
+        would never get to close it. Shut down, the poll loop closes it as it would a client that
+        hung up, which also wakes a worker blocked on it. reset: with an RST, dropping what the
+        kernel still holds for a client that stopped taking its answer."""
+        self.will_close = True
+        try:
+            if reset:
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def received(self, data):
         # The clock starts at the first byte and stops when a whole request is queued
@@ -105,7 +132,7 @@ class _Channel(HTTPChannel):
         if request is not None:
             request.close()
         if not began:
-            self.will_close = True
+            self.close_now()
             return True
         status, headers, body = RequestTimeout(
             f"The request did not arrive whole within {timeout:g} s.").to_response(self.adj.ident)
@@ -180,21 +207,18 @@ class _LanServer(TcpWSGIServer):
         what has had no activity for channel_timeout, unless a request is being answered)."""
         limits = self.limits
         clock = time.monotonic()     # for request_started; `now` is waitress's time.time()
-        timed_out = []
+        timed_out, stalled = [], []
         for channel in list(self.active_channels.values()):
+            if self._stalled(channel, clock):
+                channel.close_now(reset=True)
+                stalled.append(channel.addr[0])
+                continue
             if channel.will_close or channel.close_when_flushed:
                 continue
-            if channel.requests:
-                # The app is answering: never closed here; a request that came along with it
-                # gets its full time once the answer is out.
+            if channel.requests or channel.total_outbufs_len:
+                # An answer is being made or sent: the stall rule above is its only limit; a
+                # request that came along with it gets its full time once the answer is out.
                 if channel.request_started is not None:
-                    channel.request_started = clock
-                continue
-            if channel.total_outbufs_len:
-                # An answer is still being sent (a recording): cut only if the client stopped taking it.
-                if now - channel.last_activity > limits.send_timeout:
-                    channel.will_close = True
-                elif channel.request_started is not None:
                     channel.request_started = clock
                 continue
             if channel.request is not None and channel.request_started is None:
@@ -203,10 +227,46 @@ class _LanServer(TcpWSGIServer):
                 if channel.time_out_request(limits.request_timeout):
                     timed_out.append(channel.addr[0])
             elif now - channel.last_activity > limits.idle_timeout:
-                channel.will_close = True
+                # Answers the kernel still holds for a client that reads nothing are dropped (RST):
+                # a FIN queued behind them would never reach it, and the kernel would keep them.
+                channel.close_now(reset=_kernel_unsent(channel.socket) > 0)
         if timed_out:
             log.info("closed %d connection(s) that had not sent a whole request within %g s (from %s)",
                      len(timed_out), limits.request_timeout, ", ".join(sorted(set(timed_out))[:5]))
+        if stalled:
+            log.info("closed %d connection(s) whose client took less than %d bytes/s of its answer for %g s "
+                     "(from %s)", len(stalled), limits.min_send_rate, limits.send_window,
+                     ", ".join(sorted(set(stalled))[:5]))
+
+    def _stalled(self, channel: _Channel, clock: float) -> bool:
+        """Has an answer waited on this client for a whole send window while it took less than
+        min_send_rate? Only while the loop would be sending if it could: not while the app is
+        still making a small answer (waitress sends that once it has send_bytes of it)."""
+        waiting = channel.total_outbufs_len and (not channel.requests or
+                                                 channel.total_outbufs_len >= channel.adj.send_bytes)
+        if not waiting:
+            channel.send_window = None
+            return False
+        if channel.send_window is None:
+            channel.send_window = (clock, channel.bytes_sent)
+            return False
+        began, sent_then = channel.send_window
+        if clock - began < self.limits.send_window:
+            return False
+        if channel.bytes_sent - sent_then < self.limits.min_send_rate * (clock - began):
+            return True
+        channel.send_window = (clock, channel.bytes_sent)
+        return False
+
+
+def _kernel_unsent(sock: socket.socket) -> int:
+    """Bytes the kernel has not yet sent on this socket (Linux SIOCOUTQ); 0 where unknown."""
+    try:
+        import fcntl
+        import termios
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    except (ImportError, OSError, AttributeError):
+        return 0
 
 
 def _fit_open_files(connection_limit: int) -> int:
