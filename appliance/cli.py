@@ -316,8 +316,9 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
 def _console_person() -> tuple[str, dict, str | None]:
     """Who is making a change at the console, for the audit log: ("console:NAME", detail, address).
 
-    NAME is the OS user, or the one behind sudo (root can claim anything anyway); "console:" can
-    never be a web user's name (they have no colon). Over SSH the client's address is kept."""
+    NAME is the person sudo names (SUDO_USER: whoever can write the catalog could claim anything
+    anyway), else the OS user; "console:" can never be a web user's name (they have no colon).
+    Over SSH the client's address is kept."""
     import os
     import pwd
     uid = os.getuid()
@@ -327,7 +328,7 @@ def _console_person() -> tuple[str, dict, str | None]:
         os_user = f"uid {uid}"
     detail = {"via": "console", "os_user": os_user}
     person = os_user
-    sudo_user = os.environ.get("SUDO_USER") if uid == 0 else None
+    sudo_user = os.environ.get("SUDO_USER")
     if sudo_user and sudo_user != os_user:
         detail["sudo_user"] = person = sudo_user
     ssh = os.environ.get("SSH_CONNECTION", "").split()

@@ -436,6 +436,12 @@ def test_the_config_says_where_the_seal_lives(tmp_path, data, db):
     assert "entry 4 was removed" in st.one_error_line(st.run("audit", "verify", "--config", cfg, "--no-files"))
     assert st.run("audit", "verify", "--data", data, "--no-files").returncode == 0, \
         "without the config the data folder's (absent) seal is used"
+    # Another folder (a backup being checked) is not held to the box's seal, config or not.
+    backup = tmp_path / "backup"
+    shutil.copytree(data, backup)
+    assert st.run("audit", "verify", "--data", backup, "--config", cfg, "--no-files").returncode == 0
+    assert audit_seal.seal_file(backup, cfg) == backup / audit_seal.SEAL_NAME
+    assert audit_seal.seal_file(data, cfg) == elsewhere
 
     # The box's default, and never inside the data folder (the web page could rewrite it there).
     assert configmod.load(FIRMWARE / "hookline.toml").audit_seal_file == Path("/var/lib/hookline-seal/audit-head.json")

@@ -11,6 +11,7 @@ import os
 import pwd
 import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
@@ -419,3 +420,40 @@ def test_cli_tokens(tmp_path):
         assert proc.returncode == 2, args
         assert words in st.one_error_line(proc), args
     assert [e["action"] for e in audit.entries(db)][:2] == ["token-revoke", "token-create"]
+
+
+# -- logins racing a change ------------------------------------------------------------------------------
+@pytest.mark.parametrize("change", ["password", "disabled"])
+def test_a_login_checked_against_the_old_state_gets_no_session(db, tmp_path, change):
+    """The password is checked (scrypt, slow) before the write transaction; the owner changes the
+    password, or an admin disables the user, meanwhile. That login must get nothing."""
+    ann = users.create_user(db, "ann", "manager", GOOD)
+    other = raw(tmp_path)
+    other.isolation_level = None
+    other.execute("BEGIN IMMEDIATE")     # the change, holding the write lock until it commits
+    if change == "password":
+        other.execute("UPDATE users SET password_hash = 'scrypt:changed' WHERE id = ?", [ann["id"]])
+    else:
+        other.execute("UPDATE users SET disabled = 1 WHERE id = ?", [ann["id"]])
+    result = {}
+    login = threading.Thread(target=lambda: result.update(answer=users.check_login(
+        dbmod.connect(tmp_path / "data"), "ann", GOOD, start_session={"remote_addr": "192.0.2.5"})))
+    login.start()
+    time.sleep(1.0)          # it has read the old row and checked the password; now it waits for the lock
+    other.execute("COMMIT")
+    login.join(30)
+    assert result["answer"][0] is None
+    assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+
+
+def test_a_token_is_not_made_from_a_session_that_has_ended(db):
+    ann = users.create_user(db, "ann", "manager", GOOD)
+    row, _ = users.check_login(db, "ann", GOOD, start_session={})
+    key = row["session_key"]
+    assert sessions.user_id_for(db, key) == ann["id"]
+    users.create_token(db, "ann", "from the page", session_key=key)
+    users.set_password(db, "ann", OTHER)
+    with pytest.raises(users.UserError) as caught:
+        users.create_token(db, "ann", "too late", session_key=key)
+    assert "log in again" in caught.value.message
+    assert [t["label"] for t in users.list_tokens(db, "ann")] == ["from the page"]

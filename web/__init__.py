@@ -48,6 +48,8 @@ class RowIdConverter(IntegerConverter):
     """A catalog row id in a URL (`<rowid:user_id>`): 1 to 2**63 - 1, SQLite's integer range, so
     25 digits are a 404 like any unknown id rather than an overflow in the query."""
 
+    regex = r"[0-9]+"     # not \d: werkzeug's would take other scripts' digits (٣ for 3)
+
     def __init__(self, url_map) -> None:
         super().__init__(url_map, min=1, max=2 ** 63 - 1)
 

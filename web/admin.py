@@ -62,21 +62,20 @@ def user_change(user_id: int):
     if not form.validate_on_submit():
         abort(400)
     db = get_db()
-    changes = {}
+    disabled = bool(form.disabled.data)
     try:
+        # Each change is audited as soon as it is made: the second may be refused after the first.
         if form.role.data != row["role"]:
             users.set_role(db, row["name"], form.role.data)
-            changes["role"] = {"before": row["role"], "after": form.role.data}
-        if bool(form.disabled.data) != bool(row.get("disabled")):
-            users.set_disabled(db, row["name"], bool(form.disabled.data))
-            changes["disabled"] = {"before": bool(row.get("disabled")), "after": bool(form.disabled.data)}
+            record("user-change", row["name"], role={"before": row["role"], "after": form.role.data})
+        if disabled != bool(row.get("disabled")):
+            users.set_disabled(db, row["name"], disabled)
+            record("user-change", row["name"], disabled={"before": not disabled, "after": disabled})
     except users.UserError as e:
         flash(e.message, "error")
     else:
-        if changes:
-            record("user-change", row["name"], **changes)
         flash(f"{row['name']}: saved." + (" Their sessions have ended and their API tokens are revoked."
-                                          if changes.get("disabled", {}).get("after") else ""))
+                                          if disabled and not row.get("disabled") else ""))
     return redirect(url_for("admin.user_list"), 303)
 
 
@@ -182,7 +181,8 @@ def token_create():
     if not form.validate_on_submit():
         return _account_page(token_form=form, status=400)
     try:
-        token_id, token = users.create_token(get_db(), current_user.name, form.label.data.strip())
+        token_id, token = users.create_token(get_db(), current_user.name, form.label.data.strip(),
+                                             session_key=current_user.session_key)
     except users.UserError as e:
         _field_error(form, e)
         return _account_page(token_form=form, status=400)

@@ -24,6 +24,7 @@ from flask import (Blueprint, Flask, abort, current_app, flash, g, jsonify, redi
                    session, url_for)
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 from appliance.store import audit, sessions, users
 
@@ -167,6 +168,7 @@ def _unauthorized():
 
 
 FOREIGN_SITES = ("cross-site", "same-site")
+RECORDING_ENDPOINTS = ("calls.audio", "calls.download", "api.audio")   # audited when they answer
 
 
 def from_own_pages() -> bool:
@@ -219,11 +221,16 @@ def require(permission: str) -> Callable:
     return decorate
 
 
-def begin_session(row: dict[str, Any]) -> None:
-    """Log this user in on this browser: a new server-side session in a fresh cookie (nothing
-    from before the login carries over)."""
-    key = sessions.start(get_db(), row["id"], remote_addr=request.remote_addr,
-                         user_agent=request.headers.get("User-Agent"))
+def session_origin() -> dict[str, Any]:
+    """Where a new session comes from, as the Account page lists it."""
+    return {"remote_addr": request.remote_addr, "user_agent": request.headers.get("User-Agent")}
+
+
+def begin_session(row: dict[str, Any], key: str | None = None) -> None:
+    """Log this user in on this browser: a fresh cookie (nothing from before the login carries
+    over) naming a server-side session (key: one users.check_login started, else a new one)."""
+    if key is None:
+        key = sessions.start(get_db(), row["id"], **session_origin())
     session.clear()
     login_user(User(row, key))
     session.permanent = True
@@ -245,6 +252,14 @@ def _safe_next(target: str | None) -> str:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return home
+    # A link to a recording that came by way of the login page would play or download it as a
+    # same-origin request (from_own_pages): after a login it opens the call's page instead.
+    try:
+        endpoint, args = current_app.url_map.bind("localhost").match(parts.path, method="GET")
+    except HTTPException:
+        return target
+    if endpoint in RECORDING_ENDPOINTS:
+        return url_for("calls.detail", call_id=args["call_id"])
     return target
 
 
@@ -270,10 +285,10 @@ def login():
     if not form.validate_on_submit():
         limiter.succeeded(address, ticket)      # no password was checked: the attempt does not count
         return render_template("login.html", form=form), 400
-    row, problem = users.check_login(db, form.name.data, form.password.data)
+    row, problem = users.check_login(db, form.name.data, form.password.data, start_session=session_origin())
     if row is not None:
         limiter.succeeded(address, ticket)
-        begin_session(row)
+        begin_session(row, row["session_key"])
         record("login")
         return redirect(_safe_next(request.args.get("next")))
     audit.append(db, "login-failed", target=form.name.data[:64], remote_addr=request.remote_addr,

@@ -198,7 +198,7 @@ def _record_listen(call_id: str) -> None:
     last = audit.entries(get_db(), user=current_user.name, action="listen", target=call_id, limit=1)
     if last:
         when = datetime.fromisoformat(last[0]["at"].replace("Z", "+00:00")).timestamp()
-        if time.time() - when < LISTEN_AUDIT_GAP_S:
+        if 0 <= time.time() - when < LISTEN_AUDIT_GAP_S:     # an entry "from the future": the clock jumped back
             return
     record("listen", call_id)
 

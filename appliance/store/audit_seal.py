@@ -67,11 +67,15 @@ class Sealed:
 
 
 def seal_file(data_dir: str | Path, config_file: str | Path | None = None) -> Path:
-    """Where the seal lives: the config's audit_seal_file (on the box /var/lib/hookline-seal/),
-    or without a config the data folder (no protection there: the web page can write it)."""
+    """Where the seal lives: the config's audit_seal_file (on the box /var/lib/hookline-seal/)
+    when data_dir is the config's own data folder; otherwise (no config, or another folder such
+    as a backup being checked) the data folder's own (no protection there: the web page can
+    write it)."""
     if config_file is not None:
         from .. import config as configmod
-        return configmod.load(config_file).audit_seal_file
+        cfg = configmod.load(config_file)
+        if Path(cfg.data_dir).resolve() == Path(data_dir).resolve():
+            return cfg.audit_seal_file
     return Path(data_dir) / SEAL_NAME
 
 

@@ -5,6 +5,7 @@ Migrations are SQL scripts applied in order; PRAGMA user_version records how far
 """
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import stat
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
+
+log = logging.getLogger("hookline.store")
 
 DB_NAME = "hookline.db"
 
@@ -162,6 +165,8 @@ _M4_PARTS_INDEX = """
 # reused (AUTOINCREMENT), so nothing that named a removed user can ever name the next one; the
 # table is rebuilt for that (SQLite cannot add AUTOINCREMENT in place), dropping the old
 # session_version counter whose reuse let a removed user's cookie open the next user's account.
+# DROP TABLE users relies on foreign keys being off (connect() never turns them on): with them on,
+# it would delete every token through tokens' ON DELETE CASCADE.
 _M5_SERVER_SESSIONS = """
         CREATE TABLE users_v5 (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -229,6 +234,8 @@ def connect_read_only(data_dir: str | Path) -> sqlite_utils.Database:
     except sqlite3.OperationalError:
         if Path(f"{path}-wal").exists():
             raise
+        # A writer that opens the catalog right now could make this read torn: the sealer then
+        # refuses (a false alarm in the journal) and tries again a minute later.
         return _open_uri(uri + "&immutable=1")
 
 
@@ -251,9 +258,21 @@ FOLDER_MODE = 0o750
 FILE_MODE = 0o640
 
 
+_warned: set[Path] = set()
+
+
 def _private_folder(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
-    _tighten(folder, FOLDER_MODE)
+    """A new data folder is made 0750. One that exists is the owner's to set (it may be /tmp or a
+    home folder given as --data): if everyone may read it, say so once."""
+    try:
+        folder.mkdir(parents=True, mode=FOLDER_MODE)
+        _tighten(folder, FOLDER_MODE)      # mkdir's mode passes through the umask: never looser
+    except FileExistsError:
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        if mode & 0o007 and folder not in _warned:
+            _warned.add(folder)
+            log.warning("the data folder %s is open to every user of this computer (mode %o): the recordings "
+                        "in it are private, run: chmod 750 %s", folder, mode, folder)
 
 
 def _private_file(path: Path) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlite_utils
@@ -34,11 +36,12 @@ def _now() -> float:
 def start(db: sqlite_utils.Database, user_id: int, *, remote_addr: str | None = None,
           user_agent: str | None = None, lifetime_s: float = LIFETIME_S) -> str:
     """A new session for this user; returns its key (for the cookie only: it is not kept).
-    Sessions past their end are cleared out on the way."""
+    Sessions past their end are cleared out on the way. Runs inside the caller's transaction when
+    one is open (users.check_login starts one where it saw the password right)."""
     key = secrets.token_urlsafe(KEY_BYTES)
     now = _now()
     agent = (user_agent or "")[:USER_AGENT_MAX] or None
-    with dbmod.immediate(db):
+    with _transaction(db):
         db.execute("DELETE FROM sessions WHERE expires_at <= ?", [catalog.iso(now)])
         db.execute("INSERT INTO sessions (key_hash, user_id, created_at, expires_at, last_seen_at, remote_addr, "
                    "user_agent) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -47,8 +50,19 @@ def start(db: sqlite_utils.Database, user_id: int, *, remote_addr: str | None = 
     return key
 
 
-def user_id_for(db: sqlite_utils.Database, key: Any) -> int | None:
-    """The id of the enabled user whose live session this key is, or None."""
+@contextmanager
+def _transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """The caller's open transaction, or a write transaction of our own."""
+    if db.conn.in_transaction:
+        yield
+    else:
+        with dbmod.immediate(db):
+            yield
+
+
+def user_id_for(db: sqlite_utils.Database, key: Any, *, touch: bool = True) -> int | None:
+    """The id of the enabled user whose live session this key is, or None. touch: note that it
+    was seen (at most every TOUCH_S), in a transaction of its own."""
     if not isinstance(key, str) or not key or len(key) > MAX_KEY:
         return None
     now = _now()
@@ -58,7 +72,7 @@ def user_id_for(db: sqlite_utils.Database, key: Any) -> int | None:
     if not rows or rows[0]["expires_at"] <= catalog.iso(now):
         return None
     row = rows[0]
-    if row["last_seen_at"] <= catalog.iso(now - TOUCH_S):
+    if touch and row["last_seen_at"] <= catalog.iso(now - TOUCH_S):
         with dbmod.immediate(db):
             db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [catalog.iso(now), row["id"]])
     return row["user_id"]
@@ -79,9 +93,7 @@ def end_all(db: sqlite_utils.Database, user_id: int, *, keep: str | None = None)
     if keep:
         sql += " AND key_hash != ?"
         params.append(_key_hash(keep))
-    if db.conn.in_transaction:
-        return db.execute(sql, params).rowcount
-    with dbmod.immediate(db):
+    with _transaction(db):
         return db.execute(sql, params).rowcount
 
 

@@ -320,21 +320,28 @@ def _locked_message(remaining_s: float) -> str:
     return f"too many failed attempts: try again in {max(1, math.ceil(remaining_s / 60))} min"
 
 
-def check_login(db: sqlite_utils.Database, name: str, password: str,
-                now: float | None = None) -> tuple[dict[str, Any] | None, str | None]:
-    """(user, None) if this name and password may log in now, else (None, message for the person)."""
+def check_login(db: sqlite_utils.Database, name: str, password: str, now: float | None = None, *,
+                start_session: dict[str, Any] | None = None) -> tuple[dict[str, Any] | None, str | None]:
+    """(user, None) if this name and password may log in now, else (None, message for the person).
+
+    start_session (sessions.start's remote_addr and user_agent): log in, too. The session is
+    started in the same transaction that saw this password still be the user's, the user still
+    enabled, so a login that was checking the old password while the password changed (or the
+    user was disabled) gets nothing. The user comes back with its "session_key"."""
     now = _now() if now is None else now
     if not isinstance(name, str) or not isinstance(password, str):
         return None, WRONG
     row = _row_with_hash(db, name) if 0 < len(name) <= 64 else None
     # Always one hash check, whatever happens next: the time taken says nothing about the name.
-    good = check_password_hash(row["password_hash"] if row else _dummy_hash(), password[:MAX_PASSWORD])
+    checked = row["password_hash"] if row else _dummy_hash()
+    good = check_password_hash(checked, password[:MAX_PASSWORD])
     if row is None:
         return None, _unknown.attempt(name, now)
 
+    key = None
     with dbmod.immediate(db):
         row = _row_with_hash(db, row["name"])
-        if row is None:                              # removed meanwhile
+        if row is None or row["password_hash"] != checked:     # removed, or a new password, meanwhile
             return None, WRONG
         until = _ts(row["locked_until"]) if row["locked_until"] else None
         if until is not None and until > now:
@@ -349,7 +356,10 @@ def check_login(db: sqlite_utils.Database, name: str, password: str,
             return None, "this account is disabled"
         if row["failed_logins"] or row["locked_until"]:
             db.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?", [row["id"]])
-    return get_user(db, row["id"]), None
+        if start_session is not None:
+            key = sessions.start(db, row["id"], **start_session)
+    user = get_user(db, row["id"])
+    return ({**user, "session_key": key} if start_session is not None else user), None
 
 
 # -- API tokens ----------------------------------------------------------------------------------------
@@ -357,14 +367,19 @@ def _token_hash(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
 
 
-def create_token(db: sqlite_utils.Database, user_name: str, label: str) -> tuple[int, str]:
-    """A new API token for this user: (token id, the token). The token is not kept: show it now."""
+def create_token(db: sqlite_utils.Database, user_name: str, label: str, *,
+                 session_key: str | None = None) -> tuple[int, str]:
+    """A new API token for this user: (token id, the token). The token is not kept: show it now.
+    session_key: made from that web session, which must still be live when the token is stored
+    (a password change that ended it meanwhile wins)."""
     label = _check_label(label)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with dbmod.immediate(db):
         row = _existing(db, user_name)
         if row["disabled"]:
             raise UserError("user", f"{row['name']} is disabled: enable them first")
+        if session_key is not None and sessions.user_id_for(db, session_key, touch=False) != row["id"]:
+            raise UserError("user", "your session has ended: log in again")
         cursor = db.execute("INSERT INTO tokens (user_id, name, prefix, token_hash, created_at) "
                             "VALUES (?, ?, ?, ?, ?)",
                             [row["id"], label, token[:8], _token_hash(token), catalog.iso(_now())])
