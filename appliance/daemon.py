@@ -1,7 +1,8 @@
 """The recorder daemon: recovers what a crash left, starts a thread per line, and runs the
-maintenance loop (settings changes, the status file) and the retention loop (retention_days
+maintenance loop (settings changes, the status file), the retention loop (retention_days
 and the disk guard: at start, every minute, and soon after their settings change; in a thread
-of its own so that a long sweep never delays a settings change or the status file).
+of its own so that a long sweep never delays a settings change or the status file), and the
+command channel (appliance.control: `hookline status` asks it for the live line states).
 
 `hookline run` uses it with real hardware; `hookline simulate` and `hookline demo` use the
 very same class with simulated wires (a stream clock, mock pins, generated ALSA PCMs).
@@ -17,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from . import control
 from .clock import RealClock
+from .control import ControlServer
 from .config import Config, LineConfig
 from .hook.gpio import GpioHookSource
 from .hook.serial import LineMonitorSource, ModemSource
@@ -64,6 +67,7 @@ class Daemon:
         self._maintenance: threading.Thread | None = None
         self._retention: threading.Thread | None = None
         self._sweep_now = threading.Event()
+        self._control: ControlServer | None = None
         self.disk = DiskWorker(self.data_dir)
 
     def start(self) -> None:
@@ -89,6 +93,8 @@ class Daemon:
             self.lines.append(line)
         for line in self.lines:
             line.start()
+        self._control = ControlServer(control.socket_path(self.status_file), {"status": lambda request: self.status()})
+        self._control.start()
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
         self._retention = threading.Thread(target=self._retain, name="retention", daemon=True)
@@ -102,6 +108,8 @@ class Daemon:
         for line in self.lines:
             line.join(timeout)
         self.disk.stop(timeout)       # finalizes what the lines handed over
+        if self._control:
+            self._control.stop()
         self._stop.set()
         self._sweep_now.set()
         for thread in (self._maintenance, self._retention):

@@ -2,14 +2,18 @@
 
 The catalog row exists from the first frame (status 'recording') so that a crash always
 leaves something recovery can find; finish() and discard() are the only ways out. The line's
-thread encodes, appends and measures the waveform peaks (peaks.py); fsync and finalizing
-(which stores the peaks) run on the daemon's disk worker when there is one (inline otherwise).
+thread passes each chunk of frames down the recording's chain of frame stages: the waveform
+peaks (peaks.py), then the encoder, whose MP3 is appended to the part file. A stage may hand
+the next one other frames (masking keyed digits will), or observe them (statistics will).
+fsync and finalizing (which stores the peaks) run on the daemon's disk worker when there is one
+(inline otherwise).
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import sqlite_utils
@@ -38,6 +42,37 @@ class CallInfo:
     previous_id: str | None = None
 
 
+class FrameStage(Protocol):
+    def feed(self, frames: np.ndarray) -> np.ndarray | None:
+        """Take a chunk of stereo frames; return what the next stage gets (None: the same)."""
+
+
+class EncoderStage:
+    """The chain's end: the MP3 encoder, appending what it makes to the part file."""
+
+    def __init__(self, encoder: StreamEncoder, writer: spool.PartWriter) -> None:
+        self.encoder, self.writer = encoder, writer
+
+    def feed(self, frames: np.ndarray) -> None:
+        data = self.encoder.encode(frames)
+        if data:
+            self.writer.write(data)
+
+    def finish(self) -> None:
+        self.writer.write(self.encoder.flush())
+
+
+def record_dropped(db: sqlite_utils.Database, call_id: str, info: CallInfo, ended_at: float,
+                   duration_s: float) -> None:
+    """The catalog row of a call that was never recorded (the record policy dropped it at
+    off-hook): the call happened, and its history says why nothing was kept."""
+    catalog.create_call(db, {
+        "id": call_id, "line": info.line, "direction": info.direction, "started_at": catalog.iso(info.started_at),
+        "ended_at": catalog.iso(ended_at), "duration_s": round(duration_s, 3), "remote_number": info.remote_number,
+        "remote_name": info.remote_name, "remote_withheld": int(info.remote_withheld), "dialed": info.dialed,
+        "status": "discarded", "clock_synced": int(info.clock_synced)})
+
+
 class CallRecording:
     def __init__(self, db: sqlite_utils.Database, data_dir: Path, info: CallInfo, *,
                  sample_rate: int, bitrate_kbps: int, preroll_s: float, disk: DiskWorker | None = None) -> None:
@@ -46,11 +81,13 @@ class CallRecording:
         self.info = info
         self.id = catalog.new_call_id()
         self.sample_rate = sample_rate
+        self.preroll_s = preroll_s
         self.part_path = data_dir / spool.SPOOL / f"{self.id}.mp3.part"
         self._disk = disk
         self._writer = spool.PartWriter(self.part_path, None if disk else spool.FSYNC_INTERVAL_S)
-        self._encoder = StreamEncoder(sample_rate, bitrate_kbps)
         self._peaks = PeakMeter(sample_rate)   # fed the very frames the encoder gets
+        self._encoder = EncoderStage(StreamEncoder(sample_rate, bitrate_kbps), self._writer)
+        self.stages: list[FrameStage] = [self._peaks, self._encoder]
         self.frames = 0
         try:
             self._create_row(db, info, preroll_s, bitrate_kbps)
@@ -77,15 +114,15 @@ class CallRecording:
 
     def write(self, frames: np.ndarray) -> None:
         self.frames += len(frames)
-        self._peaks.feed(frames)
-        data = self._encoder.encode(frames)
-        if data:
-            self._writer.write(data)
+        for stage in self.stages:
+            passed = stage.feed(frames)
+            if passed is not None:
+                frames = passed
 
     def finish(self, ended_at: float, duration_s: float) -> None:
         """Flush the encoder; then (on the disk worker) finalize into recordings/ and mark the
         row complete."""
-        self._writer.write(self._encoder.flush())
+        self._encoder.finish()
         self._hand_off(lambda db: self._finalize(db, ended_at, duration_s))
 
     def discard(self, ended_at: float, duration_s: float) -> None:

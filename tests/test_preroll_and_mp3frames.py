@@ -1,4 +1,4 @@
-"""Small units the recorder leans on: the pre-roll ring buffer and the MP3 frame scanner that
+"""Small units the recorder leans on: the pre-roll buffer and the MP3 frame scanner that
 recovery uses to cut a crashed .part file after its last whole frame."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import soundfile
 from mutagen.id3 import ID3, TXXX
 
-from appliance.audio.ring import FrameRing
+from appliance.audio.preroll import PrerollBuffer
 from appliance.recording import mp3frames
 from appliance.recording.mp3 import StreamEncoder
 
@@ -20,53 +20,53 @@ def frames(first: int, n: int) -> np.ndarray:
     return np.stack([k, -k], axis=1)
 
 
-# -- FrameRing -----------------------------------------------------------------------------------
-def test_ring_holds_what_was_appended_before_it_fills():
-    ring = FrameRing(10)
-    assert (ring.start, ring.end) == (0, 0)
-    ring.append(frames(0, 7))
-    assert (ring.start, ring.end) == (0, 7)
-    np.testing.assert_array_equal(ring.read(2, 5), frames(2, 3))
-    np.testing.assert_array_equal(ring.read(0, 7), frames(0, 7))
-    assert ring.read(4, 4).shape == (0, 2)
+# -- PrerollBuffer --------------------------------------------------------------------------------
+def test_preroll_holds_what_was_appended_before_it_fills():
+    buf = PrerollBuffer(10)
+    assert (buf.start, buf.end) == (0, 0)
+    buf.append(frames(0, 7))
+    assert (buf.start, buf.end) == (0, 7)
+    np.testing.assert_array_equal(buf.read(2, 5), frames(2, 3))
+    np.testing.assert_array_equal(buf.read(0, 7), frames(0, 7))
+    assert buf.read(4, 4).shape == (0, 2)
 
 
-def test_ring_wraps_around_and_reads_across_the_seam_in_order():
-    ring = FrameRing(10)
-    ring.append(frames(0, 7))
-    ring.append(frames(7, 6))           # 13 frames into 10 slots: wraps at 10
-    assert (ring.start, ring.end) == (3, 13)
-    np.testing.assert_array_equal(ring.read(3, 13), frames(3, 10))
-    np.testing.assert_array_equal(ring.read(8, 12), frames(8, 4))
+def test_preroll_wraps_around_and_reads_across_the_seam_in_order():
+    buf = PrerollBuffer(10)
+    buf.append(frames(0, 7))
+    buf.append(frames(7, 6))           # 13 frames into 10 slots: wraps at 10
+    assert (buf.start, buf.end) == (3, 13)
+    np.testing.assert_array_equal(buf.read(3, 13), frames(3, 10))
+    np.testing.assert_array_equal(buf.read(8, 12), frames(8, 4))
     for chunk in range(5):              # many small appends keep going round
-        ring.append(frames(13 + chunk * 3, 3))
-    assert (ring.start, ring.end) == (18, 28)
-    np.testing.assert_array_equal(ring.read(18, 28), frames(18, 10))
+        buf.append(frames(13 + chunk * 3, 3))
+    assert (buf.start, buf.end) == (18, 28)
+    np.testing.assert_array_equal(buf.read(18, 28), frames(18, 10))
 
 
-def test_ring_append_longer_than_capacity_keeps_the_newest():
-    ring = FrameRing(10)
-    ring.append(frames(0, 4))
-    ring.append(frames(4, 25))
-    assert (ring.start, ring.end) == (19, 29)
-    np.testing.assert_array_equal(ring.read(19, 29), frames(19, 10))
+def test_preroll_append_longer_than_capacity_keeps_the_newest():
+    buf = PrerollBuffer(10)
+    buf.append(frames(0, 4))
+    buf.append(frames(4, 25))
+    assert (buf.start, buf.end) == (19, 29)
+    np.testing.assert_array_equal(buf.read(19, 29), frames(19, 10))
 
 
-def test_ring_exact_capacity_and_full_reads():
-    ring = FrameRing(8)
-    ring.append(frames(0, 8))
-    assert (ring.start, ring.end) == (0, 8)
-    np.testing.assert_array_equal(ring.read(0, 8), frames(0, 8))
-    ring.append(frames(8, 8))
-    np.testing.assert_array_equal(ring.read(8, 16), frames(8, 8))
+def test_preroll_exact_capacity_and_full_reads():
+    buf = PrerollBuffer(8)
+    buf.append(frames(0, 8))
+    assert (buf.start, buf.end) == (0, 8)
+    np.testing.assert_array_equal(buf.read(0, 8), frames(0, 8))
+    buf.append(frames(8, 8))
+    np.testing.assert_array_equal(buf.read(8, 16), frames(8, 8))
 
 
 @pytest.mark.parametrize("start,stop", [(2, 5), (12, 14), (5, 14), (9, 8), (-1, 4)])
-def test_ring_refuses_frames_it_does_not_hold(start, stop):
-    ring = FrameRing(10)
-    ring.append(frames(0, 13))          # holds 3..13
+def test_preroll_refuses_frames_it_does_not_hold(start, stop):
+    buf = PrerollBuffer(10)
+    buf.append(frames(0, 13))          # holds 3..13
     with pytest.raises(IndexError):
-        ring.read(start, stop)
+        buf.read(start, stop)
 
 
 def encode(rate: int, seconds: float, bitrate: int = 32) -> bytes:

@@ -1,6 +1,7 @@
-"""A ring buffer of the most recent stereo frames, addressed by absolute frame number.
+"""The most recent stereo frames of a line, addressed by absolute frame number (a circular
+buffer underneath).
 
-It is the pre-roll (audio from before the off-hook was noticed) and the short delay line
+It holds the pre-roll (audio from before the off-hook was noticed) and is the short delay line
 that lets the recorder stop exactly at the debounced on-hook instead of a period later.
 """
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 
-class FrameRing:
+class PrerollBuffer:
     def __init__(self, capacity: int, channels: int = 2) -> None:
         self._buf = np.zeros((capacity, channels), dtype=np.int16)
         self.capacity = capacity

@@ -1,0 +1,35 @@
+"""Touch-tones heard on the office leg become the call's dialed digits.
+
+A digit may be heard before its call is confirmed (a VOX start comes after the sound, and
+the off-hook is debounced): it waits a little and goes to the call that starts around it.
+Only calls that are not inbound collect dialed digits; every digit is still an event.
+"""
+from __future__ import annotations
+
+WAIT_S = 2.0        # a digit heard with no call waits this long for one
+
+
+class DialedDigits:
+    def __init__(self, sample_rate: int, lead_frames: int) -> None:
+        self.wait = int(WAIT_S * sample_rate)
+        self.lead = lead_frames         # how long before its off-hook a call's digit may be heard
+        self._waiting: list[tuple[int, str]] = []
+
+    def wait_for_call(self, frame: int, digit: str) -> None:
+        self._waiting = [d for d in self._waiting if frame - d[0] <= self.wait]
+        self._waiting.append((frame, digit))
+
+    def take_for(self, offhook_frame: int) -> list[tuple[int, str]]:
+        """The waiting digits that belong to a call going off-hook at offhook_frame (the rest
+        are dropped: they belonged to nothing)."""
+        mine = [(f, d) for f, d in self._waiting if f >= offhook_frame - self.lead]
+        self._waiting = []
+        return mine
+
+
+def dialed_after(info, digit: str) -> str | None:
+    """The call's dialed digits once this one is added, or None when the call does not collect
+    them (an inbound call: the office keying a menu choice is not a number dialed)."""
+    if info.direction == "inbound":
+        return None
+    return (info.dialed or "") + digit

@@ -1,0 +1,69 @@
+"""Whether a call is kept: the record policy, asked at off-hook, again whenever the call's
+caller ID or dialed digits change, and at on-hook. Its rules are tried in order, and the first
+that drops the call decides, with the reason a person reads in the call's history.
+
+Today's rules: recording switched off for the line (at off-hook: the call is logged, not
+recorded) and the minimum length (at on-hook: too short to keep). A do-not-record list is a
+rule that looks at the caller ID and the dialed digits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Verdict:
+    keep: bool
+    reason: str | None = None
+
+
+KEEP = Verdict(True)
+
+
+class Rule:
+    """One reason to drop a call; each method answers None for "no objection"."""
+
+    def at_offhook(self, info, settings: dict[str, Any]) -> Verdict | None:
+        return None
+
+    def on_update(self, info, settings: dict[str, Any]) -> Verdict | None:
+        return None
+
+    def at_end(self, info, talk_s: float, settings: dict[str, Any]) -> Verdict | None:
+        return None
+
+
+class RecordingOff(Rule):
+    def at_offhook(self, info, settings):
+        if not settings["recording"]:
+            return Verdict(False, "recording is off for this line")
+        return None
+
+
+class MinimumLength(Rule):
+    def at_end(self, info, talk_s, settings):
+        minimum = settings["min_call_s"]
+        if info.part == 1 and talk_s < minimum:     # a later part is the rest of a kept call
+            return Verdict(False, f"shorter than min_call_s ({talk_s:.2f} s < {minimum:g} s)")
+        return None
+
+
+class RecordPolicy:
+    def __init__(self, rules: list[Rule] | None = None) -> None:
+        self.rules = rules if rules is not None else [RecordingOff(), MinimumLength()]
+
+    def _first_drop(self, answers) -> Verdict:
+        for verdict in answers:
+            if verdict is not None and not verdict.keep:
+                return verdict
+        return KEEP
+
+    def at_offhook(self, info, settings: dict[str, Any]) -> Verdict:
+        return self._first_drop(rule.at_offhook(info, settings) for rule in self.rules)
+
+    def on_update(self, info, settings: dict[str, Any]) -> Verdict:
+        return self._first_drop(rule.on_update(info, settings) for rule in self.rules)
+
+    def at_end(self, info, talk_s: float, settings: dict[str, Any]) -> Verdict:
+        return self._first_drop(rule.at_end(info, talk_s, settings) for rule in self.rules)

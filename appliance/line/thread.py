@@ -1,0 +1,266 @@
+"""One telephone line's thread: continuous capture, device retry, and dispatch to the parts.
+
+The thread does blocking ALSA reads and keeps the recent frames (pre-roll and the recording's
+short delay); each chunk goes to the detectors on the line's own audio (levels, VOX, touch-tones,
+the hook monitor's watchdog), then the events its sources posted are applied in order, then the
+call session advances. All timing inside a call is stream time (frames), so debounce, pre-roll
+and durations are sample-exact at any simulation speed.
+
+The parts, each fed frames or events and tested on its own: hook_state (debounce, the watchdog),
+who_called (rings, caller ID, direction), digits, session (the call, its parts and the retry),
+consent, policy (keep or drop), events (the log).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..audio.capture import CaptureDevice, DeviceError
+from ..audio.playback import Player
+from ..audio.preroll import PrerollBuffer
+from ..config import LineConfig
+from ..hook.base import HookEvent, HookSource
+from ..recording.disk import DiskWorker
+from ..store import db as dbmod
+from .consent import Consent
+from .digits import DialedDigits
+from .events import EventLog
+from .detectors import Detectors
+from .hook_state import HookDebounce
+from .session import CallSession, Recorder
+from .who_called import WhoCalled
+
+log = logging.getLogger("hookline.line")
+
+BACKOFF_MAX_S = 5.0   # a replugged interface is recording again within this (opening a missing PCM is cheap)
+
+
+def dbfs(frames: np.ndarray) -> tuple[float, float]:
+    """RMS level of each leg in dBFS (−120 for digital silence)."""
+    if not len(frames):
+        return (-120.0, -120.0)
+    rms = np.sqrt(np.mean(np.square(frames.astype(np.float64)), axis=0)) / 32768.0
+    return tuple(round(20 * math.log10(max(v, 1e-6)), 1) for v in rms)
+
+
+def line_status(line: "Line") -> dict[str, Any]:
+    call = line.session.call if line.session else None
+    state = "device-missing" if line.device_error else ("recording" if call and call.recording
+                                                        else "offhook" if call else
+                                                        "ringing" if line.who.ringing(line.pos) else "idle")
+    sources = {name: {"device": getattr(source, "port", None) or getattr(getattr(source, "cfg", None), "port", None),
+                      "healthy": getattr(source, "healthy", None)}
+               for name, source in (("hook", line.hook), ("callerid", line.callerid)) if source is not None}
+    return {
+        "sources": sources,
+        "line": line.cfg.id, "name": line.cfg.name, "state": state,
+        "call_id": call.recording.id if call and call.recording else None,
+        "call_s": round((line.pos - call.offhook_frame) / line.rate, 1) if call else None,
+        "level_near_dbfs": line.levels[0], "level_far_dbfs": line.levels[1],
+        "xruns": line.xruns, "device": line.cfg.capture, "device_error": line.device_error,
+        "stream_s": round(line.pos / line.rate, 3),
+    }
+
+
+class Line(threading.Thread):
+    def __init__(self, cfg: LineConfig, *, sample_rate: int, period_frames: int, data_dir: Path,
+                 clock, hook: HookSource | None, settings: dict[str, Any], callerid: HookSource | None = None,
+                 tick: Callable[["Line", int], None] | None = None, disk: DiskWorker | None = None) -> None:
+        super().__init__(name=f"line{cfg.id}", daemon=True)
+        self.cfg = cfg
+        self.rate = sample_rate
+        self.data_dir = Path(data_dir)
+        self.clock = clock
+        self.hook = hook
+        self.callerid = callerid
+        self.settings = dict(settings)
+        self.tick = tick
+        self.disk = disk
+        self.device = CaptureDevice(cfg.capture, sample_rate, period_frames, cfg.swap_legs)
+        self.events: queue.SimpleQueue[HookEvent] = queue.SimpleQueue()
+        self.stopping = threading.Event()
+        debounce = cfg.offhook.debounce_ms * sample_rate // 1000
+        self.lag = debounce + period_frames      # the recording trails capture by this much
+        self.preroll_frames = int(cfg.preroll_s * sample_rate)
+        self.audio = PrerollBuffer(self.preroll_frames + self.lag + 2 * period_frames + sample_rate // 2)
+        self.pos = 0                    # frames captured so far (stream time)
+        self.hook_level = HookDebounce(debounce)
+        self.detectors = Detectors(sample_rate, cfg.offhook.source, self.settings)
+        # Only a line that hears rings can tell inbound from outbound.
+        self.who = WhoCalled(sample_rate, cfg.callerid is not None or bool(getattr(cfg.offhook, "ring_pattern", None)))
+        self.digits = DialedDigits(sample_rate, lead_frames=self.lag)
+        self.levels = (-120.0, -120.0)
+        self.xruns = 0
+        self.device_error: str | None = None
+        self.db = None
+        self.player: Player | None = None
+        self.event: EventLog | None = None
+        self.session: CallSession | None = None
+
+    # -- called from other threads -------------------------------------------------------
+    def post(self, event: HookEvent) -> None:
+        if event.frame is None:
+            event = HookEvent(event.kind, self.pos, event.detail)
+        self.events.put(event)
+
+    def apply_settings(self, values: dict[str, Any]) -> None:
+        self.events.put(HookEvent("settings", None, dict(values)))
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The line now, for the status file and `hookline status`."""
+        return line_status(self)
+
+    # -- the line's own thread -----------------------------------------------------------
+    def run(self) -> None:
+        self._open()
+        try:
+            self._capture_with_retry()
+        finally:
+            if self.session.call:
+                self.session.end(self.pos, reason="recorder stopped")
+            for source in (self.hook, self.callerid):
+                if source is not None:
+                    source.close()
+            if self.player:
+                self.player.close()
+            self.db.close()
+
+    def _open(self) -> None:
+        """The thread's own catalog connection, the playback device, the parts that need them,
+        and the hook and caller-ID sources."""
+        self.db = dbmod.connect(self.data_dir)
+        self.event = EventLog(self.db, self.cfg.id, self.clock)
+        if self.cfg.playback:
+            self.player = Player(self.cfg.playback, self.rate, lambda error: self.post(
+                HookEvent("device-error", detail={"device": self.cfg.playback, "error": error})))
+        self.session = CallSession(
+            line_id=self.cfg.id, recorder=Recorder(self.db, self.data_dir, self.disk, self.rate, self.cfg.bitrate_kbps),
+            audio=self.audio, clock=self.clock, events=self.event, consent=Consent(self.rate, self.player),
+            settings=self.settings, preroll_frames=self.preroll_frames, lag_frames=self.lag,
+            has_callerid=self.cfg.callerid is not None)
+        for name, source in (("hook", self.hook), ("callerid", self.callerid)):
+            if source is None:
+                continue
+            try:
+                source.start(self.post)
+            except Exception as e:  # a broken hook input must not stop the audio side
+                log.error("line %s: %s source failed to start: %s", self.cfg.id, name, e)
+                self.event("device-error", self.pos, device=name, error=str(e))
+
+    def _capture_with_retry(self) -> None:
+        """Capture until stopped; a missing or failing device is retried every 1, 2, 4, then
+        BACKOFF_MAX_S seconds, with one device-error event per outage."""
+        backoff = 1.0
+        while not self.stopping.is_set():
+            try:
+                self.device.open()
+            except DeviceError as e:
+                if self.device_error != str(e):
+                    log.error("line %s: %s; retrying every %.0f s at most", self.cfg.id, e, BACKOFF_MAX_S)
+                if self.device_error is None:   # one event per outage, however it shows itself
+                    self.event("device-error", self.pos, device=self.cfg.capture, error=str(e))
+                self.device_error = str(e)
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+                continue
+            if self.device_error:
+                log.info("line %s: capture device '%s' is back", self.cfg.id, self.cfg.capture)
+                self.event("device-ok", self.pos, device=self.cfg.capture)
+                self.device_error = None
+                self.hook_level.restart(self.pos)   # a level held across the outage restarts its debounce
+                self.session.retry.device_back(self.pos, self.hook_level.offhook)
+            backoff = 1.0
+            try:
+                self._capture_loop()
+            except DeviceError as e:
+                log.error("line %s: %s", self.cfg.id, e)
+                self.session.interrupted(self.cfg.capture, str(e), self.pos)
+                self.device_error = str(e)   # after the event: the simulator waits on this
+            finally:
+                self.device.close()
+
+    def _capture_loop(self) -> None:
+        while not self.stopping.is_set():
+            got = self.device.read()
+            if isinstance(got, int):
+                # The lost frames are not in the stream at all: nothing is invented or written.
+                self.xruns += 1
+                self.event("xrun", self.pos, lost_frames=-got)
+                continue
+            self._listen(got)
+            if self.tick:
+                self.tick(self, self.pos)
+            try:
+                self._drain_events()
+                self._step()
+            except Exception as e:   # a full disk, an unwritable catalog, a bug: keep capturing
+                self.session.failed(e, self.pos, self.hook_level.offhook)
+
+    def _listen(self, frames: np.ndarray) -> None:
+        """A chunk captured: keep it, and run the detectors on the line's own audio."""
+        first = self.pos
+        self.audio.append(frames)
+        self.pos += len(frames)
+        self.clock.note(self.pos)
+        self.levels = dbfs(frames)
+        self.session.heard(*self.levels)
+        events, warning = self.detectors.feed(frames, first, monitor_healthy=getattr(self.hook, "healthy", True),
+                                              offhook=self.hook_level.offhook)
+        if warning:
+            call = self.session.call
+            self.event("warning", self.pos, call.call_id if call else None, message=warning)
+        for event in events:
+            self.events.put(event)
+
+    def _drain_events(self) -> None:
+        while True:
+            try:
+                ev = self.events.get_nowait()
+            except queue.Empty:
+                return
+            self._apply(ev)
+
+    def _apply(self, ev: HookEvent) -> None:
+        call = self.session.call
+        if ev.kind in ("offhook", "onhook"):
+            self.hook_level.report(ev.kind == "offhook", ev.frame)
+        elif ev.kind == "settings":
+            self.settings.update(ev.detail)
+            self.detectors.update(self.settings)
+        elif ev.kind == "ring":
+            self.who.ring(ev.frame)
+            self.event("ring", ev.frame, call.call_id if call else None, **ev.detail)
+        elif ev.kind == "callerid":
+            self.who.caller_id(ev.frame, ev.detail)
+            self.event("callerid", ev.frame, call.call_id if call else None, **ev.detail)
+            fields = self.who.late_caller_id(ev.frame, call.offhook_frame, call.info) if call else None
+            if fields:
+                self.session.caller_id(fields, self.pos)
+        elif ev.kind == "digit":
+            if call is None:
+                self.digits.wait_for_call(ev.frame, ev.detail["digit"])
+            else:
+                self.session.digit(ev.frame, ev.detail["digit"])
+        else:
+            self.event(ev.kind, ev.frame, **ev.detail)
+
+    def _step(self) -> None:
+        changed = self.hook_level.settle(self.pos)
+        if changed is not None:
+            offhook = self.hook_level.offhook
+            self.session.hook_changed(offhook, changed, self.pos, self.who.answer(changed) if offhook else {},
+                                      self.digits.take_for(changed) if offhook else [])
+        elif self.hook_level.steady:
+            resume_at = self.session.retry.due(self.pos)
+            if resume_at is not None:
+                self.session.resume(resume_at)
+        self.session.advance(self.pos)
