@@ -36,9 +36,27 @@ def _too_long(path: Path, root: Path = REPO) -> list[str]:
     return found
 
 
+# Being split now (issue 9); each goes from this list when its split lands, and nothing new
+# may join it. An entry that no longer applies fails the test too, so the list only shrinks.
+NOT_YET = {
+    "appliance/cli.py", "appliance/config.py:parse", "appliance/hook/serial.py", "appliance/sim/hardware.py",
+    "appliance/sim/hardware.py:SimHardware", "appliance/sim/scenario.py:_parse", "appliance/store/users.py",
+    "web/api.py:openapi_document", "web/settings_page.py:index",
+}
+
+
+def _key(problem: str) -> str:
+    place, _, what = problem.partition(": ")
+    path = place.split(":")[0]
+    return path if what.endswith(f"(at most {MAX_MODULE})") and " is " not in what else f"{path}:{what.split()[1]}"
+
+
 def test_modules_classes_and_functions_stay_small():
     found = [problem for path in _modules() for problem in _too_long(path)]
-    assert not found, "too long:\n" + "\n".join(found)
+    new = [p for p in found if _key(p) not in NOT_YET]
+    assert not new, "too long:\n" + "\n".join(new)
+    stale = NOT_YET - {_key(p) for p in found}
+    assert not stale, f"small enough now: take these off NOT_YET: {sorted(stale)}"
 
 
 def test_the_check_sees_a_long_function(tmp_path):
