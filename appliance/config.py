@@ -218,6 +218,16 @@ def _parse_callerid(table: dict | None, where: str, seen_ports: set[str]) -> Mod
     )
 
 
+def _parse_seal_file(doc: dict, data_dir: Path) -> Path:
+    """audit_seal_file: outside data_dir, or refused."""
+    seal_file = Path(_get(doc, "audit_seal_file", "", str, str(Config.audit_seal_file)))
+    if Path(os.path.normpath(seal_file)).is_relative_to(os.path.normpath(data_dir)):
+        # The web page and the recorder can write there: a seal they can rewrite protects nothing.
+        raise ConfigError("audit_seal_file", f"{seal_file} is inside data_dir",
+                          "keep it in /var/lib/hookline-seal/, which only the audit sealer may write")
+    return seal_file
+
+
 def parse(doc: dict, source: Path | None = None) -> Config:
     """Validate a parsed TOML document and build the Config."""
     _check_keys(doc, _TOP, "")
@@ -268,11 +278,7 @@ def parse(doc: dict, source: Path | None = None) -> Config:
             bitrate_kbps=_get(raw, "bitrate_kbps", where, int, bitrate, choices=BITRATES[rate]),
         ))
     data_dir = Path(_get(doc, "data_dir", "", str, "/var/lib/hookline"))
-    seal_file = Path(_get(doc, "audit_seal_file", "", str, str(Config.audit_seal_file)))
-    if Path(os.path.normpath(seal_file)).is_relative_to(os.path.normpath(data_dir)):
-        # The web page and the recorder can write there: a seal they can rewrite protects nothing.
-        raise ConfigError("audit_seal_file", f"{seal_file} is inside data_dir",
-                          "keep it in /var/lib/hookline-seal/, which only the audit sealer may write")
+    seal_file = _parse_seal_file(doc, data_dir)
     return Config(
         data_dir=data_dir,
         status_file=Path(_get(doc, "status_file", "", str, "/run/hookline/status.json")),

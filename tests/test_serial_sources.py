@@ -1,4 +1,4 @@
-"""Serial hook and caller-ID sources (appliance/hook/serial.py) through real ptys.
+"""Serial hook and caller-ID sources (appliance/hook/serial/) through real ptys.
 
 The test plays the device on the pty's master side: a voice modem that answers AT commands
 (optionally echoing them, refusing some, or going silent), or a line-monitor board. Ports

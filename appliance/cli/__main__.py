@@ -1,0 +1,4 @@
+"""`python -m appliance.cli`: the `hookline` command."""
+from . import main
+
+main()
