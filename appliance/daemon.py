@@ -78,7 +78,7 @@ class Daemon:
             if recovered:
                 log.warning("recovered %d unfinished call(s) after an unclean stop", len(recovered))
             settingsmod.record_config_defaults(db, list(self.config.lines))
-            self._settings_rows = self._read_settings(db)
+            self._settings_rows = settingsmod.snapshot(db)
             values = settingsmod.resolve(db, [line.id for line in self.config.lines])["lines"]
         finally:
             db.close()
@@ -127,16 +127,12 @@ class Daemon:
             pass
 
     # -- maintenance ---------------------------------------------------------------------
-    @staticmethod
-    def _read_settings(db) -> list:
-        return list(db.execute("SELECT scope, name, value FROM settings ORDER BY scope, name"))
-
     def _maintain(self) -> None:
         db = dbmod.connect(self.data_dir)
         last_status = 0.0
         try:
             while not self._stop.wait(SETTINGS_POLL_S):
-                rows = self._read_settings(db)
+                rows = settingsmod.snapshot(db)
                 if rows != self._settings_rows:
                     self._settings_rows = rows
                     resolved = settingsmod.resolve(db, [line.cfg.id for line in self.lines])

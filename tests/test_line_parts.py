@@ -384,7 +384,7 @@ class MuteOffice:
 
 def test_a_stage_in_the_chain_changes_what_the_peaks_and_the_encoder_get(tmp_path):
     from appliance.recording.call import CallRecording
-    from appliance.recording.peaks import load_peaks
+    from appliance.store.peaks import load_peaks
     data = tmp_path / "data"
     db = dbmod.connect(data)
     rec = CallRecording(db, data, CallInfo(line=1, started_at=T0), sample_rate=RATE, bitrate_kbps=32, preroll_s=0)

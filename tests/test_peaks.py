@@ -14,7 +14,7 @@ import pytest
 import soundfile
 
 from appliance.recording import peaks
-from appliance.store import db as dbmod
+from appliance.store import db as dbmod, peaks as peak_store
 
 import simtools as st
 
@@ -85,7 +85,7 @@ def decoded_peaks(data: Path, row: dict) -> np.ndarray:
 def stored_peaks(data: Path, call_id: str) -> dict | None:
     db = dbmod.connect(data)
     try:
-        return peaks.load_peaks(db, call_id)
+        return peak_store.load_peaks(db, call_id)
     finally:
         db.close()
 

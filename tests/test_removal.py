@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.recording import peaks
+from appliance.store import peaks
 from appliance.store import catalog, db as dbmod
 from appliance.store.removal import NOTE_MAX_CHARS, RemovalError, delete_call, set_hold, set_note
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from appliance import daemon as daemonmod
-from appliance.recording import peaks
+from appliance.store import peaks
 from appliance.sim import runner, scenario as scenariomod
 from appliance.store import catalog, db as dbmod, retention, settings
 from appliance.store.removal import set_hold

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from appliance.store import audit, audit_seal, sessions, users
+from appliance.store import audit, audit_seal, sessions, tokens, users
 
 from .auth import record, require
 from .db import get_db
@@ -127,10 +127,10 @@ def account():
 
 def _account_page(password_form=None, token_form=None, new_token=None, status=200):
     db = get_db()
-    tokens = users.list_tokens(db, current_user.name)
+    own_tokens = users.list_tokens(db, current_user.name)
     logins = sessions.list_for(db, current_user.id, current=current_user.session_key)
     return render_template("account.html", password_form=password_form or OwnPasswordForm(),
-                           token_form=token_form or TokenForm(), tokens=tokens, new_token=new_token,
+                           token_form=token_form or TokenForm(), tokens=own_tokens, new_token=new_token,
                            logins=logins, action_form=ActionForm()), status
 
 
@@ -196,10 +196,10 @@ def token_create():
 def token_revoke(token_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
-    token = users.get_token(get_db(), token_id)
+    token = tokens.get_token(get_db(), token_id)
     if token is None or (token["user"] != current_user.name and not current_user.can("users")):
         abort(404)
-    if users.revoke_token(get_db(), token_id):
+    if tokens.revoke_token(get_db(), token_id):
         # The entry is about the token's owner; its author (user) is whoever revoked it.
         record("token-revoke", token["user"], token_id=token_id, label=token["label"])
         flash("Token revoked: it no longer works.")

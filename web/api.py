@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, jsonify, request, url_for
 from flask_login import current_user
 
 from appliance.store import catalog, search
+from appliance.store.kinds import CALL_STATUSES
 
 from . import status as statusmod
 from .auth import csrf, require
@@ -15,8 +16,6 @@ from .db import get_db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)   # read-only: nothing here changes state, and tokens are not cookies
-
-CALL_STATUSES = ("recording", "complete", "recovered", "discarded", "deleted")
 
 
 @bp.get("/status")
@@ -88,12 +87,59 @@ def openapi():
     return jsonify(openapi_document())
 
 
+# -- the OpenAPI document -----------------------------------------------------------------------
+_STRING = {"type": "string"}
+_ERROR = {"type": "object", "properties": {"error": {"type": "integer"}, "message": _STRING, "field": _STRING},
+          "required": ["error", "message"]}
+_ERROR_TEXT = {400: "invalid parameter", 401: "not logged in / bad token", 403: "role does not allow it",
+               404: "no such call", 416: "range not satisfiable"}
+_CALL_ID = {"name": "call_id", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": "^[0-9a-f]{10}$"}}
+
+
 def openapi_document() -> dict:
-    string = {"type": "string"}
-    call_schema = {
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Hookline API", "version": "1.0.0",
+                 "description": "Read-only access to the calls this box recorded. Authenticate with a session "
+                                "cookie (log in on the page) or `Authorization: Bearer <token>` "
+                                "(`hookline tokens create --user NAME`, or the Account page). Roles: listener, "
+                                "manager, admin; downloading needs manager."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": {"Call": _call_schema(), "Error": _ERROR}},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/status": {"get": _status_operation()},
+            "/api/v1/calls": {"get": _calls_operation()},
+            "/api/v1/calls/{call_id}": {"get": {
+                "summary": "One call", "operationId": "getCall", "parameters": [_CALL_ID],
+                "responses": {"200": {"description": "the call", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Call"}}}}, **_errors(401, 404)}}},
+            "/api/v1/calls/{call_id}/events": {"get": {
+                "summary": "The call's events (off-hook, caller ID, digits, beeps, errors...)",
+                "operationId": "getCallEvents", "parameters": [_CALL_ID],
+                "responses": {"200": {"description": "events", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"events": {"type": "array", "items": {"type": "object"}}},
+                    "required": ["events"]}}}}, **_errors(401, 404)}}},
+            "/api/v1/calls/{call_id}/audio": {"get": _audio_operation()},
+        },
+    }
+
+
+def _errors(*codes: int) -> dict:
+    return {str(c): {"description": _ERROR_TEXT[c], "content": {"application/json": {"schema": _ERROR}}}
+            for c in codes}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+def _call_schema() -> dict:
+    return {
         "type": "object",
         "properties": {
-            "id": string, "line": {"type": "integer"},
+            "id": _STRING, "line": {"type": "integer"},
             "direction": {"type": "string", "nullable": True, "enum": ["inbound", "outbound", None]},
             "started_at": {"type": "string", "format": "date-time"},
             "ended_at": {"type": "string", "format": "date-time", "nullable": True},
@@ -109,77 +155,49 @@ def openapi_document() -> dict:
         },
         "required": ["id", "line", "started_at", "status"],
     }
-    error = {"type": "object", "properties": {"error": {"type": "integer"}, "message": string,
-                                              "field": string}, "required": ["error", "message"]}
 
-    def errors(*codes: int) -> dict:
-        text = {400: "invalid parameter", 401: "not logged in / bad token", 403: "role does not allow it",
-                404: "no such call", 416: "range not satisfiable"}
-        return {str(c): {"description": text[c], "content": {"application/json": {"schema": error}}} for c in codes}
 
-    call_id = {"name": "call_id", "in": "path", "required": True,
-               "schema": {"type": "string", "pattern": "^[0-9a-f]{10}$"}}
-
-    def q(name: str, schema: dict, description: str) -> dict:
-        return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
+def _status_operation() -> dict:
     return {
-        "openapi": "3.0.3",
-        "info": {"title": "Hookline API", "version": "1.0.0",
-                 "description": "Read-only access to the calls this box recorded. Authenticate with a session "
-                                "cookie (log in on the page) or `Authorization: Bearer <token>` "
-                                "(`hookline tokens create --user NAME`, or the Account page). Roles: listener, "
-                                "manager, admin; downloading needs manager."},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-                       "schemas": {"Call": call_schema, "Error": error}},
-        "security": [{"bearer": []}],
-        "paths": {
-            "/api/v1/status": {"get": {
-                "summary": "Live state of the lines, disk usage and warnings", "operationId": "status",
-                "responses": {"200": {"description": "status", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"recorder": {"type": "object"},
-                                                     "lines": {"type": "array", "items": {"type": "object"}},
-                                                     "disk": {"type": "object"}, "today_calls": {"type": "integer"},
-                                                     "warnings": {"type": "array", "items": {"type": "object"}}},
-                    "required": ["recorder", "lines", "disk", "warnings"]}}}}, **errors(401)}}},
-            "/api/v1/calls": {"get": {
-                "summary": "Search the calls, newest first, a page at a time", "operationId": "listCalls",
-                "parameters": [
-                    q("date_from", {"type": "string", "format": "date"}, "first day (box's time zone)"),
-                    q("date_to", {"type": "string", "format": "date"}, "last day, inclusive"),
-                    q("number", {"type": "string", "maxLength": 32}, "caller or dialed number"),
-                    q("match", {"type": "string", "enum": ["contains", "prefix"]}, "how number matches"),
-                    q("line", {"type": "integer", "minimum": 1, "maximum": 64}, "line"),
-                    q("direction", {"type": "string", "enum": ["inbound", "outbound"]}, "direction"),
-                    q("status", {"type": "string", "enum": list(CALL_STATUSES)}, "status"),
-                    q("held", {"type": "string", "enum": ["1", "0"]}, "only kept (1) or not kept (0) calls"),
-                    q("order", {"type": "string", "enum": ["newest", "oldest"]}, "sort order"),
-                    q("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size (default 50)"),
-                    q("after", {"type": "string"}, "cursor: `next` of the previous page"),
-                ],
-                "responses": {"200": {"description": "a page of calls", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}},
-                                                     "next": {"type": "string", "nullable": True},
-                                                     "next_url": string},
-                    "required": ["calls", "next"]}}}}, **errors(400, 401)}}},
-            "/api/v1/calls/{call_id}": {"get": {
-                "summary": "One call", "operationId": "getCall", "parameters": [call_id],
-                "responses": {"200": {"description": "the call", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Call"}}}}, **errors(401, 404)}}},
-            "/api/v1/calls/{call_id}/events": {"get": {
-                "summary": "The call's events (off-hook, caller ID, digits, beeps, errors...)",
-                "operationId": "getCallEvents", "parameters": [call_id],
-                "responses": {"200": {"description": "events", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"events": {"type": "array", "items": {"type": "object"}}},
-                    "required": ["events"]}}}}, **errors(401, 404)}}},
-            "/api/v1/calls/{call_id}/audio": {"get": {
-                "summary": "The recording (MP3; Range requests supported)", "operationId": "getCallAudio",
-                "parameters": [call_id, q("download", {"type": "string", "enum": ["1", "0"]},
-                                          "as an attachment (needs manager)")],
-                "responses": {"200": {"description": "MP3", "content": {"audio/mpeg": {"schema": {
-                    "type": "string", "format": "binary"}}}},
-                              "206": {"description": "part of the MP3", "content": {"audio/mpeg": {"schema": {
-                                  "type": "string", "format": "binary"}}}},
-                              **errors(401, 403, 404, 416)}}},
-        },
-    }
+        "summary": "Live state of the lines, disk usage and warnings", "operationId": "status",
+        "responses": {"200": {"description": "status", "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"recorder": {"type": "object"},
+                                             "lines": {"type": "array", "items": {"type": "object"}},
+                                             "disk": {"type": "object"}, "today_calls": {"type": "integer"},
+                                             "warnings": {"type": "array", "items": {"type": "object"}}},
+            "required": ["recorder", "lines", "disk", "warnings"]}}}}, **_errors(401)}}
+
+
+def _calls_operation() -> dict:
+    q = _query
+    return {
+        "summary": "Search the calls, newest first, a page at a time", "operationId": "listCalls",
+        "parameters": [
+            q("date_from", {"type": "string", "format": "date"}, "first day (box's time zone)"),
+            q("date_to", {"type": "string", "format": "date"}, "last day, inclusive"),
+            q("number", {"type": "string", "maxLength": 32}, "caller or dialed number"),
+            q("match", {"type": "string", "enum": ["contains", "prefix"]}, "how number matches"),
+            q("line", {"type": "integer", "minimum": 1, "maximum": 64}, "line"),
+            q("direction", {"type": "string", "enum": ["inbound", "outbound"]}, "direction"),
+            q("status", {"type": "string", "enum": list(CALL_STATUSES)}, "status"),
+            q("held", {"type": "string", "enum": ["1", "0"]}, "only kept (1) or not kept (0) calls"),
+            q("order", {"type": "string", "enum": ["newest", "oldest"]}, "sort order"),
+            q("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size (default 50)"),
+            q("after", {"type": "string"}, "cursor: `next` of the previous page"),
+        ],
+        "responses": {"200": {"description": "a page of calls", "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"calls": {"type": "array", "items": {"$ref": "#/components/schemas/Call"}},
+                                             "next": {"type": "string", "nullable": True},
+                                             "next_url": _STRING},
+            "required": ["calls", "next"]}}}}, **_errors(400, 401)}}
+
+
+def _audio_operation() -> dict:
+    mp3 = {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}}
+    return {
+        "summary": "The recording (MP3; Range requests supported)", "operationId": "getCallAudio",
+        "parameters": [_CALL_ID, _query("download", {"type": "string", "enum": ["1", "0"]},
+                                        "as an attachment (needs manager)")],
+        "responses": {"200": {"description": "MP3", "content": mp3},
+                      "206": {"description": "part of the MP3", "content": mp3},
+                      **_errors(401, 403, 404, 416)}}

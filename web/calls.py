@@ -2,7 +2,6 @@
 hold, delete), its audio (HTTP Range, never anything outside DATA/recordings) and its peaks."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import datetime
@@ -13,8 +12,8 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
                    send_file, url_for)
 from flask_login import current_user
 
-from appliance.recording import peaks as peaksmod
-from appliance.store import audit, catalog, removal, search
+from appliance.store import audit, catalog, peaks as peaksmod, removal, search, times
+from appliance.store.kinds import NOT_KEPT
 
 from .auth import from_own_pages, record, require
 from .db import get_db
@@ -60,53 +59,15 @@ def recording_file(data_dir: Path, rel_path: str | None) -> Path | None:
 
 
 def discard_reasons(call_ids: list[str]) -> dict[str, str]:
-    """call id -> why it was not kept, from the 'discard' and 'deleted' events of those calls
-    (one query for the whole page)."""
-    reasons = {call_id: "no reason recorded" for call_id in call_ids}
-    if not call_ids:
-        return reasons
-    marks = ",".join("?" * len(call_ids))
-    for row in get_db().query(f"SELECT call_id, detail FROM call_events WHERE kind IN ('discard', 'deleted') "
-                              f"AND call_id IN ({marks}) ORDER BY id", call_ids):
-        try:
-            reason = json.loads(row["detail"]).get("reason")
-        except (ValueError, AttributeError):
-            reason = None
-        if reason:
-            reasons[row["call_id"]] = str(reason)
-    return reasons
-
-
-LEAD_IN_S = 45.0   # rings and caller ID up to this long before the off-hook belong to the story
-
-
-def call_timeline(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """The call's own events, with the line's rings, caller ID and device events around it."""
-    db = get_db()
-    start = datetime.fromisoformat(row["started_at"].replace("Z", "+00:00")).timestamp()
-    end = row.get("ended_at") or catalog.iso(time.time())
-    rows = db.query(
-        "SELECT line, call_id, at, kind, detail FROM call_events WHERE call_id = ? "
-        "UNION ALL SELECT line, call_id, at, kind, detail FROM call_events INDEXED BY call_events_line_at "
-        "WHERE line = ? AND call_id IS NULL AND at >= ? AND at <= ? "
-        "AND kind IN ('ring', 'callerid', 'device-error', 'device-ok', 'warning') ORDER BY at",
-        [row["id"], row["line"], catalog.iso(start - LEAD_IN_S), end])
-    out = []
-    for r in rows:
-        try:
-            detail = json.loads(r["detail"])
-        except ValueError:
-            detail = {}
-        out.append({**r, "detail": detail if isinstance(detail, dict) else {}})
-    return out
+    """call id -> why it was not kept (one query for the whole page)."""
+    return {call_id: "no reason recorded" for call_id in call_ids} | catalog.reasons_not_kept(get_db(), call_ids)
 
 
 def parts_of(row: dict[str, Any]) -> tuple[dict | None, dict | None]:
     """The previous and next part of a call split by max_call_s or an outage."""
     db = get_db()
     previous = catalog.get_call(db, row["previous_id"]) if row.get("previous_id") else None
-    following = list(db.query("SELECT * FROM calls WHERE previous_id = ? LIMIT 1", [row["id"]]))
-    return previous, following[0] if following else None
+    return previous, catalog.next_part(db, row["id"])
 
 
 # -- pages ---------------------------------------------------------------------------------------
@@ -121,21 +82,12 @@ def index():
         query = search.parse_query(args, local_zone())
     except search.QueryError as e:
         return render_template("calls.html", calls=[], query=None, args=args, error=e, next_cursor=None,
-                               count=None, reasons={}, lines=_lines()), 400
+                               count=None, reasons={}, lines=catalog.line_ids(db), statuses=search.STATUSES), 400
     calls, next_cursor = search.search(db, query)
     count = search.count(db, query) if not query.after else None
-    reasons = discard_reasons([c["id"] for c in calls if c["status"] in ("discarded", "deleted")])
+    reasons = discard_reasons([c["id"] for c in calls if c["status"] in NOT_KEPT])
     return render_template("calls.html", calls=calls, query=query, args=args, error=None, next_cursor=next_cursor,
-                           count=count, reasons=reasons, lines=_lines())
-
-
-def _lines() -> list[int]:
-    """The lines that have calls: a skip through the (line, started_at) index, not a scan of a
-    million rows."""
-    return [r[0] for r in get_db().execute(
-        "WITH RECURSIVE l(n) AS (SELECT min(line) FROM calls UNION ALL "
-        "SELECT (SELECT min(line) FROM calls WHERE line > n) FROM l WHERE n IS NOT NULL) "
-        "SELECT n FROM l WHERE n IS NOT NULL")]
+                           count=count, reasons=reasons, lines=catalog.line_ids(db), statuses=search.STATUSES)
 
 
 @bp.get("/calls/<call_id>")
@@ -144,7 +96,7 @@ def detail(call_id: str):
     row = call_or_404(call_id)
     call = catalog.public_call(row)
     previous, following = parts_of(row)
-    events = call_timeline(row)
+    events = catalog.call_timeline(get_db(), row, time.time())
     return render_template("call.html", call=call, events=events, previous=previous, following=following,
                            note_form=NoteForm(note=call.get("note") or ""), hold_form=HoldForm(),
                            has_audio=recording_file(current_app.config["DATA_DIR"], row.get("path")) is not None)
@@ -178,7 +130,7 @@ def serve_recording(call_id: str, download: bool) -> Response:
     if path is None:
         if row.get("path"):
             log.warning("call %s: refusing to serve %r (not a file inside %s/recordings)", call_id, row["path"], data_dir)
-        abort(404, "this call has no recording" if row.get("status") in ("discarded", "deleted") else None)
+        abort(404, "this call has no recording" if row.get("status") in NOT_KEPT else None)
     response = send_file(path, mimetype="audio/mpeg", conditional=True, etag=True,
                          as_attachment=download, download_name=path.name, max_age=0)
     response.cache_control.private = True  # a recording is nobody else's business
@@ -197,7 +149,7 @@ def _record_listen(call_id: str) -> None:
     """One entry per person and call per half hour: a player's seeks are one listen, not hundreds."""
     last = audit.entries(get_db(), user=current_user.name, action="listen", target=call_id, limit=1)
     if last:
-        when = datetime.fromisoformat(last[0]["at"].replace("Z", "+00:00")).timestamp()
+        when = times.seconds(last[0]["at"])
         if 0 <= time.time() - when < LISTEN_AUDIT_GAP_S:     # an entry "from the future": the clock jumped back
             return
     record("listen", call_id)

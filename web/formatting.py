@@ -5,13 +5,15 @@ from datetime import datetime, timezone
 
 from flask import Flask
 
+from appliance.store import times
+
 
 def local_time(iso_text: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     """'2026-03-15T14:12:00.500Z' -> '2026-03-15 15:12:00' in the box's zone (TZ / /etc/localtime)."""
     if not iso_text:
         return "—"
     try:
-        return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).astimezone().strftime(fmt)
+        return times.parse(iso_text).astimezone().strftime(fmt)
     except ValueError:
         return iso_text
 

@@ -29,6 +29,10 @@ def _shown(value) -> str:
     return str(value)
 
 
+# (form key, setting, line or None, value stored before, value to store: None clears it)
+Change = tuple[str, settingsmod.Setting, int | None, object, object]
+
+
 @bp.route("/settings", methods=["GET", "POST"])
 @require("settings")
 def index():
@@ -41,46 +45,62 @@ def index():
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        changes: list[tuple[str, settingsmod.Setting, int | None, object, object]] = []   # ..., before, after
-        scopes = [("box", None)] + [(f"line.{n}", n) for n in lines]
-        for setting in settingsmod.REGISTRY.values():
-            for prefix, line in scopes:
-                if line is not None and not setting.per_line:
-                    continue
-                key = f"{prefix}.{setting.name}"
-                if key not in request.form:
-                    continue
-                text = request.form.get(key, "").strip()[:64]
-                submitted[key] = text
-                scope = "" if line is None else f"line.{line}"
-                old = stored.get((scope, setting.name))
-                if not text:
-                    if old is not None:
-                        changes.append((key, setting, line, old, None))
-                    continue
-                try:
-                    value = setting.parse(text)
-                except settingsmod.SettingError as e:
-                    errors[key] = str(e).split(": ", 1)[-1]
-                    continue
-                if value != old:
-                    changes.append((key, setting, line, old, value))
+        changes = _read_form(lines, stored, errors, submitted)
         if not errors:
-            for key, setting, line, _, value in changes:
-                if value is None:
-                    settingsmod.clear_value(db, setting.name, line)
-                else:
-                    settingsmod.set_value(db, setting.name, value, line)
-            if changes:
-                # Before and after, as stored (None: nothing set, the default applied).
-                record("settings", None, changes={key: {"before": old, "after": value}
-                                                  for key, _, _, old, value in changes})
-                flash(f"Saved {len(changes)} change{'s' if len(changes) != 1 else ''}: the recorder applies "
-                      "them within a second.")
-            else:
-                flash("Nothing changed.")
+            _save(db, changes)
             return redirect(url_for("settings.index"), 303)
-    resolved = settingsmod.resolve(db, lines)
+    rows = _rows(settingsmod.resolve(db, lines), lines, stored, submitted)
+    return render_template("settings.html", rows=rows, lines=lines, form=form, errors=errors), 400 if errors else 200
+
+
+def _read_form(lines: list[int], stored: dict, errors: dict[str, str], submitted: dict[str, str]) -> list[Change]:
+    """The changes the submitted form asks for; what it typed goes into submitted (key -> text)
+    and what cannot be used into errors (key -> message)."""
+    changes: list[Change] = []
+    scopes = [("box", None)] + [(f"line.{n}", n) for n in lines]
+    for setting in settingsmod.REGISTRY.values():
+        for prefix, line in scopes:
+            if line is not None and not setting.per_line:
+                continue
+            key = f"{prefix}.{setting.name}"
+            if key not in request.form:
+                continue
+            text = request.form.get(key, "").strip()[:64]
+            submitted[key] = text
+            scope = "" if line is None else f"line.{line}"
+            old = stored.get((scope, setting.name))
+            if not text:
+                if old is not None:
+                    changes.append((key, setting, line, old, None))
+                continue
+            try:
+                value = setting.parse(text)
+            except settingsmod.SettingError as e:
+                errors[key] = str(e).split(": ", 1)[-1]
+                continue
+            if value != old:
+                changes.append((key, setting, line, old, value))
+    return changes
+
+
+def _save(db, changes: list[Change]) -> None:
+    for key, setting, line, _, value in changes:
+        if value is None:
+            settingsmod.clear_value(db, setting.name, line)
+        else:
+            settingsmod.set_value(db, setting.name, value, line)
+    if changes:
+        # Before and after, as stored (None: nothing set, the default applied).
+        record("settings", None, changes={key: {"before": old, "after": value}
+                                          for key, _, _, old, value in changes})
+        flash(f"Saved {len(changes)} change{'s' if len(changes) != 1 else ''}: the recorder applies "
+              "them within a second.")
+    else:
+        flash("Nothing changed.")
+
+
+def _rows(resolved: dict, lines: list[int], stored: dict, submitted: dict[str, str]) -> list[dict]:
+    """The table: a row per setting, a cell per scope (None: box-wide only), what was typed kept."""
     rows = []
     for setting in settingsmod.REGISTRY.values():
         box_value, box_source = resolved["box"][setting.name]
@@ -98,4 +118,4 @@ def index():
             if cell and cell["key"] in submitted:
                 cell["value"] = submitted[cell["key"]]
         rows.append({"setting": setting, "cells": cells})
-    return render_template("settings.html", rows=rows, lines=lines, form=form, errors=errors), 400 if errors else 200
+    return rows

@@ -13,7 +13,7 @@ from typing import Any
 import sqlite_utils
 
 from appliance.clock import clock_synced
-from appliance.store import catalog
+from appliance.store import catalog, times
 
 log = logging.getLogger("hookline.web")
 
@@ -38,7 +38,7 @@ def read_status(path: Path) -> dict[str, Any] | None:
     age = time.time() - updated if isinstance(updated, (int, float)) else None
     return {"lines": [ln for ln in doc["lines"] if isinstance(ln, dict)],
             "clock_synced": doc.get("clock_synced") if isinstance(doc.get("clock_synced"), bool) else None,
-            "updated_at": catalog.iso(updated) if age is not None else None,
+            "updated_at": times.iso(updated) if age is not None else None,
             # A recorder that stopped cleanly says so in its last status.
             "stale": age is None or age > STATUS_STALE_S or doc.get("running") is False}
 
@@ -47,13 +47,10 @@ def disk_report(db: sqlite_utils.Database, data_dir: Path, now: float | None = N
     """Space on the recordings' filesystem and how long it lasts at the recent recording rate."""
     now = time.time() if now is None else now
     usage = shutil.disk_usage(data_dir)
-    since = catalog.iso(now - RATE_WINDOW_DAYS * 86400)
-    row = db.execute("SELECT coalesce(sum(size_bytes), 0), min(started_at) FROM calls "
-                     "WHERE started_at >= ? AND status IN ('complete', 'recovered')", [since]).fetchone()
-    recorded, first = row[0], row[1]
+    recorded, first = catalog.recorded_since(db, times.iso(now - RATE_WINDOW_DAYS * 86400))
     days = RATE_WINDOW_DAYS
     if first:   # a box younger than the window: its rate over the days it has run
-        age_days = (now - datetime.fromisoformat(first.replace("Z", "+00:00")).timestamp()) / 86400
+        age_days = (now - times.seconds(first)) / 86400
         days = min(RATE_WINDOW_DAYS, max(1.0, age_days))
     per_day = recorded / days if recorded else 0
     return {"total_bytes": usage.total, "free_bytes": usage.free, "used_bytes": usage.total - usage.free,
@@ -64,11 +61,7 @@ def disk_report(db: sqlite_utils.Database, data_dir: Path, now: float | None = N
 def today_calls(db: sqlite_utils.Database, limit: int = 10) -> tuple[int, list[dict[str, Any]]]:
     """Calls since midnight in the box's zone: how many, and the newest few."""
     midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    since = catalog.iso(midnight.timestamp())
-    count = db.execute("SELECT count(*) FROM calls WHERE started_at >= ?", [since]).fetchone()[0]
-    rows = db.query("SELECT * FROM calls WHERE started_at >= ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                    [since, limit])
-    return count, [catalog.public_call(r) for r in rows]
+    return catalog.calls_since(db, times.iso(midnight.timestamp()), limit)
 
 
 def warnings(status: dict[str, Any] | None, disk: dict[str, Any]) -> list[dict[str, str]]:

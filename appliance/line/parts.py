@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..recording.call import CallInfo
+from ..store.kinds import Event
 
 STUCK_DBFS = -50.0      # a whole max_call_s part below this on both legs: the hook input is stuck
 
@@ -45,7 +46,7 @@ class Parts:
         old.finish(self.clock.wall(at), (at - call.part_start) / self.rate)
         if call.loudest < STUCK_DBFS:
             call.recording, call.stuck = None, True
-            self.event("stuck", at, old.id, loudest_dbfs=call.loudest,
+            self.event(Event.STUCK, at, old.id, loudest_dbfs=call.loudest,
                        message=f"off-hook for {(at - call.offhook_frame) / self.rate:.0f} s of silence: the hook "
                                "input looks stuck (check its wiring and active level); not recording until on-hook")
             return
@@ -54,5 +55,5 @@ class Parts:
         call.recording = self.recorder.record(info, 0.0)
         call.info = info
         call.part_start, call.cursor, call.loudest, call.call_id = at, at, -120.0, call.recording.id
-        self.event("split", at, call.recording.id, previous_id=old.id, part=info.part,
+        self.event(Event.SPLIT, at, call.recording.id, previous_id=old.id, part=info.part,
                    reason=f"longer than max_call_s ({self.settings['max_call_s']:g} s)")

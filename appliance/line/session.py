@@ -16,6 +16,7 @@ from typing import Any
 
 from ..recording.call import CallInfo, CallRecording, record_dropped
 from ..store import catalog
+from ..store.kinds import Event
 from .consent import NO_PLAYER
 from .digits import dialed_after
 from .parts import Parts
@@ -106,7 +107,7 @@ class CallSession:
                      digits: list[tuple[int, str]]) -> None:
         """The debounced hook state changed at frame (who and digits: for an off-hook)."""
         if not offhook and self.call is None and self.retry.previous:
-            self.event("onhook", frame, self.retry.previous[0], reason="hung up before recording could resume")
+            self.event(Event.ONHOOK, frame, self.retry.previous[0], reason="hung up before recording could resume")
         self.retry.clear()
         if offhook:
             self.start(frame, pos, who, digits)
@@ -119,22 +120,22 @@ class CallSession:
         verdict = self.policy.at_offhook(info, self.settings)
         if not verdict.keep:
             self.call = Call(frame, frame, None, info, call_id=catalog.new_call_id(), dropped=verdict.reason)
-            self.event("offhook", frame, self.call.call_id, recording=False, direction=info.direction)
+            self.event(Event.OFFHOOK, frame, self.call.call_id, recording=False, direction=info.direction)
             self._add_digits(digits)
             return
         rec = self._record(frame, info)
-        self.event("offhook", frame, rec.id, preroll_s=round(rec.preroll_s, 3), direction=info.direction)
+        self.event(Event.OFFHOOK, frame, rec.id, preroll_s=round(rec.preroll_s, 3), direction=info.direction)
         if info.direction == "inbound" and self.has_callerid and not info.remote_number and not info.remote_withheld:
-            self.event("warning", frame, rec.id, message=INBOUND_WITHOUT_CALLER_ID)
+            self.event(Event.WARNING, frame, rec.id, message=INBOUND_WITHOUT_CALLER_ID)
         self._add_digits(digits)
         if self.call is None or self.call.recording is not rec:
             return                      # a digit made the policy drop it
         mode = self.settings["consent"]
         outcome = self.consent.begin(pos, mode, self.settings["beep_interval_s"])
         if outcome == "beep":
-            self.event("beep", pos, rec.id, consent=mode)
+            self.event(Event.BEEP, pos, rec.id, consent=mode)
         elif outcome == NO_PLAYER:
-            self.event("warning", frame, rec.id, message=NO_PLAYER)
+            self.event(Event.WARNING, frame, rec.id, message=NO_PLAYER)
 
     def resume(self, at: int) -> None:
         """Recording comes back at frame `at` in a part linked to the one that stopped: the same
@@ -144,7 +145,7 @@ class CallSession:
         info = dataclasses.replace(previous, started_at=self.clock.wall(at), clock_synced=self.clock.synced,
                                    part=previous.part + 1, previous_id=previous_id)
         rec = self._record(at, info)
-        self.event("resumed", at, rec.id, previous_id=previous_id)
+        self.event(Event.RESUMED, at, rec.id, previous_id=previous_id)
         self.retry.last_error = None
 
     def _record(self, frame: int, info: CallInfo) -> CallRecording:
@@ -163,19 +164,19 @@ class CallSession:
         rec = call.recording
         duration = (frame - call.part_start) / self.rate
         extra = {"reason": reason} if reason else {}
-        self.event("onhook", frame, call.call_id, duration_s=round(duration, 3), **extra)
+        self.event(Event.ONHOOK, frame, call.call_id, duration_s=round(duration, 3), **extra)
         if call.stuck:
             return
         if rec is None:
             if not call.row_written:
                 record_dropped(self.recorder.db, call.call_id, call.info, self.clock.wall(frame), duration)
-                self.event("discard", frame, call.call_id, reason=call.dropped)
+                self.event(Event.DISCARD, frame, call.call_id, reason=call.dropped)
             return
         self.parts.feed(call, min(frame, self.audio.end))
         verdict = self.policy.at_end(rec.info, duration, self.settings)
         if not verdict.keep:
             rec.discard(self.clock.wall(frame), duration)
-            self.event("discard", frame, rec.id, reason=verdict.reason)
+            self.event(Event.DISCARD, frame, rec.id, reason=verdict.reason)
             return
         rec.finish(self.clock.wall(frame), duration)
 
@@ -189,7 +190,7 @@ class CallSession:
 
     def digit(self, frame: int, digit: str) -> None:
         call = self.call
-        self.event("digit", frame, call.call_id, digit=digit)
+        self.event(Event.DIGIT, frame, call.call_id, digit=digit)
         dialed = dialed_after(call.info, digit)
         if dialed is None:
             return
@@ -214,7 +215,7 @@ class CallSession:
         rec, call.recording, call.dropped, call.row_written = call.recording, None, verdict.reason, True
         self.consent.end()
         rec.discard(self.clock.wall(pos), (pos - call.part_start) / self.rate)
-        self.event("discard", pos, rec.id, reason=verdict.reason)
+        self.event(Event.DISCARD, pos, rec.id, reason=verdict.reason)
 
     # -- the audio ------------------------------------------------------------------------
     def heard(self, near_dbfs: float, far_dbfs: float) -> None:
@@ -231,7 +232,7 @@ class CallSession:
         if call.recording and self.consent.due(pos):
             mode = self.settings["consent"]
             if self.consent.beep(pos, mode, self.settings["beep_interval_s"]):
-                self.event("beep", pos, call.recording.id, consent=mode)
+                self.event(Event.BEEP, pos, call.recording.id, consent=mode)
 
     # -- when recording cannot go on ------------------------------------------------------------
     def failed(self, error: Exception, pos: int, offhook: bool) -> None:
@@ -244,7 +245,7 @@ class CallSession:
             failed.abandon()
         if message != self.retry.last_error or failed:     # once per cause, and for every call it hits
             log.error("line %s: recording failed: %s", self.line_id, message, exc_info=error)
-            self.event("error", pos, failed.id if failed else None, error=message, note=KEPT_FOR_RECOVERY)
+            self.event(Event.ERROR, pos, failed.id if failed else None, error=message, note=KEPT_FOR_RECOVERY)
         self.retry.last_error = message
         if offhook:
             self.retry.at = pos + int(RESUME_AFTER_S * self.rate)
@@ -256,7 +257,7 @@ class CallSession:
         linked part if the line is still off-hook when the device is back."""
         call = self.call
         rec = call.recording if call else None
-        self.event("device-error", pos, call.call_id if call else None, device=device, error=error)
+        self.event(Event.DEVICE_ERROR, pos, call.call_id if call else None, device=device, error=error)
         if rec is None:   # idle, stuck or not recording: nothing to keep, the hook state carries on
             return
         self.call = None

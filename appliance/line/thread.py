@@ -28,6 +28,7 @@ from ..config import LineConfig
 from ..hook.base import HookEvent, HookSource
 from ..recording.disk import DiskWorker
 from ..store import db as dbmod
+from ..store.kinds import Event
 from .consent import Consent
 from .digits import DialedDigits
 from .events import EventLog
@@ -154,7 +155,7 @@ class Line(threading.Thread):
                 source.start(self.post)
             except Exception as e:  # a broken hook input must not stop the audio side
                 log.error("line %s: %s source failed to start: %s", self.cfg.id, name, e)
-                self.event("device-error", self.pos, device=name, error=str(e))
+                self.event(Event.DEVICE_ERROR, self.pos, device=name, error=str(e))
 
     def _capture_with_retry(self) -> None:
         """Capture until stopped; a missing or failing device is retried every 1, 2, 4, then
@@ -167,14 +168,14 @@ class Line(threading.Thread):
                 if self.device_error != str(e):
                     log.error("line %s: %s; retrying every %.0f s at most", self.cfg.id, e, BACKOFF_MAX_S)
                 if self.device_error is None:   # one event per outage, however it shows itself
-                    self.event("device-error", self.pos, device=self.cfg.capture, error=str(e))
+                    self.event(Event.DEVICE_ERROR, self.pos, device=self.cfg.capture, error=str(e))
                 self.device_error = str(e)
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
             if self.device_error:
                 log.info("line %s: capture device '%s' is back", self.cfg.id, self.cfg.capture)
-                self.event("device-ok", self.pos, device=self.cfg.capture)
+                self.event(Event.DEVICE_OK, self.pos, device=self.cfg.capture)
                 self.device_error = None
                 self.hook_level.restart(self.pos)   # a level held across the outage restarts its debounce
                 self.session.retry.device_back(self.pos, self.hook_level.offhook)
@@ -194,7 +195,7 @@ class Line(threading.Thread):
             if isinstance(got, int):
                 # The lost frames are not in the stream at all: nothing is invented or written.
                 self.xruns += 1
-                self.event("xrun", self.pos, lost_frames=-got)
+                self.event(Event.XRUN, self.pos, lost_frames=-got)
                 continue
             self._listen(got)
             if self.tick:
@@ -217,7 +218,7 @@ class Line(threading.Thread):
                                               offhook=self.hook_level.offhook)
         if warning:
             call = self.session.call
-            self.event("warning", self.pos, call.call_id if call else None, message=warning)
+            self.event(Event.WARNING, self.pos, call.call_id if call else None, message=warning)
         for event in events:
             self.events.put(event)
 
@@ -238,10 +239,10 @@ class Line(threading.Thread):
             self.detectors.update(self.settings)
         elif ev.kind == "ring":
             self.who.ring(ev.frame)
-            self.event("ring", ev.frame, call.call_id if call else None, **ev.detail)
+            self.event(Event.RING, ev.frame, call.call_id if call else None, **ev.detail)
         elif ev.kind == "callerid":
             self.who.caller_id(ev.frame, ev.detail)
-            self.event("callerid", ev.frame, call.call_id if call else None, **ev.detail)
+            self.event(Event.CALLERID, ev.frame, call.call_id if call else None, **ev.detail)
             fields = self.who.late_caller_id(ev.frame, call.offhook_frame, call.info) if call else None
             if fields:
                 self.session.caller_id(fields, self.pos)

@@ -19,10 +19,12 @@ import numpy as np
 import sqlite_utils
 
 from ..store import catalog
+from ..store.kinds import Status
+from ..store.peaks import save_peaks
 from . import spool
 from .disk import DiskWorker
 from .mp3 import StreamEncoder
-from .peaks import PER_S, PeakMeter, save_peaks
+from .peaks import PER_S, PeakMeter
 
 log = logging.getLogger("hookline.call")
 
@@ -70,7 +72,7 @@ def record_dropped(db: sqlite_utils.Database, call_id: str, info: CallInfo, ende
         "id": call_id, "line": info.line, "direction": info.direction, "started_at": catalog.iso(info.started_at),
         "ended_at": catalog.iso(ended_at), "duration_s": round(duration_s, 3), "remote_number": info.remote_number,
         "remote_name": info.remote_name, "remote_withheld": int(info.remote_withheld), "dialed": info.dialed,
-        "status": "discarded", "clock_synced": int(info.clock_synced)})
+        "status": Status.DISCARDED, "clock_synced": int(info.clock_synced)})
 
 
 class CallRecording:
@@ -106,7 +108,7 @@ class CallRecording:
             "id": self.id, "line": info.line, "direction": info.direction,
             "started_at": catalog.iso(info.started_at), "remote_number": info.remote_number,
             "remote_name": info.remote_name, "remote_withheld": int(info.remote_withheld),
-            "dialed": info.dialed, "status": "recording",
+            "dialed": info.dialed, "status": Status.RECORDING,
             "spool_path": str(self.part_path.relative_to(self.data_dir)), "preroll_s": round(preroll_s, 3),
             "part": info.part, "previous_id": info.previous_id, "clock_synced": int(info.clock_synced),
             "sample_rate": self.sample_rate, "bitrate_kbps": bitrate_kbps,
@@ -161,7 +163,7 @@ class CallRecording:
         except Exception as e:   # the waveform is a convenience: never let it cost the call
             log.error("call %s: cannot store its waveform peaks: %s", self.id, e)
         catalog.update_call(db, self.id, ended_at=row["ended_at"], duration_s=row["duration_s"],
-                            status="complete", path=done.path, spool_path=None, size_bytes=done.size_bytes,
+                            status=Status.COMPLETE, path=done.path, spool_path=None, size_bytes=done.size_bytes,
                             sha256=done.sha256, audio_s=done.audio_s)
         log.info("line %s: call %s finished, %.1f s, %s", self.info.line, self.id, duration_s, done.path)
 
@@ -169,7 +171,7 @@ class CallRecording:
         self._close()
         self.part_path.unlink(missing_ok=True)
         catalog.update_call(db, self.id, ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3),
-                            status="discarded", spool_path=None)
+                            status=Status.DISCARDED, spool_path=None)
 
     def update(self, **fields) -> None:
         """Caller ID or digits that arrive mid-call."""

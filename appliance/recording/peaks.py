@@ -11,19 +11,18 @@ DECODER_DELAY samples late (LAME's encoder delay plus the decoder's), so a live 
 with that much silence, and finish() pads the end to the file's own length. Peaks computed
 from the file itself (peaks_of_file, used by recovery after a crash) come out the same.
 
-Stored in the catalog's call_peaks table (one row per call with a file); load_peaks() gives
-them to the web page.
+Kept in the catalog by appliance.store.peaks (one row per call with a file), which gives them
+to the web page.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import soundfile
-import sqlite_utils
 
-from ..store import db as dbmod
+# Storing them is the store's job; recover.py still finds these two here (peaks.save_peaks).
+from ..store.peaks import has_peaks, save_peaks  # noqa: F401
 
 PER_S = 20              # slots per second of audio
 DECODER_DELAY = 1105    # samples by which decoded audio lags the encoder's input (576 + 529)
@@ -118,22 +117,3 @@ def peaks_of_file(path: str | Path) -> tuple[int, bytes, bytes]:
         near, far = meter.finish()
     return PER_S, near, far
 
-
-def save_peaks(db: sqlite_utils.Database, call_id: str, near: bytes, far: bytes, per_s: int = PER_S) -> None:
-    """Store (or replace) a call's peaks."""
-    with dbmod.immediate(db):
-        db.execute("INSERT OR REPLACE INTO call_peaks (call_id, per_s, near, far) VALUES (?, ?, ?, ?)",
-                   [call_id, per_s, bytes(near), bytes(far)])
-
-
-def has_peaks(db: sqlite_utils.Database, call_id: str) -> bool:
-    return db.execute("SELECT 1 FROM call_peaks WHERE call_id = ?", [call_id]).fetchone() is not None
-
-
-def load_peaks(db: sqlite_utils.Database, call_id: str) -> dict[str, Any] | None:
-    """{"per_s": int, "near": [0..255, ...], "far": [...]} for a call, or None if it has none
-    (no file, discarded, deleted, or recorded before peaks existed)."""
-    row = db.execute("SELECT per_s, near, far FROM call_peaks WHERE call_id = ?", [call_id]).fetchone()
-    if row is None:
-        return None
-    return {"per_s": int(row[0]), "near": list(bytes(row[1])), "far": list(bytes(row[2]))}

@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils
 
-from ..store import catalog
+from ..store import catalog, times
+from ..store.kinds import Event, Status
 from . import mp3frames, peaks, spool
 
 log = logging.getLogger("hookline.recover")
-
-
-def _ts(iso_text: str) -> float:
-    return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
 
 
 def recover(db: sqlite_utils.Database, data_dir: Path) -> list[str]:
@@ -70,26 +66,26 @@ def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Pa
     if audio.frames == 0:
         # Nothing playable was written before the crash: say so instead of keeping an empty file.
         part.unlink()
-        catalog.update_call(db, row["id"], status="discarded", spool_path=None, duration_s=0.0,
+        catalog.update_call(db, row["id"], status=Status.DISCARDED, spool_path=None, duration_s=0.0,
                             ended_at=row["started_at"])
-        catalog.log_event(db, row["line"], "discard", _ts(row["started_at"]), row["id"],
+        catalog.log_event(db, row["line"], Event.DISCARD, times.seconds(row["started_at"]), row["id"],
                           reason="recovered after a crash, but no audio had reached the disk")
         return
-    ended = _ts(row["started_at"]) + duration
+    ended = times.seconds(row["started_at"]) + duration
     row.update(ended_at=catalog.iso(ended), duration_s=round(duration, 3))
     fin = spool.finalize(data_dir, part, row)
     _store_peaks(db, row["id"], data_dir / fin.path)
-    catalog.update_call(db, row["id"], status="recovered", path=fin.path, spool_path=None,
+    catalog.update_call(db, row["id"], status=Status.RECOVERED, path=fin.path, spool_path=None,
                         size_bytes=fin.size_bytes, sha256=fin.sha256, audio_s=fin.audio_s,
                         ended_at=row["ended_at"], duration_s=row["duration_s"])
-    catalog.log_event(db, row["line"], "recovered", ended, row["id"], audio_s=fin.audio_s,
+    catalog.log_event(db, row["line"], Event.RECOVERED, ended, row["id"], audio_s=fin.audio_s,
                       cut_bytes=len(data) - audio.end)
     log.info("recovered call %s: %.1f s of audio, %s", row["id"], fin.audio_s, fin.path)
 
 
 def _recover_missing_part(db: sqlite_utils.Database, data_dir: Path, row: dict) -> None:
     """No part file: the crash came after the rename into recordings/, or before any audio."""
-    rel = spool.recording_name(_ts(row["started_at"]), row["line"], row.get("direction"),
+    rel = spool.recording_name(times.seconds(row["started_at"]), row["line"], row.get("direction"),
                                row.get("remote_number") or row.get("dialed"), row["id"], row.get("part") or 1)
     final = data_dir / rel
     if final.exists():
@@ -100,14 +96,14 @@ def _recover_missing_part(db: sqlite_utils.Database, data_dir: Path, row: dict) 
         duration = row.get("duration_s")
         if duration is None:
             duration = max(0.0, audio.seconds - (row.get("preroll_s") or 0.0))
-        catalog.update_call(db, row["id"], status="recovered", path=str(rel), spool_path=None,
+        catalog.update_call(db, row["id"], status=Status.RECOVERED, path=str(rel), spool_path=None,
                             size_bytes=size, sha256=sha, audio_s=round(audio.seconds, 3),
                             duration_s=round(duration, 3),
-                            ended_at=row.get("ended_at") or catalog.iso(_ts(row["started_at"]) + duration))
-        catalog.log_event(db, row["line"], "recovered", _ts(row["started_at"]) + duration, row["id"],
+                            ended_at=row.get("ended_at") or catalog.iso(times.seconds(row["started_at"]) + duration))
+        catalog.log_event(db, row["line"], Event.RECOVERED, times.seconds(row["started_at"]) + duration, row["id"],
                           audio_s=round(audio.seconds, 3), note="file was already in recordings/")
         return
-    catalog.update_call(db, row["id"], status="discarded", spool_path=None, duration_s=0.0,
+    catalog.update_call(db, row["id"], status=Status.DISCARDED, spool_path=None, duration_s=0.0,
                         ended_at=row["started_at"])
-    catalog.log_event(db, row["line"], "discard", _ts(row["started_at"]), row["id"],
+    catalog.log_event(db, row["line"], Event.DISCARD, times.seconds(row["started_at"]), row["id"],
                       reason="recovered after a crash, but the recording file was never written")

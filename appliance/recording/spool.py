@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mutagen.id3 import COMM, ID3, TCON, TDRC, TIT2, TPE1, TPE2, TRCK, TXXX
 
+from ..store import times
 from . import mp3frames
 
 FSYNC_INTERVAL_S = 1.0
@@ -93,7 +94,7 @@ class Finished:
 def tag(path: Path, call: dict) -> None:
     """Write ID3v2 tags: date, line, parties and call id, so a file explains itself on a stick."""
     tags = ID3()
-    when = datetime.fromisoformat(call["started_at"].replace("Z", "+00:00"))
+    when = times.parse(call["started_at"])
     way = call.get("direction") or "call"
     party = call.get("remote_number") or call.get("dialed") or "unknown"
     if call.get("remote_name"):
@@ -118,7 +119,7 @@ def finalize(data_dir: Path, part_path: Path, call: dict) -> Finished:
     with open(part_path, "rb+") as f:
         os.fsync(f.fileno())
     size, sha256 = hash_file(part_path)
-    started = datetime.fromisoformat(call["started_at"].replace("Z", "+00:00")).timestamp()
+    started = times.seconds(call["started_at"])
     rel = recording_name(started, call["line"], call.get("direction"),
                          call.get("remote_number") or call.get("dialed"), call["id"], call.get("part") or 1)
     final = data_dir / rel

@@ -13,8 +13,8 @@ from typing import Any
 
 import sqlite_utils
 
-from . import catalog
 from . import db as dbmod
+from .times import iso
 
 # The actions written by Hookline (the web app and the `hookline` command).
 ACTIONS = ("login", "login-failed", "logout", "listen", "download", "delete", "hold", "release", "note",
@@ -52,7 +52,7 @@ def append(db: sqlite_utils.Database, action: str, *, user: str | None = None, t
     if not isinstance(action, str) or not action:
         raise ValueError("audit action must be a non-empty string")
     detail_text = _detail_text(detail)
-    stamp = catalog.iso(time.time() if at is None else at)
+    stamp = iso(time.time() if at is None else at)
     if db.conn.in_transaction:
         return _append(db, action, user, target, detail_text, remote_addr, stamp)
     with dbmod.immediate(db):
@@ -108,3 +108,9 @@ def verify(db: sqlite_utils.Database) -> int | None:
             return entry_id
         expected_prev = digest
     return None
+
+
+def entry_summary(db: sqlite_utils.Database, entry_id: int) -> tuple[str, str, str | None] | None:
+    """An entry's (at, action, target), to name it in a message; None when there is no such entry."""
+    row = db.execute("SELECT at, action, target FROM audit WHERE id = ?", [entry_id]).fetchone()
+    return tuple(row) if row else None

@@ -30,7 +30,8 @@ from typing import Any
 
 import sqlite_utils
 
-from . import audit, catalog
+from . import audit
+from .times import iso
 
 FORMAT = "hookline-audit-head/1"
 SEAL_NAME = "audit-head.json"       # the seal in the data folder when there is no config
@@ -139,7 +140,7 @@ def seal(db: sqlite_utils.Database, path: str | Path, *, now: float | None = Non
         head = _advance(db, previous)
     if previous is not None and head.same_place(previous):
         return Sealed("unchanged", previous, previous)
-    head = replace(head, sealed_at=catalog.iso(time.time() if now is None else now))
+    head = replace(head, sealed_at=iso(time.time() if now is None else now))
     path.parent.mkdir(parents=True, exist_ok=True)
     # Two sealers at once (the timer and a person) may each rename theirs into place: the last
     # one wins, and either is a head the log matches.

@@ -24,12 +24,15 @@ from typing import Any
 import sqlite_utils
 
 from . import catalog, db as dbmod
+from .kinds import FINISHED, Event, Status
+from .peaks import delete_peaks
+from .times import iso
 
 log = logging.getLogger("hookline.removal")
 
 RECORDINGS = "recordings"
 NOTE_MAX_CHARS = 2000
-DELETABLE = ("complete", "recovered", "discarded")
+DELETABLE = FINISHED
 
 
 class RemovalError(ValueError):
@@ -61,7 +64,7 @@ def _insert_event(db: sqlite_utils.Database, line: int | None, call_id: str | No
                   at: float, **detail: Any) -> None:
     """catalog.log_event as a plain statement, so it joins the caller's open transaction."""
     db.execute("INSERT INTO call_events (line, call_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
-               [line, call_id, catalog.iso(at), kind, json.dumps(detail, sort_keys=True)])
+               [line, call_id, iso(at), kind, json.dumps(detail, sort_keys=True)])
 
 
 def delete_call(db: sqlite_utils.Database, data_dir: str | Path, call_id: str, reason: str,
@@ -79,20 +82,20 @@ def delete_call(db: sqlite_utils.Database, data_dir: str | Path, call_id: str, r
     with dbmod.immediate(db):
         row = _row(db, call_id)
         status = row["status"]
-        if status == "deleted":
+        if status == Status.DELETED:
             raise RemovalError(f"call {call_id} is already deleted (at {row.get('deleted_at')})")
-        if status == "recording":
+        if status == Status.RECORDING:
             raise RemovalError(f"call {call_id} is still recording: it can be deleted once it is finished")
         if row.get("held"):
             raise RemovalError(f"call {call_id} is on hold: release the hold first")
         if status not in DELETABLE:
             raise RemovalError(f"call {call_id} has status {status!r} and cannot be deleted")
         target = _file_to_remove(data_dir, row["path"]) if row.get("path") else None
-        deleted_at = catalog.iso(now)
-        db.execute("UPDATE calls SET status = 'deleted', deleted_at = ?, path = NULL, spool_path = NULL "
-                   "WHERE id = ?", [deleted_at, call_id])
-        db.execute("DELETE FROM call_peaks WHERE call_id = ?", [call_id])
-        _insert_event(db, row["line"], call_id, "deleted", now, reason=reason, by=by)
+        deleted_at = iso(now)
+        db.execute("UPDATE calls SET status = ?, deleted_at = ?, path = NULL, spool_path = NULL WHERE id = ?",
+                   [Status.DELETED, deleted_at, call_id])
+        delete_peaks(db, call_id)
+        _insert_event(db, row["line"], call_id, Event.DELETED, now, reason=reason, by=by)
         if target is not None:
             try:
                 os.unlink(target)
@@ -100,7 +103,7 @@ def delete_call(db: sqlite_utils.Database, data_dir: str | Path, call_id: str, r
                 log.warning("call %s: its file %s was already gone; marking it deleted", call_id, row["path"])
     log.info("call %s deleted (%s%s)%s", call_id, reason, f", by {by}" if by else "",
              f": removed {row['path']}" if target is not None else "")
-    row.update(status="deleted", deleted_at=deleted_at, path=None, spool_path=None)
+    row.update(status=Status.DELETED, deleted_at=deleted_at, path=None, spool_path=None)
     return row
 
 
@@ -108,7 +111,7 @@ def set_hold(db: sqlite_utils.Database, call_id: str, held: bool) -> dict[str, A
     """Put a call on hold (never deleted, by anyone or by retention) or release it; returns the row."""
     with dbmod.immediate(db):
         row = _row(db, call_id)
-        if row["status"] == "deleted":
+        if row["status"] == Status.DELETED:
             raise RemovalError(f"call {call_id} is deleted: there is nothing left to hold")
         db.execute("UPDATE calls SET held = ? WHERE id = ?", [int(bool(held)), call_id])
     row["held"] = int(bool(held))
@@ -139,7 +142,7 @@ def set_note(db: sqlite_utils.Database, call_id: str, note: str | None) -> dict[
     note = clean_note(note)
     with dbmod.immediate(db):
         row = _row(db, call_id)
-        if row["status"] == "deleted":
+        if row["status"] == Status.DELETED:
             raise RemovalError(f"call {call_id} is deleted: its note can no longer be changed")
         db.execute("UPDATE calls SET note = ? WHERE id = ?", [note, call_id])
     row["note"] = note

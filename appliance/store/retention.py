@@ -19,14 +19,15 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import sqlite_utils
 
 from . import catalog
+from .kinds import FINISHED, WITH_FILE, Event, placeholders
 from .removal import RemovalError, delete_call
+from .times import iso, seconds
 
 log = logging.getLogger("hookline.retention")
 
@@ -34,6 +35,10 @@ DAY_S = 86400.0
 WARN_EVERY_S = 3600.0
 WARNING_CODE = "disk-nearly-full"
 BATCH = 200            # candidate calls read at a time
+
+# Which calls each rule may delete (SQL terms for _oldest, and their parameters).
+_EXPIRED = f"status IN ({placeholders(FINISHED)}) AND started_at < ?"
+_WITH_FILE = f"status IN ({placeholders(WITH_FILE)}) AND path IS NOT NULL"
 
 
 def free_fraction_of(path: Path) -> float:
@@ -75,10 +80,10 @@ def expire(db: sqlite_utils.Database, data_dir: Path, days: int, now: float,
     """Delete the calls not on hold that started more than `days` days before `now`."""
     if days <= 0:
         return []
-    cutoff = catalog.iso(now - days * DAY_S)
+    cutoff = iso(now - days * DAY_S)
     reason = f"retention: older than {days} days"
     deleted = []
-    for call_id in _oldest(db, "status IN ('complete', 'recovered', 'discarded') AND started_at < ?", [cutoff]):
+    for call_id in _oldest(db, _EXPIRED, [*FINISHED, cutoff]):
         if should_stop and should_stop():
             break
         if _delete(db, data_dir, call_id, reason):
@@ -96,7 +101,7 @@ def guard(db: sqlite_utils.Database, data_dir: Path, reserve_pct: int, now: floa
         return []
     reason = f"disk guard: free space below {reserve_pct}%"
     deleted: list[str] = []
-    for call_id in _oldest(db, "status IN ('complete', 'recovered') AND path IS NOT NULL", []):
+    for call_id in _oldest(db, _WITH_FILE, list(WITH_FILE)):
         if should_stop and should_stop():
             break
         if _delete(db, data_dir, call_id, reason):
@@ -124,8 +129,7 @@ def _checkpoint(db: sqlite_utils.Database) -> None:
 
 
 def _warn_full(db: sqlite_utils.Database, now: float, free: float, reserve_pct: int) -> None:
-    held = db.execute("SELECT count(*) FROM calls WHERE held = 1 AND path IS NOT NULL "
-                      "AND status IN ('complete', 'recovered')").fetchone()[0]
+    held = db.execute(f"SELECT count(*) FROM calls WHERE held = 1 AND {_WITH_FILE}", WITH_FILE).fetchone()[0]
     if held:
         message = (f"the disk is nearly full ({100 * free:.1f}% free, below disk_reserve_pct {reserve_pct}%) and "
                    f"every recording left ({held}) is on hold: release holds or export and delete calls")
@@ -133,21 +137,17 @@ def _warn_full(db: sqlite_utils.Database, now: float, free: float, reserve_pct: 
         message = (f"the disk is nearly full ({100 * free:.1f}% free, below disk_reserve_pct {reserve_pct}%) and "
                    "there are no recordings left to delete: something else is filling it")
     try:
-        last = db.execute("SELECT at FROM call_events WHERE kind = 'warning' AND line IS NULL "
+        last = db.execute("SELECT at FROM call_events WHERE kind = ? AND line IS NULL "
                           "AND json_extract(detail, '$.code') = ? ORDER BY id DESC LIMIT 1",
-                          [WARNING_CODE]).fetchone()
-        if last and 0 <= now - _ts(last[0]) < WARN_EVERY_S:
+                          [Event.WARNING, WARNING_CODE]).fetchone()
+        if last and 0 <= now - seconds(last[0]) < WARN_EVERY_S:
             log.debug("disk guard: %s (warned at %s)", message, last[0])
             return
         log.error("disk guard: %s", message)
-        catalog.log_event(db, None, "warning", now, None, code=WARNING_CODE, message=message,
+        catalog.log_event(db, None, Event.WARNING, now, None, code=WARNING_CODE, message=message,
                           free_pct=round(100 * free, 2), reserve_pct=reserve_pct, held_recordings=held)
     except (sqlite3.Error, OSError) as e:     # a full disk may refuse even this
         log.error("disk guard: cannot log the warning event: %s", e)
-
-
-def _ts(iso_text: str) -> float:
-    return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
 
 
 def plan(db: sqlite_utils.Database, data_dir: str | Path, settings: dict[str, Any],
@@ -159,8 +159,7 @@ def plan(db: sqlite_utils.Database, data_dir: str | Path, settings: dict[str, An
     days = int(settings.get("retention_days") or 0)
     freed = 0
     if days > 0:
-        where = "status IN ('complete', 'recovered', 'discarded') AND started_at < ?"
-        for call_id in _oldest(db, where, [catalog.iso(now - days * DAY_S)]):
+        for call_id in _oldest(db, _EXPIRED, [*FINISHED, iso(now - days * DAY_S)]):
             out.append((call_id, f"retention: older than {days} days"))
             freed += _size(db, call_id)
     reserve_pct = int(settings.get("disk_reserve_pct") or 5)
@@ -168,7 +167,7 @@ def plan(db: sqlite_utils.Database, data_dir: str | Path, settings: dict[str, An
     free, need = usage.free + freed, usage.total * reserve_pct / 100.0
     if free < need:
         expired = {call_id for call_id, _ in out}
-        for call_id in _oldest(db, "status IN ('complete', 'recovered') AND path IS NOT NULL", []):
+        for call_id in _oldest(db, _WITH_FILE, list(WITH_FILE)):
             if free >= need:
                 break
             if call_id not in expired:
@@ -198,3 +197,12 @@ def sweep(db: sqlite_utils.Database, data_dir: str | Path, settings: dict[str, A
         log.info("retention: deleted %d call(s) older than %s days", len(deleted), settings.get("retention_days"))
     deleted += guard(db, data_dir, int(settings.get("disk_reserve_pct") or 5), now, measure, should_stop)
     return deleted
+
+
+def deletion_reasons(db: sqlite_utils.Database, call_ids: list[str]) -> dict[str, str | None]:
+    """call id -> the reason its last 'deleted' event recorded (None: no such event)."""
+    reasons: dict[str, str | None] = {}
+    for call_id in call_ids:
+        events = [e for e in catalog.list_events(db, call_id=call_id) if e["kind"] == "deleted"]
+        reasons[call_id] = events[-1]["detail"].get("reason") if events else None
+    return reasons

@@ -21,16 +21,17 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlite_utils
 
-from . import catalog
+from . import catalog, times
+from .kinds import SEARCH_STATUSES, Status
 
 MATCHES = ("prefix", "contains")
 DIRECTIONS = ("inbound", "outbound")
-STATUSES = ("complete", "recovered", "discarded", "recording", "deleted")
+STATUSES = SEARCH_STATUSES
 ORDERS = ("newest", "oldest")
 MAX_LIMIT = 500
 MAX_LINE = 64
@@ -143,8 +144,7 @@ def _day(text: str | None, field: str) -> date | None:
 
 
 def _local_midnight(day: date, tz: tzinfo) -> str:
-    local = datetime(day.year, day.month, day.day, tzinfo=tz)
-    return local.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return times.iso_of(datetime(day.year, day.month, day.day, tzinfo=tz))
 
 
 def _number(text: str) -> str:
@@ -182,12 +182,10 @@ def _utc(text: Any, field: str) -> str | None:
     if text is None:
         return None
     try:
-        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        moment = times.parse(str(text))
     except ValueError:
         raise QueryError(field, "use an ISO date and time, e.g. 2024-05-31T22:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return times.iso_of(moment)      # without a zone: UTC
 
 
 def _checked(q: CallQuery) -> CallQuery:
@@ -287,7 +285,7 @@ def _driving_column(q: CallQuery) -> str | None:
     cannot use their index), so the planner, which has no statistics, does not guess."""
     if q.held:
         return "held"
-    if q.status is not None and q.status != "complete":
+    if q.status is not None and q.status != Status.COMPLETE:
         return "status"
     for column in ("line", "direction", "status"):
         if getattr(q, column) is not None:

@@ -15,8 +15,8 @@ from typing import Any
 
 import sqlite_utils
 
-from . import catalog
 from . import db as dbmod
+from .times import iso
 
 LIFETIME_S = 12 * 3600        # a login lasts this long, then the person logs in again
 TOUCH_S = 60                  # last_seen_at is written at most this often per session
@@ -42,10 +42,10 @@ def start(db: sqlite_utils.Database, user_id: int, *, remote_addr: str | None = 
     now = _now()
     agent = (user_agent or "")[:USER_AGENT_MAX] or None
     with _transaction(db):
-        db.execute("DELETE FROM sessions WHERE expires_at <= ?", [catalog.iso(now)])
+        db.execute("DELETE FROM sessions WHERE expires_at <= ?", [iso(now)])
         db.execute("INSERT INTO sessions (key_hash, user_id, created_at, expires_at, last_seen_at, remote_addr, "
                    "user_agent) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   [_key_hash(key), user_id, catalog.iso(now), catalog.iso(now + lifetime_s), catalog.iso(now),
+                   [_key_hash(key), user_id, iso(now), iso(now + lifetime_s), iso(now),
                     remote_addr, agent])
     return key
 
@@ -69,12 +69,12 @@ def user_id_for(db: sqlite_utils.Database, key: Any, *, touch: bool = True) -> i
     rows = list(db.query("SELECT s.id, s.user_id, s.expires_at, s.last_seen_at FROM sessions s "
                          "JOIN users u ON u.id = s.user_id WHERE s.key_hash = ? AND u.disabled = 0",
                          [_key_hash(key)]))
-    if not rows or rows[0]["expires_at"] <= catalog.iso(now):
+    if not rows or rows[0]["expires_at"] <= iso(now):
         return None
     row = rows[0]
-    if touch and row["last_seen_at"] <= catalog.iso(now - TOUCH_S):
+    if touch and row["last_seen_at"] <= iso(now - TOUCH_S):
         with dbmod.immediate(db):
-            db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [catalog.iso(now), row["id"]])
+            db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [iso(now), row["id"]])
     return row["user_id"]
 
 
@@ -103,5 +103,5 @@ def list_for(db: sqlite_utils.Database, user_id: int, *, current: str | None = N
     mine = _key_hash(current) if isinstance(current, str) and current else None
     rows = db.query("SELECT id, key_hash, created_at, last_seen_at, expires_at, remote_addr, user_agent "
                     "FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY id DESC",
-                    [user_id, catalog.iso(_now())])
+                    [user_id, iso(_now())])
     return [{**{k: v for k, v in r.items() if k != "key_hash"}, "current": r["key_hash"] == mine} for r in rows]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import sqlite_utils
+
+from . import times
 
 
 class SettingError(ValueError):
@@ -87,10 +88,6 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
 RETENTION = ("retention_days", "disk_reserve_pct")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def split_name(name: str, line: int | None = None) -> tuple[Setting, int | None]:
     """Accept NAME or line.N.NAME (or NAME with line=N); return the setting and the line."""
     parts = name.split(".")
@@ -129,7 +126,7 @@ def set_value(db: sqlite_utils.Database, name: str, value: Any, line: int | None
     setting, line = split_name(name, line)
     parsed = setting.parse(value)
     db["settings"].upsert({"scope": _scope(line), "name": setting.name, "value": json.dumps(parsed),
-                           "updated_at": _now()}, pk=("scope", "name"))
+                           "updated_at": times.now()}, pk=("scope", "name"))
     return parsed
 
 
@@ -153,6 +150,12 @@ def _config_defaults(db: sqlite_utils.Database) -> dict:
 def stored_values(db: sqlite_utils.Database) -> dict[tuple[str, str], Any]:
     """What has been set: (scope, name) -> value, scope '' for the box or 'line.N'."""
     return {(r[0], r[1]): json.loads(r[2]) for r in db.execute("SELECT scope, name, value FROM settings")}
+
+
+def snapshot(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
+    """Every stored row (scope, name, value as stored), in a fixed order: two snapshots are equal
+    when nothing was set or cleared in between (the daemon polls this)."""
+    return [tuple(r) for r in db.execute("SELECT scope, name, value FROM settings ORDER BY scope, name")]
 
 
 def resolve(db: sqlite_utils.Database, line_ids: list[int] | None = None) -> dict:

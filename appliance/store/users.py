@@ -1,4 +1,5 @@
-"""Who may log in: users (name, role, scrypt password hash, lockout) and their API tokens.
+"""Who may log in: users (name, role, scrypt password hash, lockout), and who may have their API
+tokens (kept by appliance.store.tokens, whose names are also importable from here).
 
 Passwords are hashed with scrypt (werkzeug); tokens are random, shown once, and kept only as a
 SHA-256. A login that fails never says whether the name exists: an unknown name costs the same
@@ -7,24 +8,22 @@ keeps at least one enabled administrator.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import re
 import secrets
 import sqlite3
 import threading
 import time
-from datetime import datetime
 from functools import cache
 from typing import Any
 
 import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import catalog
 from . import db as dbmod
-from . import sessions
+from . import sessions, tokens
+from .times import iso, seconds
+from .tokens import TOKEN_PREFIX, TOKEN_TOUCH_S, get_token, revoke_token  # noqa: F401  (callers' old names)
 
 ROLES = ("admin", "manager", "listener")
 
@@ -32,8 +31,6 @@ MAX_FAILURES = 5              # consecutive failed logins ...
 LOCKOUT_S = 15 * 60           # ... lock the account for this long
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024           # scrypt takes any length; a bound keeps a request from being a chore
-TOKEN_PREFIX = "hl_"
-TOKEN_TOUCH_S = 60            # last_used_at is written at most this often per token
 WRONG = "wrong name or password"
 
 _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -133,10 +130,6 @@ def _now() -> float:
     return time.time()
 
 
-def _ts(iso_text: str) -> float:
-    return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
-
-
 # -- rows ------------------------------------------------------------------------------------------------
 _PUBLIC = "id, name, role, created_at, disabled, locked_until, failed_logins"
 
@@ -145,7 +138,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row[k] for k in ("id", "name", "role", "created_at", "disabled", "locked_until",
                                "failed_logins")}
     out["disabled"] = bool(out["disabled"])
-    if out["locked_until"] and _ts(out["locked_until"]) <= _now():
+    if out["locked_until"] and seconds(out["locked_until"]) <= _now():
         out["locked_until"] = None          # the lock has ended (the row keeps it until the next login)
     return out
 
@@ -185,7 +178,7 @@ def any_users(db: sqlite_utils.Database) -> bool:
 def _insert(db: sqlite_utils.Database, name: str, role: str, password_hash: str) -> int:
     try:
         cursor = db.execute("INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-                            [name, role, password_hash, catalog.iso(_now())])
+                            [name, role, password_hash, iso(_now())])
     except sqlite3.IntegrityError:
         raise UserError("name", f"there is already a user named {name!r}") from None
     return cursor.lastrowid
@@ -217,10 +210,7 @@ def _guard_last_admin(db: sqlite_utils.Database, row: dict[str, Any], doing: str
 def _end_access(db: sqlite_utils.Database, user_id: int, keep_session: str | None = None) -> tuple[int, int]:
     """Inside the write transaction: end the user's sessions (but keep_session) and revoke their
     tokens; (sessions ended, tokens revoked)."""
-    ended = sessions.end_all(db, user_id, keep=keep_session)
-    revoked = db.execute("UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-                         [catalog.iso(_now()), user_id]).rowcount
-    return ended, revoked
+    return sessions.end_all(db, user_id, keep=keep_session), tokens.revoke_all(db, user_id)
 
 
 def set_password(db: sqlite_utils.Database, name: str, password: str, *,
@@ -267,7 +257,7 @@ def remove_user(db: sqlite_utils.Database, name: str) -> None:
         row = _existing(db, name)
         _guard_last_admin(db, row, "remove")
         sessions.end_all(db, row["id"])
-        db.execute("DELETE FROM tokens WHERE user_id = ?", [row["id"]])
+        tokens.delete_all(db, row["id"])
         db.execute("DELETE FROM users WHERE id = ?", [row["id"]])
 
 
@@ -343,12 +333,12 @@ def check_login(db: sqlite_utils.Database, name: str, password: str, now: float 
         row = _row_with_hash(db, row["name"])
         if row is None or row["password_hash"] != checked:     # removed, or a new password, meanwhile
             return None, WRONG
-        until = _ts(row["locked_until"]) if row["locked_until"] else None
+        until = seconds(row["locked_until"]) if row["locked_until"] else None
         if until is not None and until > now:
             return None, _locked_message(until - now)
         if not good:
             failures = (0 if until is not None else row["failed_logins"]) + 1
-            lock = catalog.iso(now + LOCKOUT_S) if failures >= MAX_FAILURES else None
+            lock = iso(now + LOCKOUT_S) if failures >= MAX_FAILURES else None
             db.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
                        [failures, lock, row["id"]])
             return None, _locked_message(LOCKOUT_S) if lock else WRONG
@@ -362,78 +352,29 @@ def check_login(db: sqlite_utils.Database, name: str, password: str, now: float 
     return ({**user, "session_key": key} if start_session is not None else user), None
 
 
-# -- API tokens ----------------------------------------------------------------------------------------
-def _token_hash(plaintext: str) -> str:
-    return hashlib.sha256(plaintext.encode("utf-8")).hexdigest()
-
-
+# -- API tokens (the table: appliance.store.tokens) ---------------------------------------------------
 def create_token(db: sqlite_utils.Database, user_name: str, label: str, *,
                  session_key: str | None = None) -> tuple[int, str]:
     """A new API token for this user: (token id, the token). The token is not kept: show it now.
     session_key: made from that web session, which must still be live when the token is stored
     (a password change that ended it meanwhile wins)."""
     label = _check_label(label)
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with dbmod.immediate(db):
         row = _existing(db, user_name)
         if row["disabled"]:
             raise UserError("user", f"{row['name']} is disabled: enable them first")
         if session_key is not None and sessions.user_id_for(db, session_key, touch=False) != row["id"]:
             raise UserError("user", "your session has ended: log in again")
-        cursor = db.execute("INSERT INTO tokens (user_id, name, prefix, token_hash, created_at) "
-                            "VALUES (?, ?, ?, ?, ?)",
-                            [row["id"], label, token[:8], _token_hash(token), catalog.iso(_now())])
-    return cursor.lastrowid, token
+        return tokens.add(db, row["id"], label)
 
 
 def user_for_token(db: sqlite_utils.Database, plaintext: str) -> dict[str, Any] | None:
     """The enabled user whose unrevoked token this is, or None."""
-    if not isinstance(plaintext, str) or not plaintext.startswith(TOKEN_PREFIX) or len(plaintext) > 200:
-        return None
-    digest = _token_hash(plaintext)
-    rows = list(db.query(
-        f"SELECT t.id AS token_id, t.token_hash, t.last_used_at, {', '.join('u.' + c for c in _PUBLIC.split(', '))} "
-        "FROM tokens t JOIN users u ON u.id = t.user_id "
-        "WHERE t.token_hash = ? AND t.revoked_at IS NULL AND u.disabled = 0", [digest]))
-    if not rows or not hmac.compare_digest(rows[0]["token_hash"], digest):
-        return None
-    row = rows[0]
-    now = _now()
-    if row["last_used_at"] is None or now - _ts(row["last_used_at"]) >= TOKEN_TOUCH_S:
-        with dbmod.immediate(db):
-            db.execute("UPDATE tokens SET last_used_at = ? WHERE id = ?", [catalog.iso(now), row["token_id"]])
-    return _public(row)
-
-
-def _token_dict(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "user": row["user"], "label": row["name"], "name": row["name"],
-            "prefix": row["prefix"], "created_at": row["created_at"], "last_used_at": row["last_used_at"],
-            "revoked_at": row["revoked_at"]}
-
-
-_TOKEN_SELECT = ("SELECT t.id, u.name AS user, t.name, t.prefix, t.created_at, t.last_used_at, t.revoked_at "
-                 "FROM tokens t JOIN users u ON u.id = t.user_id")
+    user_id = tokens.user_id_for(db, plaintext)
+    user = get_user(db, user_id) if user_id is not None else None
+    return user if user is not None and not user["disabled"] else None
 
 
 def list_tokens(db: sqlite_utils.Database, user_name: str | None = None) -> list[dict[str, Any]]:
-    """Tokens (never the token itself): id, user, label (also as name), prefix, created_at,
-    last_used_at, revoked_at; newest first."""
-    if user_name is None:
-        rows = db.query(_TOKEN_SELECT + " ORDER BY t.id DESC")
-    else:
-        user = _existing(db, user_name)
-        rows = db.query(_TOKEN_SELECT + " WHERE t.user_id = ? ORDER BY t.id DESC", [user["id"]])
-    return [_token_dict(r) for r in rows]
-
-
-def get_token(db: sqlite_utils.Database, token_id: int) -> dict[str, Any] | None:
-    rows = list(db.query(_TOKEN_SELECT + " WHERE t.id = ?", [token_id]))
-    return _token_dict(rows[0]) if rows else None
-
-
-def revoke_token(db: sqlite_utils.Database, token_id: int) -> bool:
-    """Revoke a token: True if it was in use until now, False if unknown or revoked already."""
-    with dbmod.immediate(db):
-        cursor = db.execute("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                            [catalog.iso(_now()), token_id])
-    return cursor.rowcount == 1
+    """Every user's tokens, or this user's (tokens.list_tokens); UserError for an unknown name."""
+    return tokens.list_tokens(db, None if user_name is None else _existing(db, user_name)["id"])
