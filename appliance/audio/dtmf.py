@@ -33,7 +33,7 @@ progress is forgotten. Any rate of 8 kHz or more works; the appliance uses 8 or 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 FREQS_HZ = np.array([697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0])  # low | high group
 KEYS = ("123A", "456B", "789C", "*0#D")  # KEYS[low-group index][high-group index]
@@ -54,6 +54,9 @@ MIN_VOTES = 3
 # a 10 ms dropout gives at most 6 (the key is still held), a 30 ms pause at least 8, 40 ms at least 10.
 PAUSE_WINDOWS = 8
 BATCH_WINDOWS = 1000  # windows analysed at once: bounds the memory a long chunk needs
+# The gate lets through every window that could vote with this much to spare (1 dB), so float32
+# rounding in its sums can never turn a vote away.
+GATE_SLACK = 10 ** (1 / 10)
 
 NO_KEY = -1
 MIN_TONE_AMP = 10 ** (MIN_TONE_DBFS / 20)
@@ -71,61 +74,128 @@ class DtmfDecoder:
         self.rate = sample_rate
         self.window = round(WINDOW_S * sample_rate)
         self.hop = round(HOP_S * sample_rate)
-        self._taper = np.hanning(self.window + 2)[1:-1].astype(np.float32)
+        taper = np.hanning(self.window + 2)[1:-1]
         phase = 2 * np.pi * np.outer(np.arange(self.window), FREQS_HZ) / sample_rate
-        self._basis = np.hstack([np.cos(phase), -np.sin(phase)]).astype(np.float32)
+        # Samples stay in int16 units: 1/32768 (full scale) is folded into the tapered basis.
+        basis = np.hstack([np.cos(phase), -np.sin(phase)]) * taper[:, None] / 32768.0
+        self._basis = basis.astype(np.float32)
+        self._taper_sq = (taper ** 2 / 32768.0 ** 2 / np.sum(taper ** 2)).astype(np.float32)  # -> mean power
         self._undo_turn = np.exp(-2j * np.pi * FREQS_HZ * self.hop / sample_rate)
-        self._response_hz, self._response = self._bin_response()
-        self._power_scale = 1.0 / float(np.sum(self._taper.astype(np.float64) ** 2))
-        self._amp_scale = 2.0 / float(np.sum(self._taper.astype(np.float64)))
+        self._response_hz, self._response = self._bin_response(taper)
+        self._amp_scale = 2.0 / float(np.sum(taper))
+        self._gate_weights, self._gate_floor, self._quiet = self._gate()
+        # The stream from one hop before the next window (so the window before it can be measured
+        # again), and every window of that buffer as a strided view of it.
+        self._buf = np.zeros(self.window + BATCH_WINDOWS * self.hop, dtype=np.float32)
+        self._windows = as_strided(self._buf, (BATCH_WINDOWS + 1, self.window), (self.hop * 4, 4), writeable=False)
         self._next_frame: int | None = None
         self._restart(0)
 
     def feed(self, samples: np.ndarray, first_frame: int) -> list[tuple[str, int]]:
         """Mono int16 samples starting at absolute frame `first_frame` (any chunk size, from one sample
-        to a whole recording; results do not depend on chunking). Returns the digits whose detection completed in this chunk, as
-        (digit, frame where the tone began), digit in '0123456789*#ABCD'. A held key is one digit;
-        the same key pressed twice with a pause is two."""
+        to a whole recording; results do not depend on chunking). Returns the digits whose detection
+        completed in this chunk, as (digit, frame where the tone began), digit in '0123456789*#ABCD'.
+        A held key is one digit; the same key pressed twice with a pause is two."""
         if first_frame != self._next_frame:
             self._restart(first_frame)
         self._next_frame = first_frame + len(samples)
-        self._buf = np.concatenate([self._buf, np.asarray(samples, dtype=np.float32) / 32768.0])
         found: list[tuple[str, int]] = []
-        while (count := min(BATCH_WINDOWS, (len(self._buf) - self.window) // self.hop + 1)) > 0:
-            span = self._buf[:(count - 1) * self.hop + self.window]
-            keys = self._classify(sliding_window_view(span, self.window)[::self.hop])
-            found += self._track(keys, self._buf_frame + self.hop * np.arange(count))
-            self._buf = self._buf[count * self.hop:]
-            self._buf_frame += count * self.hop
+        done, total = 0, len(samples)
+        while done < total:
+            if self._end + total - done > len(self._buf) and self._start > self.hop:
+                self._compact()
+            take = min(total - done, len(self._buf) - self._end)
+            self._buf[self._end:self._end + take] = samples if take == total else samples[done:done + take]
+            self._end += take
+            done += take
+            count = (self._end - self._start - self.window) // self.hop + 1
+            if count > 0:
+                found += self._analyse(self._start // self.hop, count)
         return found
 
+    def _compact(self) -> None:
+        """Move the samples still needed (from one hop before the next window) to the front."""
+        keep = self._start - self.hop
+        self._buf[:self._end - keep] = self._buf[keep:self._end]
+        self._start, self._end = self._start - keep, self._end - keep
+
     def _restart(self, frame: int) -> None:
-        self._buf = np.zeros(0, dtype=np.float32)
-        self._buf_frame = frame
-        self._prev_spectrum = np.full(len(FREQS_HZ), np.nan, dtype=np.complex128)
+        self._start = self._end = 0          # buffer indices: next window's first sample, end of data
+        self._start_frame = frame            # stream frame of the next window's first sample
+        # The 8 bins of the window before the next (its phase gives the frequencies): unknown at the
+        # start of a stream (such a window cannot vote, as ever), None when it must be measured.
+        self._prev_parts: np.ndarray | None = np.full(16, np.nan, dtype=np.float32)
         self._held, self._held_gap = NO_KEY, 0
         self._cand, self._cand_run, self._cand_start = NO_KEY, 0, 0
 
-    def _bin_response(self) -> tuple[np.ndarray, np.ndarray]:
+    def _bin_response(self, taper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(offsets in Hz, |response| of a bin to a tone that far from its centre, 1.0 at the centre)
         over the offsets the frequency check lets through."""
         offsets = np.linspace(0.0, FREQ_TOL * FREQS_HZ[-1] + 1.0, 256)
         n = np.arange(self.window)
-        response = np.abs(np.exp(2j * np.pi * np.outer(offsets, n) / self.rate) @ self._taper)
+        response = np.abs(np.exp(2j * np.pi * np.outer(offsets, n) / self.rate) @ taper)
         return offsets, response / response[0]
 
-    def _classify(self, frames: np.ndarray) -> np.ndarray:
-        """Key index (row * 4 + column) that each window votes for, or NO_KEY."""
-        tapered = frames * self._taper
-        power = np.einsum("ij,ij->i", tapered, tapered, dtype=np.float64) * self._power_scale
-        parts = (tapered @ self._basis).astype(np.float64)
-        spectrum = parts[:, :8] + 1j * parts[:, 8:]
-        previous = np.vstack([self._prev_spectrum, spectrum[:-1]])
-        self._prev_spectrum = spectrum[-1]
+    def _gate(self) -> tuple[np.ndarray, float, float]:
+        """The gate's constants (see the module docstring): weights w per real and imaginary part of
+        each bin and a floor f, such that a window can only vote if sum(w * part**2) >= max(its mean
+        power, f); and the peak |sample| (int16 units) below which no window can vote at all."""
+        # The lowest response the frequency check lets through, per bin: the interpolated curve is
+        # piecewise linear, so its minimum up to the tolerance is at a grid point or at the tolerance.
+        limit = FREQ_TOL * FREQS_HZ
+        lowest = np.array([min(np.interp(top, self._response_hz, self._response),
+                               self._response[self._response_hz <= top].min()) for top in limit])
+        per_bin = GATE_SLACK * self._amp_scale ** 2 / (lowest ** 2 * 2 * MIN_PURITY)
+        floor = MIN_TONE_AMP ** 2 / MIN_PURITY
+        quiet = 32768 * MIN_TONE_AMP * lowest[:4].min() / 2 / np.sqrt(GATE_SLACK)
+        return np.tile(per_bin, 2).astype(np.float32), floor, float(quiet)
+
+    def _analyse(self, first: int, count: int) -> list[tuple[str, int]]:
+        """Votes of `count` consecutive windows from window `first` of the buffer, and the key
+        presses they complete."""
+        starts = range(self._start_frame, self._start_frame + count * self.hop, self.hop)
+        span = self._buf[self._start:self._end]
+        quiet = max(span.max(), -span.min()) < self._quiet
+        self._start += count * self.hop
+        self._start_frame += count * self.hop
+        if quiet:
+            self._prev_parts = None
+            keys = None
+        else:
+            keys = self._votes(first, count)
+        if keys is not None:
+            return self._track(keys, starts)
+        if self._held != NO_KEY or self._cand != NO_KEY:
+            return self._track([NO_KEY] * count, starts)
+        return []
+
+    def _votes(self, first: int, count: int) -> list[int] | None:
+        """Each window's vote (the full test), or None when the gate shows none of them can vote."""
+        windows = self._windows[first:first + count]
+        prev = self._prev_parts
+        if prev is None:                     # after quiet: measure the window before as well
+            parts = self._windows[first - 1:first + count] @ self._basis
+            prev, parts = parts[0], parts[1:]
+        else:
+            parts = windows @ self._basis
+        self._prev_parts = parts[-1]
+        gauge = (parts * parts) @ self._gate_weights
+        power = (windows * windows) @ self._taper_sq
+        if not (gauge >= np.maximum(power, self._gate_floor)).any():
+            return None
+        return self._classify(parts, prev, power).tolist()
+
+    def _classify(self, parts: np.ndarray, prev: np.ndarray, power: np.ndarray) -> np.ndarray:
+        """Key index (row * 4 + column) that each window votes for, or NO_KEY. parts: the 8 bins'
+        real and imaginary parts per window; prev: those of the window before the first."""
+        parts = np.vstack([prev, parts]).astype(np.float64)
+        spectra = parts[:, :8] + 1j * parts[:, 8:]
+        spectrum, previous = spectra[1:], spectra[:-1]
+        power = power.astype(np.float64)
         groups = np.abs(spectrum).reshape(-1, 2, 4)
         best = np.argmax(groups, axis=2)                       # (window, group): row, column
         bins = best + [0, 4]
-        rows = np.arange(len(frames))[:, None]
+        rows = np.arange(len(spectrum))[:, None]
         amp, on_freq = self._tones(spectrum[rows, bins], previous[rows, bins], bins)
         low, high = amp[:, 0], amp[:, 1]
         runner_up = np.partition(groups, 2, axis=2)[:, :, 2]
@@ -144,12 +214,10 @@ class DtmfDecoder:
         amp = np.abs(now) * self._amp_scale / response
         return amp, offset_hz <= FREQ_TOL * FREQS_HZ[bins]
 
-    def _track(self, keys: np.ndarray, starts: np.ndarray) -> list[tuple[str, int]]:
+    def _track(self, keys: list[int], starts: range) -> list[tuple[str, int]]:
         """Turn per-window votes into key presses (held keys once, pauses separating presses)."""
         found: list[tuple[str, int]] = []
-        if self._held == NO_KEY and self._cand == NO_KEY and not np.any(keys != NO_KEY):
-            return found
-        for key, start in zip(keys.tolist(), starts.tolist()):
+        for key, start in zip(keys, starts):
             if self._held != NO_KEY:
                 if key == self._held:
                     self._held_gap, self._cand = 0, NO_KEY
