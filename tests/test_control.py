@@ -3,6 +3,7 @@ request and one answer; it answers well within 250 ms, and a client finding nobo
 at once saying the recorder is not running. Then the real daemon, on simulated hardware."""
 from __future__ import annotations
 
+import json
 import socket
 import stat
 import time
@@ -110,3 +111,29 @@ def test_the_running_recorder_answers_with_its_live_lines(tmp_path):
         daemon.stop()
     with pytest.raises(control.ControlError, match="not running"):
         control.ask(path, "status")
+
+
+def test_hookline_status_asks_the_running_recorder(tmp_path):
+    scenario = st.write_scenario(tmp_path, SCENARIO.replace("talk = 3.0", "talk = 6.0"))
+    data = tmp_path / "data"
+    started = time.monotonic()
+    stopped = st.run("status", "--data", data)
+    assert stopped.returncode == 1 and time.monotonic() - started < 5
+    assert "the recorder is not running" in stopped.stderr
+    proc = st.start("simulate", scenario, "--data", data, "--speed", "realtime")
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            answer = st.run("status", "--data", data)
+            if "recording" in answer.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        rows = answer.stdout.splitlines()
+        assert answer.returncode == 0 and rows[0].split()[:3] == ["name", "state", "in"]
+        assert rows[1].startswith("line 1") and " recording " in rows[1] and " s " in rows[1]
+        assert rows[2].startswith("line 2") and " idle " in rows[2]
+        as_json = st.run("status", "--data", data, "--json")
+        assert [line["line"] for line in json.loads(as_json.stdout)["lines"]] == [1, 2]
+    finally:
+        proc.wait(60)
+    assert proc.returncode == 0

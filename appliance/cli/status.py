@@ -1,0 +1,53 @@
+"""`hookline status`: the live state of each line, asked of the running recorder over its
+command channel (appliance/control.py)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .. import config as configmod, control
+from . import DEFAULT_CONFIG, Failure, _bad_input, data_option, main
+
+
+def _status_file(data: str | None, config_path: str | None) -> Path:
+    """The box's status file (the config's) when the data folder is the config's own, else the
+    one `hookline simulate` and `demo` write in the data folder."""
+    config_file = config_path or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    if config_file:
+        try:
+            cfg = configmod.load(config_file)
+        except configmod.ConfigError as e:
+            _bad_input(str(e))
+        if data is None or Path(data).resolve() == Path(cfg.data_dir).resolve():
+            return cfg.status_file
+    if data is None:
+        _bad_input("no config to find the recorder by: give --config FILE or --data DIR")
+    return Path(data) / "run" / "status.json"
+
+
+def _row(line: dict) -> str:
+    call = f"{line['call_s']:7.1f} s" if line.get("call_s") is not None else " " * 9
+    levels = f"{line['level_near_dbfs']:6.1f} / {line['level_far_dbfs']:6.1f} dBFS"
+    problem = f"  {line['device_error']}" if line.get("device_error") else ""
+    return f"line {line['line']:<3} {(line.get('name') or ''):16} {line['state']:15} {call}  {levels}{problem}"
+
+
+@main.command()
+@data_option
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="the box's config (default: "
+              f"{DEFAULT_CONFIG} if it exists)")
+@click.option("--json", "as_json", is_flag=True, help="one JSON document on stdout")
+def status(data: str | None, config_path: str | None, as_json: bool) -> None:
+    """What each line is doing now, from the running recorder."""
+    try:
+        answer = control.ask(control.socket_path(_status_file(data, config_path)), "status")
+    except control.ControlError as e:
+        raise Failure(str(e))
+    if as_json:
+        click.echo(json.dumps(answer, indent=1))
+        return
+    click.echo(f"{'':9}{'name':16} {'state':15} {'in call':>9}  office / line level")
+    for line in answer["lines"]:
+        click.echo(_row(line))
