@@ -229,7 +229,7 @@ def run_pipeline(arecord: list[str], lame: list[str], seconds: float, log_dir: P
 # -- checks -----------------------------------------------------------------------------------
 def check_mp3(path: Path, seconds: float, levels: tuple[float, float] | None) -> None:
     """Fail unless the MP3 decodes to `seconds` of audio (and each leg has the input's level)."""
-    import soundfile   # here, not at the top: the Hookline workers re-import this module
+    import soundfile  # here, not at the top: the Hookline workers re-import this module
 
     frames, power = 0, np.zeros(2)
     try:
@@ -237,7 +237,9 @@ def check_mp3(path: Path, seconds: float, levels: tuple[float, float] | None) ->
             if f.channels != 2:
                 raise BenchError(f"{path.name}: {f.channels} channel(s), expected 2")
             rate = f.samplerate
-            for block in f.blocks(60 * RATE, dtype="float32", always_2d=True):   # a minute at a time
+            # A minute at a time, by read() and not blocks(): blocks() trusts the frame count that
+            # libsndfile estimates from the bitrate, and pads a short last block with garbage.
+            while len(block := f.read(60 * RATE, dtype="float32", always_2d=True)):
                 frames += len(block)
                 power += np.square(block, dtype=np.float64).sum(axis=0)
     except soundfile.SoundFileError as e:
