@@ -150,7 +150,8 @@ def ask(path: str | Path, command: str, timeout: float = ANSWER_TIMEOUT_S, **arg
         except (FileNotFoundError, ConnectionRefusedError):
             raise ControlError(f"the recorder is not running (nothing answers at {path})") from None
         except PermissionError:
-            raise ControlError(f"not allowed to talk to the recorder at {path} (run as root or the box's user)") from None
+            raise ControlError(f"not allowed to talk to the recorder at {path} "
+                               "(run as root or the box's user)") from None
         sock.sendall(json.dumps({**arguments, "command": command}).encode() + b"\n")
         raw = _read_line(sock)
     except TimeoutError:

@@ -20,8 +20,8 @@ from typing import Any, Callable
 
 from . import control
 from .clock import RealClock
-from .control import ControlServer
 from .config import Config, LineConfig
+from .control import ControlServer
 from .hook.gpio import GpioHookSource
 from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line

@@ -35,8 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from appliance.store import catalog, search  # noqa: E402
-from appliance.store import db as dbmod  # noqa: E402
+from appliance.store import catalog, db as dbmod, search
 
 SEED = 20240531
 END = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -261,15 +260,17 @@ def main() -> None:
         table.append((name, f"{median:.2f}", f"{p95:.2f}", f"{n:,}{'+' if capped else ''}"))
         plans.append((name, search.explain(db, q, for_count=True)))
     table.append(("-- alternatives --", "", "", ""))
-    for name, (sql, params) in (("OFFSET paging to page 100", offset_sql), ("OFFSET paging to page 2000", offset_deep_sql),
-                                (f"LIKE '%{contains}%' contains", like_sql)):
-        median, p95, rows = timed(lambda sql=sql, params=params: [catalog.public_call(r) for r in db.query(sql, params)],
-                                  args.runs)
+    alternatives = (("OFFSET paging to page 100", offset_sql), ("OFFSET paging to page 2000", offset_deep_sql),
+                    (f"LIKE '%{contains}%' contains", like_sql))
+    for name, (sql, params) in alternatives:
+        median, p95, rows = timed(
+            lambda sql=sql, params=params: [catalog.public_call(r) for r in db.query(sql, params)], args.runs)
         table.append((name, f"{median:.2f}", f"{p95:.2f}", str(min(len(rows), PAGE))))
     median, p95, n = timed(lambda: conn.execute("SELECT count(*) FROM calls").fetchone()[0], args.runs)
     table.append(("count(*) uncapped: everything", f"{median:.2f}", f"{p95:.2f}", f"{n:,}"))
-    median, p95, n = timed(lambda: conn.execute("SELECT count(*) FROM calls WHERE remote_number LIKE ? OR dialed LIKE ?",
-                                                [f"%{contains}%", f"%{contains}%"]).fetchone()[0], args.runs)
+    like_count = "SELECT count(*) FROM calls WHERE remote_number LIKE ? OR dialed LIKE ?"
+    median, p95, n = timed(lambda: conn.execute(like_count, [f"%{contains}%", f"%{contains}%"]).fetchone()[0],
+                           args.runs)
     table.append((f"count(*) uncapped: LIKE '%{contains}%'", f"{median:.2f}", f"{p95:.2f}", f"{n:,}"))
 
     widths = [max(len(r[i]) for r in table) for i in range(4)]

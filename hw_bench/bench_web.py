@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "hw_bench"))
 
-import bench_search  # noqa: E402
-import web  # noqa: E402
-from appliance.store import db as dbmod, users  # noqa: E402
+import bench_search
+import web
+from appliance.store import db as dbmod, users
 
 PASSWORD = "benchmark manager 1"
 
@@ -90,7 +90,8 @@ def main() -> None:
             ("api", "calls, first page", "/api/v1/calls?limit=50"),
             ("api", "calls, page 100 (cursor)", f"/api/v1/calls?limit=50&after={deep_cursor}"),
             ("api", "number contains", "/api/v1/calls?number=4711"),
-            ("api", "line + month, 500 per page", "/api/v1/calls?line=2&date_from=2025-06-01&date_to=2025-06-30&limit=500"),
+            ("api", "line + month, 500 per page",
+             "/api/v1/calls?line=2&date_from=2025-06-01&date_to=2025-06-30&limit=500"),
             ("api", "status", "/api/v1/status"),
         ]
         first = api.get(base + "/api/v1/calls?limit=1").json()["calls"][0]["id"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -133,4 +132,4 @@ def _security_headers(response: Response) -> Response:
 
 
 # Serving the app with waitress (limits and timeouts for the LAN): web/server.py.
-from .server import serve, serve_in_thread  # noqa: E402  (after create_app, which it serves)
+from .server import serve, serve_in_thread  # noqa: E402, F401  (after create_app, which it serves)

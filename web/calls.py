@@ -8,8 +8,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_login import current_user
 
 from appliance.store import audit, catalog, peaks as peaksmod, removal, search, times
@@ -129,7 +140,8 @@ def serve_recording(call_id: str, download: bool) -> Response:
     path = recording_file(data_dir, row.get("path"))
     if path is None:
         if row.get("path"):
-            log.warning("call %s: refusing to serve %r (not a file inside %s/recordings)", call_id, row["path"], data_dir)
+            log.warning("call %s: refusing to serve %r (not a file inside %s/recordings)",
+                        call_id, row["path"], data_dir)
         abort(404, "this call has no recording" if row.get("status") in NOT_KEPT else None)
     response = send_file(path, mimetype="audio/mpeg", conditional=True, etag=True,
                          as_attachment=download, download_name=path.name, max_age=0)

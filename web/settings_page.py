@@ -84,7 +84,7 @@ def _read_form(lines: list[int], stored: dict, errors: dict[str, str], submitted
 
 
 def _save(db, changes: list[Change]) -> None:
-    for key, setting, line, _, value in changes:
+    for _key, setting, line, _, value in changes:
         if value is None:
             settingsmod.clear_value(db, setting.name, line)
         else:

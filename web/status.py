@@ -86,7 +86,8 @@ def warnings(status: dict[str, Any] | None, disk: dict[str, Any]) -> list[dict[s
         out.append({"kind": "disk", "message": f"The disk is nearly full ({disk['free_fraction']:.0%} free): "
                                                "old calls that are not kept will be deleted to make room."})
     elif disk["days_left"] is not None and disk["days_left"] < DAYS_LEFT_WARN:
-        out.append({"kind": "disk", "message": f"At the current rate the disk is full in {disk['days_left']:.0f} days."})
+        out.append({"kind": "disk",
+                    "message": f"At the current rate the disk is full in {disk['days_left']:.0f} days."})
     # The recorder's own view of its clock while it runs (a simulation keeps stream time);
     # otherwise this machine's.
     synced = status["clock_synced"] if live_lines and status["clock_synced"] is not None else clock_synced()

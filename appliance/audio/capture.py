@@ -8,7 +8,6 @@ from __future__ import annotations
 import alsaaudio
 import numpy as np
 
-
 # ALSA buffer: half a second of audio, so a busy moment never costs an overrun.
 BUFFER_S = 0.5
 

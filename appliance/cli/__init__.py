@@ -1,4 +1,4 @@
-"""The `hookline` command (shared/spec/cli.md): exit 0 ok, 2 bad usage or input, 1 other failure.
+"""The `hookline` command (docs/cli.md): exit 0 ok, 2 bad usage or input, 1 other failure.
 
 This package holds the click group `main` and what its commands share (the data folder, the
 catalog, bad input, who is at the console); each command group has its own module. A command
@@ -54,7 +54,8 @@ def _open_db(data_dir: Path, must_exist: bool = True, read_only: bool = False):
     return dbmod.connect(data_dir)
 
 
-data_option = click.option("--data", "data", type=click.Path(file_okay=False), help="data folder (catalog and recordings)")
+data_option = click.option("--data", "data", type=click.Path(file_okay=False),
+                           help="data folder (catalog and recordings)")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

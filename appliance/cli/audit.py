@@ -11,7 +11,6 @@ import click
 from .. import config as configmod
 from . import DEFAULT_CONFIG, Failure, _bad_input, _data_dir, _open_db, data_option, main
 
-
 seal_option = click.option("--seal", "seal", type=click.Path(dir_okay=False),
                            help="the sealed audit head (default: the config's audit_seal_file)")
 audit_config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
@@ -156,6 +155,7 @@ def audit_seal_command(ctx: click.Context, data: str | None, seal: str | None, c
     write (on the box every minute, as hookline-seal); refuse, exit 1, if the log no longer
     matches the previous seal. Reads the catalog read-only."""
     import sqlite3
+
     from ..store import audit_seal as sealmod, db as dbmod
     data_dir, seal_path = _audit_places(ctx, data, seal, config_path)
     try:
@@ -169,16 +169,16 @@ def audit_seal_command(ctx: click.Context, data: str | None, seal: str | None, c
         click.echo(f"hookline: no Hookline catalog in {data_dir} yet: nothing to seal", err=True)
         return
     except sqlite3.Error as e:
-        raise Failure(f"cannot read the catalog in {data_dir}: {e}")
+        raise Failure(f"cannot read the catalog in {data_dir}: {e}") from None
     try:
         done = sealmod.seal(db, seal_path)
     except sealmod.SealError as e:
         click.echo(f"hookline: not sealing, the audit log no longer matches its seal: {e}", err=True)
         sys.exit(1)
     except sqlite3.Error as e:
-        raise Failure(f"cannot read the audit log in {data_dir}: {e}")
+        raise Failure(f"cannot read the audit log in {data_dir}: {e}") from None
     except OSError as e:
-        raise Failure(f"cannot write the sealed audit head {seal_path}: {e.strerror or e}")
+        raise Failure(f"cannot write the sealed audit head {seal_path}: {e.strerror or e}") from None
     head = done.head
     upto = f"entry {head.id}, {head.count} entries" if head.id is not None else "no entries yet"
     if done.action == "sealed":

@@ -54,7 +54,7 @@ def simulate(scenario: str, data: str | None, speed: str, verbose: bool) -> None
     except scenariomod.ScenarioError as e:
         _bad_input(str(e))
     except RuntimeError as e:
-        raise Failure(str(e))
+        raise Failure(str(e)) from None
 
 
 @main.command()
@@ -68,7 +68,7 @@ def demo(data: str, host: str, port: int) -> None:
     try:
         runner.demo(Path(data), host, port)
     except OSError as e:
-        raise Failure(f"cannot serve the demo page on {host}:{port}: {e.strerror or e} (try --port)")
+        raise Failure(f"cannot serve the demo page on {host}:{port}: {e.strerror or e} (try --port)") from None
 
 
 @main.command()
@@ -94,4 +94,4 @@ def web(data: str | None, config_path: str | None, host: str, port: int, trust_p
         serve(_data_dir(data, config_path), host, port, status_file, config_file=config_file,
               trust_proxy=trust_proxy)
     except OSError as e:
-        raise Failure(f"cannot serve on {host}:{port}: {e.strerror or e} (another server there? try --port)")
+        raise Failure(f"cannot serve on {host}:{port}: {e.strerror or e} (another server there? try --port)") from None

@@ -21,6 +21,7 @@ def retention() -> None:
 def retention_sweep(data: str | None, dry_run: bool, as_json: bool) -> None:
     """Apply the retention rules now (calls on hold are never deleted)."""
     import time
+
     from ..store import retention as retentionmod, settings as settingsmod
     data_dir = _data_dir(data)
     db = _open_db(data_dir)

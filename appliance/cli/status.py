@@ -44,7 +44,7 @@ def status(data: str | None, config_path: str | None, as_json: bool) -> None:
     try:
         answer = control.ask(control.socket_path(_status_file(data, config_path)), "status")
     except control.ControlError as e:
-        raise Failure(str(e))
+        raise Failure(str(e)) from None
     if as_json:
         click.echo(json.dumps(answer, indent=1))
         return

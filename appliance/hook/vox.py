@@ -59,7 +59,8 @@ class VoxSettings:
     start_dbfs: float = -40.0      # level that starts a call (either leg)
     stop_dbfs: float = -48.0       # level below which the line counts as quiet (hysteresis: < start_dbfs)
     hang_s: float = 8.0            # quiet this long ends the call; shorter pauses and holds do not
-    min_burst_ms: int = 150        # sound must stay above start_dbfs this long (in total within a short window) to start a call
+    # Sound must stay above start_dbfs this long (in total within a short window) to start a call.
+    min_burst_ms: int = 150
 
     def __post_init__(self) -> None:
         if not self.stop_dbfs < self.start_dbfs:

@@ -30,9 +30,9 @@ from ..recording.disk import DiskWorker
 from ..store import db as dbmod
 from ..store.kinds import Event
 from .consent import Consent
+from .detectors import Detectors
 from .digits import DialedDigits
 from .events import EventLog
-from .detectors import Detectors
 from .hook_state import HookDebounce
 from .session import CallSession, Recorder
 from .who_called import WhoCalled

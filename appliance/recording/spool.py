@@ -105,7 +105,8 @@ def tag(path: Path, call: dict) -> None:
     tags.add(TPE2(encoding=3, text=f"Hookline line {call['line']}"))
     tags.add(TRCK(encoding=3, text=str(call.get("part") or 1)))
     tags.add(TCON(encoding=3, text="Telephone call"))
-    tags.add(COMM(encoding=3, lang="eng", desc="", text="Left channel: office (near leg). Right channel: line (far leg)."))
+    tags.add(COMM(encoding=3, lang="eng", desc="",
+                  text="Left channel: office (near leg). Right channel: line (far leg)."))
     for key in ("id", "line", "direction", "started_at", "remote_number", "remote_name", "dialed", "previous_id"):
         if call.get(key) not in (None, ""):
             tags.add(TXXX(encoding=3, desc=f"hookline_{key}", text=str(call[key])))

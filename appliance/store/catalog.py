@@ -8,7 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from . import db as dbmod, times
-from .kinds import LINE_CONTEXT, NOT_KEPT_BECAUSE, Status, WITH_FILE, placeholders
+from .kinds import LINE_CONTEXT, NOT_KEPT_BECAUSE, WITH_FILE, Status, placeholders
 from .times import iso  # also as catalog.iso, for the line code and the CLI
 
 # The fields of `hookline calls --json` (spec/scenario.md), in order.

@@ -53,7 +53,8 @@ class Setting:
             if isinstance(raw, bool) or value != value:  # no booleans, no NaN
                 raise ValueError
         except (TypeError, ValueError):
-            raise SettingError(f"{self.name}: {text!r} is not a{'n integer' if self.kind == 'int' else ' number'}") from None
+            kind = "an integer" if self.kind == "int" else "a number"
+            raise SettingError(f"{self.name}: {text!r} is not {kind}") from None
         if self.kind == "int" and isinstance(raw, float) and raw != int(raw):
             raise SettingError(f"{self.name}: {text!r} is not an integer")
         if self.lo is not None and value < self.lo or self.hi is not None and value > self.hi:
@@ -68,7 +69,8 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
     Setting("max_call_s", "float", "a call longer than this many seconds continues in a linked next part",
             4 * 3600.0, lo=10, hi=24 * 3600, config_key="max_call_s"),
     Setting("consent", "choice", "recording notice played onto the line: off, start (one beep when "
-            "recording starts) or periodic (a beep every beep_interval_s)", "off", choices=("off", "start", "periodic")),
+            "recording starts) or periodic (a beep every beep_interval_s)", "off",
+            choices=("off", "start", "periodic")),
     Setting("beep_interval_s", "int", "seconds between consent beeps when consent is periodic", 15, lo=5, hi=300),
     Setting("vox_start_dbfs", "float", "VOX lines: sound above this level (dBFS, measured above 300 Hz so "
             "hum does not count) starts a call", -40.0, lo=-70, hi=-10),

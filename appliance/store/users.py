@@ -20,8 +20,7 @@ from typing import Any
 import sqlite_utils
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import db as dbmod
-from . import sessions, tokens
+from . import db as dbmod, sessions, tokens
 from .times import iso, seconds
 from .tokens import TOKEN_PREFIX, TOKEN_TOUCH_S, get_token, revoke_token  # noqa: F401  (callers' old names)
 
