@@ -44,10 +44,12 @@ BACKOFF_MAX_S = 5.0   # a replugged interface is recording again within this (op
 
 def dbfs(frames: np.ndarray) -> tuple[float, float]:
     """RMS level of each leg in dBFS (−120 for digital silence)."""
-    if not len(frames):
+    n = len(frames)
+    if not n:
         return (-120.0, -120.0)
-    rms = np.sqrt(np.mean(np.square(frames.astype(np.float64)), axis=0)) / 32768.0
-    return tuple(round(20 * math.log10(max(v, 1e-6)), 1) for v in rms)
+    # Per period on every line: one einsum (sum of squares per leg) instead of four array passes.
+    power = np.einsum("ij,ij->j", frames, frames, dtype=np.float64) / (n * 32768.0 * 32768.0)
+    return tuple(round(10 * math.log10(max(p, 1e-12)), 1) for p in power.tolist())
 
 
 def line_status(line: "Line") -> dict[str, Any]:

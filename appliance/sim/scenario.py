@@ -1,4 +1,4 @@
-"""Scenario files (shared/spec/scenario.md): parse and validate a simulated office and its calls.
+"""Scenario files (docs/scenario.md): parse and validate a simulated office and its calls.
 
 Errors are ScenarioError with one line naming the table and key, like the hardware config.
 """
@@ -107,7 +107,8 @@ class Scenario:
         return max([c.onhook_s for c in self.calls] + [f.end_s for f in self.faults] + [0.0]) + 2.0
 
 
-_SOURCE = re.compile(r"^(?:(silence)|tone:(\d+(?:\.\d+)?)(?:@(-?\d+(?:\.\d+)?))?|noise(?:@(-?\d+(?:\.\d+)?))?|file:(.+))$")
+_SOURCE = re.compile(r"^(?:(silence)|tone:(\d+(?:\.\d+)?)(?:@(-?\d+(?:\.\d+)?))?"
+                     r"|noise(?:@(-?\d+(?:\.\d+)?))?|file:(.+))$")
 
 
 def parse_source(text: Any, where: str, base: Path) -> Source:
@@ -141,7 +142,7 @@ def _parse_caller_id(table: dict | None, where: str) -> dict[str, Any] | None:
     if "lines" in table:
         _check_keys(table, {"lines"}, where)
         lines = table["lines"]
-        if not isinstance(lines, list) or not all(isinstance(x, str) and "\n" not in x and "\r" not in x for x in lines):
+        if not isinstance(lines, list) or not all(isinstance(x, str) and not {"\n", "\r"} & set(x) for x in lines):
             raise ScenarioError(f"{where}.lines", "must be a list of single-line strings")
         return {"lines": list(lines)}
     _check_keys(table, {"number", "name"}, where)
@@ -166,18 +167,37 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
     _check_keys(doc, {"appliance", "line", "call", "fault"}, "")
     app = _get(doc, "appliance", "", dict, {})
     _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s"}, "appliance")
+    start_dt = _parse_start(app)
+    rate = _get(app, "sample_rate", "appliance", int, 8000, choices=(8000, 16000))
+    seed = _get(app, "seed", "appliance", int, 1)
+    loop_s = _get(app, "loop_s", "appliance", (int, float), None, lo=10)
+    lines = _parse_lines(doc)
+    calls = _parse_calls(doc, lines, base_dir)
+    faults = _parse_faults(doc, lines)
+    _check_outages(faults, loop_s)
+    _check_one_call_at_a_time(calls)
+    if loop_s is not None and calls and max(c.onhook_s for c in calls) + 1 > loop_s:
+        raise ScenarioError("appliance.loop_s", "shorter than the calls it repeats")
+    return Scenario(start=start_dt.timestamp(), sample_rate=rate, seed=seed,
+                    settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
+                    calls=tuple(sorted(calls, key=lambda c: c.at)), faults=tuple(faults), loop_s=loop_s,
+                    base_dir=base_dir)
+
+
+def _parse_start(app: dict) -> datetime:
     start_text = _get(app, "start", "appliance", (str, datetime), "2026-01-01T09:00:00Z")
     try:
-        start_dt = start_text if isinstance(start_text, datetime) else datetime.fromisoformat(start_text.replace("Z", "+00:00"))
+        start_dt = (start_text if isinstance(start_text, datetime)
+                    else datetime.fromisoformat(start_text.replace("Z", "+00:00")))
         if start_dt.tzinfo is None:
             raise ValueError
     except ValueError:
         raise ScenarioError("appliance.start", f"{start_text!r} is not a UTC time",
                             'write it like "2026-03-15T14:12:00Z"') from None
-    rate = _get(app, "sample_rate", "appliance", int, 8000, choices=(8000, 16000))
-    seed = _get(app, "seed", "appliance", int, 1)
-    loop_s = _get(app, "loop_s", "appliance", (int, float), None, lo=10)
+    return start_dt
 
+
+def _parse_lines(doc: dict) -> list[SimLine]:
     lines = []
     for i, raw in enumerate(_get(doc, "line", "", list, []), 1):
         where = f"line[{i}]"
@@ -194,14 +214,24 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
     ids = [line.id for line in lines]
     if len(set(ids)) != len(ids):
         raise ScenarioError("line", "two lines have the same id")
+    return lines
 
+
+def _line_of(raw: dict, where: str, lines: list[SimLine]) -> SimLine:
+    """The [[line]] a call or fault names."""
+    line = _get(raw, "line", where, int)
+    for sim_line in lines:
+        if sim_line.id == line:
+            return sim_line
+    raise ScenarioError(f"{where}.line", f"line {line} is not defined", "add it as a [[line]]")
+
+
+def _parse_calls(doc: dict, lines: list[SimLine], base_dir: Path) -> list[SimCall]:
     calls = []
     for i, raw in enumerate(_get(doc, "call", "", list, []), 1):
         where = f"call[{i}]"
         _check_keys(raw, {"line", "at", "direction", "rings", "caller_id", "talk", "near", "far", "dial"}, where)
-        line = _get(raw, "line", where, int)
-        if line not in ids:
-            raise ScenarioError(f"{where}.line", f"line {line} is not defined", "add it as a [[line]]")
+        line = _line_of(raw, where, lines).id
         direction = _get(raw, "direction", where, str, "inbound", choices=("inbound", "outbound"))
         dial = _get(raw, "dial", where, str, None)
         if dial is not None and not re.fullmatch(r"[0-9A-D*#]+", dial):
@@ -215,21 +245,29 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
             far=parse_source(_get(raw, "far", where, str, "silence"), f"{where}.far", base_dir),
             dial=dial,
         ))
+    return calls
+
+
+def _parse_faults(doc: dict, lines: list[SimLine]) -> list[SimFault]:
     faults = []
     for i, raw in enumerate(_get(doc, "fault", "", list, []), 1):
         where = f"fault[{i}]"
         _check_keys(raw, {"line", "at", "kind", "for"}, where)
-        line = _get(raw, "line", where, int)
-        if line not in ids:
-            raise ScenarioError(f"{where}.line", f"line {line} is not defined", "add it as a [[line]]")
+        sim_line = _line_of(raw, where, lines)
+        line = sim_line.id
         kind = _get(raw, "kind", where, str, choices=FAULT_KINDS)
-        if kind.startswith("modem") and next(x for x in lines if x.id == line).callerid != "modem":
+        if kind.startswith("modem") and sim_line.callerid != "modem":
             raise ScenarioError(f"{where}.kind", f"line {line} has no modem", 'set callerid = "modem" on it')
-        if kind == "monitor-gone" and next(x for x in lines if x.id == line).offhook != "serial":
-            raise ScenarioError(f"{where}.kind", f"line {line} has no serial line monitor", 'set offhook = "serial" on it')
+        if kind == "monitor-gone" and sim_line.offhook != "serial":
+            raise ScenarioError(f"{where}.kind", f"line {line} has no serial line monitor",
+                                'set offhook = "serial" on it')
         faults.append(SimFault(line=line, at=float(_get(raw, "at", where, (int, float), lo=0)), kind=kind,
                                duration=float(_get(raw, "for", where, (int, float), lo=0.1, hi=24 * 3600))))
-    _check_outages(faults, loop_s)
+    return faults
+
+
+def _check_one_call_at_a_time(calls: list[SimCall]) -> None:
+    """A line's next call starts only once the one before it is over."""
     by_line: dict[int, list[SimCall]] = {}
     for call in sorted(calls, key=lambda c: c.at):
         prev = by_line.get(call.line, [None])[-1]
@@ -237,12 +275,6 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
             raise ScenarioError(f"call[{call.index}].at", f"line {call.line} is still busy with call[{prev.index}]",
                                 f"start it at {prev.onhook_s:g} s or later")
         by_line.setdefault(call.line, []).append(call)
-    if loop_s is not None and calls and max(c.onhook_s for c in calls) + 1 > loop_s:
-        raise ScenarioError("appliance.loop_s", "shorter than the calls it repeats")
-    return Scenario(start=start_dt.timestamp(), sample_rate=rate, seed=seed,
-                    settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
-                    calls=tuple(sorted(calls, key=lambda c: c.at)), faults=tuple(faults), loop_s=loop_s,
-                    base_dir=base_dir)
 
 
 def _check_outages(faults: list[SimFault], loop_s: float | None) -> None:
