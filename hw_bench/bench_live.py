@@ -53,7 +53,7 @@ from appliance.daemon import Daemon
 from appliance.hook.base import HookEvent
 from appliance.store import catalog, db as dbmod
 from bench_recorder import BITRATE_KBPS, RATE, BenchError, check_mp3, host_line, peak_rss_kib, pipeline_commands
-from live_loopback import CYCLE_S, DIALED, LINE_PCM, PulseLoopback, missing_packages, pinned, render_call
+from live_loopback import CYCLE_S, DIALED, LINE_PCM, PulseLoopback, missing_packages, pinned, render_call, task_cpu_s
 
 WARMUP_S = 3.0              # recording steadily before the window opens
 START_TIMEOUT_S = 15.0      # every line recording by then, or the benchmark fails
@@ -81,17 +81,6 @@ class Run:
         return self.cpu_s / self.wall_s
 
 
-def task_cpu_s(pid: int | str) -> float:
-    """CPU seconds run so far by every thread of a process (ns-exact, unlike getrusage's ticks)."""
-    total = 0
-    for path in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        try:
-            total += int(path.read_text().split()[0])
-        except (OSError, ValueError, IndexError):   # a thread that just ended
-            pass
-    return total / 1e9
-
-
 # -- Hookline: the daemon in a process of its own ---------------------------------------------------
 class HeldOffHook:
     """A hook input that reads off-hook from the start: every line is in a call all along."""
@@ -113,8 +102,9 @@ def bench_config(data: Path, lines: int, vox: bool, period_ms: int) -> configmod
         "audio": {"sample_rate": RATE, "period_ms": period_ms, "bitrate_kbps": BITRATE_KBPS},
         "line": [{"id": 1, "capture": LINE_PCM, "offhook": hook}]})
     line = one.lines[0]
-    return dataclasses.replace(one, lines=tuple(dataclasses.replace(line, id=i, name=f"Line {i}")
-                                                for i in range(1, lines + 1)))
+    return dataclasses.replace(one, lines=tuple(
+        dataclasses.replace(line, id=i, name=f"Line {i}", capture=PulseLoopback.line_pcm(i - 1))
+        for i in range(1, lines + 1)))
 
 
 def _streams(daemon: Daemon) -> dict[int, dict]:
@@ -178,7 +168,7 @@ def run_hookline(name: str, loop: PulseLoopback, data: Path, lines: int, vox: bo
     try:
         while not isinstance(message := parent.recv(), dict):
             if message in ("open", "closed"):
-                pulse.append(task_cpu_s(loop.server.pid))
+                pulse.append(loop.server_cpu_s())
             else:
                 raise BenchError(f"{name}: {message}")
     except EOFError:
@@ -223,7 +213,7 @@ def run_pipelines(name: str, loop: PulseLoopback, out: Path, lines: int, seconds
     total = WARMUP_S + seconds + 1.0
     procs, command = [], ""
     for i in range(lines):
-        arecord, lame = pipeline_commands(LINE_PCM, total, out / f"pipe{i}.mp3")
+        arecord, lame = pipeline_commands(loop.line_pcm(i), total, out / f"pipe{i}.mp3")
         if period:
             arecord[1:1] = [f"--period-size={period[0]}", f"--buffer-size={period[1]}"]
         command = f"{shlex.join(arecord)} | {shlex.join(lame)}"
@@ -234,9 +224,9 @@ def run_pipelines(name: str, loop: PulseLoopback, out: Path, lines: int, seconds
         rec.stdout.close()
         procs += [rec, enc]
     time.sleep(WARMUP_S)
-    cpu0, pulse0, wall0 = sum(task_cpu_s(p.pid) for p in procs), task_cpu_s(loop.server.pid), time.monotonic()
+    cpu0, pulse0, wall0 = sum(task_cpu_s(p.pid) for p in procs), loop.server_cpu_s(), time.monotonic()
     time.sleep(seconds)
-    cpu1, pulse1, wall1 = sum(task_cpu_s(p.pid) for p in procs), task_cpu_s(loop.server.pid), time.monotonic()
+    cpu1, pulse1, wall1 = sum(task_cpu_s(p.pid) for p in procs), loop.server_cpu_s(), time.monotonic()
     failed = [p.args[0] for p in procs if p.wait()]
     if failed:
         raise BenchError(f"{name}: {failed[0]} failed ({command})")
@@ -294,14 +284,15 @@ def main() -> None:
     period = daemon_buffer(RATE * args.period_ms // 1000)
     with tempfile.TemporaryDirectory(prefix="hookline-live-") as tmp:
         tmp = Path(tmp)
-        loop = PulseLoopback(tmp, RATE, others)
+        loop = PulseLoopback(tmp, RATE, others, readers=max(args.lines, args.check_lines))
         loop.start()
         try:
             longest = WARMUP_S + max(args.seconds, args.check_seconds) + 2 * START_TIMEOUT_S
             levels = render_call(tmp / "call.raw", longest, RATE)
             print(f"command: {shlex.join(sys.orig_argv)}")
             print(f"host:    {host_line()}")
-            print(f"device:  ALSA '{LINE_PCM}' (type pulse): a PulseAudio null sink's monitor at {RATE} Hz, "
+            servers = f" ({loop.count} servers alike: at most 64 clients each)" if loop.count > 1 else ""
+            print(f"device:  ALSA '{LINE_PCM}' (type pulse): a PulseAudio null sink's monitor at {RATE} Hz{servers}, "
                   f"in real time; server and player on CPU {','.join(map(str, sorted(others or {core})))}, "
                   f"everything measured on CPU {core}")
             print(f"signal:  a call: the office dials {DIALED} every {CYCLE_S:g} s, the legs take turns speaking; "
@@ -326,23 +317,25 @@ def main() -> None:
                 runs.append(run)
                 commands.append(command)
                 checked += args.lines
+            print_table(runs)
+            for label, command in zip(("same period", "arecord's period"), commands):
+                print(f"pipe:    ({label}) {command}")
+            hook, vox, pipe, pipe_default = runs
+            ratio = hook.per_line_hour(hook.cpu_s) / pipe.per_line_hour(pipe.cpu_s)
+            print(f"summary: Hookline / arecord|lame at the same period = {ratio:.2f}x the CPU per line-hour "
+                  f"(VOX lines {vox.per_line_hour(vox.cpu_s) / pipe.per_line_hour(pipe.cpu_s):.2f}x; against "
+                  f"arecord's own period "
+                  f"{hook.per_line_hour(hook.cpu_s) / pipe_default.per_line_hour(pipe_default.cpu_s):.2f}x)",
+                  flush=True)
             loop.play(tmp / "call.raw")
             check, calls = run_hookline("check", loop, tmp / "check", args.check_lines, False, args.check_seconds,
                                         args.period_ms, core)
             checked += check_calls("check", calls, tmp / "check", args.check_lines, args.check_seconds, levels)
         finally:
             loop.stop()
-    print_table(runs)
-    for label, command in zip(("same period", "arecord's period"), commands):
-        print(f"pipe:    ({label}) {command}")
+    print_check(check, core, others is not None)
     print(f"mp3s:    {checked} files decoded: each as long as recorded, each leg within 3 dB of the signal, "
           f"and each call with {DIALED} for every cycle")
-    hook, vox, pipe, pipe_default = runs
-    print_check(check, core, others is not None)
-    ratio = hook.per_line_hour(hook.cpu_s) / pipe.per_line_hour(pipe.cpu_s)
-    print(f"summary: Hookline / arecord|lame at the same period = {ratio:.2f}x the CPU per line-hour "
-          f"(VOX lines {vox.per_line_hour(vox.cpu_s) / pipe.per_line_hour(pipe.cpu_s):.2f}x; against arecord's "
-          f"own period {hook.per_line_hour(hook.cpu_s) / pipe_default.per_line_hour(pipe_default.cpu_s):.2f}x)")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ SINK = "hookline_bench"
 PLAY_PCM = "hookline_bench_play"
 LINE_PCM = "hookline_bench_line"
 START_TIMEOUT_S = 10.0
+CLIENTS_PER_SERVER = 60      # PulseAudio refuses a 65th client; the player is one too
 
 CYCLE_S = 10.0                 # the call's pattern repeats this often
 DIALED = "5551234"             # what the office dials at the start of every cycle
@@ -56,61 +57,97 @@ def pinned(cpus: set[int] | None):
 
 
 class PulseLoopback:
-    """The private server and its two PCMs; ALSA_CONFIG_PATH points this process and its children
-    at them while it runs."""
+    """The private servers and their PCMs; ALSA_CONFIG_PATH points this process and its children
+    at them while they run. A PulseAudio server takes at most 64 clients (each reader of a PCM is
+    one), so more lines than CLIENTS_PER_SERVER get more servers, each playing the same signal:
+    line_pcm(i) is the PCM for the i-th reader."""
 
-    def __init__(self, folder: Path, rate: int, cpus: set[int] | None = None) -> None:
+    def __init__(self, folder: Path, rate: int, cpus: set[int] | None = None, readers: int = 1) -> None:
         self.folder = folder
         self.rate = rate
-        self.cpus = cpus                # where the server and the player run (away from what is measured)
-        self.socket = folder / "native"
-        self.server: subprocess.Popen | None = None
-        self.player: subprocess.Popen | None = None
+        self.cpus = cpus                # where the servers and the players run (away from what is measured)
+        self.count = max(1, math.ceil(readers / CLIENTS_PER_SERVER))
+        self.servers: list[subprocess.Popen] = []
+        self.players: list[subprocess.Popen] = []
+
+    @staticmethod
+    def line_pcm(reader: int) -> str:
+        k = reader // CLIENTS_PER_SERVER
+        return LINE_PCM if k == 0 else f"{LINE_PCM}{k}"
+
+    @staticmethod
+    def _play_pcm(k: int) -> str:
+        return PLAY_PCM if k == 0 else f"{PLAY_PCM}{k}"
 
     def start(self) -> None:
-        env = {**os.environ, "HOME": str(self.folder), "PULSE_RUNTIME_PATH": str(self.folder / "run"),
-               "PULSE_STATE_PATH": str(self.folder / "state")}
         self.log = open(self.folder / "pulseaudio.log", "w")
-        self.server = subprocess.Popen(
-            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=no",
-             "--realtime=no", "--high-priority=no", "--log-target=stderr",
-             "-L", f"module-native-protocol-unix socket={self.socket} auth-anonymous=1",
-             "-L", f"module-null-sink sink_name={SINK} rate={self.rate} channels=2 format=s16le"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=pinned(self.cpus))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.socket.exists():
-            if self.server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"pulseaudio did not start: see {self.folder / 'pulseaudio.log'}")
-            time.sleep(0.05)
-        conf = self.folder / "asound.conf"
-        server = f'"unix:{self.socket}"'
-        conf.write_text(f'pcm.{PLAY_PCM} {{ type pulse; server {server}; device "{SINK}" }}\n'
-                        f'pcm.{LINE_PCM} {{ type pulse; server {server}; device "{SINK}.monitor" }}\n')
-        os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{conf}"
+        conf = []
+        for k in range(self.count):
+            home = self.folder / f"server{k}"
+            home.mkdir()
+            socket = home / "native"
+            env = {**os.environ, "HOME": str(home), "PULSE_RUNTIME_PATH": str(home / "run"),
+                   "PULSE_STATE_PATH": str(home / "state")}
+            self.servers.append(subprocess.Popen(
+                ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=no",
+                 "--realtime=no", "--high-priority=no", "--log-target=stderr",
+                 "-L", f"module-native-protocol-unix socket={socket} auth-anonymous=1",
+                 "-L", f"module-null-sink sink_name={SINK} rate={self.rate} channels=2 format=s16le"],
+                env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=pinned(self.cpus)))
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not socket.exists():
+                if self.servers[-1].poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"pulseaudio did not start: see {self.folder / 'pulseaudio.log'}")
+                time.sleep(0.05)
+            server = f'"unix:{socket}"'
+            conf.append(f'pcm.{self._play_pcm(k)} {{ type pulse; server {server}; device "{SINK}" }}\n'
+                        f'pcm.{self.line_pcm(k * CLIENTS_PER_SERVER)} {{ type pulse; server {server}; '
+                        f'device "{SINK}.monitor" }}\n')
+        path = self.folder / "asound.conf"
+        path.write_text("".join(conf))
+        os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{path}"
+
+    def server_cpu_s(self) -> float:
+        """CPU seconds the servers have used so far."""
+        return sum(task_cpu_s(server.pid) for server in self.servers)
 
     def play(self, raw: Path) -> None:
-        """Play raw S16_LE stereo into the sink (until its end or stop_playing())."""
+        """Play raw S16_LE stereo into every server's sink (until its end or stop_playing())."""
         self.stop_playing()
-        self.player = subprocess.Popen(
-            ["aplay", "-q", "-D", PLAY_PCM, "-f", "S16_LE", "-c", "2", "-r", str(self.rate), "-t", "raw", str(raw)],
-            stderr=subprocess.DEVNULL, preexec_fn=pinned(self.cpus))
-        time.sleep(0.3)   # the monitor carries the signal before anyone starts listening
-        if self.player.poll() is not None:
-            raise RuntimeError(f"aplay into PulseAudio failed (exit {self.player.returncode})")
+        for k in range(self.count):
+            self.players.append(subprocess.Popen(
+                ["aplay", "-q", "-D", self._play_pcm(k), "-f", "S16_LE", "-c", "2", "-r", str(self.rate),
+                 "-t", "raw", str(raw)], stderr=subprocess.DEVNULL, preexec_fn=pinned(self.cpus)))
+        time.sleep(0.3)   # the monitors carry the signal before anyone starts listening
+        for player in self.players:
+            if player.poll() is not None:
+                raise RuntimeError(f"aplay into PulseAudio failed (exit {player.returncode})")
 
     def stop_playing(self) -> None:
-        if self.player is not None:
-            self.player.terminate()
-            self.player.wait()
-            self.player = None
+        for player in self.players:
+            player.terminate()
+            player.wait()
+        self.players = []
 
     def stop(self) -> None:
         self.stop_playing()
-        if self.server is not None:
-            self.server.terminate()
-            self.server.wait()
-            self.server = None
+        for server in self.servers:
+            server.terminate()
+            server.wait()
+        if self.servers:
             self.log.close()
+        self.servers = []
+
+
+def task_cpu_s(pid: int | str) -> float:
+    """CPU seconds run so far by every thread of a process (ns-exact, unlike getrusage's ticks)."""
+    total = 0
+    for path in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(path.read_text().split()[0])
+        except (OSError, ValueError, IndexError):   # a thread that just ended
+            pass
+    return total / 1e9
 
 
 # -- the signal ---------------------------------------------------------------------------------
