@@ -11,17 +11,31 @@ APT_PACKAGES := gcc libasound2-dev libsndfile1 alsa-utils lame
 # Tests also use real speech (espeak-ng) to check that speech never decodes as touch-tones,
 # and Debian's Chromium, driven by Playwright, for the web pages (never `playwright install`).
 TEST_APT_PACKAGES := espeak-ng chromium
+# The live-path benchmark paces a real-time ALSA device with a private PulseAudio null sink.
+BENCH_LIVE_APT_PACKAGES := pulseaudio libasound2-plugins
 
-.PHONY: demo test bench system-packages clean
+.PHONY: demo test lint bench bench-live system-packages clean
 
 demo: $(VENV)/.stamp-app
 	$(BIN)/hookline demo
 
+# The suite runs on pytest-xdist workers: "auto" is two per core, at most 8. loadgroup keeps the
+# tests sharing a module fixture on one worker, and no reorder keeps conftest's order (the slow
+# tests first); tests/conftest.py says why. `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= auto
 test: $(VENV)/.stamp-test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+
+# ruff with the rules in pyproject.toml (pyflakes, pycodestyle, import order, bugbear).
+lint: $(VENV)/.stamp-lint
+	$(BIN)/ruff check .
 
 bench: $(VENV)/.stamp-app
 	$(BIN)/python hw_bench/bench_recorder.py
+
+bench-live: $(VENV)/.stamp-app
+	$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(APT_PACKAGES) $(BENCH_LIVE_APT_PACKAGES)"
+	$(BIN)/python hw_bench/bench_live.py
 
 # Install the Debian packages that are missing (as root, or through sudo).
 system-packages:
@@ -51,6 +65,10 @@ $(VENV)/.stamp-app: $(VENV)/.stamp-venv pyproject.toml
 $(VENV)/.stamp-test: $(VENV)/.stamp-app
 	$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(APT_PACKAGES) $(TEST_APT_PACKAGES)"
 	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.stamp-lint: $(VENV)/.stamp-app
+	$(BIN)/pip install -q -e '.[lint]'
 	touch $@
 
 clean:

@@ -6,7 +6,6 @@ Not a conftest: plain functions, imported by the test modules that need them.
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 import shutil

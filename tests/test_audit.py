@@ -11,8 +11,7 @@ import threading
 import pytest
 
 import simtools as st
-from appliance.store import audit, catalog
-from appliance.store import db as dbmod
+from appliance.store import audit, catalog, db as dbmod
 
 
 @pytest.fixture

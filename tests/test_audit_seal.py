@@ -21,8 +21,7 @@ import pytest
 import simtools as st
 import webtools as wt
 from appliance import config as configmod
-from appliance.store import audit, audit_seal, users
-from appliance.store import db as dbmod
+from appliance.store import audit, audit_seal, db as dbmod, users
 
 FIRMWARE = st.REPO / "firmware_config"
 

@@ -4,6 +4,7 @@ really plays and seeks, which needs HTTP Range), hears one leg alone, downloads 
 and deletes another. Screenshots of the main pages are kept in test-artifacts/screenshots/."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") i
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)"),
     pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
@@ -41,8 +43,11 @@ def site(tmp_path):
 
 
 def _shot(page, name: str) -> None:
+    """Into the work tree, whole: test runs side by side (parallel sessions) may shoot the same page."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    partial = SHOTS / f".{name}.{os.getpid()}.png"
+    page.screenshot(path=str(partial), full_page=True)
+    os.replace(partial, SHOTS / f"{name}.png")
 
 
 def _calls(data: Path) -> list[dict]:

@@ -37,7 +37,7 @@ def _beep_starts(far: np.ndarray, rate: int) -> list[float]:
     return [i * n / rate for i in range(len(on)) if on[i] and (i == 0 or not on[i - 1])]
 
 
-@pytest.mark.parametrize("speed", ["max", "realtime"])
+@pytest.mark.parametrize("speed", ["max", pytest.param("realtime", marks=pytest.mark.slow)])
 def test_periodic_beeps_reach_the_far_leg(tmp_path, speed):
     data = tmp_path / "data"
     st.check("simulate", st.write_scenario(tmp_path, name="s.toml", text=SCENARIO.format(consent="periodic")),

@@ -113,6 +113,7 @@ def test_the_running_recorder_answers_with_its_live_lines(tmp_path):
         control.ask(path, "status")
 
 
+@pytest.mark.slow
 def test_hookline_status_asks_the_running_recorder(tmp_path):
     scenario = st.write_scenario(tmp_path, SCENARIO.replace("talk = 3.0", "talk = 6.0"))
     data = tmp_path / "data"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+import simtools as st
 from appliance.sim import runner, scenario as scenariomod
 from appliance.store import catalog, db as dbmod
-
-import simtools as st
 
 SCENARIO = """
 [appliance]

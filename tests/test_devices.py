@@ -6,10 +6,9 @@ import dataclasses
 import os
 import time
 
+import simtools as st
 from appliance.sim import runner, scenario as scenariomod
 from appliance.store import catalog, db as dbmod
-
-import simtools as st
 
 SCENARIO = """
     [appliance]

@@ -8,10 +8,9 @@ import subprocess
 import pytest
 import soundfile
 
+import simtools as st
 from appliance.sim import runner, scenario as scenariomod
 from appliance.store import catalog, db as dbmod
-
-import simtools as st
 
 SCENARIO = """
 [appliance]

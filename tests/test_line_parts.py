@@ -9,6 +9,7 @@ import soundfile
 
 from appliance.audio.preroll import PrerollBuffer
 from appliance.clock import StreamClock
+from appliance.hook.vox import VoxSettings
 from appliance.line.consent import NO_PLAYER, Consent
 from appliance.line.digits import DialedDigits, dialed_after
 from appliance.line.events import EventLog
@@ -16,7 +17,6 @@ from appliance.line.hook_state import MONITOR_BACK, MONITOR_LOST, HookDebounce, 
 from appliance.line.policy import KEEP, RecordPolicy, Rule, Verdict
 from appliance.line.session import CallSession, Recorder
 from appliance.line.who_called import WhoCalled
-from appliance.hook.vox import VoxSettings
 from appliance.recording.call import CallInfo
 from appliance.store import catalog, db as dbmod
 

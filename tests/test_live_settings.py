@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 import time
 
-from appliance.store import db as dbmod, settings
+import pytest
 
 import simtools as st
+from appliance.store import db as dbmod, settings
 
 SCENARIO = """
     [appliance]
@@ -41,6 +42,7 @@ def _stream_s(data) -> float:
         return 0.0
 
 
+@pytest.mark.slow
 def test_turning_recording_off_takes_effect_within_a_second(tmp_path):
     data = tmp_path / "data"
     scenario = st.write_scenario(tmp_path, name="s.toml", text=SCENARIO)

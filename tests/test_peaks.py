@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import soundfile
 
+import simtools as st
 from appliance.recording import peaks
 from appliance.store import db as dbmod, peaks as peak_store
-
-import simtools as st
 
 RATE = 8000
 SLOT = RATE // peaks.PER_S
@@ -195,6 +194,7 @@ def _stream_s(data: Path) -> float:
         return 0.0
 
 
+@pytest.mark.slow
 def test_a_call_recovered_after_kill_9_gets_its_peaks(tmp_path):
     data = tmp_path / "data"
     scenario = st.write_scenario(tmp_path, LONG)

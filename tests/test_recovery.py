@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
 import simtools as st
@@ -66,6 +67,7 @@ def _kill_9_mid_call(tmp_path: Path, data: Path, after_s: float) -> float:
     return stream_at_kill
 
 
+@pytest.mark.slow
 def test_kill_9_mid_call_leaves_a_recovered_playable_call(tmp_path):
     data = tmp_path / "data"
     stream_at_kill = _kill_9_mid_call(tmp_path, data, after_s=6.0)
@@ -95,6 +97,7 @@ def test_kill_9_mid_call_leaves_a_recovered_playable_call(tmp_path):
     assert any(e["kind"] == "recovered" and e["call_id"] == row["id"] for e in st.events(data))
 
 
+@pytest.mark.slow
 def test_daemon_start_recovers_by_itself_and_recover_is_idempotent(tmp_path):
     data = tmp_path / "data"
     _kill_9_mid_call(tmp_path, data, after_s=3.0)

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.store import peaks
-from appliance.store import catalog, db as dbmod
-from appliance.store.removal import NOTE_MAX_CHARS, RemovalError, delete_call, set_hold, set_note
-
 import simtools as st
+from appliance.store import catalog, db as dbmod, peaks
+from appliance.store.removal import NOTE_MAX_CHARS, RemovalError, delete_call, set_hold, set_note
 
 SCENARIO = """
 [appliance]

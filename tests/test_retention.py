@@ -4,8 +4,8 @@ held calls stay; the guard on a real, small tmpfs; and the daemon sweeping by it
 and promptly after the setting changes."""
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import shutil
 import threading
 import time
@@ -13,13 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance import daemon as daemonmod
-from appliance.store import peaks
-from appliance.sim import runner, scenario as scenariomod
-from appliance.store import catalog, db as dbmod, retention, settings
-from appliance.store.removal import set_hold
-
 import simtools as st
+from appliance import daemon as daemonmod
+from appliance.sim import runner, scenario as scenariomod
+from appliance.store import catalog, db as dbmod, peaks, retention, settings
+from appliance.store.removal import set_hold
 
 DAY = 86400.0
 NOW = st.ts("2026-12-01T00:00:00Z")

@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.store import catalog, search
-from appliance.store import db as dbmod
+from appliance.store import catalog, db as dbmod, search
 
 CALLS = 20_000
 START = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()

@@ -28,6 +28,7 @@ def test_defaults_on_a_fresh_data_folder(tmp_path):
     assert listed["box"]["min_call_s"] == {"value": 2.0, "source": "default"}
 
 
+@pytest.mark.slow
 def test_set_get_unset_box_wide_and_per_line(tmp_path):
     data = tmp_path / "data"
     proc = set_(data, "min_call_s", "5")

@@ -396,6 +396,7 @@ def _comparable(rows: list[dict]) -> list[dict]:
     return out
 
 
+@pytest.mark.slow
 def test_realtime_speed_gives_the_same_catalog_as_max(tmp_path):
     scenario = st.write_scenario(tmp_path, SHORT)
     fast, slow = tmp_path / "fast", tmp_path / "slow"

@@ -17,8 +17,7 @@ import time
 import pytest
 
 import simtools as st
-from appliance.store import audit, sessions, users
-from appliance.store import db as dbmod
+from appliance.store import audit, db as dbmod, sessions, users
 
 GOOD = "correct horse battery"
 OTHER = "tulip-engine-41-river"
@@ -171,7 +170,7 @@ def test_new_password_ends_sessions_revokes_tokens_and_clears_the_lockout(db):
     ann = users.create_user(db, "ann", "manager", GOOD)
     phone, laptop = (sessions.start(db, ann["id"]) for _ in range(2))
     _, token = users.create_token(db, "ann", "script")
-    for i in range(5):
+    for _ in range(5):
         users.check_login(db, "ann", "wrong password")
     assert "too many" in users.check_login(db, "ann", GOOD)[1]
     with pytest.raises(users.UserError) as caught:

@@ -90,7 +90,10 @@ def line(rate: int, seconds: float, *parts: tuple[float, np.ndarray, str]) -> np
     return np.clip(np.round(out * 32768), -32768, 32767).astype(np.int16)
 
 
-def run(rate: int, audio: np.ndarray, settings: VoxSettings = VoxSettings(), chunk: int = 0,
+DEFAULT = VoxSettings()
+
+
+def run(rate: int, audio: np.ndarray, settings: VoxSettings = DEFAULT, chunk: int = 0,
         detector: VoxDetector | None = None, first_frame: int = 0) -> list[tuple[str, int]]:
     """Feed audio (starting at first_frame) in chunks of 100 ms, or `chunk` frames."""
     vox = detector or VoxDetector(rate, settings)

@@ -54,7 +54,7 @@ import web
 import webtools as wt
 from appliance.store import audit, db as dbmod, users
 
-pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
 
 TIMEOUT_S = 10.0
 ROLES = ("anonymous", "listener", "manager", "admin", "token")
@@ -583,7 +583,7 @@ class Fuzzer:
             unknown = [k for k in COLLIDING_KEYS if k not in own]
             sent: set[str] = set()
             for n, context in enumerate(contexts):
-                def label(keys: Iterable[str]) -> str:
+                def label(keys: Iterable[str], context=context) -> str:
                     others = [k for k in context if k not in keys]
                     return "query " + "&".join(keys) + (f" (with {'&'.join(others)})" if others else "")
 

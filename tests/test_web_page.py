@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import pytest
 
 import web
-import webtools as wt        # also puts the test process in TZ=UTC: the pages show the box's zone
+import webtools as wt  # also puts the test process in TZ=UTC: the pages show the box's zone
 from appliance.store import audit, catalog, db as dbmod, users
 
 SCENARIO = """

@@ -197,6 +197,7 @@ class Trickle:
 
 
 @pytest.mark.parametrize("per_address", [Limits.per_address, 10_000], ids=["box-cap", "no-cap"])
+@pytest.mark.slow
 def test_200_trickling_sockets_leave_the_login_page_answering(serve, per_address):
     """The finding's scenario with 200 sockets. /login answers within a second while they
     trickle; with the box's cap (32 an address) the server keeps 128 of them and closes the rest
@@ -302,7 +303,7 @@ def test_requests_that_do_not_arrive_whole_in_time_get_a_408(serve):
             assert got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), (name, got)
             assert b"\r\nConnection: close\r\n" in got
             assert deadline - 0.2 <= elapsed < deadline + 4.0
-            wait_for(lambda: is_closed(socks[name]), 3.0, f"{name}: closed after its 408")
+            wait_for(lambda name=name: is_closed(socks[name]), 3.0, f"{name}: closed after its 408")
         elapsed, _ = results["blank lines"]
         assert deadline - 0.2 <= elapsed < deadline + 4.0
         assert last_answer > deadline                    # the keep-alive one outlived the deadline
@@ -423,6 +424,7 @@ def _not_reading(port: int, source: str, request: bytes) -> socket.socket:
     return s
 
 
+@pytest.mark.slow
 def test_players_that_stop_reading_a_long_recording_do_not_hold_the_workers(serve, data):
     """Five listeners ask for a recording bigger than waitress's 16 MB output buffer with a Range
     (werkzeug streams those, so each worker thread blocks once the buffer is full) and never read:

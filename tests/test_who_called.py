@@ -112,9 +112,11 @@ callerid = "none"
     assert second["duration_s"] == pytest.approx(5.0, abs=0.1)
 
 
+@pytest.mark.slow
 def test_both_speeds_give_the_same_catalog_for_modem_lines(tmp_path):
-    text = HEAD + MODEM_LINE + _call(2, caller_id=CALLER_ID_VARIANTS[0][0]) + \
-        _call(20, direction="outbound", dial="42", talk=4.0)
+    # Inbound answered at 9.5 s (caller ID between the rings), outbound dialing at 14 s: 20 s in real time.
+    text = HEAD + MODEM_LINE + _call(0.5, caller_id=CALLER_ID_VARIANTS[0][0], talk=3.0) + \
+        _call(14, direction="outbound", dial="42", talk=4.0)
     results = []
     for speed in ("max", "realtime"):
         data = tmp_path / speed
@@ -184,7 +186,7 @@ callerid = "none"
     assert len(stuck) == 1 and "stuck" in stuck[0]["detail"]["message"]
 
 
-@pytest.mark.parametrize("kind", ["modem-hang", "modem-gone"])
+@pytest.mark.parametrize("kind", [pytest.param("modem-hang", marks=pytest.mark.slow), "modem-gone"])
 def test_a_modem_that_stops_answering_is_reopened_and_caller_id_returns(tmp_path, kind):
     calls = _call(2, caller_id=CALLER_ID_VARIANTS[0][0]) + \
         _call(60, caller_id='{ number = "5550002222", name = "AFTER FAULT" }')
