@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from appliance.audio import tones
 from appliance.audio.dtmf import DtmfDecoder
@@ -72,7 +69,8 @@ def main() -> None:
         mp3_s, _ = cost(lambda frames, first, encoder=encoder: encoder.encode(frames) and None, audio)
         heard = "".join(d for d, _ in digits)
         expected = DIALED * int(args.seconds // CYCLE_S) if kind == "call" else ""
-        if not heard.startswith(expected) or (kind != "call" and heard):
+        # Nothing but the dialing: a cycle cut off at the end may leave part of DIALED.
+        if not (heard.startswith(expected) and DIALED.startswith(heard[len(expected):])):
             sys.exit(f"bench_detectors: the decoder heard {heard!r} in the {kind}, expected {expected!r}")
         print(f"{kind:10}{dtmf_s:>14.2f}{vox_s:>8.2f}{mp3_s:>13.2f}")
     print()

@@ -285,8 +285,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hookline-live-") as tmp:
         tmp = Path(tmp)
         loop = PulseLoopback(tmp, RATE, others, readers=max(args.lines, args.check_lines))
-        loop.start()
         try:
+            loop.start()
             longest = WARMUP_S + max(args.seconds, args.check_seconds) + 2 * START_TIMEOUT_S
             levels = render_call(tmp / "call.raw", longest, RATE)
             print(f"command: {shlex.join(sys.orig_argv)}")
@@ -341,5 +341,5 @@ def main() -> None:
 if __name__ == "__main__":
     try:
         main()
-    except BenchError as e:
+    except (BenchError, RuntimeError) as e:   # RuntimeError: the PulseAudio loopback did not start
         sys.exit(f"bench_live: {e}")

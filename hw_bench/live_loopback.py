@@ -134,7 +134,7 @@ class PulseLoopback:
         for server in self.servers:
             server.terminate()
             server.wait()
-        if self.servers:
+        if getattr(self, "log", None):
             self.log.close()
         self.servers = []
 

@@ -12,7 +12,6 @@ frame, so both speeds give the same catalog.
 """
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from pathlib import Path
@@ -28,8 +27,6 @@ from .scenario import Scenario
 from .schedule import Schedule, capture_outages
 from .state import SYNC_TIMEOUT_S, SimState
 from .wires import WireDriver
-
-log = logging.getLogger("hookline.sim")
 
 
 class SimHardware:

@@ -21,7 +21,8 @@ DTMF_ON_S = 0.07
 DTMF_OFF_S = 0.07
 
 CALLERID_AFTER_RING_S = 0.5   # formatted caller ID starts this long after the first ring ends
-# monitor-gone goes beyond spec/scenario.md: a serial line monitor's port disappears for `for` s.
+# monitor-gone was added to the original contract (docs/scenario.md): a serial line monitor's
+# port disappears for `for` s.
 FAULT_KINDS = ("modem-hang", "modem-gone", "audio-gone", "monitor-gone")
 
 
