@@ -165,16 +165,27 @@ def run_hookline(name: str, loop: PulseLoopback, data: Path, lines: int, vox: bo
     proc.start()
     child.close()
     pulse = []
+    # Start, warm-up, the window, and stopping (finalizing every call) all fit well within this.
+    deadline = time.monotonic() + 2 * START_TIMEOUT_S + WARMUP_S + seconds + 60.0
     try:
-        while not isinstance(message := parent.recv(), dict):
+        while True:
+            if not parent.poll(max(0.0, deadline - time.monotonic())):
+                raise BenchError(f"{name}: the daemon's process did not finish in time")
+            message = parent.recv()
+            if isinstance(message, dict):
+                break
             if message in ("open", "closed"):
                 pulse.append(loop.server_cpu_s())
             else:
                 raise BenchError(f"{name}: {message}")
     except EOFError:
-        proc.join()
+        proc.join(5.0)
         raise BenchError(f"{name}: the daemon's process died (exit code {proc.exitcode})") from None
-    proc.join()
+    finally:
+        proc.join(5.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
     run = Run(name, lines, message["wall_s"], message["cpu_s"], pulse[1] - pulse[0], message["peak_rss_kib"],
               message["xruns"], message["behind_s"])
     return run, message["calls"]
