@@ -53,6 +53,7 @@ import numpy as np
 
 from appliance.audio.capture import CaptureDevice
 from appliance.recording import mp3, spool
+from appliance.sim.devices import use_alsa_config
 
 RATE = 8000                       # the product defaults (appliance/config.py)
 PERIOD_FRAMES = RATE * 20 // 1000
@@ -117,7 +118,7 @@ def write_alsa_config(path: Path, infile: Path) -> None:
     quoted = '"' + str(infile).replace("\\", "\\\\").replace('"', '\\"') + '"'
     path.write_text(f'pcm.{BENCH_PCM} {{ type file; slave.pcm {{ type null }}; file "/dev/null"; '
                     f'infile {quoted}; format "raw" }}\n')
-    os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{path}"
+    use_alsa_config(path)
 
 
 # -- Hookline's path --------------------------------------------------------------------------

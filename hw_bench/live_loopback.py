@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.audio import tones
+from appliance.sim.devices import use_alsa_config
 
 SINK = "hookline_bench"
 PLAY_PCM = "hookline_bench_play"
@@ -105,7 +106,7 @@ class PulseLoopback:
                         f'device "{SINK}.monitor" }}\n')
         path = self.folder / "asound.conf"
         path.write_text("".join(conf))
-        os.environ["ALSA_CONFIG_PATH"] = f"/usr/share/alsa/alsa.conf:{path}"
+        use_alsa_config(path)
 
     def server_cpu_s(self) -> float:
         """CPU seconds the servers have used so far."""
