@@ -10,6 +10,7 @@ import soundfile
 from appliance.audio.preroll import PrerollBuffer
 from appliance.clock import StreamClock
 from appliance.hook.vox import VoxSettings
+from appliance.line import dbfs
 from appliance.line.consent import NO_PLAYER, Consent
 from appliance.line.digits import DialedDigits, dialed_after
 from appliance.line.events import EventLog
@@ -401,3 +402,13 @@ def test_a_stage_in_the_chain_changes_what_the_peaks_and_the_encoder_get(tmp_pat
     peaks = load_peaks(db, rec.id)
     assert max(peaks["near"]) <= 1 and max(peaks["far"]) > 50
     db.close()
+
+
+# -- levels ---------------------------------------------------------------------------------------
+def test_levels_are_each_legs_rms_in_dbfs_with_a_floor_for_digital_silence():
+    t = np.arange(8000) / 8000
+    near = np.round(np.sin(2 * np.pi * 440 * t) * 16384).astype(np.int16)   # half scale: RMS -9.0 dBFS
+    frames = np.stack([near, np.zeros_like(near)], axis=1)
+    assert dbfs(frames) == (-9.0, -120.0)
+    assert dbfs(np.full((160, 2), -32768, dtype=np.int16)) == (0.0, 0.0)
+    assert dbfs(frames[:0]) == (-120.0, -120.0)
