@@ -102,6 +102,11 @@ class CallSession:
         self.retry = Retry()
         self.last_end = 0               # the previous on-hook: pre-roll never reaches back past it
 
+    @property
+    def call_id(self) -> str | None:
+        """The call in progress's catalog id, for events about it."""
+        return self.call.call_id if self.call else None
+
     # -- the hook -------------------------------------------------------------------------
     def hook_changed(self, offhook: bool, frame: int, pos: int, who: dict[str, Any],
                      digits: list[tuple[int, str]]) -> None:
@@ -257,7 +262,7 @@ class CallSession:
         linked part if the line is still off-hook when the device is back."""
         call = self.call
         rec = call.recording if call else None
-        self.event(Event.DEVICE_ERROR, pos, call.call_id if call else None, device=device, error=error)
+        self.event(Event.DEVICE_ERROR, pos, self.call_id, device=device, error=error)
         if rec is None:   # idle, stuck or not recording: nothing to keep, the hook state carries on
             return
         self.call = None

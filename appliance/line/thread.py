@@ -8,18 +8,16 @@ and durations are sample-exact at any simulation speed.
 
 The parts, each fed frames or events and tested on its own: hook_state (debounce, the watchdog),
 who_called (rings, caller ID, direction), digits, session (the call, its parts and the retry),
-consent, policy (keep or drop), events (the log).
+consent, policy (keep or drop), events (the log), inputs (the hook and caller-ID sources), batch
+(the chunks waiting for the Python work).
 """
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 from pathlib import Path
 from typing import Any, Callable
-
-import numpy as np
 
 from ..audio.capture import CaptureDevice, DeviceError
 from ..audio.playback import Player
@@ -29,11 +27,13 @@ from ..hook.base import HookEvent, HookSource
 from ..recording.disk import DiskWorker
 from ..store import db as dbmod
 from ..store.kinds import Event
+from .batch import CapturedChunks
 from .consent import Consent
 from .detectors import Detectors
 from .digits import DialedDigits
 from .events import EventLog
 from .hook_state import HookDebounce
+from .inputs import LineInputs
 from .session import CallSession, Recorder
 from .who_called import WhoCalled
 
@@ -42,26 +42,13 @@ log = logging.getLogger("hookline.line")
 BACKOFF_MAX_S = 5.0   # a replugged interface is recording again within this (opening a missing PCM is cheap)
 
 
-def dbfs(frames: np.ndarray) -> tuple[float, float]:
-    """RMS level of each leg in dBFS (−120 for digital silence)."""
-    n = len(frames)
-    if not n:
-        return (-120.0, -120.0)
-    # Per period on every line: one einsum (sum of squares per leg) instead of four array passes.
-    power = np.einsum("ij,ij->j", frames, frames, dtype=np.float64) / (n * 32768.0 * 32768.0)
-    return tuple(round(10 * math.log10(max(p, 1e-12)), 1) for p in power.tolist())
-
-
 def line_status(line: "Line") -> dict[str, Any]:
     call = line.session.call if line.session else None
     state = "device-missing" if line.device_error else ("recording" if call and call.recording
                                                         else "offhook" if call else
                                                         "ringing" if line.who.ringing(line.pos) else "idle")
-    sources = {name: {"device": getattr(source, "port", None) or getattr(getattr(source, "cfg", None), "port", None),
-                      "healthy": getattr(source, "healthy", None)}
-               for name, source in (("hook", line.hook), ("callerid", line.callerid)) if source is not None}
     return {
-        "sources": sources,
+        "sources": line.inputs.status(),
         "line": line.cfg.id, "name": line.cfg.name, "state": state,
         "call_id": call.recording.id if call and call.recording else None,
         "call_s": round((line.pos - call.offhook_frame) / line.rate, 1) if call else None,
@@ -82,6 +69,7 @@ class Line(threading.Thread):
         self.clock = clock
         self.hook = hook
         self.callerid = callerid
+        self.inputs = LineInputs(cfg.id, hook, callerid)
         self.settings = dict(settings)
         self.tick = tick
         self.disk = disk
@@ -90,16 +78,17 @@ class Line(threading.Thread):
         self.stopping = threading.Event()
         debounce = cfg.offhook.debounce_ms * sample_rate // 1000
         self.lag = debounce + period_frames      # the recording trails capture by this much
+        self.heard = CapturedChunks(sample_rate, period_frames)   # waiting for the Python work
         self.preroll_frames = int(cfg.preroll_s * sample_rate)
-        self.audio = PrerollBuffer(self.preroll_frames + self.lag + 2 * period_frames + sample_rate // 2)
+        self.audio = PrerollBuffer(self.preroll_frames + self.lag + self.heard.batch_frames
+                                   + 2 * period_frames + sample_rate // 2)
         self.pos = 0                    # frames captured so far (stream time)
         self.hook_level = HookDebounce(debounce)
         self.detectors = Detectors(sample_rate, cfg.offhook.source, self.settings)
         # Only a line that hears rings can tell inbound from outbound.
         self.who = WhoCalled(sample_rate, cfg.callerid is not None or bool(getattr(cfg.offhook, "ring_pattern", None)))
         self.digits = DialedDigits(sample_rate, lead_frames=self.lag)
-        self.levels = (-120.0, -120.0)
-        self.xruns = 0
+        self.levels, self.xruns = (-120.0, -120.0), 0      # the last chunk's (near, far) dBFS; overruns
         self.device_error: str | None = None
         self.db = None
         self.player: Player | None = None
@@ -130,9 +119,7 @@ class Line(threading.Thread):
         finally:
             if self.session.call:
                 self.session.end(self.pos, reason="recorder stopped")
-            for source in (self.hook, self.callerid):
-                if source is not None:
-                    source.close()
+            self.inputs.close()
             if self.player:
                 self.player.close()
             self.db.close()
@@ -150,14 +137,8 @@ class Line(threading.Thread):
             audio=self.audio, clock=self.clock, events=self.event, consent=Consent(self.rate, self.player),
             settings=self.settings, preroll_frames=self.preroll_frames, lag_frames=self.lag,
             has_callerid=self.cfg.callerid is not None)
-        for name, source in (("hook", self.hook), ("callerid", self.callerid)):
-            if source is None:
-                continue
-            try:
-                source.start(self.post)
-            except Exception as e:  # a broken hook input must not stop the audio side
-                log.error("line %s: %s source failed to start: %s", self.cfg.id, name, e)
-                self.event(Event.DEVICE_ERROR, self.pos, device=name, error=str(e))
+        self.inputs.start(self.post, lambda name, error: self.event(Event.DEVICE_ERROR, self.pos, device=name,
+                                                                   error=str(error)))
 
     def _capture_with_retry(self) -> None:
         """Capture until stopped; a missing or failing device is retried every 1, 2, 4, then
@@ -192,45 +173,55 @@ class Line(threading.Thread):
                 self.device.close()
 
     def _capture_loop(self) -> None:
-        while not self.stopping.is_set():
-            got = self.device.read()
-            if isinstance(got, int):
-                # The lost frames are not in the stream at all: nothing is invented or written.
-                self.xruns += 1
-                self.event(Event.XRUN, self.pos, lost_frames=-got)
-                continue
-            self._listen(got)
-            if self.tick:
-                self.tick(self, self.pos)
-            try:
-                self._drain_events()
-                self._step()
-            except Exception as e:   # a full disk, an unwritable catalog, a bug: keep capturing
-                self.session.failed(e, self.pos, self.hook_level.offhook)
+        try:
+            while not self.stopping.is_set():
+                got = self.device.read()
+                if isinstance(got, int):
+                    # The lost frames are not in the stream at all: nothing is invented or written.
+                    self._work()          # what came before the gap first
+                    self.xruns += 1
+                    self.event(Event.XRUN, self.pos, lost_frames=-got)
+                    continue
+                full = False
+                if len(got):
+                    self.pos += len(got)  # at once: the sources' events are stamped with it
+                    full = self.heard.add(got)
+                if self.tick:
+                    self.tick(self, self.pos)
+                # Something happening (an event queued, a debounce running, a beep due) does not wait.
+                if full or not (self.events.empty() and self.hook_level.steady) or self.session.consent.due(self.pos):
+                    self._work()
+        finally:                          # stopped or the device failed: what was captured counts
+            self._work()
 
-    def _listen(self, frames: np.ndarray) -> None:
-        """A chunk captured: keep it, and run the detectors on the line's own audio."""
-        first = self.pos
+    def _work(self) -> None:
+        """The chunks captured since last time through the detectors, then events and the call."""
+        if self.heard:
+            self._listen()
+        try:
+            self._drain_events()
+            self._step()
+        except Exception as e:   # a full disk, an unwritable catalog, a bug: keep capturing
+            self.session.failed(e, self.pos, self.hook_level.offhook)
+
+    def _listen(self) -> None:
+        """Keep the chunks captured since last time and run the detectors on them."""
+        frames, levels = self.heard.take()
         self.audio.append(frames)
-        self.pos += len(frames)
-        self.clock.note(self.pos)
-        self.levels = dbfs(frames)
-        self.session.heard(*self.levels)
-        events, warning = self.detectors.feed(frames, first, monitor_healthy=getattr(self.hook, "healthy", True),
+        self.clock.note(self.pos)   # the last read has just ended
+        self.levels = levels[-1]
+        self.session.heard(max(near for near, _ in levels), max(far for _, far in levels))
+        events, warning = self.detectors.feed(frames, self.pos - len(frames),
+                                              monitor_healthy=getattr(self.hook, "healthy", True),
                                               offhook=self.hook_level.offhook)
         if warning:
-            call = self.session.call
-            self.event(Event.WARNING, self.pos, call.call_id if call else None, message=warning)
+            self.event(Event.WARNING, self.pos, self.session.call_id, message=warning)
         for event in events:
             self.events.put(event)
 
     def _drain_events(self) -> None:
-        while True:
-            try:
-                ev = self.events.get_nowait()
-            except queue.Empty:
-                return
-            self._apply(ev)
+        while not self.events.empty():   # this thread is the only reader
+            self._apply(self.events.get_nowait())
 
     def _apply(self, ev: HookEvent) -> None:
         call = self.session.call
@@ -241,10 +232,10 @@ class Line(threading.Thread):
             self.detectors.update(self.settings)
         elif ev.kind == "ring":
             self.who.ring(ev.frame)
-            self.event(Event.RING, ev.frame, call.call_id if call else None, **ev.detail)
+            self.event(Event.RING, ev.frame, self.session.call_id, **ev.detail)
         elif ev.kind == "callerid":
             self.who.caller_id(ev.frame, ev.detail)
-            self.event(Event.CALLERID, ev.frame, call.call_id if call else None, **ev.detail)
+            self.event(Event.CALLERID, ev.frame, self.session.call_id, **ev.detail)
             fields = self.who.late_caller_id(ev.frame, call.offhook_frame, call.info) if call else None
             if fields:
                 self.session.caller_id(fields, self.pos)
