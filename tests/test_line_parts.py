@@ -3,6 +3,10 @@ ALSA, no threads. The call session records into a real catalog and data folder, 
 thread does, and its recordings are decoded to check what ended up in them."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile
@@ -11,6 +15,7 @@ from appliance.audio.preroll import PrerollBuffer
 from appliance.clock import StreamClock
 from appliance.hook.vox import VoxSettings
 from appliance.line import dbfs
+from appliance.line.batch import CapturedChunks
 from appliance.line.consent import NO_PLAYER, Consent
 from appliance.line.digits import DialedDigits, dialed_after
 from appliance.line.events import EventLog
@@ -412,3 +417,23 @@ def test_levels_are_each_legs_rms_in_dbfs_with_a_floor_for_digital_silence():
     assert dbfs(frames) == (-9.0, -120.0)
     assert dbfs(np.full((160, 2), -32768, dtype=np.int16)) == (0.0, 0.0)
     assert dbfs(frames[:0]) == (-120.0, -120.0)
+
+
+def test_chunks_wait_for_a_batch_and_keep_their_own_levels():
+    chunks = CapturedChunks(RATE, 160)
+    loud = np.full((160, 2), 16384, dtype=np.int16)
+    quiet = np.zeros((160, 2), dtype=np.int16)
+    assert not chunks
+    assert [chunks.add(c) for c in (loud, quiet, loud, quiet)] == [False, False, False, False]
+    assert chunks.add(quiet), "a batch is 100 ms: 800 frames at 8 kHz"
+    frames, levels = chunks.take()
+    assert len(frames) == 800 and not chunks
+    assert levels == [dbfs(loud), (-120.0, -120.0), dbfs(loud), (-120.0, -120.0), (-120.0, -120.0)]
+    assert levels[0] == (-6.0, -6.0)
+
+
+def test_numpy_starts_no_helper_threads_in_the_recorder():
+    code = "import appliance.daemon, os; print(len(os.listdir('/proc/self/task')))"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "1"

@@ -1,10 +1,11 @@
 """One telephone line's thread: continuous capture, device retry, and dispatch to the parts.
 
 The thread does blocking ALSA reads and keeps the recent frames (pre-roll and the recording's
-short delay); each chunk goes to the detectors on the line's own audio (levels, VOX, touch-tones,
-the hook monitor's watchdog), then the events its sources posted are applied in order, then the
-call session advances. All timing inside a call is stream time (frames), so debounce, pre-roll
-and durations are sample-exact at any simulation speed.
+short delay); the chunks read (one ALSA period each) go, a batch at a time (batch.py), to the
+detectors on the line's own audio (levels, VOX, touch-tones, the hook monitor's watchdog), then the
+events its sources posted are applied in order, then the call session advances. All timing inside
+a call is stream time (frames), so debounce, pre-roll and durations are sample-exact at any
+simulation speed.
 
 The parts, each fed frames or events and tested on its own: hook_state (debounce, the watchdog),
 who_called (rings, caller ID, direction), digits, session (the call, its parts and the retry),
