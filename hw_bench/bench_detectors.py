@@ -3,7 +3,7 @@ encoder on the same audio.
 
 Feeds generated 8 kHz stereo audio to appliance.audio.dtmf.DtmfDecoder (the office leg, as the
 line's Detectors do), appliance.hook.vox.VoxDetector (both legs) and, for scale, the recorder's
-own StreamEncoder, in chunks of one ALSA period (20 ms: 160 frames) as a live line does, and
+own StreamEncoder, in the chunks a live line hands them (appliance.line.batch: 100 ms), and
 prints CPU seconds (time.process_time) per hour of audio for three signals: line hiss, digital
 silence, and the benchmark call of hw_bench/live_loopback.py (dialing and speech). Every run
 checks the decoder heard what was dialed in the call and nothing in the others.
@@ -21,10 +21,12 @@ import numpy as np
 from appliance.audio import tones
 from appliance.audio.dtmf import DtmfDecoder
 from appliance.hook.vox import VoxDetector, VoxSettings
+from appliance.line.batch import BATCH_S
 from appliance.recording.mp3 import StreamEncoder
 from live_loopback import CYCLE_S, DIALED, HISS_DBFS, call_cycle
 
-RATE, PERIOD, BITRATE_KBPS = 8000, 160, 32
+RATE, BITRATE_KBPS = 8000, 32
+CHUNK = round(BATCH_S * RATE)    # what a line's Python work is fed at a time
 
 
 def signal(kind: str, seconds: float) -> np.ndarray:
@@ -40,11 +42,11 @@ def signal(kind: str, seconds: float) -> np.ndarray:
 
 
 def cost(feed, audio: np.ndarray) -> tuple[float, list]:
-    """CPU s per hour of audio for feeding `audio` period by period; and what feed returned."""
+    """CPU s per hour of audio for feeding `audio` chunk by chunk; and what feed returned."""
     heard = []
     start = time.process_time()
-    for first in range(0, len(audio), PERIOD):
-        heard += feed(audio[first:first + PERIOD], first) or []
+    for first in range(0, len(audio), CHUNK):
+        heard += feed(audio[first:first + CHUNK], first) or []
     return (time.process_time() - start) * 3600 * RATE / len(audio), heard
 
 
@@ -55,8 +57,8 @@ def main() -> None:
     if args.seconds < CYCLE_S:
         parser.error(f"--seconds must be >= {CYCLE_S:g}")
     print(f"command: {' '.join(sys.orig_argv)}")
-    print(f"input:   {args.seconds:g} s of 8 kHz stereo per signal, fed in {PERIOD}-frame (20 ms) periods; "
-          "CPU s per hour of audio (time.process_time)")
+    print(f"input:   {args.seconds:g} s of 8 kHz stereo per signal, fed in {CHUNK}-frame "
+          f"({BATCH_S * 1000:g} ms) chunks as a line's batch; CPU s per hour of audio (time.process_time)")
     print()
     print(f"{'signal':10}{'DTMF decoder':>14}{'VOX':>8}{'MP3 encoder':>13}")
     for kind in ("hiss", "silence", "call"):

@@ -240,3 +240,47 @@ def test_hysteresis_quiet_talk_between_thresholds_holds_a_call_but_never_starts_
 def test_settings_must_keep_stop_below_start():
     with pytest.raises(ValueError, match="stop_dbfs"):
         VoxSettings(start_dbfs=-40, stop_dbfs=-40)
+
+
+def _reference_highpass(x: np.ndarray, rate: int) -> np.ndarray:
+    """The 300 Hz 4th-order Butterworth high-pass, sample by sample: two RBJ biquads in direct form I."""
+    from appliance.hook.vox import BUTTERWORTH_4_Q, HIGHPASS_HZ
+    for q in BUTTERWORTH_4_Q:
+        w0 = 2 * np.pi * HIGHPASS_HZ / rate
+        alpha, cos = np.sin(w0) / (2 * q), np.cos(w0)
+        b = np.array([(1 + cos) / 2, -(1 + cos), (1 + cos) / 2]) / (1 + alpha)
+        a1, a2 = -2 * cos / (1 + alpha), (1 - alpha) / (1 + alpha)
+        y = np.zeros_like(x)
+        x1 = x2 = y1 = y2 = 0.0
+        for i, xi in enumerate(x):
+            y[i] = b[0] * xi + b[1] * x1 + b[2] * x2 - a1 * y1 - a2 * y2
+            x1, x2, y1, y2 = xi, x1, y[i], y1
+        x = y
+    return x
+
+
+@pytest.mark.parametrize("rate", RATES)
+def test_block_filter_matches_the_filter_run_sample_by_sample_in_any_grouping(rate):
+    """The detector filters several 10 ms blocks per matrix product; the power of each block must be
+    what the plain recursive filter gives, however many blocks come at once."""
+    from appliance.hook.vox import _BlockFilter
+    n = rate // 100
+    audio = np.random.default_rng(3).standard_normal((37 * n, 2)) * 0.1
+    audio[:, 1] += np.sin(2 * np.pi * 60 * np.arange(len(audio)) / rate) * 0.5     # hum on one leg
+    expected = np.stack([_reference_highpass(audio[:, leg], rate) for leg in (0, 1)], axis=1)
+    expected_power = np.mean(expected.reshape(-1, n, 2) ** 2, axis=1)
+    block_filter, powers, at = _BlockFilter(rate, n), [], 0
+    for count in (1, 3, 10, 23):            # 23 blocks: more than one group in a call
+        powers.append(block_filter.power(audio[at:at + count * n].reshape(count, n, 2)))
+        at += count * n
+    np.testing.assert_allclose(np.concatenate(powers), expected_power, rtol=1e-9)
+
+
+def test_floor_is_the_10th_percentile_of_the_last_ten_seconds():
+    from appliance.hook.vox import _FloorTracker
+    levels = np.random.default_rng(4).uniform(-90, -20, 2500).round(1)    # rounding makes ties
+    tracker = _FloorTracker(1000)
+    for i, level in enumerate(levels):
+        seen = levels[max(0, i - 999):i + 1]
+        k = (len(seen) - 1) * 10 // 100
+        assert tracker.add(float(level)) == np.partition(seen, k)[k]
