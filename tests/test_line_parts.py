@@ -15,7 +15,7 @@ from appliance.audio.preroll import PrerollBuffer
 from appliance.clock import StreamClock
 from appliance.hook.vox import VoxSettings
 from appliance.line import dbfs
-from appliance.line.batch import CapturedChunks
+from appliance.line.batch import BATCH_S, CapturedChunks
 from appliance.line.consent import NO_PLAYER, Consent
 from appliance.line.digits import DialedDigits, dialed_after
 from appliance.line.events import EventLog
@@ -420,16 +420,23 @@ def test_levels_are_each_legs_rms_in_dbfs_with_a_floor_for_digital_silence():
 
 
 def test_chunks_wait_for_a_batch_and_keep_their_own_levels():
+    """A batch is BATCH_S of audio; its levels are the last chunk's (the meters) and each leg's
+    loudest chunk (the call's loudest level), not the level of the batch as a whole."""
     chunks = CapturedChunks(RATE, 160)
-    loud = np.full((160, 2), 16384, dtype=np.int16)
+    assert chunks.batch_frames == round(BATCH_S * RATE) == 2000
+    loud_near = np.stack([np.full(160, 16384), np.full(160, 1024)], axis=1).astype(np.int16)
+    loud_far = np.stack([np.full(160, 512), np.full(160, 8192)], axis=1).astype(np.int16)
     quiet = np.zeros((160, 2), dtype=np.int16)
     assert not chunks
-    assert [chunks.add(c) for c in (loud, quiet, loud, quiet)] == [False, False, False, False]
-    assert chunks.add(quiet), "a batch is 100 ms: 800 frames at 8 kHz"
-    frames, levels = chunks.take()
-    assert len(frames) == 800 and not chunks
-    assert levels == [dbfs(loud), (-120.0, -120.0), dbfs(loud), (-120.0, -120.0), (-120.0, -120.0)]
-    assert levels[0] == (-6.0, -6.0)
+    sequence = [loud_near, quiet, loud_far] + [quiet] * 9
+    assert [chunks.add(c) for c in sequence] == [False] * 12
+    assert chunks.add(np.full((160, 2), 64, dtype=np.int16)), "the 13th period completes 2000 frames"
+    frames, last, loudest = chunks.take()
+    assert len(frames) == 13 * 160 and not chunks
+    assert last == dbfs(np.full((160, 2), 64, dtype=np.int16)) == (-54.2, -54.2)
+    assert loudest == (dbfs(loud_near)[0], dbfs(loud_far)[1]) == (-6.0, -12.0)
+    _, last, loudest = (chunks.add(quiet), chunks.take())[1]
+    assert last == loudest == (-120.0, -120.0)
 
 
 def test_numpy_starts_no_helper_threads_in_the_recorder():

@@ -108,9 +108,10 @@ def _highpass_block_matrix(sample_rate: int, n: int) -> np.ndarray:
 class _BlockFilter:
     """The high-pass over whole 10 ms blocks, several at a time, for both legs: each block's power.
 
-    The state at the start of each of k blocks is linear in (the first state, the k blocks'
-    samples), so a group of blocks takes two matrix products instead of a loop over its blocks.
-    The matrices are built once per group size (a line feeds 100 ms at a time: one size)."""
+    The state at the start of each of k blocks is linear in (the first state, what each block
+    drives into the state), so a group of blocks takes a few small matrix products instead of a
+    loop over its blocks. They are built once per group size (a line feeds one batch at a time,
+    so one or two sizes) and kept small: every line runs them, each time with a cold cache."""
 
     GROUP = 10          # blocks per product: bounds the matrices whatever the chunk size
 
@@ -123,19 +124,18 @@ class _BlockFilter:
         self.state = np.zeros((len(self._ss), 2))          # a column per leg
 
     def _state_matrices(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """(F, G): the states at the start of blocks 0..count (the last: after them all), stacked,
-        are F @ s0 + G @ x, with x the count blocks' samples stacked (count * n, legs)."""
+        """(F, H): the states at the start of blocks 0..count (the last: after them all), stacked,
+        are F @ s0 + H @ d, with d the count blocks' drives (Msx @ block) stacked (count * 4, legs)."""
         if count not in self._by_count:
             dims = len(self._ss)
             powers = [np.eye(dims)]
             for _ in range(count):
                 powers.append(self._ss @ powers[-1])
-            F = np.vstack(powers)
-            G = np.zeros(((count + 1) * dims, count * self.n))
+            H = np.zeros(((count + 1) * dims, count * dims))
             for k in range(1, count + 1):
-                for j in range(k):     # block j's samples reach the state k-1-j blocks on
-                    G[k * dims:(k + 1) * dims, j * self.n:(j + 1) * self.n] = powers[k - 1 - j] @ self._sx
-            self._by_count[count] = (F, G)
+                for j in range(k):     # block j's drive reaches the state k-1-j blocks on
+                    H[k * dims:(k + 1) * dims, j * dims:(j + 1) * dims] = powers[k - 1 - j]
+            self._by_count[count] = (np.vstack(powers), H)
         return self._by_count[count]
 
     def power(self, blocks: np.ndarray) -> np.ndarray:
@@ -148,10 +148,11 @@ class _BlockFilter:
 
     def _group_power(self, blocks: np.ndarray) -> np.ndarray:
         count, n, legs = blocks.shape
-        F, G = self._state_matrices(count)
-        states = (F @ self.state + G @ blocks.reshape(count * n, legs)).reshape(count + 1, -1, legs)
-        self.state = states[-1]
+        F, H = self._state_matrices(count)
         x = blocks.transpose(1, 0, 2).reshape(n, count * legs)            # a column per block and leg
+        drives = (self._sx @ x).reshape(-1, count, legs).transpose(1, 0, 2).reshape(-1, legs)
+        states = (F @ self.state + H @ drives).reshape(count + 1, -1, legs)
+        self.state = states[-1]
         starts = states[:-1].transpose(1, 0, 2).reshape(-1, count * legs)
         out = self._xx @ x + self._xs @ starts
         return np.einsum("nc,nc->c", out, out).reshape(count, legs) / n

@@ -207,11 +207,10 @@ class Line(threading.Thread):
 
     def _listen(self) -> None:
         """Keep the chunks captured since last time and run the detectors on them."""
-        frames, levels = self.heard.take()
+        frames, self.levels, loudest = self.heard.take()
         self.audio.append(frames)
         self.clock.note(self.pos)   # the last read has just ended
-        self.levels = levels[-1]
-        self.session.heard(max(near for near, _ in levels), max(far for _, far in levels))
+        self.session.heard(*loudest)
         events, warning = self.detectors.feed(frames, self.pos - len(frames),
                                               monitor_healthy=getattr(self.hook, "healthy", True),
                                               offhook=self.hook_level.offhook)
