@@ -9,9 +9,12 @@ import difflib
 import os
 import re
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import phonenumbers
 
 SAMPLE_RATES = (8000, 16000)
 # lameenc clamps silently above these; refuse instead of lying about the bitrate.
@@ -104,6 +107,8 @@ class Config:
     source: Path | None = None
     # The sealed head of the audit log (appliance.store.audit_seal): where only the sealer may write.
     audit_seal_file: Path = Path("/var/lib/hookline-seal/audit-head.json")
+    timezone: str | None = None       # IANA zone the pages and the CLI show times in (None: the system's)
+    phone_region: str = "US"          # ISO 3166 region numbers are read and written for (phonenumbers)
 
     def line(self, line_id: int) -> LineConfig:
         for line in self.lines:
@@ -112,7 +117,7 @@ class Config:
         raise KeyError(line_id)
 
 
-_TOP = {"data_dir", "status_file", "audit_seal_file", "audio", "recording", "line"}
+_TOP = {"data_dir", "status_file", "audit_seal_file", "timezone", "phone_region", "audio", "recording", "line"}
 _AUDIO = {"sample_rate", "period_ms", "bitrate_kbps"}
 _RECORDING = {"preroll_s", "min_call_s", "max_call_s"}
 _LINE = {"id", "name", "capture", "playback", "near_channel", "offhook", "callerid"} | _RECORDING | {"bitrate_kbps"}
@@ -228,6 +233,26 @@ def _parse_seal_file(doc: dict, data_dir: Path) -> Path:
     return seal_file
 
 
+def _parse_timezone(doc: dict) -> str | None:
+    name = _get(doc, "timezone", "", str, None)
+    if name is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("timezone", f"{name!r} is not a time zone this system knows",
+                          "use an IANA name such as 'America/New_York' or 'Europe/London'") from None
+    return name
+
+
+def _parse_region(doc: dict) -> str:
+    region = _get(doc, "phone_region", "", str, "US")
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError("phone_region", f"{region!r} is not a region phone numbers are known for",
+                          "use the two-letter country code, such as 'US', 'GB' or 'DE'")
+    return region.upper()
+
+
 def parse(doc: dict, source: Path | None = None) -> Config:
     """Validate a parsed TOML document and build the Config."""
     _check_keys(doc, _TOP, "")
@@ -287,6 +312,8 @@ def parse(doc: dict, source: Path | None = None) -> Config:
         lines=tuple(lines),
         source=source,
         audit_seal_file=seal_file,
+        timezone=_parse_timezone(doc),
+        phone_region=_parse_region(doc),
     )
 
 

@@ -27,7 +27,7 @@ from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
 from .recording.disk import DiskWorker
 from .recording.recover import recover
-from .store import db as dbmod, retention, settings as settingsmod
+from .store import box, db as dbmod, retention, settings as settingsmod
 
 log = logging.getLogger("hookline.daemon")
 
@@ -78,6 +78,7 @@ class Daemon:
             if recovered:
                 log.warning("recovered %d unfinished call(s) after an unclean stop", len(recovered))
             settingsmod.record_config_defaults(db, list(self.config.lines))
+            box.record(db, self.config)
             self._settings_rows = settingsmod.snapshot(db)
             values = settingsmod.resolve(db, [line.id for line in self.config.lines])["lines"]
         finally:

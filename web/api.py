@@ -12,7 +12,7 @@ from appliance.store.kinds import CALL_STATUSES
 from . import status as statusmod
 from .auth import csrf, require
 from .calls import call_or_404, local_zone, parts_of, serve_recording
-from .db import get_db
+from .db import get_db, get_zone
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)   # read-only: nothing here changes state, and tokens are not cookies
@@ -24,7 +24,7 @@ def status():
     db = get_db()
     live = statusmod.read_status(current_app.config["STATUS_FILE"])
     disk = statusmod.disk_report(db, current_app.config["DATA_DIR"])
-    count, _ = statusmod.today_calls(db, limit=0)
+    count, _ = statusmod.today_calls(db, get_zone(), limit=0)
     return jsonify(recorder={"running": bool(live and not live["stale"]),
                              "updated_at": live["updated_at"] if live else None},
                    lines=live["lines"] if live else [], disk=disk, today_calls=count,

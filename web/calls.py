@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from appliance.store import audit, catalog, peaks as peaksmod, removal, search, 
 from appliance.store.kinds import NOT_KEPT
 
 from .auth import from_own_pages, record, require
-from .db import get_db
+from .db import get_db, get_zone
 from .forms import ActionForm, HoldForm, NoteForm
 
 log = logging.getLogger("hookline.web")
@@ -38,7 +37,7 @@ LISTEN_AUDIT_GAP_S = 30 * 60   # one "listen" entry per person and call per half
 
 
 def local_zone():
-    return datetime.now().astimezone().tzinfo
+    return get_zone()
 
 
 # -- queries -------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, render_template
 
 from . import status as statusmod
 from .auth import require
-from .db import get_db
+from .db import get_db, get_zone
 
 bp = Blueprint("dashboard", __name__)
 
@@ -17,6 +17,6 @@ def index():
     db = get_db()
     status = statusmod.read_status(current_app.config["STATUS_FILE"])
     disk = statusmod.disk_report(db, current_app.config["DATA_DIR"])
-    count, today = statusmod.today_calls(db)
+    count, today = statusmod.today_calls(db, get_zone())
     return render_template("dashboard.html", status=status, disk=disk, today=today, today_count=count,
                            warnings=statusmod.warnings(status, disk))

@@ -8,7 +8,8 @@ from __future__ import annotations
 import sqlite_utils
 from flask import Flask, current_app, g
 
-from appliance.store import db as dbmod
+from appliance.present.zone import box_zone
+from appliance.store import box, db as dbmod
 
 
 def get_db() -> sqlite_utils.Database:
@@ -16,6 +17,20 @@ def get_db() -> sqlite_utils.Database:
     if "db" not in g:
         g.db = dbmod.connect(current_app.config["DATA_DIR"])
     return g.db
+
+
+def get_box() -> box.BoxFacts:
+    """What the box is (zone, phone region, line names), read once per request."""
+    if "box" not in g:
+        g.box = box.facts(get_db())
+    return g.box
+
+
+def get_zone():
+    """The box's time zone: every time on a page is shown in it."""
+    if "zone" not in g:
+        g.zone = box_zone(get_box().timezone)
+    return g.zone
 
 
 def close_db(_error: BaseException | None = None) -> None:

@@ -1,25 +1,31 @@
-"""How values read on the pages: times in the box's own time zone, durations, sizes, levels."""
+"""How values read on the pages: times in the box's own time zone (the config's `timezone`),
+numbers as written in its region, line names, durations, sizes, levels."""
 from __future__ import annotations
-
-from datetime import datetime, timezone
 
 from flask import Flask
 
-from appliance.store import times
+from appliance.present import numbers, zone
+
+from .db import get_box, get_zone
 
 
 def local_time(iso_text: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """'2026-03-15T14:12:00.500Z' -> '2026-03-15 15:12:00' in the box's zone (TZ / /etc/localtime)."""
-    if not iso_text:
-        return "—"
-    try:
-        return times.parse(iso_text).astimezone().strftime(fmt)
-    except ValueError:
-        return iso_text
+    """'2026-03-15T14:12:00.500Z' -> '2026-03-15 10:12:00' in the box's zone."""
+    return zone.local(iso_text, get_zone(), fmt)
 
 
 def zone_name() -> str:
-    return datetime.now(timezone.utc).astimezone().strftime("%Z") or "local time"
+    return zone.zone_label(get_zone())
+
+
+def phone(number: str | None) -> str:
+    """A number as people write it in the box's region."""
+    return numbers.readable(number, get_box().phone_region)
+
+
+def line_name(line_id: int | None) -> str:
+    """What a line is called (its config or runtime name: "Front desk", else "Line 2")."""
+    return "—" if line_id is None else get_box().line_name(int(line_id))
 
 
 def duration(seconds: float | None) -> str:
@@ -48,7 +54,7 @@ def party(call: dict) -> str:
     """Who was on the other end, as a person would say it."""
     number = call.get("remote_number") or call.get("dialed")
     if number:
-        return number
+        return phone(number)
     return "withheld" if call.get("remote_withheld") else "unknown"
 
 
@@ -58,5 +64,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(size, "size")
     app.add_template_filter(dbfs, "dbfs")
     app.add_template_filter(party, "party")
+    app.add_template_filter(phone, "phone")
+    app.add_template_filter(line_name, "line_name")
     app.add_template_global(zone_name, "zone_name")
     app.add_template_filter(lambda args: {k: v for k, v in args.items() if k != "after"}, "reject_after")

@@ -58,9 +58,9 @@ def disk_report(db: sqlite_utils.Database, data_dir: Path, now: float | None = N
             "bytes_per_day": round(per_day), "days_left": round(usage.free / per_day, 1) if per_day else None}
 
 
-def today_calls(db: sqlite_utils.Database, limit: int = 10) -> tuple[int, list[dict[str, Any]]]:
+def today_calls(db: sqlite_utils.Database, zone, limit: int = 10) -> tuple[int, list[dict[str, Any]]]:
     """Calls since midnight in the box's zone: how many, and the newest few."""
-    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     return catalog.calls_since(db, times.iso(midnight.timestamp()), limit)
 
 
