@@ -303,18 +303,11 @@ def parse(doc: dict, source: Path | None = None) -> Config:
             bitrate_kbps=_get(raw, "bitrate_kbps", where, int, bitrate, choices=BITRATES[rate]),
         ))
     data_dir = Path(_get(doc, "data_dir", "", str, "/var/lib/hookline"))
-    seal_file = _parse_seal_file(doc, data_dir)
     return Config(
-        data_dir=data_dir,
-        status_file=Path(_get(doc, "status_file", "", str, "/run/hookline/status.json")),
-        sample_rate=rate,
-        period_ms=period_ms,
-        lines=tuple(lines),
-        source=source,
-        audit_seal_file=seal_file,
-        timezone=_parse_timezone(doc),
-        phone_region=_parse_region(doc),
-    )
+        data_dir=data_dir, status_file=Path(_get(doc, "status_file", "", str, "/run/hookline/status.json")),
+        sample_rate=rate, period_ms=period_ms, lines=tuple(lines), source=source,
+        audit_seal_file=_parse_seal_file(doc, data_dir),
+        timezone=_parse_timezone(doc), phone_region=_parse_region(doc))
 
 
 def load(path: str | Path) -> Config:
