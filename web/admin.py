@@ -2,13 +2,16 @@
 log (who listened to, downloaded, deleted, held or changed what, and when)."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from appliance.store import audit, audit_seal, sessions, tokens, users
+from appliance.present import audit as wording
+from appliance.store import audit, audit_seal, catalog, sessions, tokens, users
 
 from .auth import record, require
-from .db import get_db
+from .db import get_box, get_db, get_zone
 from .forms import ActionForm, NewUserForm, OwnPasswordForm, PasswordForm, TokenForm, UserChangeForm
 
 bp = Blueprint("admin", __name__)
@@ -233,6 +236,16 @@ def audit_log():
             seal_problems = [str(e)]
         else:
             seal_problems = audit_seal.check(db, seal_file) if sealed else []
-    return render_template("audit.html", entries=entries, older=older, checked=checked, broken=broken, user=user,
-                           action=action, target=target, actions=audit.ACTIONS, sealed=sealed,
-                           seal_problems=seal_problems)
+    ctx = wording.Context(get_box(), get_zone(), _calls_named_in(db, entries))
+    rows = [{"entry": e, "said": wording.describe(e, ctx), "who": wording.who(e["user"], e["action"]),
+             "raw": json.dumps({k: e[k] for k in ("id", "action", "target", "detail")}, ensure_ascii=False)}
+            for e in entries]
+    return render_template("audit.html", rows=rows, older=older, checked=checked, broken=broken, user=user,
+                           action=action, target=target, actions=audit.ACTIONS, labels=wording.ACTION_LABELS,
+                           sealed=sealed, seal_problems=seal_problems)
+
+
+def _calls_named_in(db, entries: list[dict]) -> dict[str, dict]:
+    """The catalog rows of the calls a page of entries is about, to say which call each was."""
+    ids = {e["target"] for e in entries if e["action"] in wording.CALL_ACTIONS and isinstance(e["target"], str)}
+    return {call_id: row for call_id in ids if (row := catalog.get_call(db, call_id)) is not None}

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from . import settings
+
 META_KEY = "box"
 
 
@@ -49,15 +51,9 @@ def facts(db: sqlite_utils.Database) -> BoxFacts:
     the recorder has never started on gives the defaults."""
     row = db.execute("SELECT value FROM meta WHERE key = ?", (META_KEY,)).fetchone()
     raw = json.loads(row[0]) if row else {}
-    renamed = _runtime_names(db)
+    renamed = settings.line_rows(db, "name")     # set while the box runs: wins over the config's
     lines = {}
     for line in raw.get("lines", []):
         line["name"] = renamed.get(line["id"], line["name"])
         lines[line["id"]] = LineFacts(**line)
     return BoxFacts(timezone=raw.get("timezone"), phone_region=raw.get("phone_region", "US"), lines=lines)
-
-
-def _runtime_names(db: sqlite_utils.Database) -> dict[int, str]:
-    """Line names set while the box runs (settings rows line.N / name)."""
-    rows = db.execute("SELECT scope, value FROM settings WHERE name = 'name' AND scope LIKE 'line.%'")
-    return {int(scope.split(".")[1]): json.loads(value) for scope, value in rows}

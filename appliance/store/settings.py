@@ -1,10 +1,13 @@
 """Runtime settings: what a person changes while the box runs, kept in SQLite.
 
-A setting has a name, a type and a range. Line settings resolve per line in this order:
-``line.N`` row, box-wide row, the default the hardware config gave (recorded by the daemon in
-``meta``), the built-in default. Box-wide settings (``per_line=False``: retention, the disk
-guard) have no ``line.N`` form and do not appear among a line's values. The daemon polls the
-database and applies changes within a second, without a restart.
+A setting has a name (the contract of `hookline settings`, the catalog and the audit log), a type
+and a range, and for people a label, a unit, a group and one line of help (the settings page and
+the audit log speak of "Shortest call kept", never of min_call_s). Line settings resolve per line
+in this order: ``line.N`` row, box-wide row, the default the hardware config gave (recorded by the
+daemon in ``meta``), the built-in default. Box-wide settings (``per_line=False``: retention, the
+disk guard) have no ``line.N`` form and do not appear among a line's values; line-only ones
+(``line_only``: a line's name) have no box-wide form. The daemon polls the database and applies
+changes within a second, without a restart.
 """
 from __future__ import annotations
 
@@ -21,20 +24,35 @@ class SettingError(ValueError):
     """A bad setting name or value; str() is the message for the person who typed it."""
 
 
+# The groups, in the order the settings page shows them.
+GROUPS = ("Line name", "Recording", "Notice to callers", "Voice activation", "Retention")
+
+_SINGULAR = {"seconds": "second", "days": "day", "milliseconds": "millisecond"}
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str                      # bool | int | float | choice
-    help: str
-    default: Any
+    kind: str                      # bool | int | float | choice | text
+    label: str                     # what people call it: "Shortest call kept"
+    help: str                      # one line: what it does
+    default: Any                   # text: may name the line, as in "Line {line}"
+    group: str = "Recording"
+    unit: str = ""                 # seconds | dBFS | milliseconds | days | % of the disk
     per_line: bool = True          # may be set for one line (line.N.NAME) as well as box-wide
+    line_only: bool = False        # only for one line: no box-wide value (a line's name)
+    needs: str | None = None       # what a line must have for it to apply: "vox" or "playback"
     choices: tuple[str, ...] = ()
-    lo: float | None = None
+    choice_labels: tuple[str, ...] = ()   # how each choice reads, in the same order
+    lo: float | None = None        # text: the shortest and longest length
     hi: float | None = None
     config_key: str | None = None  # LineConfig attribute that supplies the default
+    zero: str | None = None        # what 0 means, in words ("keep every call")
 
     def parse(self, text: Any) -> Any:
         """Turn a typed value (CLI text, scenario TOML value) into this setting's type."""
+        if self.kind == "text":
+            return self._parse_text(text)
         raw = text.strip().lower() if isinstance(text, str) else text
         if self.kind == "bool":
             if isinstance(raw, bool):
@@ -61,29 +79,94 @@ class Setting:
             raise SettingError(f"{self.name}: {text!r} is out of range (use {self.lo:g} to {self.hi:g})")
         return value
 
+    def _parse_text(self, text: Any) -> str:
+        if not isinstance(text, str):
+            raise SettingError(f"{self.name}: {text!r} is not text")
+        value = text.strip()
+        if not self.lo <= len(value) <= self.hi:
+            raise SettingError(f"{self.name}: use {self.lo:g} to {self.hi:g} characters "
+                               f"({'it is empty' if not value else f'this has {len(value)}'})")
+        if not value.isprintable():
+            raise SettingError(f"{self.name}: use letters, digits, spaces and punctuation only "
+                               "(no tabs, line breaks or control characters)")
+        return value
+
+    def shown(self, value: Any) -> str:
+        """A value as people read it: "5 seconds", "-40 dBFS", "on", "A beep every few seconds"."""
+        if value is None:
+            return "the default"
+        if self.kind == "bool":
+            return "on" if value else "off"
+        if self.kind == "choice":
+            labels = dict(zip(self.choices, self.choice_labels))
+            return labels.get(value, str(value))
+        if self.kind == "text" or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return str(value)
+        if value == 0 and self.zero:
+            return self.zero
+        number = f"{value:g}"
+        if not self.unit:
+            return number
+        if self.unit.startswith("%"):
+            return f"{number}{self.unit}"
+        hours = f" ({value / 3600:g} hours)" if self.unit == "seconds" and value >= 3600 and value % 900 == 0 else ""
+        return f"{number} {_SINGULAR.get(self.unit, self.unit) if value == 1 else self.unit}{hours}"
+
+    def range_text(self) -> str:
+        """The allowed values, for the help next to a field: "0 to 600 seconds", "1 to 40 characters"."""
+        if self.kind == "text":
+            return f"{self.lo:g} to {self.hi:g} characters"
+        if self.lo is None or self.hi is None:
+            return ""
+        unit = f" {self.unit}" if self.unit and not self.unit.startswith("%") else self.unit
+        return f"{self.lo:g} to {self.hi:g}{unit}"
+
+    def applies(self, line: Any) -> bool:
+        """Whether this setting does anything on a line (box.LineFacts: its wiring and devices;
+        None: not known, so it may). VOX thresholds serve VOX lines and the watchdog that stands
+        in for a silent line monitor; the notice needs a device to play it."""
+        if line is None or self.needs is None:
+            return True
+        if self.needs == "vox":
+            return line.wiring in ("vox", "serial")
+        return bool(line.playback)
+
+    def default_for(self, line_id: int | None) -> Any:
+        return self.default.format(line=line_id) if self.kind == "text" else self.default
+
 
 REGISTRY: dict[str, Setting] = {s.name: s for s in (
-    Setting("recording", "bool", "record calls on this line (off: calls are logged, not kept)", True),
-    Setting("min_call_s", "float", "calls shorter than this many seconds are discarded",
-            2.0, lo=0, hi=600, config_key="min_call_s"),
-    Setting("max_call_s", "float", "a call longer than this many seconds continues in a linked next part",
-            4 * 3600.0, lo=10, hi=24 * 3600, config_key="max_call_s"),
-    Setting("consent", "choice", "recording notice played onto the line: off, start (one beep when "
-            "recording starts) or periodic (a beep every beep_interval_s)", "off",
-            choices=("off", "start", "periodic")),
-    Setting("beep_interval_s", "int", "seconds between consent beeps when consent is periodic", 15, lo=5, hi=300),
-    Setting("vox_start_dbfs", "float", "VOX lines: sound above this level (dBFS, measured above 300 Hz so "
-            "hum does not count) starts a call", -40.0, lo=-70, hi=-10),
-    Setting("vox_stop_dbfs", "float", "VOX lines: below this level (dBFS) the line counts as quiet; "
-            "keep it a few dB under vox_start_dbfs", -48.0, lo=-80, hi=-15),
-    Setting("vox_hang_s", "float", "VOX lines: this much quiet ends a call; shorter pauses and holds do not",
-            8.0, lo=1, hi=120),
-    Setting("vox_min_burst_ms", "int", "VOX lines: sound must last this long to start a call (clicks do not)",
-            150, lo=50, hi=2000),
-    Setting("retention_days", "int", "delete calls older than this many days, except those on hold "
-            "(0: keep forever)", 0, per_line=False, lo=0, hi=3650),
-    Setting("disk_reserve_pct", "int", "when free space on the recordings disk falls below this percentage, "
-            "the oldest calls not on hold are deleted until it is above again", 5, per_line=False, lo=1, hi=50),
+    Setting("recording", "bool", "Record calls", "Off: calls are still logged, with the reason, but no audio "
+            "is kept.", True),
+    Setting("min_call_s", "float", "Shortest call kept", "Calls with less talk time than this are discarded; "
+            "the call's log says so.", 2.0, unit="seconds", lo=0, hi=600, config_key="min_call_s"),
+    Setting("max_call_s", "float", "Longest single recording", "A longer call goes on in a linked next part.",
+            4 * 3600.0, unit="seconds", lo=10, hi=24 * 3600, config_key="max_call_s"),
+    Setting("consent", "choice", "Recording notice", "A beep played onto the line so the other party knows the "
+            "call is recorded; whether one is required depends on where the office is.", "off",
+            group="Notice to callers", needs="playback", choices=("off", "start", "periodic"),
+            choice_labels=("no notice", "one beep when recording starts", "a beep at regular intervals")),
+    Setting("beep_interval_s", "int", "Time between beeps", "With a beep at regular intervals: how often it "
+            "sounds.", 15, group="Notice to callers", unit="seconds", needs="playback", lo=5, hi=300),
+    Setting("vox_start_dbfs", "float", "Sound that starts a call", "Sound louder than this (measured above "
+            "300 Hz, so mains hum does not count) starts a call.", -40.0, group="Voice activation",
+            unit="dBFS", needs="vox", lo=-70, hi=-10),
+    Setting("vox_stop_dbfs", "float", "Quiet below", "Below this level the line counts as quiet; keep it a few "
+            "dB under the level that starts a call.", -48.0, group="Voice activation", unit="dBFS", needs="vox",
+            lo=-80, hi=-15),
+    Setting("vox_hang_s", "float", "Quiet that ends a call", "This much quiet ends a call; shorter pauses and "
+            "holds do not.", 8.0, group="Voice activation", unit="seconds", needs="vox", lo=1, hi=120),
+    Setting("vox_min_burst_ms", "int", "Shortest sound that starts a call", "Sound must last this long to start "
+            "a call, so clicks do not.", 150, group="Voice activation", unit="milliseconds", needs="vox",
+            lo=50, hi=2000),
+    Setting("retention_days", "int", "Delete calls after", "Calls older than this are deleted, except kept "
+            "ones; 0 keeps every call.", 0, group="Retention", unit="days", per_line=False, lo=0, hi=3650,
+            zero="never (keep every call)"),
+    Setting("disk_reserve_pct", "int", "Free space to keep", "When free space on the recordings disk falls "
+            "below this, the oldest calls not kept are deleted until it is above again.", 5,
+            group="Retention", unit="% of the disk", per_line=False, lo=1, hi=50),
+    Setting("name", "text", "Line name", "What the pages and the command call this line; empty: the name "
+            "in the config.", "Line {line}", group="Line name", line_only=True, lo=1, hi=40, config_key="name"),
 )}
 
 # The settings the retention sweeper reads (box-wide only).
@@ -106,6 +189,9 @@ def split_name(name: str, line: int | None = None) -> tuple[Setting, int | None]
     if line is not None and not setting.per_line:
         raise SettingError(f"{setting.name} is box-wide and cannot be set for one line "
                            f"(use {setting.name}, without line.N or --line)")
+    if line is None and setting.line_only:
+        raise SettingError(f"{setting.name} belongs to one line: name it with --line N or as "
+                           f"line.N.{setting.name}")
     return setting, line
 
 
@@ -163,31 +249,53 @@ def snapshot(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
 def resolve(db: sqlite_utils.Database, line_ids: list[int] | None = None) -> dict:
     """Effective settings: {"box": {name: (value, source)}, "lines": {id: {name: (value, source)}}}.
 
-    source is one of: set (box-wide row), line (line row), config, default.
+    source is one of: set (box-wide row), line (line row), config, default. Line-only settings
+    (a line's name) are among the lines' values only.
     """
     stored = stored_values(db)
-    cfg = _config_defaults(db)
     if line_ids is None:
-        line_ids = sorted({int(k) for k in cfg} | {int(s.split(".")[1]) for s, _ in stored if s})
-    box = {}
-    for s in REGISTRY.values():
-        box[s.name] = (stored[("", s.name)], "set") if ("", s.name) in stored else (s.default, "default")
+        line_ids = sorted({int(k) for k in _config_defaults(db)} | set(_stored_lines(stored)))
+    box = {s.name: (stored[("", s.name)], "set") if ("", s.name) in stored else (s.default, "default")
+           for s in REGISTRY.values() if not s.line_only}
+    lines = {}
+    for line_id, inherited_values in inherited(db, line_ids, stored).items():
+        own = {name: (stored[(f"line.{line_id}", name)], "line")
+               for name in inherited_values if (f"line.{line_id}", name) in stored}
+        lines[line_id] = {**inherited_values, **own}
+    return {"box": box, "lines": lines}
+
+
+def inherited(db: sqlite_utils.Database, line_ids: list[int],
+              stored: dict[tuple[str, str], Any] | None = None) -> dict[int, dict[str, tuple[Any, str]]]:
+    """What each line's settings would be without its own rows (the box-wide value, the config's,
+    the built-in default): {id: {name: (value, source)}}, for the page's "empty: ..." hints."""
+    stored = stored_values(db) if stored is None else stored
+    cfg = _config_defaults(db)
     lines = {}
     for line_id in line_ids:
         values = {}
         for s in REGISTRY.values():
             if not s.per_line:
                 continue
-            if (f"line.{line_id}", s.name) in stored:
-                values[s.name] = (stored[(f"line.{line_id}", s.name)], "line")
-            elif ("", s.name) in stored:
+            if not s.line_only and ("", s.name) in stored:
                 values[s.name] = (stored[("", s.name)], "set")
             elif s.name in cfg.get(str(line_id), {}):
                 values[s.name] = (cfg[str(line_id)][s.name], "config")
             else:
-                values[s.name] = (s.default, "default")
+                values[s.name] = (s.default_for(line_id), "default")
         lines[line_id] = values
-    return {"box": box, "lines": lines}
+    return lines
+
+
+def _stored_lines(stored: dict[tuple[str, str], Any]) -> list[int]:
+    """The lines that have rows of their own (scope line.N)."""
+    return [int(scope[5:]) for scope, _ in stored if scope.startswith("line.") and scope[5:].isdigit()]
+
+
+def line_rows(db: sqlite_utils.Database, name: str) -> dict[int, Any]:
+    """Each line's own value of one setting (its line.N row), by line: the lines' runtime names."""
+    rows = db.execute("SELECT scope, value FROM settings WHERE name = ? AND scope LIKE 'line.%'", (name,))
+    return {int(scope[5:]): json.loads(value) for scope, value in rows if scope[5:].isdigit()}
 
 
 def box_values(db: sqlite_utils.Database) -> dict[str, Any]:
