@@ -229,7 +229,7 @@ def test_rings_that_were_another_calls_are_left_out():
     # Picked up 12 s after the caller ID: an earlier call answered that train.
     rows = timeline.rows([*earlier, ev(Event.OFFHOOK, 12.0), ev(Event.ONHOOK, 13.0, duration_s=1.0)],
                          events.Context(call_id=CALL, started_at=at(12.0)))
-    assert texts(rows) == ["The audio interface is working", "Picked up", "Hung up after 0:01"]
+    assert texts(rows) == ["Picked up", "Hung up after 0:01"], "a device ready at the start is no news"
     # An outgoing call answered no ring, however close.
     rows = timeline.rows([ev(Event.RING, 0.0, None), ev(Event.OFFHOOK, 5.0)],
                          events.Context(call_id=CALL, started_at=at(5.0), direction="outbound"))
@@ -238,6 +238,15 @@ def test_rings_that_were_another_calls_are_left_out():
     train = [ev(Event.RING, 6.0 * i, None) for i in range(6)]
     rows = timeline.rows([*train, ev(Event.OFFHOOK, 32.0)], events.Context(call_id=CALL, started_at=at(32.0)))
     assert texts(rows) == ["Rang 6 times", "Picked up"]
+
+
+def test_a_device_back_after_failing_says_so():
+    rows = timeline.rows([ev(Event.DEVICE_ERROR, 0.0, None, device="hw:1", device_kind="capture", error="gone"),
+                          ev(Event.DEVICE_OK, 1.0, None, device="/dev/ttyACM0", device_kind="modem"),
+                          ev(Event.DEVICE_OK, 5.0, None, device="hw:1", device_kind="capture"),
+                          ev(Event.DEVICE_OK, 9.0, None, device="hw:1", device_kind="capture")])
+    assert texts(rows) == ["The audio interface stopped responding", "The audio interface is working again"]
+    assert [r.tone for r in rows] == ["bad", "ok"]
 
 
 def test_what_people_did_joins_the_story_in_time_order():

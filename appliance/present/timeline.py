@@ -1,6 +1,9 @@
 """A call's story as rows a person reads, one per thing that happened, in time order: its line
 events (a ring train is one row, "Rang 3 times"; a run of dialed digits is one row, "Dialed
-0123 456 789") and what people did to it from the audit log (kept, released, noted)."""
+0123 456 789") and what people did to it from the audit log (kept, released, noted).
+
+A device that is ready or working is news only after it failed: a 'device-ok' with no error
+before it in the story (the modem answering at the recorder's start) is left to the technician."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +11,7 @@ from typing import Any, Iterable
 
 from ..store import times
 from ..store.kinds import Event
-from .events import TONES, Context, dialed, sentence
+from .events import TONES, Context, device_kind, dialed, sentence
 from .words import person, times_word
 
 RING_GAP_S = 10.0    # rings further apart are another ring train (a cadence is 2 s on, 4 s off)
@@ -112,7 +115,7 @@ def rows(events: Iterable[dict[str, Any]], ctx: Context | None = None,
     merged = [(when, 0, i, e) for i, (when, e) in enumerate(timed) if i not in others]
     merged += [(_seconds(a["at"]), 1, i, a) for i, a in enumerate(audit_entries) if a.get("action") in AUDIT_ACTIONS]
     merged.sort(key=lambda item: item[:3])
-    runs, out, noted = _Runs(ctx.region), [], False
+    runs, out, noted, failed = _Runs(ctx.region), [], False, set()
     for when, source, _, item in merged:
         if source == 1:
             out.append(Row(item["at"], _audit_text(item, noted), f"audit-{item['action']}"))
@@ -126,5 +129,15 @@ def rows(events: Iterable[dict[str, Any]], ctx: Context | None = None,
             if started:
                 out.append(started)
             continue
-        out.append(Row(item["at"], sentence(item, ctx), str(item["kind"]), TONES.get(item["kind"], "")))
+        text = sentence(item, ctx)
+        if item["kind"] in (Event.DEVICE_ERROR, Event.DEVICE_OK):
+            device = device_kind(item["detail"])
+            if item["kind"] == Event.DEVICE_ERROR:
+                failed.add(device)
+            elif device not in failed:
+                continue
+            else:
+                failed.discard(device)
+                text += " again"
+        out.append(Row(item["at"], text, str(item["kind"]), TONES.get(item["kind"], "")))
     return out
