@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import sqlite3
 import time
 
 import pytest
@@ -196,5 +197,21 @@ def test_keeping_noting_and_deleting_join_the_story(tmp_path, data, calls):
         assert fact(expired, "call-status").startswith("Deleted by retention: older than 1 day on ")
         listed = visible(manager.get("/calls?line=2").text)
         assert listed.count("Deleted by retention: older than 1 day") == 2 and "older than 1 days" not in listed
+    finally:
+        server.close()
+
+
+def test_todays_list_says_why_a_call_was_not_kept(tmp_path, data, calls):
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("sim"))
+    conn = sqlite3.connect(copy / "hookline.db")
+    with conn:     # the short call, as if it had come in a second ago
+        conn.execute("UPDATE calls SET started_at = ? WHERE id = ?", [catalog.iso(time.time() - 1), calls["short"]["id"]])
+    conn.close()
+    server = wt.start(copy)
+    try:
+        page = wt.login(server.base, "listener").get("/").text
+        badge = re.search(r'<span class="badge status-discarded"([^>]*)>', page)
+        assert badge and 'title="Too short to keep: 1 second of talk, the minimum is 2 seconds"' in badge[1]
     finally:
         server.close()

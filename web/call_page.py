@@ -69,12 +69,21 @@ def note_author(call: dict[str, Any], entries: list[dict[str, Any]]) -> dict[str
     return {"who": person(notes[-1].get("user")), "at": notes[-1]["at"]}
 
 
+def reasons_for(call_ids: list[str]) -> dict[str, str]:
+    """call id -> why it has no recording, in plain words (one query for them all)."""
+    found = catalog.reasons_not_kept(get_db(), call_ids)
+    return {call_id: reasons.why_not_kept(*found[call_id]) if call_id in found else reasons.NO_REASON
+            for call_id in call_ids}
+
+
+def not_kept_reasons(calls: list[dict[str, Any]]) -> dict[str, str]:
+    """For a list of calls on a page (today's): the reasons of those that were not kept."""
+    return reasons_for([c["id"] for c in calls if c.get("status") in NOT_KEPT])
+
+
 def why_not_kept(call: dict[str, Any]) -> str | None:
     """Why a discarded or deleted call has no recording, in plain words."""
-    if call["status"] not in NOT_KEPT:
-        return None
-    found = catalog.reasons_not_kept(get_db(), [call["id"]]).get(call["id"])
-    return reasons.why_not_kept(*found) if found else reasons.NO_REASON
+    return reasons_for([call["id"]])[call["id"]] if call["status"] in NOT_KEPT else None
 
 
 def technical_facts(call: dict[str, Any]) -> list[tuple[str, str]]:

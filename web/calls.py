@@ -22,7 +22,6 @@ from flask import (
 )
 from flask_login import current_user
 
-from appliance.present import reasons
 from appliance.store import audit, catalog, peaks as peaksmod, removal, search, times
 from appliance.store.kinds import NOT_KEPT
 
@@ -72,9 +71,7 @@ def recording_file(data_dir: Path, rel_path: str | None) -> Path | None:
 
 def discard_reasons(call_ids: list[str]) -> dict[str, str]:
     """call id -> why it was not kept, in plain words (one query for the whole page)."""
-    found = catalog.reasons_not_kept(get_db(), call_ids)
-    return {call_id: reasons.why_not_kept(*found[call_id]) if call_id in found else reasons.NO_REASON
-            for call_id in call_ids}
+    return call_page.reasons_for(call_ids)
 
 
 def parts_of(row: dict[str, Any]) -> tuple[dict | None, dict | None]:
