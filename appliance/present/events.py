@@ -198,6 +198,12 @@ def _warning(d: dict[str, Any], ctx: Context) -> str:
     return first_upper(message) if message else "Something here needs a look"
 
 
+def _direction(d: dict[str, Any], ctx: Context) -> str:
+    """The direction learnt during the call (the 'direction' event: direction, learnt_from)."""
+    said = {"outbound": "An outgoing call", "inbound": "An incoming call"}.get(d.get("direction"), "Direction known")
+    return said + (": a number was dialed" if d.get("learnt_from") == "dialing" else "")
+
+
 def _unknown(kind: str, d: dict[str, Any]) -> str:
     name = first_upper(str(kind).replace("-", " ").replace("_", " ")) or "Something happened"
     said = str(d.get("message") or d.get("reason") or "").strip()
@@ -221,6 +227,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.ERROR: _error,
     Event.WARNING: _warning,
     Event.SERIAL_GARBAGE: _garbage,
+    "direction": _direction,     # written once the line learns a call's direction (dialing heard)
 }
 # About the call before or after it (the next part's split says this one goes on there).
 LINKED = {Event.SPLIT: _split, Event.RESUMED: _resumed}
