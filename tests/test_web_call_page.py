@@ -181,6 +181,9 @@ def test_keeping_noting_and_deleting_join_the_story(tmp_path, data, calls):
         assert story(noted)[-2:] == ["Kept by manager: retention and deletion skip this call",
                                      "Note written by manager"]
         assert admin.post_form(f"{page_url}/hold", {"held": "0"}, page_url).status_code == 303
+        confirm = admin.get(f"{page_url}/delete").text
+        assert re.fullmatch(r"Call from ACME PLUMBING, \(415\) 555-0123 on Front desk, 2026-03-15 10:12:\d\d "
+                            r"America/New_York \(EDT\), 0:04 long\.", fact(confirm, "delete-what"))
         assert admin.post_form(f"{page_url}/delete", {}, f"{page_url}/delete").status_code == 303
         gone = manager.get(page_url).text
         assert re.fullmatch(r"Deleted by admin on 2026-\d\d-\d\d \d\d:\d\d:\d\d", fact(gone, "call-status"))

@@ -69,6 +69,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(phone, "phone")
     app.add_template_filter(line_name, "line_name")
     app.add_template_global(zone_name, "zone_name")
-    from .call_page import not_kept_reasons  # it reads the catalog: imported once the app is made
+    from .call_page import heading, not_kept_reasons  # they read the catalog: imported once the app is made
     app.add_template_global(not_kept_reasons, "not_kept_reasons")
+    app.add_template_filter(heading, "call_heading")
     app.add_template_filter(lambda args: {k: v for k, v in args.items() if k != "after"}, "reject_after")
