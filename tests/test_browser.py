@@ -132,6 +132,7 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
     page.click("#hold-button")
     page.wait_for_selector("#held-badge")
     assert page.locator("#delete-link").count() == 0
+    assert page.inner_text("#held-why") == "Kept: retention and deletion skip this call. Release the hold to delete it."
 
     # Delete another call, through the confirmation page.
     other = next(c for c in _calls(site.data) if c["status"] == "complete" and c["id"] != call["id"])
@@ -146,7 +147,7 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
     _shot(page, "05-delete-confirm")
     page.click("#confirm-delete")
     page.wait_for_selector("#no-audio")
-    assert "deleted" in page.inner_text("#call-status")
+    assert page.inner_text("#call-status").startswith("Deleted by owner on ")
     assert not (site.data / other["path"]).exists()
 
     # The other main pages render, for the screenshots and without script errors.

@@ -181,8 +181,12 @@ def test_the_policy_drops_for_todays_rules_and_says_why():
     policy = RecordPolicy()
     info = CallInfo(line=1, started_at=T0)
     assert policy.at_offhook(info, SETTINGS) == KEEP
-    assert policy.at_offhook(info, {**SETTINGS, "recording": False}) == Verdict(False, "recording is off for this line")
-    assert policy.at_end(info, 1.0, SETTINGS) == Verdict(False, "shorter than min_call_s (1.00 s < 2 s)")
+    off = policy.at_offhook(info, {**SETTINGS, "recording": False})
+    assert off == Verdict(False, "recording is off for this line", {"rule": "recording-off"})
+    # The event keeps the old text and gains the rule and its figures, for the pages to word.
+    short = policy.at_end(info, 1.0, SETTINGS)
+    assert short.detail() == {"reason": "shorter than min_call_s (1.00 s < 2 s)", "rule": "too-short",
+                              "talk_s": 1.0, "min_call_s": 2}
     assert policy.at_end(info, 2.0, SETTINGS) == KEEP
     assert policy.at_end(CallInfo(line=1, started_at=T0, part=2), 0.5, SETTINGS) == KEEP, "the rest of a kept call"
     assert policy.on_update(info, SETTINGS) == KEEP
@@ -273,6 +277,9 @@ def test_a_short_call_is_discarded_with_its_reason(bench):
     [call] = bench.calls()
     assert call["status"] == "discarded" and call["path"] is None
     assert ("discard", "shorter than min_call_s (1.00 s < 2 s)") in bench.kinds()
+    [discard] = [e for e in catalog.list_events(bench.db) if e["kind"] == "discard"]
+    assert discard["detail"]["rule"] == "too-short" and discard["detail"]["min_call_s"] == 2
+    assert discard["detail"]["talk_s"] == pytest.approx(1.0, abs=0.01), "how long it was, for the pages"
 
 
 def test_recording_off_logs_the_call_without_audio(tmp_path):

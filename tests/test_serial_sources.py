@@ -190,7 +190,7 @@ def ready_modem(devices, sources, **device_kw):
 def test_init_sequence_and_device_ok_with_an_echoing_modem(devices, sources):
     dev, src, events = ready_modem(devices, sources, echo=True)
     ok = events.of("device-ok")[0].detail
-    assert ok == {"device": dev.path, "modem": IDENT, "modem_info": INFO, "init": "AT+VCID=1"}
+    assert ok == {"device": dev.path, "device_kind": "modem", "modem": IDENT, "modem_info": INFO, "init": "AT+VCID=1"}
     assert dev.commands == ["AT", "ATE0", "ATI", "ATI3", "AT+VCID=1"]
     assert src.healthy and src.ident == IDENT and src.init_command == "AT+VCID=1"
     assert not events.of("device-error") and not events.of("serial-garbage")
@@ -409,7 +409,7 @@ def test_an_unfinished_line_does_not_swallow_the_next(devices, sources):
 def test_line_monitor_default_patterns(devices, sources):
     dev = devices(modem=False)
     src, events = sources(LineMonitorSource(LineMonitorHook(port=dev.path), **FAST))
-    assert events.wait("device-ok")[0].detail == {"device": dev.path}
+    assert events.wait("device-ok")[0].detail == {"device": dev.path, "device_kind": "line monitor"}
     seen = src.lines_seen
     dev.send("RING", "OFFHOOK", "STATUS 48V", "ON-HOOK", "OFF HOOK 2", "ON_HOOK")
     wait_until(lambda: src.lines_seen == seen + 6, what="lines_seen")

@@ -54,6 +54,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "audit": ("manager", "admin"),
     "settings": ("admin",),
     "users": ("admin",),
+    "technical": ("admin",),                  # device paths, hashes, raw events on a call's page
 }
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.setup"}
 API_PREFIX = "/api/v1/"

@@ -25,6 +25,7 @@ from flask_login import current_user
 from appliance.store import audit, catalog, peaks as peaksmod, removal, search, times
 from appliance.store.kinds import NOT_KEPT
 
+from . import call_page
 from .auth import from_own_pages, record, require
 from .db import get_db, get_zone
 from .forms import ActionForm, HoldForm, NoteForm
@@ -69,8 +70,8 @@ def recording_file(data_dir: Path, rel_path: str | None) -> Path | None:
 
 
 def discard_reasons(call_ids: list[str]) -> dict[str, str]:
-    """call id -> why it was not kept (one query for the whole page)."""
-    return {call_id: "no reason recorded" for call_id in call_ids} | catalog.reasons_not_kept(get_db(), call_ids)
+    """call id -> why it was not kept, in plain words (one query for the whole page)."""
+    return call_page.reasons_for(call_ids)
 
 
 def parts_of(row: dict[str, Any]) -> tuple[dict | None, dict | None]:
@@ -104,11 +105,9 @@ def index():
 @require("listen")
 def detail(call_id: str):
     row = call_or_404(call_id)
-    call = catalog.public_call(row)
     previous, following = parts_of(row)
-    events = catalog.call_timeline(get_db(), row, time.time())
-    return render_template("call.html", call=call, events=events, previous=previous, following=following,
-                           note_form=NoteForm(note=call.get("note") or ""), hold_form=HoldForm(),
+    return render_template("call.html", **call_page.context(row, previous, following, current_user.can("technical")),
+                           note_form=NoteForm(note=row.get("note") or ""), hold_form=HoldForm(),
                            has_audio=recording_file(current_app.config["DATA_DIR"], row.get("path")) is not None)
 
 

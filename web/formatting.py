@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from appliance.present import numbers, zone
+from appliance.present import numbers, words, zone
+from appliance.store import times
 
 from .db import get_box, get_zone
 
@@ -14,8 +15,13 @@ def local_time(iso_text: str | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return zone.local(iso_text, get_zone(), fmt)
 
 
-def zone_name() -> str:
-    return zone.zone_label(get_zone())
+def zone_name(at: str | None = None) -> str:
+    """The box's zone, named as at `at` (ISO; default now): a March call says EDT even in winter."""
+    try:
+        when = times.parse(at) if at else None
+    except ValueError:
+        when = None
+    return zone.zone_label(get_zone(), when)
 
 
 def phone(number: str | None) -> str:
@@ -29,12 +35,8 @@ def line_name(line_id: int | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """65.4 -> '1:05', 3725 -> '1:02:05'."""
-    if seconds is None:
-        return "—"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    """65.4 -> '1:05', 3725 -> '1:02:05' (as the timeline's sentences say it)."""
+    return words.clock(seconds)
 
 
 def size(n: int | None) -> str:
@@ -67,4 +69,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(phone, "phone")
     app.add_template_filter(line_name, "line_name")
     app.add_template_global(zone_name, "zone_name")
+    from .call_page import heading, not_kept_reasons  # they read the catalog: imported once the app is made
+    app.add_template_global(not_kept_reasons, "not_kept_reasons")
+    app.add_template_filter(heading, "call_heading")
     app.add_template_filter(lambda args: {k: v for k, v in args.items() if k != "after"}, "reject_after")

@@ -46,8 +46,9 @@ class Parts:
         old.finish(self.clock.wall(at), (at - call.part_start) / self.rate)
         if call.loudest < STUCK_DBFS:
             call.recording, call.stuck = None, True
-            self.event(Event.STUCK, at, old.id, loudest_dbfs=call.loudest,
-                       message=f"off-hook for {(at - call.offhook_frame) / self.rate:.0f} s of silence: the hook "
+            silent_s = (at - call.offhook_frame) / self.rate
+            self.event(Event.STUCK, at, old.id, loudest_dbfs=call.loudest, silent_s=round(silent_s, 1),
+                       message=f"off-hook for {silent_s:.0f} s of silence: the hook "
                                "input looks stuck (check its wiring and active level); not recording until on-hook")
             return
         info = CallInfo(**{**old.info.__dict__, "started_at": self.clock.wall(at), "part": old.info.part + 1,
@@ -56,4 +57,5 @@ class Parts:
         call.info = info
         call.part_start, call.cursor, call.loudest, call.call_id = at, at, -120.0, call.recording.id
         self.event(Event.SPLIT, at, call.recording.id, previous_id=old.id, part=info.part,
-                   reason=f"longer than max_call_s ({self.settings['max_call_s']:g} s)")
+                   reason=f"longer than max_call_s ({self.settings['max_call_s']:g} s)",
+                   max_call_s=self.settings["max_call_s"])

@@ -8,7 +8,7 @@ rule that looks at the caller ID and the dialed digits.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -16,6 +16,12 @@ from typing import Any
 class Verdict:
     keep: bool
     reason: str | None = None
+    # The rule and its figures, stored beside the reason so pages can word it (present.reasons).
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def detail(self) -> dict[str, Any]:
+        """What the call's 'discard' event records."""
+        return {"reason": self.reason, **self.facts}
 
 
 KEEP = Verdict(True)
@@ -37,7 +43,7 @@ class Rule:
 class RecordingOff(Rule):
     def at_offhook(self, info, settings):
         if not settings["recording"]:
-            return Verdict(False, "recording is off for this line")
+            return Verdict(False, "recording is off for this line", {"rule": "recording-off"})
         return None
 
 
@@ -45,7 +51,8 @@ class MinimumLength(Rule):
     def at_end(self, info, talk_s, settings):
         minimum = settings["min_call_s"]
         if info.part == 1 and talk_s < minimum:     # a later part is the rest of a kept call
-            return Verdict(False, f"shorter than min_call_s ({talk_s:.2f} s < {minimum:g} s)")
+            return Verdict(False, f"shorter than min_call_s ({talk_s:.2f} s < {minimum:g} s)",
+                           {"rule": "too-short", "talk_s": round(talk_s, 3), "min_call_s": minimum})
         return None
 
 

@@ -20,7 +20,7 @@ from ..store.kinds import Event
 from .consent import NO_PLAYER
 from .digits import dialed_after
 from .parts import Parts
-from .policy import RecordPolicy
+from .policy import RecordPolicy, Verdict
 
 log = logging.getLogger("hookline.line")
 
@@ -41,7 +41,7 @@ class Call:
     call_id: str = ""                       # the catalog id, from the off-hook on
     loudest: float = -120.0                 # loudest chunk of the current part (dBFS, either leg)
     stuck: bool = False
-    dropped: str | None = None              # why the policy dropped it (None: kept so far)
+    dropped: Verdict | None = None          # why the policy dropped it (None: kept so far)
     row_written: bool = False               # a dropped call's catalog row exists already
 
 
@@ -124,7 +124,7 @@ class CallSession:
         info = CallInfo(line=self.line_id, started_at=self.clock.wall(frame), clock_synced=self.clock.synced, **who)
         verdict = self.policy.at_offhook(info, self.settings)
         if not verdict.keep:
-            self.call = Call(frame, frame, None, info, call_id=catalog.new_call_id(), dropped=verdict.reason)
+            self.call = Call(frame, frame, None, info, call_id=catalog.new_call_id(), dropped=verdict)
             self.event(Event.OFFHOOK, frame, self.call.call_id, recording=False, direction=info.direction)
             self._add_digits(digits)
             return
@@ -175,13 +175,13 @@ class CallSession:
         if rec is None:
             if not call.row_written:
                 record_dropped(self.recorder.db, call.call_id, call.info, self.clock.wall(frame), duration)
-                self.event(Event.DISCARD, frame, call.call_id, reason=call.dropped)
+                self.event(Event.DISCARD, frame, call.call_id, **call.dropped.detail())
             return
         self.parts.feed(call, min(frame, self.audio.end))
         verdict = self.policy.at_end(rec.info, duration, self.settings)
         if not verdict.keep:
             rec.discard(self.clock.wall(frame), duration)
-            self.event(Event.DISCARD, frame, rec.id, reason=verdict.reason)
+            self.event(Event.DISCARD, frame, rec.id, **verdict.detail())
             return
         rec.finish(self.clock.wall(frame), duration)
 
@@ -217,10 +217,10 @@ class CallSession:
         verdict = self.policy.on_update(call.info, self.settings)
         if verdict.keep:
             return
-        rec, call.recording, call.dropped, call.row_written = call.recording, None, verdict.reason, True
+        rec, call.recording, call.dropped, call.row_written = call.recording, None, verdict, True
         self.consent.end()
         rec.discard(self.clock.wall(pos), (pos - call.part_start) / self.rate)
-        self.event(Event.DISCARD, pos, rec.id, reason=verdict.reason)
+        self.event(Event.DISCARD, pos, rec.id, **verdict.detail())
 
     # -- the audio ------------------------------------------------------------------------
     def heard(self, near_dbfs: float, far_dbfs: float) -> None:
@@ -262,7 +262,7 @@ class CallSession:
         linked part if the line is still off-hook when the device is back."""
         call = self.call
         rec = call.recording if call else None
-        self.event(Event.DEVICE_ERROR, pos, self.call_id, device=device, error=error)
+        self.event(Event.DEVICE_ERROR, pos, self.call_id, device=device, device_kind="capture", error=error)
         if rec is None:   # idle, stuck or not recording: nothing to keep, the hook state carries on
             return
         self.call = None

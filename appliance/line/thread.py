@@ -41,6 +41,8 @@ from .who_called import WhoCalled
 log = logging.getLogger("hookline.line")
 
 BACKOFF_MAX_S = 5.0   # a replugged interface is recording again within this (opening a missing PCM is cheap)
+# Which device a device event is about, for the pages' sentences (present.events.device_kind).
+AUDIO_IN, AUDIO_OUT = {"device_kind": "capture"}, {"device_kind": "playback"}
 
 
 def line_status(line: "Line") -> dict[str, Any]:
@@ -132,14 +134,14 @@ class Line(threading.Thread):
         self.event = EventLog(self.db, self.cfg.id, self.clock)
         if self.cfg.playback:
             self.player = Player(self.cfg.playback, self.rate, lambda error: self.post(
-                HookEvent("device-error", detail={"device": self.cfg.playback, "error": error})))
+                HookEvent("device-error", detail={"device": self.cfg.playback, "error": error, **AUDIO_OUT})))
         self.session = CallSession(
             line_id=self.cfg.id, recorder=Recorder(self.db, self.data_dir, self.disk, self.rate, self.cfg.bitrate_kbps),
             audio=self.audio, clock=self.clock, events=self.event, consent=Consent(self.rate, self.player),
             settings=self.settings, preroll_frames=self.preroll_frames, lag_frames=self.lag,
             has_callerid=self.cfg.callerid is not None)
         self.inputs.start(self.post, lambda name, error: self.event(Event.DEVICE_ERROR, self.pos, device=name,
-                                                                   error=str(error)))
+                                                                   device_kind=name, error=str(error)))
 
     def _capture_with_retry(self) -> None:
         """Capture until stopped; a missing or failing device is retried every 1, 2, 4, then
@@ -152,14 +154,14 @@ class Line(threading.Thread):
                 if self.device_error != str(e):
                     log.error("line %s: %s; retrying every %.0f s at most", self.cfg.id, e, BACKOFF_MAX_S)
                 if self.device_error is None:   # one event per outage, however it shows itself
-                    self.event(Event.DEVICE_ERROR, self.pos, device=self.cfg.capture, error=str(e))
+                    self.event(Event.DEVICE_ERROR, self.pos, device=self.cfg.capture, error=str(e), **AUDIO_IN)
                 self.device_error = str(e)
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
             if self.device_error:
                 log.info("line %s: capture device '%s' is back", self.cfg.id, self.cfg.capture)
-                self.event(Event.DEVICE_OK, self.pos, device=self.cfg.capture)
+                self.event(Event.DEVICE_OK, self.pos, device=self.cfg.capture, **AUDIO_IN)
                 self.device_error = None
                 self.hook_level.restart(self.pos)   # a level held across the outage restarts its debounce
                 self.session.retry.device_back(self.pos, self.hook_level.offhook)

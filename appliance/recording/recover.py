@@ -69,7 +69,7 @@ def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Pa
         catalog.update_call(db, row["id"], status=Status.DISCARDED, spool_path=None, duration_s=0.0,
                             ended_at=row["started_at"])
         catalog.log_event(db, row["line"], Event.DISCARD, times.seconds(row["started_at"]), row["id"],
-                          reason="recovered after a crash, but no audio had reached the disk")
+                          reason="recovered after a crash, but no audio had reached the disk", rule="crash-no-audio")
         return
     ended = times.seconds(row["started_at"]) + duration
     row.update(ended_at=catalog.iso(ended), duration_s=round(duration, 3))
@@ -106,4 +106,4 @@ def _recover_missing_part(db: sqlite_utils.Database, data_dir: Path, row: dict) 
     catalog.update_call(db, row["id"], status=Status.DISCARDED, spool_path=None, duration_s=0.0,
                         ended_at=row["started_at"])
     catalog.log_event(db, row["line"], Event.DISCARD, times.seconds(row["started_at"]), row["id"],
-                      reason="recovered after a crash, but the recording file was never written")
+                      reason="recovered after a crash, but the recording file was never written", rule="crash-no-file")

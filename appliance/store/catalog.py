@@ -130,17 +130,19 @@ def _detail(text: str) -> dict[str, Any]:
     return detail if isinstance(detail, dict) else {}
 
 
-def reasons_not_kept(db: sqlite_utils.Database, call_ids: list[str]) -> dict[str, str]:
-    """call id -> why it has no recording, from its 'discard' and 'deleted' events (the last one
-    that gives a reason); calls with no reason are left out. One query for all of them."""
-    reasons: dict[str, str] = {}
+def reasons_not_kept(db: sqlite_utils.Database, call_ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """call id -> (kind, detail) of the 'discard' or 'deleted' event that says why it has no
+    recording (the last one that gives a reason; present.reasons words it); calls with no reason
+    are left out. One query for all of them."""
+    reasons: dict[str, tuple[str, dict[str, Any]]] = {}
     if not call_ids:
         return reasons
-    for row in db.query(f"SELECT call_id, detail FROM call_events WHERE kind IN ({placeholders(NOT_KEPT_BECAUSE)}) "
-                        f"AND call_id IN ({placeholders(call_ids)}) ORDER BY id", [*NOT_KEPT_BECAUSE, *call_ids]):
-        reason = _detail(row["detail"]).get("reason")
-        if reason:
-            reasons[row["call_id"]] = str(reason)
+    for row in db.query(f"SELECT call_id, kind, detail FROM call_events WHERE kind IN "
+                        f"({placeholders(NOT_KEPT_BECAUSE)}) AND call_id IN ({placeholders(call_ids)}) ORDER BY id",
+                        [*NOT_KEPT_BECAUSE, *call_ids]):
+        detail = _detail(row["detail"])
+        if detail.get("reason") or detail.get("rule"):
+            reasons[row["call_id"]] = (row["kind"], detail)
     return reasons
 
 

@@ -68,7 +68,7 @@ def _insert_event(db: sqlite_utils.Database, line: int | None, call_id: str | No
 
 
 def delete_call(db: sqlite_utils.Database, data_dir: str | Path, call_id: str, reason: str,
-                by: str | None = None) -> dict[str, Any]:
+                by: str | None = None, **rule: Any) -> dict[str, Any]:
     """Delete a finished call's file and peaks and mark its row 'deleted'; returns the row.
 
     Refused (RemovalError) for an unknown call, one still recording, one already deleted, one
@@ -76,6 +76,7 @@ def delete_call(db: sqlite_utils.Database, data_dir: str | Path, call_id: str, r
     logged and the row is marked all the same. The file is removed inside the transaction,
     before it commits: if the commit fails the row still names the missing file, and deleting
     it again completes the job (nothing is ever left on disk that the catalog calls deleted).
+    `rule` (e.g. rule="retention", days=90) goes into the event beside the reason, for the pages.
     """
     data_dir = Path(data_dir)
     now = time.time()
@@ -95,7 +96,7 @@ def delete_call(db: sqlite_utils.Database, data_dir: str | Path, call_id: str, r
         db.execute("UPDATE calls SET status = ?, deleted_at = ?, path = NULL, spool_path = NULL WHERE id = ?",
                    [Status.DELETED, deleted_at, call_id])
         delete_peaks(db, call_id)
-        _insert_event(db, row["line"], call_id, Event.DELETED, now, reason=reason, by=by)
+        _insert_event(db, row["line"], call_id, Event.DELETED, now, reason=reason, by=by, **rule)
         if target is not None:
             try:
                 os.unlink(target)

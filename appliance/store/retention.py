@@ -48,9 +48,9 @@ def free_fraction_of(path: Path) -> float:
     return usage.free / usage.total if usage.total else 0.0
 
 
-def _delete(db: sqlite_utils.Database, data_dir: Path, call_id: str, reason: str) -> bool:
+def _delete(db: sqlite_utils.Database, data_dir: Path, call_id: str, reason: str, **rule: Any) -> bool:
     try:
-        delete_call(db, data_dir, call_id, reason)
+        delete_call(db, data_dir, call_id, reason, **rule)
         return True
     except RemovalError as e:      # held or finished meanwhile, a tampered path: skip it
         log.warning("retention: not deleting call %s: %s", call_id, e)
@@ -86,7 +86,7 @@ def expire(db: sqlite_utils.Database, data_dir: Path, days: int, now: float,
     for call_id in _oldest(db, _EXPIRED, [*FINISHED, cutoff]):
         if should_stop and should_stop():
             break
-        if _delete(db, data_dir, call_id, reason):
+        if _delete(db, data_dir, call_id, reason, rule="retention", days=days):
             deleted.append(call_id)
     return deleted
 
@@ -104,7 +104,7 @@ def guard(db: sqlite_utils.Database, data_dir: Path, reserve_pct: int, now: floa
     for call_id in _oldest(db, _WITH_FILE, list(WITH_FILE)):
         if should_stop and should_stop():
             break
-        if _delete(db, data_dir, call_id, reason):
+        if _delete(db, data_dir, call_id, reason, rule="disk-guard", reserve_pct=reserve_pct):
             deleted.append(call_id)
             _checkpoint(db)
             free = free_fraction()

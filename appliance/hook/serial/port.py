@@ -145,6 +145,8 @@ class _SerialSource:
 
     # -- events ----------------------------------------------------------------------------------
     def _emit(self, kind: str, **detail: Any) -> None:
+        if kind in ("device-error", "device-ok", "serial-garbage"):
+            detail["device_kind"] = self.kind     # "modem", "line monitor": how the pages name it
         try:
             self._post(HookEvent(kind, detail={"device": self.port, **detail}))
         except Exception:   # the consumer's problem must not end the reader
