@@ -8,50 +8,28 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-import pytest
-
 import simtools as st
 import webtools as wt
 from appliance.sim import runner, scenario as scenariomod
-from appliance.store import catalog, db as dbmod, users
-from test_browser import (
-    CHROMIUM,
+from appliance.store import db as dbmod, users
+from test_browser import (  # noqa: F401  (browser: the module's Chromium, a fixture)
+    LIVE_SCENARIO,
+    _calls,
     _shot,
-    browser as browser,  # noqa: F401  (the module's Chromium, a fixture)
+    browser as browser,
+    pytestmark as pytestmark,
 )
 from web.formatting import duration
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)"),
-    pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"),
-]
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
-LINES = """
-[[line]]
-id = 1
-offhook = "gpio"
-callerid = "modem"
-
-[[line]]
-id = 2
-offhook = "gpio"
-"""
-
-A_CALL = LINES + """
-[[call]]
-line = 1
-at = 4.0
-direction = "inbound"
-rings = 1
-caller_id = { number = "4155550123", name = "ACME PLUMBING" }
-talk = 6.0
-near = "tone:440@-10"
-far = "tone:1000@-10"
-"""
+# test_browser's live office: two lines, a modem on line 1. Alone, or with its call given a
+# caller's name and long enough to be seen while it is recorded.
+LINES = LIVE_SCENARIO[:LIVE_SCENARIO.index("[[call]]")]
+A_CALL = LIVE_SCENARIO.replace('{ number = "5550001111" }', '{ number = "4155550123", name = "ACME PLUMBING" }') \
+    .replace("talk = 3.0", "talk = 6.0")
+assert "ACME" in A_CALL and "talk = 6.0" in A_CALL
 
 
 class Office:
@@ -80,13 +58,6 @@ class Office:
             hw.stop()
             daemon.stop()
             self.running = None
-
-    def calls(self) -> list[dict]:
-        db = dbmod.connect(self.data)
-        try:
-            return catalog.list_calls(db)
-        finally:
-            db.close()
 
     def close(self) -> None:
         self.stop()
@@ -139,7 +110,7 @@ def test_a_call_appears_in_todays_list_while_it_is_recorded(browser, tmp_path):
         # gets the call's length.
         page.wait_for_selector("#today-list > li .badge.status-complete", state="attached", timeout=20000)
         assert not page.is_visible("#today-list > li .badge")
-        call = office.calls()[0]
+        call = _calls(office.data)[0]
         assert call["status"] == "complete"
         assert page.inner_text("#today-list > li .what") == \
             f"Line 1 · inbound · ACME PLUMBING, (415) 555-0123 · {duration(call['duration_s'])}"

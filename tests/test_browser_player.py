@@ -5,41 +5,23 @@ next call, and a phone-size page that does not scroll sideways. Screenshots in
 test-artifacts/screenshots/."""
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 
 import webtools as wt
 from appliance.store import catalog, db as dbmod, users
-from test_browser import (
-    CHROMIUM,
+from test_browser import (  # noqa: F401  (browser: the module's Chromium, a fixture)
     _shot,
-    browser as browser,  # noqa: F401  (the module's Chromium, a fixture)
+    browser as browser,
+    pytestmark as pytestmark,
 )
+from test_peaks import LONG
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)"),
-    pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"),
-]
-
-# One long call: the office leg a 440 Hz tone, the line leg 1000 Hz, long enough to skip around in.
-SCENARIO = """
-[appliance]
-start = "2026-03-15T14:12:00Z"
-sample_rate = 8000
-
-[[line]]
-id = 1
-offhook = "gpio"
-
-[[call]]
-line = 1
-at = 0.5
-direction = "inbound"
-rings = 1
-talk = 30.0
-near = "tone:440@-12"
-far = "tone:1000@-12"
-"""
+# test_peaks' one long call (60 s, the office leg a 440 Hz tone) with a 1000 Hz tone on the line
+# leg too, to hear one leg alone; long enough to skip around in.
+SCENARIO = LONG.replace('far = "silence"', 'far = "tone:1000@-12"')
+assert SCENARIO != LONG
 
 AUDIO = "document.getElementById('audio')"
 
@@ -47,12 +29,9 @@ AUDIO = "document.getElementById('audio')"
 @pytest.fixture(scope="module")
 def site(simulated_data):
     data = simulated_data(SCENARIO, name="player")
-    db = dbmod.connect(data)
-    try:
+    with closing(dbmod.connect(data)) as db:
         users.create_user(db, "manager", "manager", wt.PASSWORDS["manager"])
         call = next(c for c in catalog.list_calls(db) if c["status"] == "complete")
-    finally:
-        db.close()
     server = wt.start(data)
     server.call = call
     yield server

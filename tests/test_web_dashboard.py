@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -78,8 +79,7 @@ def today(tmp_path_factory):
     now = time.time()
     midnight = datetime.now(ZoneInfo(ZONE)).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     ago = min(30.0, (now - midnight) / 2)         # today there, even just after midnight
-    db = dbmod.connect(data)
-    try:
+    with closing(dbmod.connect(data)) as db:
         ids = {
             "yesterday": _call(db, midnight - 60, direction="inbound", remote_number="4155550100", duration_s=30),
             "acme": _call(db, now - ago, direction="inbound", remote_number="4155550123",
@@ -90,8 +90,6 @@ def today(tmp_path_factory):
         }
         catalog.log_event(db, 1, Event.DISCARD, now - ago / 3, call_id=ids["short"],
                           reason="shorter than min_call_s (1.00 s < 2 s)")
-    finally:
-        db.close()
     server = wt.start(data)
     server.ids = ids
     yield server
