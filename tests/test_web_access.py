@@ -48,6 +48,7 @@ def _kept_call(site) -> str:
 PAGE_LOGIN = 302
 MATRIX = {
     "dashboard.index": ("GET", "/", (PAGE_LOGIN, 200, 200, 200)),
+    "dashboard.today": ("GET", "/today", (PAGE_LOGIN, 200, 200, 200)),
     "calls.index": ("GET", "/calls", (PAGE_LOGIN, 200, 200, 200)),
     "calls.detail": ("GET", "/calls/{call}", (PAGE_LOGIN, 200, 200, 200)),
     "calls.peaks": ("GET", "/calls/{call}/peaks", (PAGE_LOGIN, 200, 200, 200)),

@@ -458,48 +458,70 @@ def test_pages_of_calls_newest_first_and_next_links_reach_every_call_once(data, 
 
 # -- the dashboard -------------------------------------------------------------------------------
 def test_live_line_state_on_the_dashboard(site, status_file, calls):
-    page = site.page("/", role="listener")           # the status the simulation left: both lines idle
-    assert "The recorder has stopped reporting" in page.text   # its last status says it stopped
-    assert page.find("li", id="line-1")[0]["class"] == "line-card state-idle"
-    assert page.find("li", id="line-2")[0]["class"] == "line-card state-idle"
+    def card(page, line: int) -> tuple[str, str, bool]:
+        """(the card's class, its state in words, whether its meters are hidden)"""
+        tags = page.tags[page.tags.index(("li", page.find("li", id=f"line-{line}")[0])):]
+        levels = next(a for t, a in tags if t == "span" and a.get("class") == "levels")
+        words = re.search(rf'id="line-{line}".*?<span class="state-text">([^<]*)</span>', page.html, re.S)[1]
+        return tags[0][1]["class"], words, "hidden" in levels
+
+    # The status the simulation left: the recorder said it stopped. The cards say so, grey and
+    # without meters: never green "idle" with the last call's levels.
+    page = site.page("/", role="listener")
+    assert "The recorder is stopped: no calls are being recorded." in page.text
+    assert card(page, 1) == card(page, 2) == ("line-card state-stopped", "recorder not running", True)
+    assert "idle" not in page.text
     # What web/static/dashboard.js needs to keep the cards live.
     assert page.find("body")[0]["data-status-url"] == "/api/v1/status"
+    assert page.find("body")[0]["data-today-url"] == "/today"
     assert "/static/dashboard.js" in [s.get("src") for s in page.find("script")]
     for cls in ("line-name", "state-text", "call-time"):
         assert len(page.find("span", **{"class": cls})) == 2, cls
     assert len(page.find("meter", **{"class": "level-near"})) == len(page.find("meter", **{"class": "level-far"})) == 2
 
     status = json.loads(status_file.read_text())
-    status["updated_at"] = time.time() - 60          # the daemon stopped a minute ago
+    status["updated_at"] = time.time() - 60          # a recorder that died a minute ago without a word
+    status["running"] = True
+    status["lines"][0].update(state="recording", call_s=83.4, level_near_dbfs=-21.5, level_far_dbfs=-30.2)
     status_file.write_text(json.dumps(status))
     page = site.page("/")
     assert "The recorder has stopped reporting: is it running?" in page.text
     assert len(page.find("li", **{"class": "warning warning-recorder"})) == 1
+    assert card(page, 1) == ("line-card state-stopped", "recorder not running", True)
+    assert "1:23" not in page.text and "-22 dBFS" not in page.text
 
-    status["updated_at"] = time.time()
-    status["running"] = True                          # a live recorder (the simulation ended cleanly)
-    status["lines"][0].update(state="recording", call_s=83.4, level_near_dbfs=-21.5, level_far_dbfs=-30.2,
-                              name="<i>Front desk</i>")
+    status["updated_at"] = time.time()                # a live recorder
+    status["lines"].append({**status["lines"][1], "line": 3, "name": "<i>Front desk</i>"})  # not in the catalog yet
     status_file.write_text(json.dumps(status))
     page = site.page("/")
     assert "stopped reporting" not in page.text and "not running" not in page.text
-    assert page.find("li", id="line-1")[0]["class"] == "line-card state-recording"
-    assert page.find("li", id="line-2")[0]["class"] == "line-card state-idle"
-    assert "<i>Front desk</i> recording 1:23" in page.text
+    assert card(page, 1) == ("line-card state-recording", "recording", False)
+    assert card(page, 2) == ("line-card state-idle", "idle", False)
+    assert "Line 1 recording 1:23" in page.text
+    assert "<i>Front desk</i> idle" in page.text    # a line the box does not know yet: the name it reports
     assert "&lt;i&gt;Front desk&lt;/i&gt;" in page.html
     assert [m["value"] for m in page.find("meter")][:2] == ["-21.5", "-30.2"]
     assert "-22 dBFS" in page.text and "-30 dBFS" in page.text
     # The JSON the script polls says the same.
     _, _, body = site.get("/api/v1/status", role="listener")
-    line1 = json.loads(body)["lines"][0]
-    assert (line1["line"], line1["state"], line1["call_s"]) == (1, "recording", 83.4)
+    doc = json.loads(body)
+    line1 = doc["lines"][0]
+    assert (line1["line"], line1["name"], line1["state"], line1["state_text"], line1["call_s"]) == \
+        (1, "Line 1", "recording", "recording", 83.4)
+    assert doc["recorder"]["running"] is True
 
+    # No status file at all: the lines the catalog knows, each "recorder not running".
     status_file.unlink()
     page = site.page("/")
-    assert not page.find("li", id="line-1") and not page.find("li", id="line-2")
-    assert "No line is reporting: the recorder is not running." in page.text
+    assert card(page, 1) == card(page, 2) == ("line-card state-stopped", "recorder not running", True)
+    assert not page.find("li", id="line-3")
     warnings = page.find("li", **{"class": "warning warning-recorder"})
     assert len(warnings) == 1 and "The recorder is not running: no calls are being recorded." in page.text
+    _, _, body = site.get("/api/v1/status", role="listener")
+    doc = json.loads(body)
+    assert doc["recorder"]["running"] is False
+    assert [(ln["line"], ln["state"], ln["level_near_dbfs"]) for ln in doc["lines"]] == \
+        [(1, "stopped", None), (2, "stopped", None)]
     # The call list does not need the daemon.
     assert len(site.page("/calls").row_order) == len(calls)
 
@@ -776,9 +798,8 @@ def test_caller_names_are_escaped(tampered):
         page = site.page(path, role=role)
         assert "<script>alert(1)</script>" not in page.html and "<b>5551234</b>" not in page.html, path
         assert "&lt;b&gt;5551234&lt;/b&gt;" in page.html, path
-        if path != "/":           # the dashboard shows the number, not the name
-            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.html, path
-            assert "<script>alert(1)</script>" in page.text           # shown as text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.html, path
+        assert "<script>alert(1)</script>" in page.text           # shown as text
         assert all(s.get("src") for s in page.find("script")) and page.inline_script == "", path
     assert "<script>alert(1)</script>" in site.page("/calls").rows["thostilename"]
 

@@ -12,7 +12,7 @@ from appliance.store.kinds import CALL_STATUSES
 from . import status as statusmod
 from .auth import csrf, require
 from .calls import call_or_404, local_zone, parts_of, serve_recording
-from .db import get_db, get_zone
+from .db import get_box, get_db, get_zone
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)   # read-only: nothing here changes state, and tokens are not cookies
@@ -27,8 +27,8 @@ def status():
     count, _ = statusmod.today_calls(db, get_zone(), limit=0)
     return jsonify(recorder={"running": bool(live and not live["stale"]),
                              "updated_at": live["updated_at"] if live else None},
-                   lines=live["lines"] if live else [], disk=disk, today_calls=count,
-                   warnings=statusmod.warnings(live, disk))
+                   lines=statusmod.line_cards(live, get_box()), disk=disk, today_calls=count,
+                   warnings=statusmod.warnings(live, disk, get_box()))
 
 
 @bp.get("/calls")
@@ -158,12 +158,29 @@ def _call_schema() -> dict:
 
 
 def _status_operation() -> dict:
+    number_or_null = {"type": "number", "nullable": True}
+    recorder = {"type": "object", "properties": {
+        "running": {"type": "boolean", "description": "false when its status is stale or missing"},
+        "updated_at": {"type": "string", "format": "date-time", "nullable": True}}, "required": ["running"]}
+    line = {"type": "object", "description": "a line as the dashboard's card shows it; while the recorder "
+                                             "runs, also what it reports (device, sources, xruns...)",
+            "properties": {"line": {"type": "integer"}, "name": _STRING,
+                           "state": {"type": "string", "enum": list(statusmod.STATE_WORDS)},
+                           "state_text": {**_STRING, "description": "the state in words"},
+                           "call_s": number_or_null, "level_near_dbfs": number_or_null,
+                           "level_far_dbfs": number_or_null},
+            "required": ["line", "name", "state", "state_text", "call_s", "level_near_dbfs", "level_far_dbfs"]}
+    disk = {"type": "object", "properties": {
+        "total_bytes": {"type": "integer"}, "free_bytes": {"type": "integer"}, "used_bytes": {"type": "integer"},
+        "free_fraction": {"type": "number"}, "bytes_per_day": {"type": "integer"},
+        "days_left": {**number_or_null, "description": "at the last week's rate (null: nothing recorded)"},
+        "time_left": {"type": "string", "nullable": True, "description": "days_left in words: 'about 3 years'"}},
+        "required": ["total_bytes", "free_bytes", "days_left", "time_left"]}
     return {
         "summary": "Live state of the lines, disk usage and warnings", "operationId": "status",
         "responses": {"200": {"description": "status", "content": {"application/json": {"schema": {
-            "type": "object", "properties": {"recorder": {"type": "object"},
-                                             "lines": {"type": "array", "items": {"type": "object"}},
-                                             "disk": {"type": "object"}, "today_calls": {"type": "integer"},
+            "type": "object", "properties": {"recorder": recorder, "lines": {"type": "array", "items": line},
+                                             "disk": disk, "today_calls": {"type": "integer"},
                                              "warnings": {"type": "array", "items": {"type": "object"}}},
             "required": ["recorder", "lines", "disk", "warnings"]}}}}, **_errors(401)}}
 

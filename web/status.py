@@ -1,5 +1,6 @@
 """What the box is doing now, for the dashboard and /api/v1/status: the daemon's live status
-file (lines, levels, devices), disk usage with days left at the current rate, and warnings."""
+file (lines, levels, devices) as line cards, disk usage with the time left at the current rate,
+and warnings."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,8 @@ from typing import Any
 import sqlite_utils
 
 from appliance.clock import clock_synced
-from appliance.store import catalog, times
+from appliance.present.time_left import time_left
+from appliance.store import box as boxmod, catalog, times
 
 log = logging.getLogger("hookline.web")
 
@@ -21,6 +23,11 @@ STATUS_STALE_S = 10.0     # the daemon rewrites its status file every second; ol
 RATE_WINDOW_DAYS = 7      # days left is estimated from what was recorded over this many days
 DISK_WARN_FRACTION = 0.10
 DAYS_LEFT_WARN = 14
+STOPPED = "stopped"       # a card's state while the recorder is not running
+# A line's state as the card says it (the daemon's names are in the status file and the API).
+STATE_WORDS = {"idle": "idle", "ringing": "ringing", "offhook": "on a call, not recording",
+               "recording": "recording", "device-missing": "audio interface missing",
+               STOPPED: "recorder not running"}
 
 
 def read_status(path: Path) -> dict[str, Any] | None:
@@ -40,6 +47,7 @@ def read_status(path: Path) -> dict[str, Any] | None:
             "clock_synced": doc.get("clock_synced") if isinstance(doc.get("clock_synced"), bool) else None,
             "updated_at": times.iso(updated) if age is not None else None,
             # A recorder that stopped cleanly says so in its last status.
+            "stopped": doc.get("running") is False,
             "stale": age is None or age > STATUS_STALE_S or doc.get("running") is False}
 
 
@@ -55,7 +63,31 @@ def disk_report(db: sqlite_utils.Database, data_dir: Path, now: float | None = N
     per_day = recorded / days if recorded else 0
     return {"total_bytes": usage.total, "free_bytes": usage.free, "used_bytes": usage.total - usage.free,
             "free_fraction": round(usage.free / usage.total, 4) if usage.total else 0.0,
-            "bytes_per_day": round(per_day), "days_left": round(usage.free / per_day, 1) if per_day else None}
+            "bytes_per_day": round(per_day), "days_left": round(usage.free / per_day, 1) if per_day else None,
+            "time_left": time_left(usage.free / per_day) if per_day else None}
+
+
+def line_cards(live: dict[str, Any] | None, box: boxmod.BoxFacts) -> list[dict[str, Any]]:
+    """Each line as its card on the dashboard shows it (and the status API returns it), named as
+    the box names it. While the recorder runs: what it reports. When it is not running (its
+    status is stale or gone): the lines it last reported, or else those the catalog knows, each
+    "recorder not running" with no call and no levels: a stopped recorder's last levels and
+    "idle" are not what the line is doing now."""
+    reported = [ln for ln in (live["lines"] if live else []) if isinstance(ln.get("line"), int)]
+    if live is not None and not live["stale"]:
+        return [{**ln, "name": _name(box, ln),
+                 "state_text": STATE_WORDS.get(ln.get("state"), str(ln.get("state")))} for ln in reported]
+    return [{"line": ln["line"], "name": _name(box, ln), "state": STOPPED, "state_text": STATE_WORDS[STOPPED],
+             "call_s": None, "level_near_dbfs": None, "level_far_dbfs": None}
+            for ln in reported or [{"line": line_id} for line_id in sorted(box.lines)]]
+
+
+def _name(box: boxmod.BoxFacts, line: dict[str, Any]) -> str:
+    """The box's name for a reported line (a name set at runtime included), else the name the
+    recorder reported, else "Line N"."""
+    if line.get("line") in box.lines or not isinstance(line.get("name"), str) or not line["name"]:
+        return box.line_name(line.get("line"))
+    return line["name"]
 
 
 def today_calls(db: sqlite_utils.Database, zone, limit: int = 10) -> tuple[int, list[dict[str, Any]]]:
@@ -64,16 +96,20 @@ def today_calls(db: sqlite_utils.Database, zone, limit: int = 10) -> tuple[int, 
     return catalog.calls_since(db, times.iso(midnight.timestamp()), limit)
 
 
-def warnings(status: dict[str, Any] | None, disk: dict[str, Any]) -> list[dict[str, str]]:
+def warnings(status: dict[str, Any] | None, disk: dict[str, Any],
+             box: boxmod.BoxFacts | None = None) -> list[dict[str, str]]:
     """What needs a person's attention, most serious first: [{"kind", "message"}]."""
+    box = box or boxmod.BoxFacts()
     out = []
     if status is None:
         out.append({"kind": "recorder", "message": "The recorder is not running: no calls are being recorded."})
+    elif status["stopped"]:
+        out.append({"kind": "recorder", "message": "The recorder is stopped: no calls are being recorded."})
     elif status["stale"]:
         out.append({"kind": "recorder", "message": "The recorder has stopped reporting: is it running?"})
     live_lines = [] if status is None or status["stale"] else status["lines"]
     for line in live_lines:
-        name = line.get("name") or f"Line {line.get('line')}"
+        name = _name(box, line)
         if line.get("device_error"):
             out.append({"kind": "device", "message": f"{name}: the audio interface is missing or failing "
                                                      f"({line['device_error']})."})
@@ -87,7 +123,7 @@ def warnings(status: dict[str, Any] | None, disk: dict[str, Any]) -> list[dict[s
                                                "old calls that are not kept will be deleted to make room."})
     elif disk["days_left"] is not None and disk["days_left"] < DAYS_LEFT_WARN:
         out.append({"kind": "disk",
-                    "message": f"At the current rate the disk is full in {disk['days_left']:.0f} days."})
+                    "message": f"At the current rate the disk is full in {disk['time_left']}."})
     # The recorder's own view of its clock while it runs (a simulation keeps stream time);
     # otherwise this machine's.
     synced = status["clock_synced"] if live_lines and status["clock_synced"] is not None else clock_synced()

@@ -1,5 +1,6 @@
 // Call page: a stereo waveform of both legs (peaks computed while recording, fetched as JSON),
-// a playhead, click-to-seek, and listening to one leg alone through the Web Audio API.
+// a playhead, click-to-seek, listening to one leg alone through the Web Audio API, playback
+// speed, skipping 10 s back or forward, and keys for them (not while typing in a field).
 (function () {
   "use strict";
   var section = document.getElementById("player");
@@ -137,4 +138,83 @@
     if (checked && checked.value !== "both") { setLeg(checked.value); }
     else if (graph && graph.ctx.state === "suspended") { graph.ctx.resume(); }
   });
+
+  // -- speed, skip, keys -------------------------------------------------------------------------
+  // The speeds are the page's buttons; the chosen one is kept for the next call's page (someone
+  // going through a day's calls at 1.5x wants them all at 1.5x). Pitch stays (the browser's
+  // preservesPitch), and the one-leg graph above is fed at whatever rate the element plays.
+  var SKIP_S = 10, SPEED_KEY = "hookline-speed";
+  var speedButtons = Array.prototype.slice.call(section.querySelectorAll("button[data-speed]"));
+  var speeds = speedButtons.map(function (b) { return Number(b.getAttribute("data-speed")); });
+  var playButton = document.getElementById("play-pause");
+
+  function showSpeed() {
+    speedButtons.forEach(function (b) {
+      b.setAttribute("aria-pressed", String(Number(b.getAttribute("data-speed")) === audio.playbackRate));
+    });
+  }
+  function setSpeed(rate) {
+    if (speeds.indexOf(rate) < 0) { return; }
+    audio.defaultPlaybackRate = rate;     // what a reload of the element goes back to
+    audio.playbackRate = rate;
+    showSpeed();
+    try { window.localStorage.setItem(SPEED_KEY, String(rate)); } catch (e) { /* storage off: fine */ }
+  }
+  function stepSpeed(by) {
+    var i = speeds.indexOf(audio.playbackRate);
+    if (i < 0) { i = speeds.indexOf(1); }
+    setSpeed(speeds[Math.max(0, Math.min(speeds.length - 1, i + by))]);
+  }
+  function skip(by) {
+    var total = length(), t = Math.max(0, audio.currentTime + by);
+    audio.currentTime = total ? Math.min(t, total) : t;
+    draw();
+  }
+  function playPause() {
+    if (!audio.paused) {
+      audio.pause();
+    } else {
+      var playing = audio.play();
+      if (playing && playing.catch) { playing.catch(function () { showPlaying(); }); }   // e.g. the file is gone
+    }
+    showPlaying();      // now: "paused" changes at once, its event comes later
+  }
+  function showPlaying() {
+    if (playButton) { playButton.textContent = audio.paused ? "Play" : "Pause"; }
+  }
+
+  speedButtons.forEach(function (b) {
+    b.addEventListener("click", function () { setSpeed(Number(b.getAttribute("data-speed"))); });
+  });
+  [["skip-back", -SKIP_S], ["skip-forward", SKIP_S]].forEach(function (s) {
+    var button = document.getElementById(s[0]);
+    if (button) { button.addEventListener("click", function () { skip(s[1]); }); }
+  });
+  if (playButton) { playButton.addEventListener("click", playPause); }
+  ["play", "pause", "ended"].forEach(function (e) { audio.addEventListener(e, showPlaying); });
+  audio.addEventListener("ratechange", showSpeed);   // also when set from the browser's own menu
+
+  // Keys act anywhere on the page except in a field (a note, the leg choice), and leave the
+  // browser's own shortcuts (Ctrl, Alt, Cmd) alone. Space on a focused button or link presses it,
+  // and on the audio element's own controls it is theirs (they act on its key-up: both would
+  // play and pause at once).
+  function typing(el) {
+    return !!el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].indexOf(el.tagName) >= 0);
+  }
+  var KEYS = {
+    " ": playPause, "ArrowLeft": function () { skip(-SKIP_S); }, "ArrowRight": function () { skip(SKIP_S); },
+    "[": function () { stepSpeed(-1); }, "<": function () { stepSpeed(-1); },
+    "]": function () { stepSpeed(1); }, ">": function () { stepSpeed(1); }
+  };
+  document.addEventListener("keydown", function (e) {
+    var act = KEYS[e.key];
+    if (!act || e.defaultPrevented || e.ctrlKey || e.altKey || e.metaKey || typing(e.target)) { return; }
+    if (e.key === " " && e.target && ["BUTTON", "A", "SUMMARY", "AUDIO"].indexOf(e.target.tagName) >= 0) { return; }
+    e.preventDefault();         // no page scroll, and the audio element's own controls do not act twice
+    act();
+  });
+
+  var saved = null;
+  try { saved = Number(window.localStorage.getItem(SPEED_KEY)); } catch (e) { /* storage off */ }
+  if (saved && speeds.indexOf(saved) >= 0) { setSpeed(saved); } else { showSpeed(); }
 })();
