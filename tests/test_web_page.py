@@ -816,3 +816,14 @@ def test_search_input_is_escaped_when_shown_back(site, query):
     html = body.decode()
     assert "<script>alert(1)</script>" not in html and '"><script' not in html
     assert Page(html).inline_script == ""
+
+
+def test_the_stylesheet_closes_every_block_it_opens():
+    """A rule block left open swallows every rule after it: the browser then ignores, say, the one
+    that hides a stopped recorder's meters. Comments and strings hold no braces here."""
+    css = (Path(__file__).resolve().parent.parent / "web" / "static" / "hookline.css").read_text()
+    depth = 0
+    for number, line in enumerate(css.splitlines(), 1):
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"hookline.css:{number} closes a block that is not open"
+    assert depth == 0, f"hookline.css ends with {depth} block(s) still open"
