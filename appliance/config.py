@@ -271,9 +271,7 @@ def parse(doc: dict, source: Path | None = None) -> Config:
     if not raw_lines:
         raise ConfigError("line", "no lines configured", "add at least one [[line]] table")
     lines: list[LineConfig] = []
-    seen_ids: set[int] = set()
-    seen_pins: set[int] = set()
-    seen_ports: set[str] = set()
+    seen_ids, seen_pins, seen_ports = set(), set(), set()     # ids, GPIO pins and serial ports taken so far
     for i, raw in enumerate(raw_lines, 1):
         where = f"line[{i}]"
         if not isinstance(raw, dict):

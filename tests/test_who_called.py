@@ -52,10 +52,15 @@ CALLER_ID_VARIANTS = [
 ]
 
 
-def _modem_scenario(tmp_path, calls: str, extra: str = "") -> tuple:
+def _scenario(tmp_path, lines: str, calls: str) -> tuple:
+    """Simulate lines and calls (TOML) after HEAD: the catalog's calls and events."""
     data = tmp_path / "data"
-    st.simulate(st.write_scenario(tmp_path, HEAD + MODEM_LINE + calls + extra), data)
+    st.simulate(st.write_scenario(tmp_path, HEAD + lines + calls), data)
     return st.calls(data), st.events(data)
+
+
+def _modem_scenario(tmp_path, calls: str, extra: str = "") -> tuple:
+    return _scenario(tmp_path, MODEM_LINE, calls + extra)
 
 
 def test_every_caller_id_variant_reaches_its_call(tmp_path):
@@ -110,6 +115,20 @@ callerid = "none"
     assert abs(st.ts(first["started_at"]) - st.ts("2026-03-15T14:00:11Z")) < 0.1
     assert first["duration_s"] == pytest.approx(6.0, abs=0.1)
     assert second["duration_s"] == pytest.approx(5.0, abs=0.1)
+
+
+def test_a_line_without_rings_knows_a_dialed_call_is_outbound(tmp_path):
+    """A gpio line with no modem hears no rings: a call whose office leg dials at once is outbound
+    (with its number, in its file name too); one that dials nothing stays unknown."""
+    (dialed, quiet), events = _scenario(tmp_path, '[[line]]\nid = 1\noffhook = "gpio"\n',
+                                        _call(2, direction="outbound", dial="4155550123", near="silence")
+                                        + _call(15, direction="outbound"))
+    assert (dialed["direction"], dialed["dialed"]) == ("outbound", "4155550123")
+    assert "_out_4155550123_" in dialed["path"]
+    assert quiet["direction"] is None and "_call_unknown_" in quiet["path"]
+    [learnt] = [e for e in events if e["kind"] == "direction"]
+    assert learnt["call_id"] == dialed["id"] and learnt["detail"]["direction"] == "outbound"
+    assert learnt["detail"]["after_s"] == pytest.approx(0.5, abs=0.05), "at the first digit"
 
 
 @pytest.mark.slow
