@@ -131,11 +131,27 @@ def test_a_line_without_rings_knows_a_dialed_call_is_outbound(tmp_path):
     assert learnt["detail"]["after_s"] == pytest.approx(0.5, abs=0.05), "at the first digit"
 
 
+def test_a_sense_input_that_sees_rings_tells_inbound_from_outbound(tmp_path):
+    """`rings = "sense"`: the simulator blinks the line's sense pin at 20 Hz while it rings."""
+    (inbound, outbound), events = _scenario(tmp_path, '[[line]]\nid = 1\noffhook = "gpio"\nrings = "sense"\n',
+                                            _call(2, rings=3) + _call(30, direction="outbound", dial="5551234",
+                                                                      near="silence"))
+    assert inbound["direction"] == "inbound" and outbound["direction"] == "outbound"
+    assert outbound["dialed"] == "5551234"
+    # Answered 1 s after the third ring ended: 2 + 2 * 6 + 2 + 1 s.
+    assert st.ts(inbound["started_at"]) == pytest.approx(st.ts("2026-03-15T14:00:17Z"), abs=0.1)
+    rings = [e["at"] for e in events if e["kind"] == "ring"]
+    assert rings == ["2026-03-15T14:00:02.000Z", "2026-03-15T14:00:08.000Z", "2026-03-15T14:00:14.000Z"]
+    assert [e["kind"] for e in events if e["kind"] in ("offhook", "onhook")] == ["offhook", "onhook"] * 2
+
+
 @pytest.mark.slow
 def test_both_speeds_give_the_same_catalog_for_modem_lines(tmp_path):
     # Inbound answered at 9.5 s (caller ID between the rings), outbound dialing at 14 s: 20 s in real time.
+    # Line 2's sense input blinks through two rings, answered at 10 s.
     text = HEAD + MODEM_LINE + _call(0.5, caller_id=CALLER_ID_VARIANTS[0][0], talk=3.0) + \
-        _call(14, direction="outbound", dial="42", talk=4.0)
+        _call(14, direction="outbound", dial="42", talk=4.0) + \
+        '\n[[line]]\nid = 2\noffhook = "gpio"\nrings = "sense"\n' + _call(1.0, talk=4.0, line=2)
     results = []
     for speed in ("max", "realtime"):
         data = tmp_path / speed
@@ -143,6 +159,7 @@ def test_both_speeds_give_the_same_catalog_for_modem_lines(tmp_path):
         results.append([{k: v for k, v in r.items() if k not in ("id", "sha256", "size_bytes", "path")}
                         for r in st.calls(data)])
     assert results[0] == results[1]
+    assert sorted((r["line"], r["direction"]) for r in results[0]) == [(1, "inbound"), (1, "outbound"), (2, "inbound")]
 
 
 VOX_LINE = """

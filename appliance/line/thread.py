@@ -8,8 +8,8 @@ a call is stream time (frames), so debounce, pre-roll and durations are sample-e
 simulation speed.
 
 The parts, each fed frames or events and tested on its own: heard (the events applied in order),
-hook_state (debounce, the watchdog), who_called (rings, caller ID, direction), digits (and the
-direction dialing tells), session (the call, its parts and the retry),
+hook_state (debounce, the watchdog), hook.sense_rings (rings on a sense input), who_called (rings,
+caller ID, direction), digits (and the direction dialing tells), session (the call, its parts and the retry),
 consent, policy (keep or drop), events (the log), inputs (the hook and caller-ID sources), batch
 (the chunks waiting for the Python work).
 """
@@ -26,6 +26,7 @@ from ..audio.playback import Player
 from ..audio.preroll import PrerollBuffer
 from ..config import LineConfig
 from ..hook.base import HookEvent, HookSource
+from ..hook.sense_rings import sense_rings
 from ..recording.disk import DiskWorker
 from ..store import db as dbmod
 from ..store.kinds import Event
@@ -38,7 +39,7 @@ from .heard import apply_event
 from .hook_state import HookDebounce
 from .inputs import LineInputs
 from .session import CallSession, Recorder
-from .who_called import WhoCalled
+from .who_called import WhoCalled, hears_rings
 
 log = logging.getLogger("hookline.line")
 
@@ -87,9 +88,9 @@ class Line(threading.Thread):
                                    + 2 * period_frames + sample_rate // 2)
         self.pos = 0                    # frames captured so far (stream time)
         self.hook_level = HookDebounce(debounce)
+        self.sense_rings = sense_rings(cfg.offhook, sample_rate, debounce)
         self.detectors = Detectors(sample_rate, cfg.offhook.source, self.settings)
-        # Only a line that hears rings can tell inbound from outbound at the off-hook.
-        self.who = WhoCalled(sample_rate, cfg.callerid is not None or bool(getattr(cfg.offhook, "ring_pattern", None)))
+        self.who = WhoCalled(sample_rate, hears_rings(cfg))
         self.digits = DialedDigits(sample_rate, lead_frames=self.lag)
         self.levels, self.xruns = (-120.0, -120.0), 0      # the last chunk's (near, far) dBFS; overruns
         self.device_error: str | None = None
