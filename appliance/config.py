@@ -6,6 +6,7 @@ the fix, so `hookline run` can print one line and exit 2 before anything starts.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -40,6 +41,8 @@ class GpioHook:
     active: str = "low"        # level of the sense input while the line is off-hook
     pull: str = "up"           # up | down | none
     debounce_ms: int = 50
+    rings: bool = False        # the input also blinks while the line rings: count those bursts as rings
+    ring_hz: tuple[float, float] = (15.0, 30.0)   # the blink rate a ring burst has (appliance/hook/sense_rings.py)
     source: str = "gpio"
 
 
@@ -121,7 +124,7 @@ _TOP = {"data_dir", "status_file", "audit_seal_file", "timezone", "phone_region"
 _AUDIO = {"sample_rate", "period_ms", "bitrate_kbps"}
 _RECORDING = {"preroll_s", "min_call_s", "max_call_s"}
 _LINE = {"id", "name", "capture", "playback", "near_channel", "offhook", "callerid"} | _RECORDING | {"bitrate_kbps"}
-_GPIO = {"source", "pin", "active", "pull", "debounce_ms"}
+_GPIO = {"source", "pin", "active", "pull", "debounce_ms", "rings", "ring_hz"}
 _MONITOR = {"source", "port", "baud", "offhook_pattern", "onhook_pattern", "ring_pattern", "debounce_ms"}
 _VOX = {"source", "debounce_ms"}
 _MODEM = {"source", "port", "baud", "init", "probe_interval_s", "reply_timeout_s"}
@@ -196,12 +199,39 @@ def _parse_hook(hook: dict, where: str, seen_pins: set[int], seen_ports: set[str
     if pin in seen_pins:
         raise ConfigError(f"{where}.pin", f"GPIO{pin} is used by two lines", "wire each line's sense to its own pin")
     seen_pins.add(pin)
+    rings = _get(hook, "rings", where, bool, False)
+    ring_hz = _ring_band(hook, where)
+    # On a ringing line a level must outlast the ring's cycles to be a hook change.
+    least = ring_hold_ms(ring_hz) if rings else 0
+    debounce = _get(hook, "debounce_ms", where, int, max(50, least), lo=0, hi=2000)
+    if debounce < least:
+        raise ConfigError(f"{where}.debounce_ms", f"{debounce} ms is too short for rings down to "
+                          f"{ring_hz[0]:g} Hz (they need {least} ms), so rings would look like off-hooks",
+                          f"use at least {least}, or leave it out")
     return GpioHook(
         pin=pin,
         active=_get(hook, "active", where, str, "low", choices=("low", "high")),
         pull=_get(hook, "pull", where, str, "up", choices=("up", "down", "none")),
-        debounce_ms=_get(hook, "debounce_ms", where, int, 50, lo=0, hi=2000),
+        debounce_ms=debounce,
+        rings=rings,
+        ring_hz=ring_hz,
     )
+
+
+def ring_hold_ms(ring_hz: tuple[float, float]) -> int:
+    """The shortest debounce that keeps a ring burst from looking like hook changes: one and a half
+    cycles of the slowest ring the band accepts (its half-cycles are stamped to the line's 20 ms
+    reads, and a late read may stretch one more: this leaves room for both)."""
+    return math.ceil(1500 / ring_hz[0])
+
+
+def _ring_band(hook: dict, where: str) -> tuple[float, float]:
+    band = _get(hook, "ring_hz", where, list, [15, 30])
+    if (len(band) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in band)
+            or not 5 <= band[0] < band[1] <= 100):
+        raise ConfigError(f"{where}.ring_hz", f"{band!r} is not a frequency band",
+                          "give the lowest and highest blink rate in Hz, 5-100, e.g. [15, 30]")
+    return float(band[0]), float(band[1])
 
 
 def _parse_callerid(table: dict | None, where: str, seen_ports: set[str]) -> ModemCallerId | None:
@@ -271,9 +301,7 @@ def parse(doc: dict, source: Path | None = None) -> Config:
     if not raw_lines:
         raise ConfigError("line", "no lines configured", "add at least one [[line]] table")
     lines: list[LineConfig] = []
-    seen_ids: set[int] = set()
-    seen_pins: set[int] = set()
-    seen_ports: set[str] = set()
+    seen_ids, seen_pins, seen_ports = set(), set(), set()     # ids, GPIO pins and serial ports taken so far
     for i, raw in enumerate(raw_lines, 1):
         where = f"line[{i}]"
         if not isinstance(raw, dict):

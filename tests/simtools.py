@@ -82,6 +82,31 @@ def write_scenario(directory: Path, text: str, name: str = "scenario.toml") -> P
     return path
 
 
+def simulate_hook_changes(directory: Path, text: str, changes: list[tuple[int, bool]]) -> tuple[list, list]:
+    """Play a scenario in this process with line 1's scheduled events replaced by hook levels,
+    (stream frame, offhook) pairs driven on its mock sense pin (a bouncing contact, a ringing
+    sense input): (calls, events) from the catalog."""
+    from appliance.sim import runner, scenario as scenariomod
+    from appliance.store import catalog, db as dbmod
+
+    sc = scenariomod.load(write_scenario(directory, text))
+    data = directory / "data"
+    daemon, hw = runner.build_daemon(sc, data, realtime=False)
+    hw.set_schedule(1, changes)
+    hw.start()
+    daemon.start()
+    try:
+        daemon.lines[0].join(60)
+    finally:
+        hw.stop()
+        daemon.stop()
+    db = dbmod.connect(data)
+    try:
+        return catalog.list_calls(db), catalog.list_events(db)
+    finally:
+        db.close()
+
+
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
     """The single non-empty stderr line of a refused command (asserts there is exactly one)."""
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

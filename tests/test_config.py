@@ -60,6 +60,18 @@ def test_good_config_loads_with_defaults(tmp_path):
     assert line.name == "Line 2" and line.near_channel == "left" and line.playback is None
     assert line.preroll_s == 1.0 and line.min_call_s == 2.0 and line.max_call_s == 4 * 3600
     assert line.offhook.active == "low" and line.offhook.pull == "up" and line.offhook.debounce_ms == 50
+    assert not line.offhook.rings
+
+
+def test_a_sense_input_that_sees_rings_holds_levels_longer_than_a_ring_cycle(tmp_path):
+    """A ring makes the sense input blink 15-30 times a second: on such a line the debounce
+    defaults to one and a half cycles of the slowest ring, so the blinking never starts a call."""
+    path = tmp_path / "hookline.toml"
+    path.write_text(_variant("pin = 27", "pin = 27\nrings = true").replace("pin = 17", "pin = 17\nrings = true\n"
+                                                                            "ring_hz = [40, 60]"))
+    first, second = configmod.load(path).lines
+    assert (first.offhook.rings, first.offhook.ring_hz, first.offhook.debounce_ms) == (True, (40.0, 60.0), 50)
+    assert (second.offhook.rings, second.offhook.ring_hz, second.offhook.debounce_ms) == (True, (15.0, 30.0), 100)
 
 
 def _variant(old: str, new: str) -> str:
@@ -92,6 +104,11 @@ BAD_CONFIGS = [
     ("bitrate too high for 8 kHz", _variant("bitrate_kbps = 32", "bitrate_kbps = 128"), ["audio.bitrate_kbps", "128"]),
     ("min above max", _variant('capture = "line1"', 'capture = "line1"\nmin_call_s = 30\nmax_call_s = 20'),
      ["line[1]", "max_call_s"]),
+    ("sense rings not true or false", _variant("pin = 17", 'pin = 17\nrings = "yes"'), ["line[1].offhook.rings", "bool"]),
+    ("ring band upside down", _variant("pin = 17", "pin = 17\nrings = true\nring_hz = [30, 15]"),
+     ["line[1].offhook.ring_hz", "not a frequency band", "[15, 30]"]),
+    ("debounce too short for sense rings", _variant("pin = 17", "pin = 17\nrings = true\ndebounce_ms = 50"),
+     ["line[1].offhook.debounce_ms", "rings down to 15 Hz", "at least 100"]),
     ("no lines", GOOD.split("[[line]]")[0], ["line", "no lines"]),
     ("invalid TOML", _variant("[audio]", "[audio"), ["hookline.toml", "TOML"]),
 ]
@@ -185,6 +202,13 @@ BAD_SCENARIOS += [
     ("wrong type", _sc("talk = 3.0", 'talk = "3"'), ["call[1].talk", "float"]),
     ("missing at", _sc("at = 1.0\n", ""), ["call[1].at", "missing"]),
     ("noise above 0 dBFS", _sc('callerid = "none"', 'callerid = "none"\nnoise_dbfs = 6'), ["line[1].noise_dbfs"]),
+    ("sense rings without a sense input", _sc('offhook = "gpio"', 'offhook = "vox"\nrings = "sense"'),
+     ["line[1].rings", "gpio"]),
+    ("rings from nowhere", _sc('offhook = "gpio"', 'offhook = "gpio"\nrings = "bells"'), ["line[1].rings", "bells"]),
+    ("unknown time zone", _sc("sample_rate = 8000", 'sample_rate = 8000\ntimezone = "Mars/Olympus"'),
+     ["appliance.timezone", "Mars/Olympus"]),
+    ("unknown phone region", _sc("sample_rate = 8000", 'sample_rate = 8000\nphone_region = "XX"'),
+     ["appliance.phone_region", "two-letter"]),
 ]
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 import simtools as st
-from appliance.sim import runner, scenario as scenariomod
-from appliance.store import catalog, db as dbmod
 
 SCENARIO = """
 [appliance]
@@ -28,22 +26,7 @@ MS = RATE // 1000   # frames per millisecond; the simulated line reads 20 ms per
 
 
 def _run(tmp_path, changes):
-    sc = scenariomod.load(st.write_scenario(tmp_path, SCENARIO))
-    data = tmp_path / "data"
-    daemon, hw = runner.build_daemon(sc, data, realtime=False)
-    hw.set_schedule(1, changes)
-    hw.start()
-    daemon.start()
-    try:
-        daemon.lines[0].join(60)
-    finally:
-        hw.stop()
-        daemon.stop()
-    db = dbmod.connect(data)
-    try:
-        return catalog.list_calls(db), catalog.list_events(db)
-    finally:
-        db.close()
+    return st.simulate_hook_changes(tmp_path, SCENARIO, changes)
 
 
 def test_glitches_shorter_than_debounce_start_no_call(tmp_path):

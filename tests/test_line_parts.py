@@ -17,7 +17,7 @@ from appliance.hook.vox import VoxSettings
 from appliance.line import dbfs
 from appliance.line.batch import BATCH_S, CapturedChunks
 from appliance.line.consent import NO_PLAYER, Consent
-from appliance.line.digits import DialedDigits, dialed_after
+from appliance.line.digits import DIAL_WINDOW_S, DialedDigits, dialed_after, learnt_from_digit
 from appliance.line.events import EventLog
 from appliance.line.hook_state import MONITOR_BACK, MONITOR_LOST, HookDebounce, MonitorWatchdog
 from appliance.line.policy import KEEP, RecordPolicy, Rule, Verdict
@@ -147,6 +147,18 @@ def test_digits_heard_before_a_call_is_confirmed_go_to_it():
     assert dialed_after(CallInfo(1, T0, direction="outbound", dialed="02"), "0") == "020"
     assert dialed_after(CallInfo(1, T0, direction=None), "5") == "5"
     assert dialed_after(CallInfo(1, T0, direction="inbound"), "1") is None
+
+
+def test_a_first_digit_soon_after_the_offhook_tells_an_unknown_call_is_outbound():
+    unknown = CallInfo(1, T0)
+    assert learnt_from_digit(unknown, "4", after_s=1.2) == {"direction": "outbound", "dialed": "4"}
+    assert learnt_from_digit(unknown, "4", after_s=-0.05) == {"direction": "outbound", "dialed": "4"}, \
+        "heard just before the debounced off-hook"
+    assert learnt_from_digit(unknown, "4", after_s=DIAL_WINDOW_S + 0.1) == {"dialed": "4"}, "too late to be dialing"
+    assert learnt_from_digit(CallInfo(1, T0, dialed="41"), "5", after_s=2.0) == {"dialed": "415"}, \
+        "only the first digit decides: this call's came late"
+    assert learnt_from_digit(CallInfo(1, T0, direction="inbound"), "1", after_s=1.0) == {}, "an answered call stays"
+    assert learnt_from_digit(CallInfo(1, T0, direction="outbound", dialed="0"), "2", after_s=1.0) == {"dialed": "02"}
 
 
 # -- consent ---------------------------------------------------------------------------------------------
@@ -369,6 +381,45 @@ def test_the_policy_asked_again_when_digits_come_drops_the_call(tmp_path):
     assert ("discard", "a number that is never recorded") in bench.kinds()
     assert [k for k, _ in bench.kinds()].count("discard") == 1
     assert not list((tmp_path / "data").rglob("*.mp3*")), "what was recorded before is gone"
+
+
+def test_dialing_makes_a_call_of_unknown_direction_outbound_at_once(bench):
+    bench.offhook(who={"direction": None})
+    bench.run(1.5)
+    assert bench.calls()[0]["direction"] is None, "a line that hears no rings cannot tell at the off-hook"
+    for digit in "4155550123":
+        bench.session.digit(bench.pos, digit)
+        bench.run(0.14)
+    [call] = bench.calls()
+    assert (call["status"], call["direction"], call["dialed"]) == ("recording", "outbound", "4155550123"), \
+        "the catalog row says so while the call is recorded"
+    bench.run(2.0)
+    bench.onhook()
+    [call] = bench.calls()
+    assert call["direction"] == "outbound" and "_out_4155550123_" in call["path"]
+    [learnt] = [e for e in catalog.list_events(bench.db) if e["kind"] == "direction"]
+    assert learnt["call_id"] == call["id"]
+    assert learnt["detail"] == {"direction": "outbound", "learnt_from": "dialing", "after_s": 1.5}
+
+
+def test_digits_late_in_a_call_or_on_an_answered_call_change_no_direction(tmp_path):
+    late = Bench(tmp_path / "late")
+    late.offhook(who={"direction": None})
+    late.run(DIAL_WINDOW_S + 1)
+    late.session.digit(late.pos, "1")          # a menu choice, or a transfer
+    late.run(1.0)
+    late.onhook()
+    answered = Bench(tmp_path / "answered")
+    answered.offhook(who={"direction": "inbound"})
+    answered.run(1.0)
+    answered.session.digit(answered.pos, "1")
+    answered.run(2.0)
+    answered.onhook()
+    for bench, direction, name in ((late, None, "_call_"), (answered, "inbound", "_in_")):
+        [call] = bench.calls()
+        assert call["direction"] == direction and name in call["path"]
+        assert "direction" not in [k for k, _ in bench.kinds()]
+        bench.db.close()
 
 
 def test_periodic_consent_beeps_are_events(tmp_path):

@@ -52,10 +52,15 @@ CALLER_ID_VARIANTS = [
 ]
 
 
-def _modem_scenario(tmp_path, calls: str, extra: str = "") -> tuple:
+def _scenario(tmp_path, lines: str, calls: str) -> tuple:
+    """Simulate lines and calls (TOML) after HEAD: the catalog's calls and events."""
     data = tmp_path / "data"
-    st.simulate(st.write_scenario(tmp_path, HEAD + MODEM_LINE + calls + extra), data)
+    st.simulate(st.write_scenario(tmp_path, HEAD + lines + calls), data)
     return st.calls(data), st.events(data)
+
+
+def _modem_scenario(tmp_path, calls: str, extra: str = "") -> tuple:
+    return _scenario(tmp_path, MODEM_LINE, calls + extra)
 
 
 def test_every_caller_id_variant_reaches_its_call(tmp_path):
@@ -112,11 +117,41 @@ callerid = "none"
     assert second["duration_s"] == pytest.approx(5.0, abs=0.1)
 
 
+def test_a_line_without_rings_knows_a_dialed_call_is_outbound(tmp_path):
+    """A gpio line with no modem hears no rings: a call whose office leg dials at once is outbound
+    (with its number, in its file name too); one that dials nothing stays unknown."""
+    (dialed, quiet), events = _scenario(tmp_path, '[[line]]\nid = 1\noffhook = "gpio"\n',
+                                        _call(2, direction="outbound", dial="4155550123", near="silence")
+                                        + _call(15, direction="outbound"))
+    assert (dialed["direction"], dialed["dialed"]) == ("outbound", "4155550123")
+    assert "_out_4155550123_" in dialed["path"]
+    assert quiet["direction"] is None and "_call_unknown_" in quiet["path"]
+    [learnt] = [e for e in events if e["kind"] == "direction"]
+    assert learnt["call_id"] == dialed["id"] and learnt["detail"]["direction"] == "outbound"
+    assert learnt["detail"]["after_s"] == pytest.approx(0.5, abs=0.05), "at the first digit"
+
+
+def test_a_sense_input_that_sees_rings_tells_inbound_from_outbound(tmp_path):
+    """`rings = "sense"`: the simulator blinks the line's sense pin at 20 Hz while it rings."""
+    (inbound, outbound), events = _scenario(tmp_path, '[[line]]\nid = 1\noffhook = "gpio"\nrings = "sense"\n',
+                                            _call(2, rings=3) + _call(30, direction="outbound", dial="5551234",
+                                                                      near="silence"))
+    assert inbound["direction"] == "inbound" and outbound["direction"] == "outbound"
+    assert outbound["dialed"] == "5551234"
+    # Answered 1 s after the third ring ended: 2 + 2 * 6 + 2 + 1 s.
+    assert st.ts(inbound["started_at"]) == pytest.approx(st.ts("2026-03-15T14:00:17Z"), abs=0.1)
+    rings = [e["at"] for e in events if e["kind"] == "ring"]
+    assert rings == ["2026-03-15T14:00:02.000Z", "2026-03-15T14:00:08.000Z", "2026-03-15T14:00:14.000Z"]
+    assert [e["kind"] for e in events if e["kind"] in ("offhook", "onhook")] == ["offhook", "onhook"] * 2
+
+
 @pytest.mark.slow
 def test_both_speeds_give_the_same_catalog_for_modem_lines(tmp_path):
     # Inbound answered at 9.5 s (caller ID between the rings), outbound dialing at 14 s: 20 s in real time.
+    # Line 2's sense input blinks through two rings, answered at 10 s.
     text = HEAD + MODEM_LINE + _call(0.5, caller_id=CALLER_ID_VARIANTS[0][0], talk=3.0) + \
-        _call(14, direction="outbound", dial="42", talk=4.0)
+        _call(14, direction="outbound", dial="42", talk=4.0) + \
+        '\n[[line]]\nid = 2\noffhook = "gpio"\nrings = "sense"\n' + _call(1.0, talk=4.0, line=2)
     results = []
     for speed in ("max", "realtime"):
         data = tmp_path / speed
@@ -124,6 +159,7 @@ def test_both_speeds_give_the_same_catalog_for_modem_lines(tmp_path):
         results.append([{k: v for k, v in r.items() if k not in ("id", "sha256", "size_bytes", "path")}
                         for r in st.calls(data)])
     assert results[0] == results[1]
+    assert sorted((r["line"], r["direction"]) for r in results[0]) == [(1, "inbound"), (1, "outbound"), (2, "inbound")]
 
 
 VOX_LINE = """

@@ -5,7 +5,8 @@ the pre-roll on; the recording is cut into linked parts when it reaches max_call
 (a `stuck` event) when a whole part was silence, and comes back in a linked part after a
 failed write or a capture outage while the line is still off-hook (the retry). The record
 policy decides whether the call is kept: at off-hook, when its caller ID or digits change, and
-at on-hook. Everything is in stream time; the session is driven by the line's thread only.
+at on-hook. A line that hears no rings may learn a call's direction from its first digits
+(digits.py). Everything is in stream time; the session is driven by the line's thread only.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from ..recording.call import CallInfo, CallRecording, record_dropped
 from ..store import catalog
 from ..store.kinds import Event
 from .consent import NO_PLAYER
-from .digits import dialed_after
+from .digits import learnt_from_digit
 from .parts import Parts
 from .policy import RecordPolicy, Verdict
 
@@ -186,7 +187,8 @@ class CallSession:
         rec.finish(self.clock.wall(frame), duration)
 
     # -- what is learnt during the call -----------------------------------------------------
-    def caller_id(self, fields: dict[str, Any], pos: int) -> None:
+    def learnt(self, fields: dict[str, Any], pos: int) -> None:
+        """The call's caller ID, digits or direction, learnt at pos: into its catalog row at once."""
         call = self.call
         call.info.__dict__.update(fields)
         if call.recording:
@@ -196,13 +198,13 @@ class CallSession:
     def digit(self, frame: int, digit: str) -> None:
         call = self.call
         self.event(Event.DIGIT, frame, call.call_id, digit=digit)
-        dialed = dialed_after(call.info, digit)
-        if dialed is None:
-            return
-        call.info.dialed = dialed
-        if call.recording:
-            call.recording.update(dialed=dialed)
-        self._ask_policy(frame)
+        after_s = (frame - call.offhook_frame) / self.rate
+        fields = learnt_from_digit(call.info, digit, after_s)
+        if "direction" in fields:
+            self.event(Event.DIRECTION, frame, call.call_id, direction=fields["direction"], learnt_from="dialing",
+                       after_s=round(max(after_s, 0.0), 3))
+        if fields:
+            self.learnt(fields, frame)
 
     def _add_digits(self, digits: list[tuple[int, str]]) -> None:
         for frame, digit in digits:

@@ -7,8 +7,9 @@ events its sources posted are applied in order, then the call session advances. 
 a call is stream time (frames), so debounce, pre-roll and durations are sample-exact at any
 simulation speed.
 
-The parts, each fed frames or events and tested on its own: hook_state (debounce, the watchdog),
-who_called (rings, caller ID, direction), digits, session (the call, its parts and the retry),
+The parts, each fed frames or events and tested on its own: heard (the events applied in order),
+hook_state (debounce, the watchdog), hook.sense_rings (rings on a sense input), who_called (rings,
+caller ID, direction), digits (and the direction dialing tells), session (the call, its parts and the retry),
 consent, policy (keep or drop), events (the log), inputs (the hook and caller-ID sources), batch
 (the chunks waiting for the Python work).
 """
@@ -25,6 +26,7 @@ from ..audio.playback import Player
 from ..audio.preroll import PrerollBuffer
 from ..config import LineConfig
 from ..hook.base import HookEvent, HookSource
+from ..hook.sense_rings import sense_rings
 from ..recording.disk import DiskWorker
 from ..store import db as dbmod
 from ..store.kinds import Event
@@ -33,10 +35,11 @@ from .consent import Consent
 from .detectors import Detectors
 from .digits import DialedDigits
 from .events import EventLog
+from .heard import apply_event
 from .hook_state import HookDebounce
 from .inputs import LineInputs
 from .session import CallSession, Recorder
-from .who_called import WhoCalled
+from .who_called import WhoCalled, hears_rings
 
 log = logging.getLogger("hookline.line")
 
@@ -87,9 +90,9 @@ class Line(threading.Thread):
                                    + 2 * period_frames + sample_rate // 2)
         self.pos = 0                    # frames captured so far (stream time)
         self.hook_level = HookDebounce(debounce)
+        self.sense_rings = sense_rings(cfg.offhook, sample_rate, debounce)
         self.detectors = Detectors(sample_rate, cfg.offhook.source, self.settings)
-        # Only a line that hears rings can tell inbound from outbound.
-        self.who = WhoCalled(sample_rate, cfg.callerid is not None or bool(getattr(cfg.offhook, "ring_pattern", None)))
+        self.who = WhoCalled(sample_rate, hears_rings(cfg))
         self.digits = DialedDigits(sample_rate, lead_frames=self.lag)
         self.levels, self.xruns = (-120.0, -120.0), 0      # the last chunk's (near, far) dBFS; overruns
         self.device_error: str | None = None
@@ -223,31 +226,7 @@ class Line(threading.Thread):
 
     def _drain_events(self) -> None:
         while not self.events.empty():   # this thread is the only reader
-            self._apply(self.events.get_nowait())
-
-    def _apply(self, ev: HookEvent) -> None:
-        call = self.session.call
-        if ev.kind in ("offhook", "onhook"):
-            self.hook_level.report(ev.kind == "offhook", ev.frame)
-        elif ev.kind == "settings":
-            self.settings.update(ev.detail)
-            self.detectors.update(self.settings)
-        elif ev.kind == "ring":
-            self.who.ring(ev.frame)
-            self.event(Event.RING, ev.frame, self.session.call_id, **ev.detail)
-        elif ev.kind == "callerid":
-            self.who.caller_id(ev.frame, ev.detail)
-            self.event(Event.CALLERID, ev.frame, self.session.call_id, **ev.detail)
-            fields = self.who.late_caller_id(ev.frame, call.offhook_frame, call.info) if call else None
-            if fields:
-                self.session.caller_id(fields, self.pos)
-        elif ev.kind == "digit":
-            if call is None:
-                self.digits.wait_for_call(ev.frame, ev.detail["digit"])
-            else:
-                self.session.digit(ev.frame, ev.detail["digit"])
-        else:
-            self.event(ev.kind, ev.frame, **ev.detail)
+            apply_event(self, self.events.get_nowait())
 
     def _step(self) -> None:
         changed = self.hook_level.settle(self.pos)

@@ -18,7 +18,8 @@ DTMF_DBFS = -10.0   # each tone of a pair; a handset sends about -6 to -10 dBm0
 
 @lru_cache(maxsize=16)
 def _load_wav(path: Path, rate: int) -> np.ndarray:
-    """A WAV file as mono float at `rate` (linear resampling is plenty for test speech)."""
+    """An audio file (WAV, MP3: what libsndfile reads) as mono float at `rate` (linear resampling
+    is plenty for test speech)."""
     data, file_rate = soundfile.read(str(path), dtype="float64", always_2d=True)
     mono = data.mean(axis=1)
     if file_rate != rate and len(mono) > 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..config import Config, GpioHook, LineConfig, LineMonitorHook, ModemCallerId, VoxHook
+from ..config import Config, GpioHook, LineConfig, LineMonitorHook, ModemCallerId, VoxHook, ring_hold_ms
 from . import unpluggable
 from .scenario import Scenario, SimLine
 from .serial_peer import PtyPeer
@@ -80,8 +80,9 @@ class SimDevices:
             conf.append(f"pcm.{pcm_name(line.id)}_out {{ type file; slave.pcm {{ type null }}; "
                         f"file {_alsa_quote(played)}; format \"raw\" }}")
             lines.append(LineConfig(
-                id=line.id, name=f"Line {line.id}", capture=pcm_name(line.id), playback=f"{pcm_name(line.id)}_out",
-                near_channel="left", offhook=self._hook_config(line, pin), callerid=self._callerid_config(line),
+                id=line.id, name=line.name or f"Line {line.id}", capture=pcm_name(line.id),
+                playback=f"{pcm_name(line.id)}_out", near_channel="left", offhook=self._hook_config(line, pin),
+                callerid=self._callerid_config(line),
                 preroll_s=1.0, min_call_s=2.0, max_call_s=4 * 3600.0, bitrate_kbps=32))
         conf += unpluggable.alsa_config(unpluggable_pcms, self.scenario.sample_rate, _alsa_quote)
         alsa_conf = self.dir / "asound.conf"
@@ -89,7 +90,8 @@ class SimDevices:
                              + "\n".join(conf) + "\n")
         use_alsa_config(alsa_conf)
         return Config(data_dir=Path(data_dir), status_file=Path(data_dir) / "run" / "status.json",
-                      sample_rate=self.scenario.sample_rate, period_ms=PERIOD_MS, lines=tuple(lines))
+                      sample_rate=self.scenario.sample_rate, period_ms=PERIOD_MS, lines=tuple(lines),
+                      timezone=self.scenario.timezone, phone_region=self.scenario.phone_region)
 
     def _hook_config(self, line: SimLine, pin: int):
         if line.offhook == "vox":
@@ -97,6 +99,9 @@ class SimDevices:
         if line.offhook == "serial":
             self.monitors[line.id] = PtyPeer(self.dir / f"line{line.id}-monitor", modem=False)
             return LineMonitorHook(port=str(self.monitors[line.id].link), debounce_ms=30)
+        if line.rings == "sense":
+            band = GpioHook(pin=pin).ring_hz
+            return GpioHook(pin=pin, active="low", pull="up", debounce_ms=ring_hold_ms(band), rings=True, ring_hz=band)
         return GpioHook(pin=pin, active="low", pull="up", debounce_ms=30)
 
     def _callerid_config(self, line: SimLine) -> ModemCallerId | None:

@@ -102,8 +102,8 @@ def demo(data_dir: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
     daemon.start()
     login = _demo_login(data_dir)
     print(f"Hookline demo: recording {len(sc.lines)} simulated lines into {data_dir.resolve()}", flush=True)
-    print(f"Open http://{host}:{port}/ to see the lines and play the calls (four calls every 90 s). "
-          "Ctrl-C stops.", flush=True)
+    print(f"Open http://{host}:{port}/ to see the lines and play the calls ({len(sc.calls)} calls every "
+          f"{sc.loop_s:g} s). Ctrl-C stops.", flush=True)
     print(login, flush=True)
     try:
         daemon.wait()

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, _check_keys, _get
+from ..config import ConfigError, _check_keys, _get, _parse_region, _parse_timezone
 
 RING_ON_S = 2.0
 RING_PERIOD_S = 6.0          # 2 s on, 4 s off
@@ -21,6 +21,7 @@ DTMF_ON_S = 0.07
 DTMF_OFF_S = 0.07
 
 CALLERID_AFTER_RING_S = 0.5   # formatted caller ID starts this long after the first ring ends
+SENSE_RING_HZ = 20.0          # a `rings = "sense"` line's sense input blinks this fast while it rings (US)
 # monitor-gone was added to the original contract (docs/scenario.md): a serial line monitor's
 # port disappears for `for` s.
 FAULT_KINDS = ("modem-hang", "modem-gone", "audio-gone", "monitor-gone")
@@ -45,6 +46,8 @@ class SimLine:
     callerid: str
     noise_dbfs: float
     settings: dict[str, Any]
+    rings: str = "none"          # "sense": the gpio sense input also blinks while the line rings
+    name: str | None = None      # the config's line name (None: "Line N")
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ class Scenario:
     faults: tuple[SimFault, ...] = ()
     loop_s: float | None = None   # demo: the calls repeat with this period, forever
     base_dir: Path = field(default=Path("."))
+    timezone: str | None = None   # the box's config: the zone pages show times in (None: the system's)
+    phone_region: str = "US"      # and the region numbers are read for
 
     @property
     def end_s(self) -> float:
@@ -167,7 +172,7 @@ def parse(doc: dict, base_dir: Path = Path(".")) -> Scenario:
 def _parse(doc: dict, base_dir: Path) -> Scenario:
     _check_keys(doc, {"appliance", "line", "call", "fault"}, "")
     app = _get(doc, "appliance", "", dict, {})
-    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s"}, "appliance")
+    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s", "timezone", "phone_region"}, "appliance")
     start_dt = _parse_start(app)
     rate = _get(app, "sample_rate", "appliance", int, 8000, choices=(8000, 16000))
     seed = _get(app, "seed", "appliance", int, 1)
@@ -182,7 +187,15 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
     return Scenario(start=start_dt.timestamp(), sample_rate=rate, seed=seed,
                     settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
                     calls=tuple(sorted(calls, key=lambda c: c.at)), faults=tuple(faults), loop_s=loop_s,
-                    base_dir=base_dir)
+                    base_dir=base_dir, **_box(app))
+
+
+def _box(app: dict) -> dict[str, Any]:
+    """The box's time zone and phone region, checked as the hardware config checks them."""
+    try:
+        return {"timezone": _parse_timezone(app), "phone_region": _parse_region(app)}
+    except ConfigError as e:
+        raise ScenarioError(f"appliance.{e.key}", e.problem, e.fix) from None
 
 
 def _parse_start(app: dict) -> datetime:
@@ -202,13 +215,17 @@ def _parse_lines(doc: dict) -> list[SimLine]:
     lines = []
     for i, raw in enumerate(_get(doc, "line", "", list, []), 1):
         where = f"line[{i}]"
-        _check_keys(raw, {"id", "offhook", "callerid", "noise_dbfs", "settings"}, where)
+        _check_keys(raw, {"id", "name", "offhook", "callerid", "rings", "noise_dbfs", "settings"}, where)
         offhook = _get(raw, "offhook", where, str, "gpio", choices=("gpio", "serial", "vox"))
         callerid = _get(raw, "callerid", where, str, "none", choices=("modem", "none"))
+        rings = _get(raw, "rings", where, str, "none", choices=("sense", "none"))
+        if rings == "sense" and offhook != "gpio":
+            raise ScenarioError(f"{where}.rings", "only a gpio sense input sees rings", 'set offhook = "gpio"')
         lines.append(SimLine(
             id=_get(raw, "id", where, int, lo=1, hi=99), offhook=offhook, callerid=callerid,
             noise_dbfs=float(_get(raw, "noise_dbfs", where, (int, float), -70.0, hi=0)),
-            settings=_get(raw, "settings", where, dict, {}),
+            settings=_get(raw, "settings", where, dict, {}), rings=rings,
+            name=_get(raw, "name", where, str, None),
         ))
     if not lines:
         raise ScenarioError("line", "no lines", "add at least one [[line]] table")

@@ -1,8 +1,9 @@
 """When things happen on each simulated line, in frames of its capture stream.
 
 The scenario's calls and faults become (frame, action, argument) events: hook (off-hook True or
-False), ring, cid (caller-ID lines), and the serial devices' faults hang, gone and monitor-gone
-(True at the start, False at the end). A line with `audio-gone` faults has capture outages
+False), ring, sense (a `rings = "sense"` line's pin blinking while it rings: the level, True where
+an off-hook would drive it), cid (caller-ID lines), and the serial devices' faults hang, gone and
+monitor-gone (True at the start, False at the end). A line with `audio-gone` faults has capture outages
 instead: the scenario's time during one never reaches the stream, so everything after it
 happens that much earlier in stream frames.
 """
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from .scenario import CALLERID_AFTER_RING_S, RING_ON_S, RING_PERIOD_S, Scenario, SimCall
+from .scenario import CALLERID_AFTER_RING_S, RING_ON_S, RING_PERIOD_S, SENSE_RING_HZ, Scenario, SimCall
 
 Event = tuple[int, str, Any]   # (stream frame, action, argument)
 FAULT_ACTIONS = {"modem-hang": "hang", "modem-gone": "gone", "monitor-gone": "monitor-gone"}
@@ -76,6 +77,13 @@ def caller_id_lines(scenario: Scenario, call: SimCall) -> list[str]:
     return lines
 
 
+def sense_ring(at: float) -> list[tuple[float, int, str, Any]]:
+    """One ring burst on a sense input from scenario second `at`: SENSE_RING_HZ for RING_ON_S,
+    starting towards the off-hook level and ending back at the on-hook one."""
+    half = 1 / (2 * SENSE_RING_HZ)
+    return [(at + k * half, 0, "sense", k % 2 == 0) for k in range(round(RING_ON_S / half))]
+
+
 def line_actions(scenario: Scenario, line_id: int) -> list[tuple[float, int, str, Any]]:
     """(scenario seconds, order, action, argument) for one loop of a line, in order; at the same
     moment a ring, caller ID or fault (order 0) comes before a hook change (order 1)."""
@@ -86,6 +94,8 @@ def line_actions(scenario: Scenario, line_id: int) -> list[tuple[float, int, str
             actions += [(call.offhook_s, 1, "hook", True), (call.onhook_s, 1, "hook", False)]
         if call.direction == "inbound":
             actions += [(call.at + k * RING_PERIOD_S, 0, "ring", None) for k in range(call.rings)]
+            if sim_line.rings == "sense":
+                actions += [edge for k in range(call.rings) for edge in sense_ring(call.at + k * RING_PERIOD_S)]
             if call.caller_id and sim_line.callerid == "modem":
                 actions.append((call.at + RING_ON_S + CALLERID_AFTER_RING_S, 0, "cid",
                                 caller_id_lines(scenario, call)))

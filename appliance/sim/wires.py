@@ -1,7 +1,8 @@
 """Makes a simulated line's scheduled events happen on its wires: the hook sense pin (a mock
-gpiozero pin) or the serial line monitor's reports, the modem's rings and caller ID, and the
-serial devices' faults, both through their ptys (serial_peer.py). At max speed each step waits
-until the daemon's source has taken it, so it is stamped where it would be in real time."""
+gpiozero pin, which also blinks while a `rings = "sense"` line rings) or the serial line
+monitor's reports, the modem's rings and caller ID, and the serial devices' faults, both through
+their ptys (serial_peer.py). At max speed each step waits until the daemon's source has taken it,
+so it is stamped where it would be in real time."""
 from __future__ import annotations
 
 import time
@@ -31,8 +32,9 @@ class WireDriver:
             if monitor:
                 self.send(line.hook, monitor, "OFFHOOK" if arg else "ONHOOK")
             else:
-                pin = self.pins.pin(line.cfg.offhook.pin)
-                pin.drive_low() if arg else pin.drive_high()   # active-low sense input
+                self.sense(line, arg)
+        elif kind == "sense":
+            self.sense(line, arg)
         elif kind == "ring":
             if modem:
                 self.send(line.callerid, modem, "RING")
@@ -54,6 +56,11 @@ class WireDriver:
                 self.await_source(line.hook, healthy=True)
                 self.send(line.hook, monitor, "OFFHOOK" if self._hook_state[line_id] else "ONHOOK")
             self.await_source(line.hook, healthy=not arg)
+
+    def sense(self, line, offhook_level: bool) -> None:
+        """Drive the line's active-low sense pin: low is what an off-hook (or a ring's swing) shows."""
+        pin = self.pins.pin(line.cfg.offhook.pin)
+        pin.drive_low() if offhook_level else pin.drive_high()
 
     def send(self, source, peer: PtyPeer, *lines: str) -> None:
         """Write lines to a device; at max speed, hold the line until its source has read them,

@@ -31,6 +31,7 @@ class Event:
     RING = "ring"
     CALLERID = "callerid"               # number, name, withheld
     DIGIT = "digit"                     # a DTMF digit dialed or keyed during the call
+    DIRECTION = "direction"             # the direction learnt during the call (direction, learnt_from, after_s)
     BEEP = "beep"                       # the consent beep was played
     SPLIT = "split"                     # max_call_s reached: the call goes on in a linked next part
     STUCK = "stuck"                     # a whole part was silence: the hook input looks stuck

@@ -1,0 +1,44 @@
+"""What a line's sources and detectors told it, applied in order by the line's own thread: hook
+levels (and the rings a sense input shows among them), rings, caller ID, digits, new settings.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..hook.base import HookEvent
+from ..store.kinds import Event
+
+
+def apply_event(line, ev: HookEvent) -> None:
+    """One event from the line's queue (line: appliance.line.thread.Line)."""
+    call = line.session.call
+    if ev.kind in ("offhook", "onhook"):
+        line.hook_level.report(ev.kind == "offhook", ev.frame)
+        if line.sense_rings is not None:
+            rang = line.sense_rings.edge(ev.kind == "offhook", ev.frame, idle=not line.hook_level.offhook)
+            if rang is not None:
+                ring(line, rang, {"source": "sense"})
+    elif ev.kind == "settings":
+        line.settings.update(ev.detail)
+        line.detectors.update(line.settings)
+    elif ev.kind == "ring":
+        ring(line, ev.frame, ev.detail)
+    elif ev.kind == "callerid":
+        line.who.caller_id(ev.frame, ev.detail)
+        line.event(Event.CALLERID, ev.frame, line.session.call_id, **ev.detail)
+        fields = line.who.late_caller_id(ev.frame, call.offhook_frame, call.info) if call else None
+        if fields:
+            line.session.learnt(fields, line.pos)
+    elif ev.kind == "digit":
+        if call is None:
+            line.digits.wait_for_call(ev.frame, ev.detail["digit"])
+        else:
+            line.session.digit(ev.frame, ev.detail["digit"])
+    else:
+        line.event(ev.kind, ev.frame, **ev.detail)
+
+
+def ring(line, frame: int, detail: dict[str, Any]) -> None:
+    """A ring from any of the line's sources; one heard by two of them is one ring event."""
+    if line.who.ring(frame):
+        line.event(Event.RING, frame, line.session.call_id, **detail)
