@@ -20,42 +20,16 @@ from appliance.cli import main
 from appliance.store import audit, db as dbmod
 
 OFFICE = """
+line = [{ id = 1, offhook = "gpio", callerid = "modem" }, { id = 2, offhook = "gpio", callerid = "modem" },
+        { id = 3, offhook = "gpio" }]
+call = [{ line = 1, at = 1.0, direction = "inbound", rings = 1, caller_id = { number = "4155550123", name = "ACME PLUMBING" }, talk = 4.0, near = "tone:440@-14", far = "tone:1000@-18" },
+        { line = 2, at = 6.0, direction = "outbound", dial = "4155550199", talk = 5.0, near = "tone:440@-14", far = "tone:660@-18" }]
+
 [appliance]
 start = "2026-03-15T14:12:00Z"
-
-[[line]]
-id = 1
-offhook = "gpio"
-callerid = "modem"
-
-[[line]]
-id = 2
-offhook = "gpio"
-callerid = "modem"
-
-[[line]]
-id = 3
-offhook = "gpio"
-
-[[call]]
-line = 1
-at = 1.0
-direction = "inbound"
-rings = 1
-caller_id = { number = "4155550123", name = "ACME PLUMBING" }
-talk = 4.0
-near = "tone:440@-14"
-far = "tone:1000@-18"
-
-[[call]]
-line = 2
-at = 6.0
-direction = "outbound"
-dial = "4155550199"
-talk = 5.0
-near = "tone:440@-14"
-far = "tone:660@-18"
 """
+QUIET = OFFICE.split("call = [")[0] + 'call = [{ line = 1, at = 1.0, direction = "outbound", talk = 3.0 }]\n' + \
+    OFFICE.split("}]")[-1]     # the office's lines, one call on line 1: lines 2 and 3 see nothing
 
 BOX = """
 data_dir = "{data}"
@@ -189,7 +163,7 @@ def test_a_real_line_with_nothing_says_so(box, simulated_data):
     proc = st.check("calls", "--line", "3", "--data", box)
     assert proc.stdout == "" and proc.stderr.strip() == "no calls on line 3 Back office"
     assert st.check("calls", "--line", "3", "--json", "--data", box).stdout.strip() == "[]"
-    quiet = simulated_data(OFFICE.split("[[call]]")[0] + "[[call]]" + OFFICE.split("[[call]]")[1], name="quiet")
+    quiet = simulated_data(QUIET, name="quiet")
     proc = st.check("events", "--line", "3", "--data", quiet)
     assert proc.stdout == "" and proc.stderr.strip() == "no events on line 3"
     assert st.run("events", "--line", "4", "--data", quiet).stderr.strip() == "hookline: there is no line 4 (lines: 1, 2, 3)"

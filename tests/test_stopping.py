@@ -19,33 +19,12 @@ import simtools as st
 pytestmark = pytest.mark.slow
 
 TWO_CALLS = """
+line = [{ id = 1, offhook = "gpio" }, { id = 2, offhook = "gpio" }]
+call = [{ line = 1, at = 1.0, direction = "outbound", talk = 30.0, near = "tone:440@-14", far = "tone:1000@-18" },
+        { line = 2, at = 4.0, direction = "outbound", talk = 30.0, near = "tone:440@-14", far = "tone:1000@-18" }]
+
 [appliance]
 start = "2026-03-15T14:12:00Z"
-sample_rate = 8000
-
-[[line]]
-id = 1
-offhook = "gpio"
-
-[[line]]
-id = 2
-offhook = "gpio"
-
-[[call]]
-line = 1
-at = 1.0
-direction = "outbound"
-talk = 30.0
-near = "tone:440@-14"
-far = "tone:1000@-18"
-
-[[call]]
-line = 2
-at = 4.0
-direction = "outbound"
-talk = 30.0
-near = "tone:440@-14"
-far = "tone:1000@-18"
 """
 
 
