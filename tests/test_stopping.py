@@ -25,6 +25,7 @@ call = [{ line = 1, at = 1.0, direction = "outbound", talk = 30.0, near = "tone:
 
 [appliance]
 start = "2026-03-15T14:12:00Z"
+settings = { min_call_s = 10 }   # both calls are shorter than this when the stop comes
 """
 
 
@@ -35,10 +36,11 @@ def _onhook(data, call_id) -> dict:
 
 
 def _kept_whole(data, call: dict, talk_s: float) -> None:
-    """The call is complete with talk_s of talk (± the poll), its file is what the catalog says
-    (length, SHA-256), and it plays to its end with the line's tone in it."""
+    """The call is complete with all its talk until the stop (talk_s when the status was asked,
+    a moment before the signal; not the scripted 30 s), its file is what the catalog says (length,
+    SHA-256), and it plays to its end with the line's tone in it."""
     assert call["status"] == "complete" and call["path"], call
-    assert call["duration_s"] == pytest.approx(talk_s, abs=0.35)
+    assert talk_s - 0.05 <= call["duration_s"] < talk_s + 3
     audio, rate = st.decode(data, call)
     kept = call["preroll_s"] + call["duration_s"]
     assert 0 <= len(audio) / rate - kept < st.CODEC_DELAY / rate + 0.1, "all of it, plus the codec's padding"
@@ -54,8 +56,7 @@ def test_a_stop_keeps_every_call_in_progress_whole_however_short(tmp_path, signu
     data = tmp_path / "data"
     proc = st.start("simulate", scenario, "--data", data, "--speed", "realtime")
     try:
-        status = st.await_status(proc, "--data", data, until=lambda lines: (lines[0]["call_s"] or 0) >= 3.0
-                                 and lines[1]["state"] == "recording")
+        status = st.await_status(proc, "--data", data, until=lambda lines: lines[1]["state"] == "recording")
         proc.send_signal(signum)
         asked = time.monotonic()
         _, err = proc.communicate(timeout=20)
@@ -65,7 +66,7 @@ def test_a_stop_keeps_every_call_in_progress_whole_however_short(tmp_path, signu
     assert proc.returncode == 1 and "stopped before the scenario's end" in err
     first, second = st.calls(data)
     at_stop = {line["line"]: line["call_s"] for line in status["lines"]}
-    assert at_stop[2] < 2, "the second call was shorter than min_call_s when the stop came"
+    assert at_stop[1] < 10 and at_stop[2] < 10, "the calls were shorter than min_call_s when the stop came"
     _kept_whole(data, first, at_stop[1])
     _kept_whole(data, second, at_stop[2])
     for call in (first, second):
@@ -152,5 +153,6 @@ def test_demo_second_ctrl_c_stops_at_once_keeping_the_calls(tmp_path):
     assert time.monotonic() - asked < 5 and proc.returncode == 0
     assert "stopping now: the calls in progress are kept up to this moment" in out
     call = next(c for c in st.calls(data) if c["id"] == line["call_id"])
-    assert call["status"] == "complete" and line["call_s"] < call["duration_s"] < line["call_s"] + 2
+    assert call["status"] == "complete" and line["call_s"] < call["duration_s"] < line["call_s"] + 4, \
+        "kept up to the second Ctrl-C, not to its scripted end (12 s later or more)"
     assert _onhook(data, call["id"])["detail"]["reason"] == "recorder stopped"
