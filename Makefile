@@ -17,6 +17,8 @@ BENCH_LIVE_APT_PACKAGES := pulseaudio libasound2-plugins
 .PHONY: demo test lint bench bench-live system-packages clean
 
 demo: $(VENV)/.stamp-app
+	@echo "The hookline command is in $(VENV): in another terminal here, run '. $(VENV)/bin/activate'," \
+		"then for example 'hookline calls --data demo-data'."
 	$(BIN)/hookline demo
 
 # The suite runs on pytest-xdist workers: "auto" is two per core, at most 8. loadgroup keeps the

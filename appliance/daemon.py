@@ -103,7 +103,11 @@ class Daemon:
         log.info("started %d line(s); recordings go to %s", len(self.lines), self.data_dir)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop capture; calls in progress are finalized before this returns."""
+        """Stop capture at once: every call in progress ends now and is finalized, with all its
+        audio, before this returns (appliance/stopping.py says why a stop never waits for them)."""
+        busy = self.calls_in_progress()
+        if busy:
+            log.info("stopping: finalizing %d call(s) in progress with all they recorded", busy)
         for line in self.lines:
             line.stop()
         for line in self.lines:
@@ -118,14 +122,9 @@ class Daemon:
                 thread.join(timeout)
         self._write_status()
 
-    def request_stop(self) -> None:
-        """Ask wait() to return (safe from a signal handler)."""
-        self._stop.set()
-
-    def wait(self) -> None:
-        """Block until stop() is called from elsewhere (a signal handler)."""
-        while not self._stop.wait(0.5):
-            pass
+    def calls_in_progress(self) -> int:
+        """How many lines are off-hook in a call right now."""
+        return sum(1 for line in self.lines if line.session is not None and line.session.call is not None)
 
     # -- maintenance ---------------------------------------------------------------------
     def _maintain(self) -> None:

@@ -31,6 +31,7 @@ id hookline-seal >/dev/null 2>&1 || useradd --system --gid hookline --home-dir /
 python3 -m venv "$prefix/venv"
 "$prefix/venv/bin/pip" install -q --upgrade pip
 "$prefix/venv/bin/pip" install -q "$repo"
+ln -sf "$prefix/venv/bin/hookline" /usr/local/bin/hookline   # the README's commands work as typed
 
 install -d -o hookline -g hookline -m 0750 /var/lib/hookline
 install -d -m 0755 /etc/hookline

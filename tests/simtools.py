@@ -175,3 +175,30 @@ def small_tmpfs(directory: Path, size: str):
         yield directory
     finally:
         subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+# -- a running recorder ----------------------------------------------------------------------------
+def start_recorder(config: Path) -> subprocess.Popen:
+    """`hookline run --config CONFIG`, the box's own command, on this machine: gpiozero's mock pins
+    stand in for the sense inputs (every line on-hook), and a capture device ALSA does not know is
+    retried as on a box whose interface is unplugged."""
+    env = clean_env()
+    env["GPIOZERO_PIN_FACTORY"] = "mock"
+    return subprocess.Popen([HOOKLINE, "run", "--config", str(config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def await_status(proc: subprocess.Popen, *where: str, until=lambda lines: True, timeout: float = 30) -> dict:
+    """The first `hookline status WHERE --json` answer (from the recorder `proc` runs) whose
+    lines satisfy `until`."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, f"the recorder exited {proc.returncode}: {proc.stderr.read()}"
+        answer = run("status", *where, "--json")
+        if answer.returncode == 0:
+            status = json.loads(answer.stdout)
+            if until(status["lines"]):
+                return status
+        assert time.monotonic() < deadline, f"no such status within {timeout} s: {answer.stdout}{answer.stderr}"
+        time.sleep(0.05)

@@ -130,9 +130,10 @@ def test_hookline_status_asks_the_running_recorder(tmp_path):
                 break
             time.sleep(0.2)
         rows = answer.stdout.splitlines()
-        assert answer.returncode == 0 and rows[0].split()[:3] == ["name", "state", "in"]
-        assert rows[1].startswith("line 1") and " recording " in rows[1] and " s " in rows[1]
-        assert rows[2].startswith("line 2") and " idle " in rows[2]
+        assert answer.returncode == 0 and rows[0].split() == ["LINE", "NAME", "STATE", "IN", "CALL", "OFFICE", "LEVEL",
+                                                              "LINE", "LEVEL", "PROBLEM"]
+        assert rows[1].split()[:4] == ["1", "Line", "1", "recording"] and " s " in rows[1]
+        assert rows[2].split()[:4] == ["2", "Line", "2", "idle"]
         as_json = st.run("status", "--data", data, "--json")
         assert [line["line"] for line in json.loads(as_json.stdout)["lines"]] == [1, 2]
     finally:

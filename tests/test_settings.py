@@ -8,6 +8,15 @@ import json
 import pytest
 
 import simtools as st
+from appliance.store import db as dbmod
+
+
+def new_catalog(tmp_path):
+    """A data folder with an empty catalog (as a recorder's first start makes it, before it
+    records the box's lines)."""
+    data = tmp_path / "data"
+    dbmod.connect(data).close()
+    return data
 
 
 def get(data, name, *extra) -> object:
@@ -19,8 +28,8 @@ def set_(data, name, value, *extra):
 
 
 # -- the command ---------------------------------------------------------------------------------
-def test_defaults_on_a_fresh_data_folder(tmp_path):
-    data = tmp_path / "data"
+def test_defaults_on_a_fresh_catalog(tmp_path):
+    data = new_catalog(tmp_path)
     assert get(data, "min_call_s") == 2.0
     assert get(data, "max_call_s") == 4 * 3600
     assert get(data, "recording") is True
@@ -33,6 +42,9 @@ def test_set_get_unset_box_wide_and_per_line(tmp_path):
     data = tmp_path / "data"
     proc = set_(data, "min_call_s", "5")
     assert proc.stdout == "", "set reports on stderr, not stdout"
+    assert proc.stderr.splitlines() == [f"hookline: no catalog in {data} yet: made a new one",
+                                        "min_call_s (whole box): now 5 (was 2, the built-in default)"], \
+        "settings set on a new box makes its catalog, and says so"
     assert get(data, "min_call_s") == 5.0
     assert get(data, "line.1.min_call_s") == 5.0, "a line without its own value follows the box"
 
@@ -52,8 +64,12 @@ def test_set_get_unset_box_wide_and_per_line(tmp_path):
     assert listed["lines"]["2"]["recording"] == {"value": False, "source": "line"}
     assert listed["lines"]["2"]["min_call_s"] == {"value": 5.0, "source": "set"}
 
-    text = st.run("settings", "list", "--data", data, check=True).stdout
-    assert "line.1.min_call_s" in text and "7.0" in text
+    text = st.run("settings", "list", "--data", data, check=True).stdout.splitlines()
+    assert text[0].split() == ["SETTING", "FOR", "VALUE", "SOURCE", "MEANING"]
+    for row in ("min_call_s        whole box  5      box setting       calls shorter",
+                "min_call_s        line 1     7      line setting",
+                "recording         line 2     off    line setting"):
+        assert any(shown.startswith(row) for shown in text), row
 
     st.run("settings", "unset", "line.1.min_call_s", "--data", data, check=True)
     assert get(data, "line.1.min_call_s") == 5.0
@@ -88,7 +104,7 @@ def test_set_get_unset_box_wide_and_per_line(tmp_path):
     pytest.param(["set", "disk_reserve_pct", "51"], ["disk_reserve_pct", "out of range"], id="reserve above 50"),
 ])
 def test_bad_setting_is_refused_with_one_line_and_nothing_changes(tmp_path, args, words):
-    data = tmp_path / "data"
+    data = new_catalog(tmp_path)
     before = st.run("settings", "list", "--json", "--data", data, check=True).stdout
     verb, *rest = args
     proc = st.run("settings", verb, "--data", data, *rest)   # options first: "--" may end them
@@ -100,7 +116,7 @@ def test_bad_setting_is_refused_with_one_line_and_nothing_changes(tmp_path, args
 
 
 def test_retention_settings_are_box_wide_only(tmp_path):
-    data = tmp_path / "data"
+    data = new_catalog(tmp_path)
     assert get(data, "retention_days") == 0, "keep forever by default"
     assert get(data, "disk_reserve_pct") == 5
     set_(data, "retention_days", "90")
@@ -114,8 +130,11 @@ def test_retention_settings_are_box_wide_only(tmp_path):
     assert "min_call_s" in listed["lines"]["1"]
     assert "retention_days" not in listed["lines"]["1"] and "disk_reserve_pct" not in listed["lines"]["1"], \
         "a box-wide setting has no per-line value to show"
-    text = st.run("settings", "list", "--data", data, check=True).stdout
-    assert "line.1.retention_days" not in text and "retention_days" in text
+    rows = [row.split() for row in st.run("settings", "list", "--data", data, check=True).stdout.splitlines()]
+    assert ["retention_days", "whole", "box", "90", "box", "setting"] in [row[:6] for row in rows]
+    assert [row[:3] for row in rows if row[0] in ("retention_days", "disk_reserve_pct")] == [
+        ["retention_days", "whole", "box"], ["disk_reserve_pct", "whole", "box"]], "box-wide: no row for a line"
+    assert ["min_call_s", "line", "1", "3"] in [row[:4] for row in rows]
     st.run("settings", "unset", "retention_days", "--data", data, check=True)
     assert get(data, "retention_days") == 0
 

@@ -476,6 +476,6 @@ far = "tone:1000"
 def test_calls_on_a_folder_without_a_catalog_is_refused(tmp_path):
     proc = st.run("calls", "--data", tmp_path / "nothing", "--json")
     assert proc.returncode == 2
-    assert "no Hookline catalog" in st.one_error_line(proc)
+    assert st.one_error_line(proc).startswith(f"hookline: no catalog in {tmp_path / 'nothing'}: is this the data")
     assert proc.stdout == ""
     assert not (tmp_path / "nothing" / "hookline.db").exists()

@@ -387,7 +387,9 @@ def test_cli_users_errors(tmp_path):
     proc = st.run("users", "passwd", "root", "--password-stdin", "--data", data, input="root\n")
     assert proc.returncode == 2 and "password:" in st.one_error_line(proc)
     proc = st.run("users", "role", "root", "manager", "--data", tmp_path / "elsewhere")
-    assert proc.returncode == 2 and "no Hookline catalog" in st.one_error_line(proc)
+    assert proc.returncode == 2 and st.one_error_line(proc) == (
+        f"hookline: no catalog in {tmp_path / 'elsewhere'}: is this the data folder? "
+        f"(hookline run or hookline demo creates it)")
 
 
 def test_cli_tokens(tmp_path):

@@ -42,15 +42,25 @@ def _data_dir(data: str | None, config: str | None = None) -> Path:
     return Path("/var/lib/hookline")
 
 
-def _open_db(data_dir: Path, must_exist: bool = True, read_only: bool = False):
-    """The catalog in data_dir. A missing one is an error (must_exist), reads as empty
-    (read_only: nothing is created by looking), or is created (settings set on a new box)."""
+def no_catalog(data_dir: Path) -> str:
+    """What every command says where the data folder has no catalog."""
+    return f"no catalog in {data_dir}: is this the data folder? (hookline run or hookline demo creates it)"
+
+
+def _open_db(data_dir: Path, create: bool = False):
+    """The catalog in data_dir. Where there is none, every command stops with the same line
+    (exit 2), except the two that set up a new box before its first start (create: `users add`,
+    `settings set`), which make it and say so."""
     from ..store import db as dbmod
-    if not (data_dir / dbmod.DB_NAME).exists():
-        if must_exist:
-            _bad_input(f"no Hookline catalog in {data_dir} (check --data)")
-        if read_only:
-            return dbmod.empty()
+    try:
+        exists = (data_dir / dbmod.DB_NAME).exists()
+    except PermissionError:
+        raise Failure(f"cannot open the catalog in {data_dir}: permission denied (on the box, run the "
+                      f"command as the recorder's user: sudo -u hookline hookline ...)") from None
+    if not exists:
+        if not create:
+            _bad_input(no_catalog(data_dir))
+        click.echo(f"hookline: no catalog in {data_dir} yet: made a new one", err=True)
     return dbmod.connect(data_dir)
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from .. import config as configmod
-from . import DEFAULT_CONFIG, Failure, _bad_input, _data_dir, _open_db, data_option, main
+from . import DEFAULT_CONFIG, Failure, _bad_input, _data_dir, _open_db, data_option, main, table
+from .box_view import BoxView
 
 seal_option = click.option("--seal", "seal", type=click.Path(dir_okay=False),
                            help="the sealed audit head (default: the config's audit_seal_file)")
@@ -43,15 +44,17 @@ def audit(ctx: click.Context, data: str | None, as_json: bool, limit: int, user_
         if note:
             click.echo(note, err=True)
         return
-    rows = auditmod.entries(_open_db(_data_dir(data, config_path), must_exist=False, read_only=True), user=user_name,
-                            action=action, target=target, limit=limit)
+    db = _open_db(_data_dir(data, config_path))
+    rows = auditmod.entries(db, user=user_name, action=action, target=target, limit=limit)
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
-    for r in rows:
-        detail = " ".join(f"{k}={v}" for k, v in r["detail"].items())
-        click.echo(f"{r['id']:6}  {r['at']}  {r['user'] or '(box)':16} {r['action']:13} {r['target'] or '-':16} "
-                   f"{r['remote_addr'] or '':15} {detail}")
+    view = BoxView.of(db)
+    table.show(("ID", "TIME", "WHO", "ACTION", "ABOUT", "FROM", "DETAIL"),
+               [(r["id"], view.time(r["at"]), r["user"] or "(the box)", r["action"], r["target"] or "",
+                 r["remote_addr"] or "", " ".join(f"{k}={v}" for k, v in r["detail"].items())) for r in rows],
+               right={0}, note=view.zone_note(), empty="no audit entries" + ("" if not (user_name or action or target)
+                                                                            else " match"))
 
 
 def _verify_chain(db, seal_path: Path) -> str | None:

@@ -5,7 +5,34 @@ import json
 
 import click
 
-from . import _console_audit, _data_dir, _open_db, _setup_logging, data_option, main
+from . import _bad_input, _console_audit, _data_dir, _open_db, _setup_logging, data_option, main, table
+from .box_view import NO_RECORDER_YET, BoxView
+
+
+def length(seconds: float | None) -> str:
+    """65.4 -> '1:05', 3725 -> '1:02:05'."""
+    minutes, secs = divmod(round(seconds or 0), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _who(view: BoxView, call: dict) -> str:
+    """The other end: caller's name and number, the number dialed, or withheld."""
+    number = view.number(call["remote_number"] or call["dialed"])
+    name = call.get("remote_name")
+    if name and number:
+        return f"{name}, {number}"
+    return name or number or ("withheld" if call["remote_withheld"] else "")
+
+
+def _nothing_on(view: BoxView, db, what: str, line: int | None) -> str:
+    """What an empty listing says: 'no calls', 'no events on line 2 Warehouse', or, for a line it
+    cannot check, that no recorder has started yet (an unknown line is refused)."""
+    if line is None:
+        return f"no {what}"
+    if not view.check_line_with_calls(db, line):
+        return f"no {what} on line {line} ({NO_RECORDER_YET})"
+    return f"no {what} on line {view.line(line)}"
 
 
 @main.command()
@@ -15,14 +42,28 @@ from . import _console_audit, _data_dir, _open_db, _setup_logging, data_option, 
 def calls(data: str | None, as_json: bool, line: int | None) -> None:
     """List the recorded calls, oldest first."""
     from ..store import catalog
-    rows = catalog.list_calls(_open_db(_data_dir(data)), line=line)
+    db = _open_db(_data_dir(data))
+    rows = catalog.list_calls(db, line=line)
+    view = BoxView.of(db)
+    empty = "" if rows else _nothing_on(view, db, "calls", line)
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
-    for r in rows:
-        who = r["remote_number"] or r["dialed"] or "-"
-        click.echo(f"{r['id']}  line {r['line']}  {r['started_at']}  {r['duration_s'] or 0:8.1f} s  "
-                   f"{r['direction'] or '-':8}  {who:14}  {r['status']:10}  {r['path'] or ''}")
+    table.show(("CALL", "LINE", "STARTED", "LENGTH", "DIRECTION", "WHO", "STATUS", "FILE"),
+               [(r["id"], view.line(r["line"]), view.time(r["started_at"]),
+                 length(r["duration_s"]) if r["status"] != "recording" else "",
+                 r["direction"] or "unknown", _who(view, r),
+                 r["status"] if r["part"] == 1 else f"{r['status']}, part {r['part']}", r["path"])
+                for r in rows], right={3}, note=view.zone_note(), empty=empty)
+
+
+def _detail(view: BoxView, detail: dict) -> str:
+    """An event's detail as key=value pairs, numbers readable, nothing said about what is unknown."""
+    return " ".join(f"{k}={view.number(v) if k in NUMBER_KEYS and isinstance(v, str) else v}"
+                    for k, v in detail.items() if v is not None)
+
+
+NUMBER_KEYS = ("number", "dialed", "remote_number")
 
 
 @main.command()
@@ -33,13 +74,20 @@ def calls(data: str | None, as_json: bool, line: int | None) -> None:
 def events(data: str | None, as_json: bool, line: int | None, call_id: str | None) -> None:
     """List the line events: off-hook, on-hook, discards and their reasons, device errors."""
     from ..store import catalog
-    rows = catalog.list_events(_open_db(_data_dir(data)), line=line, call_id=call_id)
+    db = _open_db(_data_dir(data))
+    rows = catalog.list_events(db, line=line, call_id=call_id)
+    view = BoxView.of(db)
+    empty = ""
+    if not rows:
+        empty = _nothing_on(view, db, "events", line)
+        if call_id is not None and catalog.get_call(db, call_id) is None:
+            _bad_input(f"there is no call {call_id!r} (see: hookline calls)")
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
-    for r in rows:
-        detail = " ".join(f"{k}={v}" for k, v in r["detail"].items())
-        click.echo(f"{r['at']}  line {r['line']}  {r['kind']:12} {r['call_id'] or '-':10}  {detail}")
+    table.show(("TIME", "LINE", "CALL", "EVENT", "DETAIL"),
+               [(view.time(r["at"]), view.line(r["line"]), r["call_id"] or "", r["kind"], _detail(view, r["detail"]))
+                for r in rows], note=view.zone_note(), empty=empty + (f" for call {call_id}" if call_id else ""))
 
 
 @main.command()

@@ -3,7 +3,6 @@ hardware, and the web UI."""
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 from pathlib import Path
 
@@ -26,15 +25,15 @@ def run(config_path: str, data: str | None, verbose: bool) -> None:
         _bad_input(str(e))
     _setup_logging(verbose)
     from ..daemon import Daemon
+    from ..stopping import StopRequests
     daemon = Daemon(cfg, Path(data) if data else cfg.data_dir)
-    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
-    daemon.start()
-    try:
-        daemon.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        daemon.stop()
+    # SIGTERM (systemd) and Ctrl-C alike: every call in progress is finalized at once, never cut short.
+    with StopRequests() as stop:
+        daemon.start()
+        try:
+            stop.wait_first()
+        finally:
+            daemon.stop()
 
 
 @main.command()

@@ -5,7 +5,12 @@ import json
 
 import click
 
-from . import _bad_input, _console_audit, _data_dir, _open_db, data_option, main
+from . import _bad_input, _console_audit, _data_dir, _open_db, data_option, main, table
+from .box_view import NO_RECORDER_YET, BoxView
+
+# Where a value in force comes from (settings.resolve's source), as the table and messages say it.
+SOURCES = {"set": "box setting", "line": "line setting", "config": "config", "default": "built-in default"}
+BACK_TO = {"set": "the box setting", "config": "the config's default", "default": "the default"}
 
 
 @main.group()
@@ -13,22 +18,34 @@ def settings() -> None:
     """Runtime settings (picked up by a running daemon within a second)."""
 
 
+def readable(value) -> str:
+    """A setting's value as it is typed: on/off, 5 rather than 5.0."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 @settings.command("list")
 @data_option
 @click.option("--json", "as_json", is_flag=True)
 def settings_list(data: str | None, as_json: bool) -> None:
+    """Every setting for the whole box and for each line, with where its value comes from."""
     from ..store import settings as s
-    resolved = s.resolve(_open_db(_data_dir(data), must_exist=False, read_only=True))
+    db = _open_db(_data_dir(data))
+    resolved = s.resolve(db)
     if as_json:
         click.echo(json.dumps({"box": {k: {"value": v, "source": src} for k, (v, src) in resolved["box"].items()},
                                "lines": {str(n): {k: {"value": v, "source": src} for k, (v, src) in vals.items()}
                                          for n, vals in resolved["lines"].items()}}, indent=1))
         return
-    for name, (value, source) in resolved["box"].items():
-        click.echo(f"{name:16} {json.dumps(value):10} ({source})  {s.REGISTRY[name].help}")
-    for line_id, vals in resolved["lines"].items():
-        for name, (value, source) in vals.items():
-            click.echo(f"line.{line_id}.{name:10} {json.dumps(value):10} ({source})")
+    view = BoxView.of(db)
+    rows = [(name, "whole box", readable(value), SOURCES[source], s.REGISTRY[name].help)
+            for name, (value, source) in resolved["box"].items()]
+    rows += [(name, f"line {view.line(line_id)}", readable(value), SOURCES[source], "")
+             for line_id, vals in resolved["lines"].items() for name, (value, source) in vals.items()]
+    table.show(("SETTING", "FOR", "VALUE", "SOURCE", "MEANING"), rows)
 
 
 def _named_setting(name: str, line: int | None, value: str | None = None):
@@ -41,7 +58,25 @@ def _named_setting(name: str, line: int | None, value: str | None = None):
             setting.parse(value)
     except s.SettingError as e:
         _bad_input(str(e))
+    if line is not None and line < 1:
+        _bad_input(f"there is no line {line} (lines are numbered from 1)")
     return setting, line
+
+
+def _on_line(db, line: int | None) -> BoxView:
+    """The box, once the line named (if any) is known to be one of its lines (exit 2 if not)."""
+    view = BoxView.of(db)
+    if line is not None and not view.check_line(line):
+        click.echo(f"hookline: note: {NO_RECORDER_YET}; line {line} is taken as given", err=True)
+    return view
+
+
+def _subject(view: BoxView, name: str, line: int | None) -> str:
+    """'min_call_s (whole box)', 'line 2 (Warehouse) recording': what a message is about."""
+    if line is None:
+        return f"{name} (whole box)"
+    line_name = view.facts.line_name(line)
+    return f"line {line} {name}" if line_name == f"Line {line}" else f"line {line} ({line_name}) {name}"
 
 
 def _audit_change(db, setting, line: int | None, before, after) -> None:
@@ -50,7 +85,14 @@ def _audit_change(db, setting, line: int | None, before, after) -> None:
     _console_audit(db, "settings", key, changes={key: {"before": before, "after": after}})
 
 
-line_option = click.option("--line", type=int)
+def _effective(db, name: str, line: int | None):
+    """The value in force now, and where it comes from."""
+    from ..store import settings as s
+    resolved = s.resolve(db, [line] if line is not None else [])
+    return (resolved["lines"][line] if line is not None else resolved["box"])[name]
+
+
+line_option = click.option("--line", type=int, help="one line's value (or name it line.N.NAME)")
 
 
 @settings.command("get")
@@ -58,12 +100,11 @@ line_option = click.option("--line", type=int)
 @data_option
 @line_option
 def settings_get(name: str, data: str | None, line: int | None) -> None:
-    from ..store import settings as s
+    """Print a setting's value in force (JSON) on stdout."""
     setting, line = _named_setting(name, line)
-    resolved = s.resolve(_open_db(_data_dir(data), must_exist=False, read_only=True),
-                         [line] if line is not None else None)
-    value = (resolved["lines"][line] if line is not None else resolved["box"])[setting.name][0]
-    click.echo(json.dumps(value))
+    db = _open_db(_data_dir(data))
+    _on_line(db, line)
+    click.echo(json.dumps(_effective(db, setting.name, line)[0]))
 
 
 @settings.command("set", context_settings={"ignore_unknown_options": True})  # lets "-1" be a value
@@ -72,14 +113,20 @@ def settings_get(name: str, data: str | None, line: int | None) -> None:
 @data_option
 @line_option
 def settings_set(name: str, value: str, data: str | None, line: int | None) -> None:
+    """Set a setting for the whole box, or for one line."""
     from ..store import settings as s
     setting, line = _named_setting(name, line, value)   # refuse before touching (or creating) the catalog
-    db = _open_db(_data_dir(data), must_exist=False)
+    db = _open_db(_data_dir(data), create=True)
+    view = _on_line(db, line)
     before = s.stored_value(db, setting.name, line)
+    was, source = _effective(db, setting.name, line)
     parsed = s.set_value(db, setting.name, value, line)
-    if parsed != before:
-        _audit_change(db, setting, line, before, parsed)
-    click.echo(f"{name} = {json.dumps(parsed)}", err=True)
+    subject = _subject(view, setting.name, line)
+    if parsed == before:
+        click.echo(f"{subject}: already {readable(parsed)}, nothing changed", err=True)
+        return
+    _audit_change(db, setting, line, before, parsed)
+    click.echo(f"{subject}: now {readable(parsed)} (was {readable(was)}, the {SOURCES[source]})", err=True)
 
 
 @settings.command("unset")
@@ -87,11 +134,17 @@ def settings_set(name: str, value: str, data: str | None, line: int | None) -> N
 @data_option
 @line_option
 def settings_unset(name: str, data: str | None, line: int | None) -> None:
-    """Go back to the default (the config's, or the built-in one)."""
+    """Go back to the default (for a line: the box's value; else the config's, or the built-in one)."""
     from ..store import settings as s
     setting, line = _named_setting(name, line)
     db = _open_db(_data_dir(data))
+    view = _on_line(db, line)
     before = s.stored_value(db, setting.name, line)
     s.clear_value(db, setting.name, line)
-    if before is not None:
-        _audit_change(db, setting, line, before, None)
+    now, source = _effective(db, setting.name, line)
+    subject = _subject(view, setting.name, line)
+    if before is None:
+        click.echo(f"{subject}: nothing was set, still {readable(now)} (the {SOURCES[source]})", err=True)
+        return
+    _audit_change(db, setting, line, before, None)
+    click.echo(f"{subject}: back to {BACK_TO[source]} ({readable(now)}; was {readable(before)})", err=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from .. import config as configmod, control
-from . import DEFAULT_CONFIG, Failure, _bad_input, data_option, main
+from . import DEFAULT_CONFIG, Failure, _bad_input, data_option, main, table
 
 
 def _status_file(data: str | None, config_path: str | None) -> Path:
@@ -27,11 +27,10 @@ def _status_file(data: str | None, config_path: str | None) -> Path:
     return Path(data) / "run" / "status.json"
 
 
-def _row(line: dict) -> str:
-    call = f"{line['call_s']:7.1f} s" if line.get("call_s") is not None else " " * 9
-    levels = f"{line['level_near_dbfs']:6.1f} / {line['level_far_dbfs']:6.1f} dBFS"
-    problem = f"  {line['device_error']}" if line.get("device_error") else ""
-    return f"line {line['line']:<3} {(line.get('name') or ''):16} {line['state']:15} {call}  {levels}{problem}"
+def _row(line: dict) -> tuple:
+    call = f"{line['call_s']:.1f} s" if line.get("call_s") is not None else ""
+    return (line["line"], line.get("name") or "", line["state"], call, f"{line['level_near_dbfs']:.1f} dBFS",
+            f"{line['level_far_dbfs']:.1f} dBFS", line.get("device_error") or "")
 
 
 @main.command()
@@ -48,6 +47,5 @@ def status(data: str | None, config_path: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(answer, indent=1))
         return
-    click.echo(f"{'':9}{'name':16} {'state':15} {'in call':>9}  office / line level")
-    for line in answer["lines"]:
-        click.echo(_row(line))
+    table.show(("LINE", "NAME", "STATE", "IN CALL", "OFFICE LEVEL", "LINE LEVEL", "PROBLEM"),
+               [_row(line) for line in answer["lines"]], right={0, 3, 4, 5}, empty="the recorder has no lines")

@@ -5,7 +5,8 @@ import json
 
 import click
 
-from . import _bad_input, _console_audit, _data_dir, _open_db, data_option, main
+from . import _bad_input, _console_audit, _data_dir, _open_db, data_option, main, table
+from .box_view import BoxView
 
 
 @main.group()
@@ -39,7 +40,7 @@ def tokens_create(user_name: str, label: str, data: str | None) -> None:
 def tokens_list(user_name: str | None, data: str | None, as_json: bool) -> None:
     """List tokens (their first characters, never the token)."""
     from ..store import users as u
-    db = _open_db(_data_dir(data), must_exist=False, read_only=True)
+    db = _open_db(_data_dir(data))
     try:
         rows = u.list_tokens(db, user_name)
     except u.UserError as e:
@@ -47,9 +48,14 @@ def tokens_list(user_name: str | None, data: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
-    for r in rows:
-        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else f"last used {r['last_used_at'] or 'never'}"
-        click.echo(f"{r['id']:5}  {r['user']:20} {r['prefix']}…  {r['label']:24}  created {r['created_at']}  {state}")
+    view = BoxView.of(db)
+    table.show(("ID", "USER", "TOKEN", "LABEL", "CREATED", "STATE"),
+               [(r["id"], r["user"], f"{r['prefix']}…", r["label"], view.time(r["created_at"]),
+                 f"revoked {view.time(r['revoked_at'])}" if r["revoked_at"] else
+                 f"last used {view.time(r['last_used_at'])}" if r["last_used_at"] else "never used")
+                for r in rows], right={0}, note=view.zone_note(),
+               empty="no API tokens" + (f" for {user_name}" if user_name else "") + " (make one with: hookline tokens "
+                     "create --user NAME)")
 
 
 @tokens.command("revoke")

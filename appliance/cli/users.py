@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from . import _bad_input, _console_audit, _data_dir, _open_db, data_option, main
+from . import _bad_input, _console_audit, _data_dir, _open_db, data_option, main, table
+from .box_view import BoxView
 
 
 def _read_password(password_stdin: bool) -> str:
@@ -19,15 +20,16 @@ def _read_password(password_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
-def _user_change(db, name: str, change, **detail) -> None:
-    """Apply change(db, name) -> row to an existing user; audit it as user-change."""
+def _user_change(db, name: str, change, said: str, **detail) -> None:
+    """Apply change(db, name) -> row to an existing user; audit it as user-change and say what
+    was done (`said`, formatted with the user's row: {name}, {role}, ...)."""
     from ..store import users as u
     try:
         row = change(db, name)
     except u.UserError as e:
         _bad_input(str(e))
     _console_audit(db, "user-change", row["name"], **detail)
-    click.echo(f"{row['name']}: {', '.join(f'{k} {v}' for k, v in detail.items())}", err=True)
+    click.echo(said.format(**row), err=True)
 
 
 @main.group()
@@ -48,7 +50,7 @@ def users_add(name: str, role: str, password_stdin: bool, data: str | None) -> N
         u.check_new_user(name, role, password)      # before anything is created or written
     except u.UserError as e:
         _bad_input(str(e))
-    db = _open_db(_data_dir(data), must_exist=False)
+    db = _open_db(_data_dir(data), create=True)
     try:
         row = u.create_user(db, name, role, password)
     except u.UserError as e:
@@ -63,15 +65,17 @@ def users_add(name: str, role: str, password_stdin: bool, data: str | None) -> N
 def users_list(data: str | None, as_json: bool) -> None:
     """List the users."""
     from ..store import users as u
-    rows = u.list_users(_open_db(_data_dir(data), must_exist=False, read_only=True))
+    db = _open_db(_data_dir(data))
+    rows = u.list_users(db)
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
-    if not rows:
-        click.echo("no users yet (add one with: hookline users add NAME --role admin)", err=True)
-    for r in rows:
-        state = "disabled" if r["disabled"] else f"locked until {r['locked_until']}" if r["locked_until"] else "enabled"
-        click.echo(f"{r['name']:24} {r['role']:8}  {state:34}  created {r['created_at']}")
+    view = BoxView.of(db)
+    table.show(("NAME", "ROLE", "STATE", "CREATED"),
+               [(r["name"], r["role"], "disabled" if r["disabled"] else
+                 f"locked until {view.time(r['locked_until'])}" if r["locked_until"] else "enabled",
+                 view.time(r["created_at"])) for r in rows],
+               note=view.zone_note(), empty="no users yet (add one with: hookline users add NAME --role admin)")
 
 
 @users.command("passwd")
@@ -85,7 +89,9 @@ def users_passwd(name: str, password_stdin: bool, data: str | None) -> None:
     if u.get_user_by_name(db, name) is None:
         _bad_input(f"user: no user named {name!r}")
     password = _read_password(password_stdin)
-    _user_change(db, name, lambda db, name: u.set_password(db, name, password), password="changed")
+    _user_change(db, name, lambda db, name: u.set_password(db, name, password),
+                 "{name}: password changed, any lockout cleared; web sessions ended: {sessions_ended}, "
+                 "API tokens revoked: {tokens_revoked}", password="changed")
 
 
 @users.command("role")
@@ -95,7 +101,11 @@ def users_passwd(name: str, password_stdin: bool, data: str | None) -> None:
 def users_role(name: str, role: str, data: str | None) -> None:
     """Change a user's role."""
     from ..store import users as u
-    _user_change(_open_db(_data_dir(data)), name, lambda db, name: u.set_role(db, name, role), role=role)
+    db = _open_db(_data_dir(data))
+    before = u.get_user_by_name(db, name)
+    was = f" (was {before['role']})" if before else ""
+    _user_change(db, name, lambda db, name: u.set_role(db, name, role), "changed {name}'s role to {role}" + was,
+                 role=role)
 
 
 @users.command("disable")
@@ -104,7 +114,10 @@ def users_role(name: str, role: str, data: str | None) -> None:
 def users_disable(name: str, data: str | None) -> None:
     """Stop a user from logging in (their sessions and tokens stop working)."""
     from ..store import users as u
-    _user_change(_open_db(_data_dir(data)), name, lambda db, name: u.set_disabled(db, name, True), disabled=True)
+    _user_change(_open_db(_data_dir(data)), name, lambda db, name: u.set_disabled(db, name, True),
+                 "disabled {name}: they cannot log in; their sessions have ended and their API tokens are "
+                 "revoked for good",
+                 disabled=True)
 
 
 @users.command("enable")
@@ -113,7 +126,8 @@ def users_disable(name: str, data: str | None) -> None:
 def users_enable(name: str, data: str | None) -> None:
     """Let a disabled user log in again."""
     from ..store import users as u
-    _user_change(_open_db(_data_dir(data)), name, lambda db, name: u.set_disabled(db, name, False), disabled=False)
+    _user_change(_open_db(_data_dir(data)), name, lambda db, name: u.set_disabled(db, name, False),
+                 "enabled {name}: they can log in again (their old API tokens stay revoked)", disabled=False)
 
 
 @users.command("remove")
@@ -129,4 +143,4 @@ def users_remove(name: str, data: str | None) -> None:
     except u.UserError as e:
         _bad_input(str(e))
     _console_audit(db, "user-remove", row["name"], role=row["role"])
-    click.echo(f"removed {row['name']}", err=True)
+    click.echo(f"removed {row['name']} ({row['role']}) and their API tokens", err=True)

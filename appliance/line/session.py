@@ -29,6 +29,7 @@ RESUME_AFTER_S = 5.0    # after a failed write (full disk), try again this often
 INBOUND_WITHOUT_CALLER_ID = ("inbound call without caller ID: check that the line has caller ID and the modem "
                              "accepted its caller-ID command (see device-ok events)")
 KEPT_FOR_RECOVERY = "what was recorded stays in the spool; `hookline recover` or the next start finalizes it"
+RECORDER_STOPPED = "recorder stopped"
 
 
 @dataclass
@@ -160,7 +161,12 @@ class CallSession:
         self.call = Call(frame, frame, rec, info, cursor=start, call_id=rec.id)
         return rec
 
-    def end(self, frame: int, reason: str | None = None) -> None:
+    def stopped(self, frame: int) -> None:
+        """The recorder is stopping (SIGTERM, Ctrl-C, a shutdown): the call in progress ends at
+        frame and keeps all its audio, however short; it was cut, not too short to keep."""
+        self.end(frame, reason=RECORDER_STOPPED, keep=True)
+
+    def end(self, frame: int, reason: str | None = None, keep: bool = False) -> None:
         call, self.call = self.call, None
         if call is None:
             return
@@ -179,8 +185,8 @@ class CallSession:
                 self.event(Event.DISCARD, frame, call.call_id, **call.dropped.detail())
             return
         self.parts.feed(call, min(frame, self.audio.end))
-        verdict = self.policy.at_end(rec.info, duration, self.settings)
-        if not verdict.keep:
+        verdict = self.policy.at_end(rec.info, duration, self.settings) if not keep else None
+        if verdict is not None and not verdict.keep:
             rec.discard(self.clock.wall(frame), duration)
             self.event(Event.DISCARD, frame, rec.id, **verdict.detail())
             return

@@ -124,7 +124,7 @@ class Line(threading.Thread):
             self._capture_with_retry()
         finally:
             if self.session.call:
-                self.session.end(self.pos, reason="recorder stopped")
+                self.session.stopped(self.pos)
             self.inputs.close()
             if self.player:
                 self.player.close()

@@ -55,6 +55,7 @@ class SimHardware:
         self.config, self.modems, self.monitors = devices.config, devices.modems, devices.monitors
         self.wires = WireDriver(self.pins, self.modems, self.monitors, realtime, line_ids)
         self.schedule = Schedule(scenario, self.rate, self.loop, self.outages)
+        self.finishing = False   # finish_calls(): the off-hooks still to come are left out
 
     def clock(self, line_id: int, start: float) -> StreamClock:
         """The stream clock for a line's daemon side; the feeder adds that line's outages to it."""
@@ -77,11 +78,16 @@ class SimHardware:
                 if hasattr(source, "healthy"):
                     self.wires.await_source(source, healthy=True)
         for kind, arg in self.schedule.due(line_id, pos):
-            self.wires.act(line, kind, arg)
+            if not (self.finishing and kind == "hook" and arg):    # no new call once the demo is stopping
+                self.wires.act(line, kind, arg)
         if not self.realtime and line.player is not None:
             self.played.catch_up(line)
         if self.end_frame is not None and pos >= self.outages[line_id].stream_frame(self.end_frame):
             line.stop()
+
+    def finish_calls(self) -> None:
+        """From now on no call starts: the ones in progress go on to their scripted on-hook."""
+        self.finishing = True
 
     def start(self) -> None:
         for line in self.scenario.lines:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..daemon import Daemon, hook_source
 from ..hook.gpio import GpioHookSource
+from ..stopping import StopRequests
 from ..store import db as dbmod, settings as settingsmod
 from . import scenario as scenariomod
 from .hardware import SimHardware
@@ -16,6 +17,7 @@ log = logging.getLogger("hookline.sim")
 
 DEMO_SCENARIO = Path(__file__).with_name("demo.toml")
 STALL_LIMIT_S = 15.0
+DEMO_WIND_DOWN_S = 90.0   # the demo's first Ctrl-C waits at most this for the calls in progress (one loop)
 
 
 def apply_scenario_settings(sc: scenariomod.Scenario, data_dir: Path) -> None:
@@ -64,28 +66,46 @@ def build_daemon(sc: scenariomod.Scenario, data_dir: Path, realtime: bool, forev
     return daemon, hw
 
 
+class Stopped(RuntimeError):
+    """`hookline simulate` was stopped (SIGINT or SIGTERM) before the scenario's end."""
+
+
 def simulate(path: Path, data_dir: Path, speed: str = "max") -> None:
-    """Play a scenario through the daemon and return once every call is finalized."""
+    """Play a scenario through the daemon and return once every call is finalized; a SIGINT or
+    SIGTERM stops it at once, finalizing the calls in progress, and raises Stopped."""
     sc = scenariomod.load(path)
     data_dir = Path(data_dir)
     apply_scenario_settings(sc, data_dir)
     daemon, hw = build_daemon(sc, data_dir, realtime=speed == "realtime")
-    hw.start()
-    daemon.start()
+    with StopRequests() as stop:
+        hw.start()
+        daemon.start()
+        try:
+            _play(daemon, hw, stop)
+        finally:
+            _stop(daemon, hw)
+    if stop.first.is_set():
+        raise Stopped("stopped before the scenario's end; the calls in progress were kept up to that moment")
+
+
+def _play(daemon: Daemon, hw: SimHardware, stop: StopRequests) -> None:
+    """Until every line has played its part of the scenario, or a stop is asked for."""
     stalled_since = None
-    try:
-        while any(line.is_alive() for line in daemon.lines):
-            time.sleep(0.05)
-            broken = [line for line in daemon.lines if line.device_error and line.cfg.id not in hw.unplugged]
-            if broken:
-                stalled_since = stalled_since or time.monotonic()
-                if time.monotonic() - stalled_since > STALL_LIMIT_S:
-                    raise RuntimeError(f"simulated line {broken[0].cfg.id} stalled: {broken[0].device_error}")
-            else:
-                stalled_since = None
-    finally:
-        hw.stop()
-        daemon.stop()
+    while any(line.is_alive() for line in daemon.lines) and not stop.first.wait(0.05):
+        broken = [line for line in daemon.lines if line.device_error and line.cfg.id not in hw.unplugged]
+        if broken:
+            stalled_since = stalled_since or time.monotonic()
+            if time.monotonic() - stalled_since > STALL_LIMIT_S:
+                raise RuntimeError(f"simulated line {broken[0].cfg.id} stalled: {broken[0].device_error}")
+        else:
+            stalled_since = None
+
+
+def _stop(daemon: Daemon, hw: SimHardware) -> None:
+    """The daemon first, while the simulated wires still feed it: each line ends its call in
+    progress as a stop, not as a capture device that vanished."""
+    daemon.stop()
+    hw.stop()
 
 
 def demo(data_dir: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
@@ -98,18 +118,36 @@ def demo(data_dir: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
     apply_scenario_settings(sc, data_dir)
     now = datetime.now(timezone.utc).timestamp()
     daemon, hw = build_daemon(sc, data_dir, realtime=True, forever=True, start=now)
-    hw.start()
-    daemon.start()
-    login = _demo_login(data_dir)
-    print(f"Hookline demo: recording {len(sc.lines)} simulated lines into {data_dir.resolve()}", flush=True)
-    print(f"Open http://{host}:{port}/ to see the lines and play the calls ({len(sc.calls)} calls every "
-          f"{sc.loop_s:g} s). Ctrl-C stops.", flush=True)
-    print(login, flush=True)
-    try:
-        daemon.wait()
-    except KeyboardInterrupt:
-        print("stopping: finishing the calls in progress...", flush=True)
-    finally:
-        hw.stop()
-        daemon.stop()
-        server.close()
+    with StopRequests() as stop:
+        hw.start()
+        daemon.start()
+        login = _demo_login(data_dir)
+        print(f"Hookline demo: recording {len(sc.lines)} simulated lines into {data_dir.resolve()}", flush=True)
+        print(f"Open http://{host}:{port}/ to see the lines and play the calls ({len(sc.calls)} calls every "
+              f"{sc.loop_s:g} s). Ctrl-C stops.", flush=True)
+        print(login, flush=True)
+        print("Ctrl-C lets the calls in progress end, then stops; Ctrl-C twice stops at once.", flush=True)
+        try:
+            stop.wait_first()
+            _let_calls_end(daemon, hw, stop)
+        finally:
+            _stop(daemon, hw)
+            server.close()
+    print("stopped", flush=True)
+
+
+def _let_calls_end(daemon: Daemon, hw: SimHardware, stop: StopRequests) -> None:
+    """The demo's first Ctrl-C (or SIGTERM): no new call starts, and the scripted calls in
+    progress end as scripted (at most DEMO_WIND_DOWN_S); the second one stops at once."""
+    busy = daemon.calls_in_progress()
+    if not busy:
+        print("stopping: no call in progress", flush=True)
+        return
+    hw.finish_calls()
+    print(f"stopping: letting the {busy} call{'s' if busy > 1 else ''} in progress end (at most "
+          f"{DEMO_WIND_DOWN_S:.0f} s; Ctrl-C again stops at once, keeping what they recorded)", flush=True)
+    deadline = time.monotonic() + DEMO_WIND_DOWN_S
+    while daemon.calls_in_progress() and time.monotonic() < deadline:
+        if stop.again.wait(0.1):
+            print("stopping now: the calls in progress are kept up to this moment", flush=True)
+            return
