@@ -105,17 +105,19 @@ def test_json_keeps_the_catalog_s_own_values(office):
 
 def test_events_table_has_names_local_times_and_readable_numbers(office):
     note, header, rows = _table(st.check("events", "--data", office, "--line", "1").stdout)
-    assert note.startswith("times in America/New_York") and header == ["TIME", "LINE", "CALL", "EVENT", "DETAIL"]
+    assert note.startswith("times in America/New_York") and header == ["TIME", "LINE", "CALL", "EVENT", "WHAT", "DETAIL"]
     assert all(row.startswith("2026-03-15 10:12:0") or " device-error " in row for row in rows)
     assert all("  1 Front desk  " in row for row in rows)
     callerid = next(row for row in rows if " callerid " in row)
-    assert "number=(415) 555-0123" in callerid and "name=ACME PLUMBING" in callerid
+    assert "Caller ID: ACME PLUMBING, (415) 555-0123" in callerid, "what happened, in words"
+    assert "number=(415) 555-0123" in callerid and "name=ACME PLUMBING" in callerid, "and the raw detail"
 
 
 def test_settings_users_tokens_and_audit_tables(box):
     rows = st.check("settings", "list", "--data", box).stdout.splitlines()
     assert rows[0].split() == ["SETTING", "FOR", "VALUE", "SOURCE", "MEANING"]
-    assert ["recording", "line", "2", "Warehouse", "on", "built-in", "default"] in [row.split() for row in rows]
+    assert ["recording", "line", "2", "Warehouse", "on", "built-in", "default", "Record", "calls"] in \
+        [row.split() for row in rows]
     st.check("users", "add", "ann", "--role", "manager", "--password-stdin", "--data", box,
              input="a long enough passphrase\n")
     note, header, rows = _table(st.check("users", "list", "--data", box).stdout)
@@ -126,8 +128,9 @@ def test_settings_users_tokens_and_audit_tables(box):
     assert header == ["ID", "USER", "TOKEN", "LABEL", "CREATED", "STATE"]
     assert re.match(r" *1  ann   hl_\S+…  nightly export  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  never used$", rows[0]), rows
     note, header, rows = _table(st.check("audit", "--data", box).stdout)
-    assert header == ["ID", "TIME", "WHO", "ACTION", "ABOUT", "FROM", "DETAIL"]
-    assert [row.split()[4] for row in rows] == ["token-create", "user-add"]
+    assert header == ["ID", "TIME", "WHO", "ACTION", "WHAT", "FROM"]
+    assert [re.search(r" (token-create|user-add) ", row).group(1) for row in rows] == ["token-create", "user-add"]
+    assert "(at the console)" in rows[0] and "Created API token 'nightly export' for ann" in rows[0], rows
 
 
 def test_empty_listings_say_so(tmp_path):

@@ -66,10 +66,10 @@ def test_set_get_unset_box_wide_and_per_line(tmp_path):
 
     text = st.run("settings", "list", "--data", data, check=True).stdout.splitlines()
     assert text[0].split() == ["SETTING", "FOR", "VALUE", "SOURCE", "MEANING"]
-    for row in ("min_call_s        whole box  5      box setting       calls shorter",
-                "min_call_s        line 1     7      line setting",
-                "recording         line 2     off    line setting"):
-        assert any(shown.startswith(row) for shown in text), row
+    for row in ("min_call_s whole box 5 box setting Shortest call kept (seconds)",
+                "min_call_s line 1 7 line setting Shortest call kept (seconds)",
+                "recording line 2 off line setting Record calls"):
+        assert row.split() in [shown.split() for shown in text], row
 
     st.run("settings", "unset", "line.1.min_call_s", "--data", data, check=True)
     assert get(data, "line.1.min_call_s") == 5.0

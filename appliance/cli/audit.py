@@ -49,10 +49,14 @@ def audit(ctx: click.Context, data: str | None, as_json: bool, limit: int, user_
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
+    from ..present import audit as words
+    from ..store import catalog
     view = BoxView.of(db)
-    table.show(("ID", "TIME", "WHO", "ACTION", "ABOUT", "FROM", "DETAIL"),
-               [(r["id"], view.time(r["at"]), r["user"] or "(the box)", r["action"], r["target"] or "",
-                 r["remote_addr"] or "", " ".join(f"{k}={v}" for k, v in r["detail"].items())) for r in rows],
+    about = {c: catalog.get_call(db, c) for c in {r["target"] for r in rows if r["action"] in words.CALL_ACTIONS}}
+    said = words.Context(view.facts, view.zone, {c: row for c, row in about.items() if row})
+    table.show(("ID", "TIME", "WHO", "ACTION", "WHAT", "FROM"),
+               [(r["id"], view.time(r["at"]), words.who(r["user"], r["action"]), r["action"],
+                 words.describe(r, said).text, r["remote_addr"] or "") for r in rows],
                right={0}, note=view.zone_note(), empty="no audit entries" + ("" if not (user_name or action or target)
                                                                             else " match"))
 

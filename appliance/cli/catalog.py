@@ -85,9 +85,12 @@ def events(data: str | None, as_json: bool, line: int | None, call_id: str | Non
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
-    table.show(("TIME", "LINE", "CALL", "EVENT", "DETAIL"),
-               [(view.time(r["at"]), view.line(r["line"]), r["call_id"] or "", r["kind"], _detail(view, r["detail"]))
-                for r in rows], note=view.zone_note(), empty=empty + (f" for call {call_id}" if call_id else ""))
+    from ..present.events import Context, sentence
+    said = Context(region=view.facts.phone_region)
+    table.show(("TIME", "LINE", "CALL", "EVENT", "WHAT", "DETAIL"),
+               [(view.time(r["at"]), view.line(r["line"]), r["call_id"] or "", r["kind"], sentence(r, said),
+                 _detail(view, r["detail"])) for r in rows],
+               note=view.zone_note(), empty=empty + (f" for call {call_id}" if call_id else ""))
 
 
 @main.command()

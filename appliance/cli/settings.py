@@ -41,9 +41,13 @@ def settings_list(data: str | None, as_json: bool) -> None:
                                          for n, vals in resolved["lines"].items()}}, indent=1))
         return
     view = BoxView.of(db)
-    rows = [(name, "whole box", readable(value), SOURCES[source], s.REGISTRY[name].help)
+    def meaning(name: str) -> str:
+        setting = s.REGISTRY[name]
+        return f"{setting.label} ({setting.unit})" if setting.unit else setting.label
+
+    rows = [(name, "whole box", readable(value), SOURCES[source], meaning(name))
             for name, (value, source) in resolved["box"].items()]
-    rows += [(name, f"line {view.line(line_id)}", readable(value), SOURCES[source], "")
+    rows += [(name, f"line {view.line(line_id)}", readable(value), SOURCES[source], meaning(name))
              for line_id, vals in resolved["lines"].items() for name, (value, source) in vals.items()]
     table.show(("SETTING", "FOR", "VALUE", "SOURCE", "MEANING"), rows)
 
