@@ -134,6 +134,13 @@ def test_hookline_status_asks_the_running_recorder(tmp_path):
                                                               "LINE", "LEVEL", "PROBLEM"]
         assert rows[1].split()[:4] == ["1", "Line", "1", "recording"] and " s " in rows[1]
         assert rows[2].split()[:4] == ["2", "Line", "2", "idle"]
+        # A line renamed while the recorder runs is called by its new name within a second or so.
+        st.check("settings", "set", "name", "Warehouse", "--line", "2", "--data", data)
+        deadline = time.monotonic() + 5
+        while "Warehouse" not in answer.stdout and time.monotonic() < deadline:
+            time.sleep(0.2)
+            answer = st.run("status", "--data", data)
+        assert answer.stdout.splitlines()[2].split()[:3] == ["2", "Warehouse", "idle"], answer.stdout
         as_json = st.run("status", "--data", data, "--json")
         assert [line["line"] for line in json.loads(as_json.stdout)["lines"]] == [1, 2]
     finally:

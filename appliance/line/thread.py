@@ -55,7 +55,7 @@ def line_status(line: "Line") -> dict[str, Any]:
                                                         "ringing" if line.who.ringing(line.pos) else "idle")
     return {
         "sources": line.inputs.status(),
-        "line": line.cfg.id, "name": line.cfg.name, "state": state,
+        "line": line.cfg.id, "name": line.settings.get("name") or line.cfg.name, "state": state,
         "call_id": call.recording.id if call and call.recording else None,
         "call_s": round((line.pos - call.offhook_frame) / line.rate, 1) if call else None,
         "level_near_dbfs": line.levels[0], "level_far_dbfs": line.levels[1],
