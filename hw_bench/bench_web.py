@@ -51,9 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     print("$ " + shlex.join(["python", *sys.argv]))
     print(bench_search.host_line())
-    if bench_search.existing_calls(args.db) != args.calls:
-        print(f"generating {args.calls:,} calls in {args.db} ...", flush=True)
-        bench_search.generate(args.db, args.calls)
+    print(f"catalog: {bench_search.ensure(args.db, args.calls)}", flush=True)
     db = dbmod.connect(args.db)
     if users.get_user_by_name(db, "bench") is None:
         users.create_user(db, "bench", "manager", PASSWORD)
