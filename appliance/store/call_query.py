@@ -43,7 +43,7 @@ MESSAGES = {
     "match": "Choose how the number matches: contains or prefix (starts with).",
     "line": f"Choose a line from 1 to {MAX_LINE}.",
     "direction": "Choose inbound or outbound.",
-    "status": f"Choose a status: {', '.join(STATUSES[:-1])} or {STATUSES[-1]}.",
+    "status": f"Choose one of these statuses: {', '.join(STATUSES[:-1])} or {STATUSES[-1]}.",
     "held": "Use 1 for kept calls only, or 0 for calls not kept.",
     "noted": "Use 1 for calls with a note only, or 0 for calls without one.",
     "order": "Sort by newest, oldest, longest or shortest.",
