@@ -39,15 +39,15 @@ def people(site):  # noqa: F811
 
 
 def test_a_manager_downloads_three_calls_as_one_zip(browser, people, tmp_path):  # noqa: F811
-    site = people
+    server = people
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    _log_in(page, site.base, "manager")
-    page.goto(site.base + "/calls")
-    kept = [c for c in _calls(site.data) if c["path"]]
+    _log_in(page, server.base, "manager")
+    page.goto(server.base + "/calls")
+    kept = [c for c in _calls(server.data) if c["path"]]
     assert page.is_disabled("#download-selected"), "nothing ticked yet"
     for call in kept:
         page.check(f"#call-{call['id']} input[name=id]")
@@ -66,7 +66,7 @@ def test_a_manager_downloads_three_calls_as_one_zip(browser, people, tmp_path): 
         assert sorted(z.namelist()) == sorted(c["path"].rsplit("/", 1)[1] for c in kept)
         for call in kept:
             assert hashlib.sha256(z.read(call["path"].rsplit("/", 1)[1])).hexdigest() == call["sha256"]
-    db = dbmod.connect(site.data)
+    db = dbmod.connect(server.data)
     assert sorted(e["target"] for e in audit.entries(db, action="download", limit=10)) == \
         sorted(c["id"] for c in kept)
     db.close()
@@ -75,16 +75,16 @@ def test_a_manager_downloads_three_calls_as_one_zip(browser, people, tmp_path): 
 
 
 def test_sort_by_duration_and_walk_with_previous_and_next(browser, people):  # noqa: F811
-    site = people
+    server = people
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _log_in(page, site.base, "listener")
-    page.goto(site.base + "/calls")
+    _log_in(page, server.base, "listener")
+    page.goto(server.base + "/calls")
     assert page.locator("input[name=id]").count() == 0, "a listener has nothing to tick"
     page.select_option("#order", "longest")
     page.click("form.search button[type=submit]")
     page.wait_for_url("**order=longest**")
     listed = [i.replace("call-", "") for i in page.eval_on_selector_all("table.call-list tbody tr", "rs => rs.map(r => r.id)")]
-    longest = sorted(_calls(site.data), key=lambda c: c["duration_s"], reverse=True)
+    longest = sorted(_calls(server.data), key=lambda c: c["duration_s"], reverse=True)
     assert listed == [c["id"] for c in longest]
     page.locator("table.call-list tbody tr").first.locator("a").first.click()
     walked = [page.url.split("/calls/")[1].split("?")[0]]
@@ -99,7 +99,7 @@ def test_sort_by_duration_and_walk_with_previous_and_next(browser, people):  # n
     # Back to the list it came from, then a date the box cannot read: said next to the field.
     page.click(".crumbs a")
     assert "order=longest" in page.url
-    page.goto(site.base + "/calls?date_from=15.03.2026")
+    page.goto(server.base + "/calls?date_from=15.03.2026")
     assert page.inner_text("#date_from-error") == "Enter the start date as YYYY-MM-DD, e.g. 2026-03-04."
     assert page.get_attribute("#date_from", "aria-invalid") == "true"
     _shot(page, "13-calls-bad-date")
@@ -108,13 +108,13 @@ def test_sort_by_duration_and_walk_with_previous_and_next(browser, people):  # n
 
 @pytest.mark.parametrize("role", ["manager", "listener"])
 def test_the_calls_list_at_phone_size(browser, people, role):  # noqa: F811
-    site = people
+    server = people
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
                                   has_touch=True)
     page = context.new_page()
-    _log_in(page, site.base, role)
+    _log_in(page, server.base, role)
     for url, name in (("/calls", f"14-calls-phone-{role}"), ("/calls?q=doe", f"15-calls-phone-search-{role}")):
-        page.goto(site.base + url)
+        page.goto(server.base + url)
         wide = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert wide[0] <= wide[1], f"{url}: the page scrolls sideways ({wide})"
         # Each call is a card: its cells stacked, the number and time readable at full size.
