@@ -29,16 +29,6 @@ def admin(site):
     return wt.login(site.base, "admin")
 
 
-@pytest.fixture(scope="module")
-def manager(site):
-    return wt.login(site.base, "manager")
-
-
-@pytest.fixture(scope="module")
-def listener(site):
-    return wt.login(site.base, "listener")
-
-
 def _calls(site) -> list[dict]:
     db = dbmod.connect(site.data)
     try:

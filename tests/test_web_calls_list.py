@@ -16,6 +16,7 @@ import pytest
 
 import webtools as wt
 from appliance.store import audit, catalog, db as dbmod, removal, users
+from test_web_calls import _calls, _ids_on
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
@@ -35,27 +36,6 @@ def site(tmp_path_factory):
     yield server
     server.close()
 
-
-@pytest.fixture(scope="module")
-def listener(site):
-    return wt.login(site.base, "listener")
-
-
-@pytest.fixture(scope="module")
-def manager(site):
-    return wt.login(site.base, "manager")
-
-
-def _calls(site) -> list[dict]:
-    db = dbmod.connect(site.data)
-    try:
-        return catalog.list_calls(db)
-    finally:
-        db.close()
-
-
-def _ids_on(html: str) -> list[str]:
-    return re.findall(r'<tr id="call-([0-9a-f]+)"', html)
 
 
 def _by(rows: list[dict], key, reverse: bool) -> list[str]:
