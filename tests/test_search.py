@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from appliance.store import catalog, db as dbmod, search
+from appliance.store import catalog, db as dbmod, search, search_plan
 
 CALLS = 20_000
 START = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
@@ -179,16 +179,22 @@ def _limit(n_expected: int) -> int:
     return max(3, min(search.MAX_LIMIT, n_expected // 25 + 1))
 
 
-@pytest.mark.parametrize("sparse_limit", ["default", 1, 10 ** 9], ids=["planner", "number-as-filter", "number-index"])
+@pytest.mark.parametrize("sparse_limit", ["default", 1, 10 ** 9, "way-out"],
+                         ids=["planner", "number-as-filter", "number-index", "walk-gives-way"])
 @pytest.mark.parametrize("q", QUERIES, ids=[repr({k: v for k, v in q.__dict__.items() if v is not None and
                                                   (k, v) not in (("match", "contains"), ("order", "newest"),
                                                                  ("limit", 50))}) for q in QUERIES])
 def test_every_page_of_every_filter_matches_brute_force(catalog_db, db, q, sparse_limit, monkeypatch):
     """sparse_limit: the number of matches below which a number is looked up through its index
     rather than used as a filter on the ordered walk; forced both ways, so both paths are checked
-    against the same answer."""
-    if sparse_limit != "default":
-        monkeypatch.setattr(search, "SPARSE_LIMIT", sparse_limit)
+    against the same answer; and a walk that gives way to the lookup at once."""
+    if sparse_limit == "way-out":
+        # Every lookup "many", every walk with other filters long: each gives way at once.
+        monkeypatch.setattr(search_plan, "SPARSE_LIMIT", 1)
+        monkeypatch.setattr(search_plan, "LOOKUP_CAP", 10 ** 9)
+        monkeypatch.setattr(search_plan, "STEPS_PER_CALL", 0)
+    elif sparse_limit != "default":
+        monkeypatch.setattr(search_plan, "SPARSE_LIMIT", sparse_limit)
     for order in search.ORDERS if sparse_limit == "default" else ("newest", "shortest"):
         expected = brute_force(catalog_db[1], replace(q, order=order))
         query = replace(q, order=order, limit=_limit(len(expected)))
@@ -362,7 +368,7 @@ def test_the_search_box_reads_words_of_names_and_notes():
     assert search.parse_query({"q": "  Acme   plumbing "}, BERLIN).text == "Acme plumbing"
     assert search.parse_query({"q": "order 4711"}, BERLIN).text == "order 4711"
     assert search.parse_query({"q": "Dr Weber"}, BERLIN).text == "Dr Weber"
-    assert search._fts_words('Dr Weber "x" weber AND') == '"Weber" AND """x""" AND "weber" AND "AND"'
+    assert search.fts_words('Dr Weber "x" weber AND') == '"Weber" AND """x""" AND "weber" AND "AND"'
 
 
 @pytest.mark.parametrize("args, field, words", [
@@ -443,11 +449,11 @@ def test_common_searches_use_indexes(db):
     assert "calls_direction_started (direction=?)" in plan(db, search.CallQuery(direction="outbound"))
     assert "calls_held_started" in plan(db, search.CallQuery(held=True, line=3))
     prefix = plan(db, search.CallQuery(number="0301", match="prefix"))
-    assert "calls_number (remote_number>? AND remote_number<?)" in prefix
-    assert "calls_dialed_number (dialed>? AND dialed<?)" in prefix and "LIKE" not in prefix
+    assert "calls_number_filters (remote_number>? AND remote_number<?)" in prefix
+    assert "calls_dialed_filters (dialed>? AND dialed<?)" in prefix and "LIKE" not in prefix
     assert "calls_fts VIRTUAL TABLE" in plan(db, search.CallQuery(number="0301"))
     assert "calls_fts VIRTUAL TABLE" in plan(db, search.CallQuery(number="98765", line=1, start=day(3)))
-    assert "calls_number" in plan(db, search.CallQuery(number="#"))
+    assert "calls_number_filters" in plan(db, search.CallQuery(number="#"))
     # Every filter has an index in duration order too: no sorting of a million calls.
     for q, index in ((search.CallQuery(order="longest"), "calls_duration"),
                      (search.CallQuery(order="shortest", line=2), "calls_line_duration (line=?)"),
@@ -474,7 +480,7 @@ def test_common_searches_use_indexes(db):
 
 def test_number_text_never_reaches_the_sql(db):
     """FTS5 syntax and SQL in a number cannot get past the checks (and the phrase is quoted)."""
-    assert search._fts_phrase('12"3') == '{remote_number dialed} : "12""3"'
+    assert search.fts_phrase('12"3') == '{remote_number dialed} : "12""3"'
     for number in ('"', "1 OR 2", "NEAR(1 2)", "1^2", "'; DROP TABLE calls; --"):
         with pytest.raises(search.QueryError):
             search.search(db, search.CallQuery(number=number))

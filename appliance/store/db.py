@@ -200,10 +200,14 @@ _M5_SERVER_SESSIONS = """
 # gets an index on (column, duration) beside its (column, started_at) one, so a page of any filter
 # in either order is a short walk of one index (appliance/store/search.py). A call still being
 # recorded has no duration: it sorts as the shortest (-1), and the key is never NULL, so the
-# cursor compares plain numbers. A number search looks at the dialed digits only where the caller's
-# number did not match already: (dialed, remote_number) answers that from the index alone.
+# cursor compares plain numbers. Counting the noted calls of a line (say) reads calls_noted_filters
+# alone. A number search looks at the dialed digits only where the caller's
+# number did not match already, and counts the calls of a line (say) among its matches: the number
+# indexes carry those columns, so both are answered from the index alone.
 _M6_SORT_INDEXES = """
-        CREATE INDEX calls_dialed_number ON calls(dialed, remote_number);
+        CREATE INDEX calls_number_filters ON calls(remote_number, line, direction, status, held, started_at);
+        CREATE INDEX calls_dialed_filters ON calls(dialed, remote_number, line, direction, status, held, started_at);
+        DROP INDEX calls_number;
         DROP INDEX calls_dialed;
         CREATE INDEX calls_duration ON calls(ifnull(duration_s, -1));
         CREATE INDEX calls_line_duration ON calls(line, ifnull(duration_s, -1));
@@ -211,7 +215,8 @@ _M6_SORT_INDEXES = """
         CREATE INDEX calls_direction_duration ON calls(direction, ifnull(duration_s, -1));
         CREATE INDEX calls_held_duration ON calls(ifnull(duration_s, -1)) WHERE held = 1;
         CREATE INDEX calls_noted_started ON calls(started_at) WHERE note IS NOT NULL;
-        CREATE INDEX calls_noted_duration ON calls(ifnull(duration_s, -1)) WHERE note IS NOT NULL
+        CREATE INDEX calls_noted_duration ON calls(ifnull(duration_s, -1)) WHERE note IS NOT NULL;
+        CREATE INDEX calls_noted_filters ON calls(line, direction, status, held) WHERE note IS NOT NULL
 """
 
 MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB, _M3_SEARCH_INDEXES, _M4_PARTS_INDEX, _M5_SERVER_SESSIONS,

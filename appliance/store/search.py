@@ -3,16 +3,10 @@ million calls, paged with a cursor (keyset on the sort key and rowid; never OFFS
 
 Calls sort by time (started_at) or by duration (ifnull(duration_s, -1): a call still being
 recorded has none and counts as the shortest). Every filter has an index on (column, key) for
-both keys (held and noted: partial indexes), so:
-- no filter, a date range (by time), line, status, direction, held, noted: walk the index of
-  the filter that usually leaves the fewest calls, in the page's order, and stop after a page;
-- a number prefix: a range on the remote_number and dialed indexes (not LIKE);
-- a number containing 3+ characters, and words of names and notes: the trigram full-text
-  index calls_fts; two digits are in most numbers, so those are a filter on the walk above
-  (1-2 characters with + * # in them are rare: a scan of the small number indexes finds them);
-- a date range sorted by duration: the calls_started range.
-A lookup that finds few calls (fewer than SPARSE_LIMIT) is fetched and sorted; one that finds
-many is a filter on the ordered walk instead, which finds a page of them after a short stretch.
+both keys (held and noted: partial indexes), so with no lookup a page is a short walk of the
+index of the filter that usually leaves the fewest calls, in the page's order. Numbers, words and
+(sorted by duration) date ranges may be looked up instead: appliance/store/search_plan.py
+chooses. Counts stop at a cap ("more than 10,000").
 """
 from __future__ import annotations
 
@@ -43,9 +37,8 @@ from .call_query import (  # noqa: F401  (the names callers know search by)
     fail,
     has_filters,
 )
-from .kinds import Status
+from .search_plan import Lookup, driving_column, fts_phrase, fts_words, plan, run  # noqa: F401  (fts_phrase: tests)
 
-SPARSE_LIMIT = 10000     # a lookup finding fewer calls than this is fetched, then sorted
 DURATION_KEY = "ifnull(c.duration_s, -1)"      # as the duration indexes are made (store/db.py)
 
 
@@ -102,109 +95,11 @@ def _decode_cursor(q: CallQuery) -> tuple[str | float, int]:
     return key, rowid
 
 
-# -- lookups --------------------------------------------------------------------------------------------
-def _quoted(text: str) -> str:
-    """An FTS5 phrase: + * # " and FTS5 keywords lose any special meaning."""
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _fts_phrase(number: str) -> str:
-    """An FTS5 query for the number as a substring of remote_number or dialed."""
-    return "{remote_number dialed} : " + _quoted(number)
-
-
-def _fts_words(text: str) -> str:
-    """An FTS5 query for every word of 3+ characters as a substring of one of the indexed
-    columns (numbers, name, note), in any case. Shorter words are left out: the trigram index
-    cannot find them, and the longer ones already narrow the search."""
-    words = dict.fromkeys(w for w in text.split() if len(w) >= call_query.MIN_WORD)
-    return " AND ".join(_quoted(w) for w in words)
-
-
-def _prefix_bounds(number: str) -> tuple[str, str]:
-    """[low, high): every text starting with number (BINARY collation: code point order)."""
-    return number, number[:-1] + chr(ord(number[-1]) + 1)
-
-
-def _number_by_index(q: CallQuery) -> bool:
-    """Whether the number has an index to be looked up by: a prefix (its range on the number
-    indexes), 3+ characters (the trigram index), or 1-2 characters with + * or # in them (rare:
-    a scan of the small number indexes). Two digits are in most numbers: no index helps."""
-    return q.number is not None and (q.match == "prefix" or len(q.number) >= 3 or not q.number.isdigit())
-
-
-def _number_lookup(q: CallQuery) -> tuple[str, list[Any]]:
-    """A subquery of the rowids (as rid) whose number matches, each once, through the number
-    indexes; UNION ALL (the second part leaves out what the first found) streams, so a LIMIT
-    stops it early."""
-    if q.match == "contains" and len(q.number) >= 3:
-        return "SELECT rowid AS rid FROM calls_fts WHERE calls_fts MATCH ?", [_fts_phrase(q.number)]
-    if q.match == "prefix":
-        low, high = _prefix_bounds(q.number)
-        return ("SELECT rowid AS rid FROM calls WHERE remote_number >= ? AND remote_number < ? "
-                "UNION ALL SELECT rowid FROM calls WHERE dialed >= ? AND dialed < ? "
-                "AND (remote_number IS NULL OR remote_number < ? OR remote_number >= ?)",
-                [low, high, low, high, low, high])
-    # >= '': every number, so the search walks the covering index rather than the table.
-    return ("SELECT rowid AS rid FROM calls WHERE remote_number >= '' AND instr(remote_number, ?) > 0 "
-            "UNION ALL SELECT rowid FROM calls WHERE dialed >= '' AND instr(dialed, ?) > 0 "
-            "AND (remote_number IS NULL OR instr(remote_number, ?) = 0)", [q.number] * 3)
-
-
-def _lookups(q: CallQuery, for_count: bool) -> list[tuple[str, str, list[Any]]]:
-    """The lookups that may find the calls more directly than an ordered walk: (what, subquery
-    of rowids as rid, parameters)."""
-    found = []
-    if _number_by_index(q):
-        found.append(("number", *_number_lookup(q)))
-    if q.text is not None:
-        found.append(("text", "SELECT rowid AS rid FROM calls_fts WHERE calls_fts MATCH ?", [_fts_words(q.text)]))
-    if not q.by_time and not for_count and (q.start is not None or q.end is not None):
-        found.append(("dates", "SELECT rowid AS rid FROM calls WHERE started_at >= ? AND started_at < ?",
-                      [q.start or "", q.end or "~"]))
-    return found
-
-
-def _matches(db: sqlite_utils.Database, sub: str, params: list[Any], limit: int) -> int:
-    """How many rowids a lookup finds, counted up to limit."""
-    return db.execute(f"SELECT count(*) FROM ({sub} LIMIT ?)", params + [limit]).fetchone()[0]
-
-
-def _lookup(db: sqlite_utils.Database, q: CallQuery, for_count: bool) -> tuple[str, str, list[Any]] | None:
-    """The lookup to fetch the calls by, or None: walk an index in the page's order."""
-    found = _lookups(q, for_count)
-    if for_count and len(found) == 1 and not _narrowed_otherwise(q, found[0][0]):
-        return found[0]      # every match counts: the cap stops it
-    for lookup in found:
-        if _matches(db, lookup[1], lookup[2], SPARSE_LIMIT) < SPARSE_LIMIT:
-            return lookup
-    return None
-
-
-def _narrowed_otherwise(q: CallQuery, by: str) -> bool:
-    others = replace(q, number=None) if by == "number" else replace(q, text=None)
-    return has_filters(others)
-
-
 # -- SQL ------------------------------------------------------------------------------------------------
-def _driving_column(q: CallQuery) -> str | None:
-    """The filter whose (column, key) index walks the calls when no lookup does: the one that
-    usually leaves the fewest calls. The others are written +c.column (SQLite then cannot use
-    their index), so the planner, which has no statistics, does not guess."""
-    if q.held:
-        return "held"
-    if q.noted:
-        return "noted"
-    if q.status is not None and q.status != Status.COMPLETE:
-        return "status"
-    for column in ("line", "direction", "status"):
-        if getattr(q, column) is not None:
-            return column
-    return None
-
-
-def _where(q: CallQuery, by: str | None) -> tuple[list[str], list[Any]]:
+def _where(q: CallQuery, by: str | None, for_count: bool = False) -> tuple[list[str], list[Any]]:
     """WHERE terms and parameters: every filter but the one the lookup `by` already applied."""
+    if by == "number+filters":
+        return [], []
     where: list[str] = []
     params: list[Any] = []
     dates = "c.started_at" if by is not None or q.by_time else "+c.started_at"  # not an index to sort by duration
@@ -212,7 +107,7 @@ def _where(q: CallQuery, by: str | None) -> tuple[list[str], list[Any]]:
         if bound is not None:
             where.append(f"{dates} {op} ?")
             params.append(bound)
-    driving = _driving_column(q) if by is None else None
+    driving = driving_column(q) if by is None else None
     for column in ("line", "direction", "status"):
         if getattr(q, column) is not None:
             where.append(f"{'' if column == driving else '+'}c.{column} = ?")
@@ -232,24 +127,39 @@ def _where(q: CallQuery, by: str | None) -> tuple[list[str], list[Any]]:
             where.append("(instr(c.remote_number, ?) > 0 OR instr(c.dialed, ?) > 0)")
             params += [q.number, q.number]
     if q.text is not None and by != "text":
-        # Evaluated once into a set of rowids; + keeps it from becoming the walk.
-        where.append("+c.rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)")
-        params.append(_fts_words(q.text))
+        text_where, text_params = _text_filter(q.text, by_rowid=for_count)
+        where.append(text_where)
+        params += text_params
     return where, params
 
 
-def _source(db: sqlite_utils.Database, q: CallQuery, for_count: bool) -> tuple[str, list[str], list[Any]]:
+def _text_filter(text: str, by_rowid: bool) -> tuple[str, list[Any]]:
+    """The words as a test of each walked call. A page reads its calls' rows anyway: for words in
+    ASCII, instr() on the lowered columns, what the trigram index finds for them. A count, which
+    reads only an index, and words whose case only the index folds: the set of rowids the index
+    finds, made once (+ keeps it from becoming the walk)."""
+    words = list(dict.fromkeys(w.lower() for w in text.split() if len(w) >= call_query.MIN_WORD))
+    if by_rowid or not all(w.isascii() for w in words):
+        return "+c.rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)", [fts_words(text)]
+    columns = ("c.remote_number", "c.dialed", "c.remote_name", "c.note")
+    one = "(" + " OR ".join(f"instr(lower({column}), ?) > 0" for column in columns) + ")"
+    return " AND ".join([one] * len(words)), [w for w in words for _ in columns]
+
+
+def _source(q: CallQuery, lookup: Lookup | None, for_count: bool) -> tuple[str, list[str], list[Any]]:
     """FROM clause, WHERE terms and their parameters."""
-    lookup = _lookup(db, q, for_count)
-    where, params = _where(q, lookup[0] if lookup else None)
+    where, params = _where(q, lookup[0] if lookup else None, for_count)
     if lookup:
         # CROSS JOIN keeps the lookup as the outer loop: each call found by rowid.
         return f"({lookup[1]}) AS m CROSS JOIN calls AS c ON c.rowid = m.rid", where, lookup[2] + params
+    if for_count and driving_column(q) == "noted":
+        # The planner would count through a noted index that does not hold the other columns.
+        return "calls AS c INDEXED BY calls_noted_filters", where, params
     return "calls AS c", where, params
 
 
-def _page_sql(db: sqlite_utils.Database, q: CallQuery, after: tuple[str | float, int] | None) -> tuple[str, list[Any]]:
-    source, where, params = _source(db, q, for_count=False)
+def _page_sql(q: CallQuery, after: tuple[str | float, int] | None, lookup: Lookup | None) -> tuple[str, list[Any]]:
+    source, where, params = _source(q, lookup, for_count=False)
     key, desc = _key(q), _descending(q)
     if after is not None:
         cmp = "<" if desc else ">"
@@ -263,14 +173,13 @@ def _page_sql(db: sqlite_utils.Database, q: CallQuery, after: tuple[str | float,
     return sql, params + [q.limit + 1]
 
 
-def _count_sql(db: sqlite_utils.Database, q: CallQuery, cap: int) -> tuple[str, list[Any]]:
-    q = replace(q, order="newest")
-    lookup = _lookup(db, q, for_count=True)
+def _count_sql(q: CallQuery, cap: int, lookup: Lookup | None) -> tuple[str, list[Any]]:
+    """A row for each matching call, up to cap."""
     if lookup and not _where(q, lookup[0])[0]:
-        return f"SELECT count(*) FROM ({lookup[1]} LIMIT ?)", lookup[2] + [cap]     # the rowids alone
-    source, where, params = _source(db, q, for_count=True)
+        return f"{lookup[1]} LIMIT ?", lookup[2] + [cap]     # the rowids alone
+    source, where, params = _source(q, lookup, for_count=True)
     inner = f"SELECT 1 FROM {source}" + (" WHERE " + " AND ".join(where) if where else "")
-    return f"SELECT count(*) FROM ({inner} LIMIT ?)", params + [cap]
+    return f"{inner} LIMIT ?", params + [cap]
 
 
 # -- the public calls ---------------------------------------------------------------------------------
@@ -278,7 +187,7 @@ def search(db: sqlite_utils.Database, q: CallQuery) -> tuple[list[dict[str, Any]
     """One page of calls (catalog.public_call dicts) and the cursor of the next page (None: last)."""
     q = checked(q)
     after = _decode_cursor(q) if q.after is not None else None
-    rows = list(db.query(*_page_sql(db, q, after)))
+    rows = run(db, q, False, lambda lookup: _page_sql(q, after, lookup), lambda sql: list(db.query(*sql)))
     more = len(rows) > q.limit
     rows = rows[:q.limit]
     cursor = _encode_cursor(replace(q, after=None), rows[-1]["_key"], rows[-1]["_rowid"]) if more else None
@@ -287,9 +196,10 @@ def search(db: sqlite_utils.Database, q: CallQuery) -> tuple[list[dict[str, Any]
 
 def count(db: sqlite_utils.Database, q: CallQuery, cap: int = 10000) -> tuple[int, bool]:
     """How many calls match (the cursor is ignored), counted up to cap: (n, n >= cap)."""
-    q = replace(checked(q), after=None)
-    sql, params = _count_sql(db, q, max(1, int(cap)))
-    n = db.execute(sql, params).fetchone()[0]
+    q = replace(checked(q), after=None, order="newest")
+    cap = max(1, int(cap))
+    n = run(db, q, True, lambda lookup: _count_sql(q, cap, lookup),
+             lambda sql: db.execute(f"SELECT count(*) FROM ({sql[0]})", sql[1]).fetchone()[0])
     return n, n >= cap
 
 
@@ -315,7 +225,9 @@ def neighbours(db: sqlite_utils.Database, q: CallQuery, call_id: str) -> tuple[s
         return None, None
     around = []
     for order in (REVERSED[q.order], q.order):
-        found = next(iter(db.query(*_page_sql(db, replace(q, order=order), (row[1], row[0])))), None)
+        way = replace(q, order=order)
+        found = run(db, way, False, lambda lookup, way=way: _page_sql(way, (row[1], row[0]), lookup),
+                     lambda sql: next(iter(db.query(*sql)), None))
         around.append(found["id"] if found else None)
     return around[0], around[1]
 
@@ -324,7 +236,9 @@ def explain(db: sqlite_utils.Database, q: CallQuery, for_count: bool = False) ->
     """EXPLAIN QUERY PLAN of the page (or count) query, one step per line: for tests and the bench."""
     q = checked(q)
     if for_count:
-        sql, params = _count_sql(db, q, 10000)
+        q = replace(q, order="newest")
+        sql, params = _count_sql(q, 10000, plan(db, q, True).lookup)
+        sql = f"SELECT count(*) FROM ({sql})"
     else:
-        sql, params = _page_sql(db, q, _decode_cursor(q) if q.after is not None else None)
+        sql, params = _page_sql(q, _decode_cursor(q) if q.after is not None else None, plan(db, q, False).lookup)
     return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
