@@ -166,11 +166,15 @@ def _page_sql(q: CallQuery, after: tuple[str | float, int] | None, lookup: Looku
         where.append(f"{key} {cmp}= ? AND ({key} {cmp} ? OR c.rowid {cmp} ?)")
         params += [after[0], after[0], after[1]]
     direction = "DESC" if desc else "ASC"
-    sql = f"SELECT c.rowid AS _rowid, {key} AS _key, c.* FROM {source}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {key} {direction}, c.rowid {direction} LIMIT ?"
-    return sql, params + [q.limit + 1]
+    where_sql = " WHERE " + " AND ".join(where) if where else ""
+    if lookup is None:      # the walk: in the index's order, a page and stop
+        return (f"SELECT c.rowid AS _rowid, {key} AS _key, c.* FROM {source}{where_sql} "
+                f"ORDER BY {key} {direction}, c.rowid {direction} LIMIT ?", params + [q.limit + 1])
+    # What a lookup finds is sorted by its key alone, then the page's rows are read: sorting whole
+    # rows would take longer than finding them.
+    return (f"SELECT c.rowid AS _rowid, p.k AS _key, c.* FROM (SELECT c.rowid AS rid, {key} AS k FROM {source}"
+            f"{where_sql} ORDER BY k {direction}, rid {direction} LIMIT ?) AS p CROSS JOIN calls AS c "
+            f"ON c.rowid = p.rid ORDER BY p.k {direction}, p.rid {direction}", params + [q.limit + 1])
 
 
 def _count_sql(q: CallQuery, cap: int, lookup: Lookup | None) -> tuple[str, list[Any]]:
