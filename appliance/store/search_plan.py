@@ -137,10 +137,11 @@ class Plan(NamedTuple):
 
 def plan(db: sqlite_utils.Database, q: CallQuery, for_count: bool) -> Plan:
     """How to find the calls. A lookup that finds few is fetched and sorted. One that finds many
-    is a filter on the walk, which soon finds a page of them; but with other filters too they may
-    match few together, and the walk would go on and on. So a lookup of fewer than LOOKUP_CAP
-    calls is the way out of a walk that could visit more calls than the lookup finds: once the
-    walk has visited half as many as the lookup would fetch, it gives way."""
+    is a test on the walk, which soon finds a page of them, if they are spread over the walk. But
+    they may not be: a caller who called often two years ago and never since, or a name with a
+    filter that leaves few of its calls. So a lookup of fewer than LOOKUP_CAP calls is the way
+    out of a walk that could visit more calls than the lookup finds: once the walk has visited
+    half as many as the lookup would fetch, it gives way."""
     found = _lookups(q, for_count)
     if for_count and len(found) == 1 and (found[0][0] == "number+filters" or not _narrowed_otherwise(q, found[0][0])):
         return Plan(found[0])      # every match counts: the cap stops it
@@ -148,7 +149,7 @@ def plan(db: sqlite_utils.Database, q: CallQuery, for_count: bool) -> Plan:
         if _matches(db, lookup[1], lookup[2], SPARSE_LIMIT) < SPARSE_LIMIT:
             return Plan(lookup)
     for lookup in found:
-        if lookup[0] != "dates" and _narrowed_otherwise(q, lookup[0]):
+        if lookup[0] != "dates":
             n = _matches(db, lookup[1], lookup[2], LOOKUP_CAP)
             if n < LOOKUP_CAP and _walk_length(db, q, n + 1) > n:
                 # A count walks on to its cap (or the end): the lookup is the shorter way.
