@@ -4,10 +4,12 @@ Reuses (or makes, with bench_search.ensure) the catalog of --calls calls in --db
 real app under waitress on 127.0.0.1 like `hookline web`, logs in as a manager (and makes a
 token for the API), and times each request end to end on the loopback (the server's time plus
 a few hundred microseconds of HTTP): median and 95th percentile over --runs runs, after one
-run that warms the caches. Every sort, filter and search of the calls page is here: first pages
-with their count, a page 100 deep, the `+44` prefix (many matches), names, notes, and a call's
-page with its previous and next call. The obvious alternative for paging (OFFSET, which the
-app never uses) is timed at the SQL level by bench_search.py.
+run that warms the caches, and the median CPU time the request took in this process (server
+and client), which other work on the machine does not inflate. Every sort, filter and search
+of the calls page is here: first pages with their count, a page 100 deep, the `+44` prefix
+(many matches), names, notes, and a call's page with its previous and next call. The obvious
+alternative for paging (OFFSET, which the app never uses) is timed at the SQL level by
+bench_search.py.
 
     .venv/bin/python hw_bench/bench_web.py [--db DIR] [--calls N] [--runs R]
 """
@@ -34,16 +36,20 @@ from appliance.store import db as dbmod, users
 PASSWORD = "benchmark manager 1"
 
 
-def timed(session: requests.Session, url: str, runs: int) -> tuple[float, float, requests.Response]:
+def timed(session: requests.Session, url: str, runs: int) -> tuple[float, float, float, requests.Response]:
+    """Median and 95th percentile of the wall time, and the median CPU time of this process (the
+    server and the client: what the request costs whatever else the machine is doing)."""
     session.get(url, allow_redirects=False, timeout=60)      # warm the caches
-    times, response = [], None
+    times, cpu, response = [], [], None
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         response = session.get(url, allow_redirects=False, timeout=60)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         assert response.status_code == 200, (url, response.status_code, response.text[:300])
     times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))], response
+    return statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))], statistics.median(cpu), \
+        response
 
 
 def main() -> None:
@@ -124,7 +130,7 @@ def main() -> None:
             ("api", "status", "/api/v1/status"),
         ]
         first = api.get(base + "/api/v1/calls?limit=1").json()["calls"][0]["id"]
-        print(f"\n{'request':48} {'median ms':>10} {'p95 ms':>8} {'bytes':>8}")
+        print(f"\n{'request':48} {'median ms':>10} {'p95 ms':>8} {'CPU ms':>7} {'bytes':>8}")
         for kind, label, url in cases:
             if url is None:
                 url = f"/calls/{first}"
@@ -132,8 +138,9 @@ def main() -> None:
                 found = api.get(f"{base}/api/v1/calls?limit=1&{url[1:]}").json()["calls"][0]["id"]
                 url = f"/calls/{found}{url}"
             session = page if kind == "page" else api
-            med, p95, response = timed(session, base + url, args.runs)
-            print(f"{kind + ': ' + label:48} {med * 1000:10.1f} {p95 * 1000:8.1f} {len(response.content):8d}")
+            med, p95, cpu, response = timed(session, base + url, args.runs)
+            print(f"{kind + ': ' + label:48} {med * 1000:10.1f} {p95 * 1000:8.1f} {cpu * 1000:7.1f} "
+                  f"{len(response.content):8d}")
     finally:
         server.close()
 

@@ -286,6 +286,20 @@ def test_a_page_stays_put_while_new_calls_arrive(tmp_path):
     assert [r["id"] for r in second] == ["a14", "a13", "a12", "a11", "a10"]
 
 
+def test_a_count_sees_calls_added_since_on_the_same_connection(tmp_path):
+    """What the planner remembers of a count lasts only until the catalog changes."""
+    db = dbmod.connect(tmp_path / "data")
+    row = {"line": 1, "status": "complete", "created_at": catalog.iso(START), "remote_number": "0301234"}
+    _insert(db, [{**row, "id": f"n{i}", "started_at": catalog.iso(START + i)} for i in range(5)])
+    q = search.CallQuery(number="0301", match="prefix")
+    assert search.count(db, q) == (5, False) and len(search.search(db, q)[0]) == 5
+    _insert(db, [{**row, "id": "n5", "started_at": catalog.iso(START + 9)}])
+    assert search.count(db, q) == (6, False) and len(search.search(db, q)[0]) == 6
+    other = dbmod.connect(tmp_path / "data")      # a write by another connection (the recorder)
+    _insert(other, [{**row, "id": "n6", "started_at": catalog.iso(START + 10)}])
+    assert search.count(db, q) == (7, False)
+
+
 def test_rows_are_the_public_call_dicts(db, catalog_db):
     rows, cursor = search.search(db, search.CallQuery(limit=5, held=True))
     assert cursor is not None and len(rows) == 5

@@ -37,7 +37,16 @@ from .call_query import (  # noqa: F401  (the names callers know search by)
     fail,
     has_filters,
 )
-from .search_plan import Lookup, driving_column, fts_phrase, fts_words, plan, run  # noqa: F401  (fts_phrase: tests)
+from .search_plan import (  # noqa: F401  (fts_phrase, forget_plans: tests and benches)
+    Lookup,
+    driving_column,
+    forget_plans,
+    fts_phrase,
+    fts_words,
+    matches,
+    plan,
+    run,
+)
 
 DURATION_KEY = "ifnull(c.duration_s, -1)"      # as the duration indexes are made (store/db.py)
 
@@ -177,13 +186,12 @@ def _page_sql(q: CallQuery, after: tuple[str | float, int] | None, lookup: Looku
             f"ON c.rowid = p.rid ORDER BY p.k {direction}, p.rid {direction}", params + [q.limit + 1])
 
 
-def _count_sql(q: CallQuery, cap: int, lookup: Lookup | None) -> tuple[str, list[Any]]:
-    """A row for each matching call, up to cap."""
+def _count_sql(q: CallQuery, lookup: Lookup | None) -> tuple[str, list[Any]]:
+    """A row for each matching call."""
     if lookup and not _where(q, lookup[0])[0]:
-        return f"{lookup[1]} LIMIT ?", lookup[2] + [cap]     # the rowids alone
+        return lookup[1], lookup[2]     # the rowids alone
     source, where, params = _source(q, lookup, for_count=True)
-    inner = f"SELECT 1 FROM {source}" + (" WHERE " + " AND ".join(where) if where else "")
-    return f"{inner} LIMIT ?", params + [cap]
+    return f"SELECT 1 FROM {source}" + (" WHERE " + " AND ".join(where) if where else ""), params
 
 
 # -- the public calls ---------------------------------------------------------------------------------
@@ -202,8 +210,8 @@ def count(db: sqlite_utils.Database, q: CallQuery, cap: int = 10000) -> tuple[in
     """How many calls match (the cursor is ignored), counted up to cap: (n, n >= cap)."""
     q = replace(checked(q), after=None, order="newest")
     cap = max(1, int(cap))
-    n = run(db, q, True, lambda lookup: _count_sql(q, cap, lookup),
-             lambda sql: db.execute(f"SELECT count(*) FROM ({sql[0]})", sql[1]).fetchone()[0])
+    # Counted as the plan counts a lookup's matches: a lookup counted to decide is not counted again.
+    n = run(db, q, True, lambda lookup: _count_sql(q, lookup), lambda sql: matches(db, sql[0], sql[1], cap))
     return n, n >= cap
 
 
@@ -241,8 +249,8 @@ def explain(db: sqlite_utils.Database, q: CallQuery, for_count: bool = False) ->
     q = checked(q)
     if for_count:
         q = replace(q, order="newest")
-        sql, params = _count_sql(q, 10000, plan(db, q, True).lookup)
-        sql = f"SELECT count(*) FROM ({sql})"
+        sql, params = _count_sql(q, plan(db, q, True).lookup)
+        sql, params = f"SELECT count(*) FROM ({sql} LIMIT ?)", params + [10000]
     else:
         sql, params = _page_sql(q, _decode_cursor(q) if q.after is not None else None, plan(db, q, False).lookup)
     return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)]

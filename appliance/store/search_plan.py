@@ -113,15 +113,22 @@ def _lookups(q: CallQuery, for_count: bool) -> list[tuple[str, str, list[Any]]]:
     return found
 
 
-def _matches(db: sqlite_utils.Database, sub: str, params: list[Any], limit: int) -> int:
-    """How many rowids a lookup finds, counted up to limit. Remembered for the connection (a
-    page and its count ask the same): the answer only chooses between two plans that give the
-    same calls, so one a few calls out of date does no harm."""
+def forget_plans(db: sqlite_utils.Database) -> None:
+    """Forget the counts plan() remembered on this connection (a benchmark that times a query
+    again and again on one connection wants each run to plan afresh)."""
+    db.__dict__.pop("_hookline_matches", None)
+
+
+def matches(db: sqlite_utils.Database, sub: str, params: list[Any], limit: int) -> int:
+    """How many rows sub gives, counted up to limit. Remembered on the connection until the
+    catalog changes (a page, its count and its neighbours ask the same)."""
     memo = db.__dict__.setdefault("_hookline_matches", {})
+    version = (db.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
+    if memo.get("version") != version or len(memo) > 64:
+        memo.clear()
+        memo["version"] = version
     key = (sub, tuple(params), limit)
     if key not in memo:
-        if len(memo) > 64:
-            memo.clear()
         memo[key] = db.execute(f"SELECT count(*) FROM ({sub} LIMIT ?)", params + [limit]).fetchone()[0]
     return memo[key]
 
@@ -146,11 +153,11 @@ def plan(db: sqlite_utils.Database, q: CallQuery, for_count: bool) -> Plan:
     if for_count and len(found) == 1 and (found[0][0] == "number+filters" or not _narrowed_otherwise(q, found[0][0])):
         return Plan(found[0])      # every match counts: the cap stops it
     for lookup in found:
-        if _matches(db, lookup[1], lookup[2], SPARSE_LIMIT) < SPARSE_LIMIT:
+        if matches(db, lookup[1], lookup[2], SPARSE_LIMIT) < SPARSE_LIMIT:
             return Plan(lookup)
     for lookup in found:
         if lookup[0] != "dates":
-            n = _matches(db, lookup[1], lookup[2], LOOKUP_CAP)
+            n = matches(db, lookup[1], lookup[2], LOOKUP_CAP)
             if n < LOOKUP_CAP and _walk_length(db, q, n + 1) > n:
                 # A count walks on to its cap (or the end): the lookup is the shorter way.
                 return Plan(lookup) if for_count else Plan(None, lookup, n * STEPS_PER_CALL // 2)
@@ -211,7 +218,7 @@ def _walk_length(db: sqlite_utils.Database, q: CallQuery, cap: int) -> int:
                 where.append(f"started_at {op} ?")
                 params.append(bound)
     sub = "SELECT 1 FROM calls" + (" WHERE " + " AND ".join(where) if where else "")
-    return _matches(db, sub, params, cap)
+    return matches(db, sub, params, cap)
 
 
 def _narrowed_otherwise(q: CallQuery, by: str) -> bool:
