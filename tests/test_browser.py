@@ -82,7 +82,7 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
     page.fill("#q", "1234")
     page.click("form.search button[type=submit]")
     rows = page.locator("table.call-list tbody tr")
-    assert rows.count() == 1 and "5551234567" in rows.first.inner_text()
+    assert rows.count() == 1 and "(555) 123-4567" in rows.first.inner_text()
     _shot(page, "03-search")
     rows.first.locator("a").first.click()
     page.wait_for_selector("#audio")
