@@ -42,6 +42,10 @@ END = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DAYS = 3 * 365
 LINES = 4
 PAGE = 50
+VERSION = "2"     # of the generator: a catalog made by another version is made again
+NOTES = ("callback promised", "quote sent for the kitchen", "complaint about the delivery", "wants a visit Monday",
+         "order 4711 confirmed", "invoice question, sent copy", "new customer, referred by Weber",
+         "asked for the manager", "wrong number", "price list by mail")
 
 
 # -- the catalog ---------------------------------------------------------------------------------
@@ -118,7 +122,7 @@ def generate(data: Path, n: int) -> tuple[float, float]:
             duration, remote_number, remote_name, int(withheld), dialed, status, path,
             int(duration * 4000) if path else None, f"{rng.getrandbits(256):064x}" if path else None,
             1.0, duration + 1 if path else None, 1, 1, 8000, 32, created,
-            1 if rng.random() < 0.003 else 0, "callback promised" if rng.random() < 0.01 else None,
+            1 if rng.random() < 0.003 else 0, NOTES[rng.randrange(len(NOTES))] if rng.random() < 0.01 else None,
             _iso_ms(started_ms + 86_400_000 * 365) if status == "deleted" else None))
     build_s = time.perf_counter() - t0
     with dbmod.immediate(db):
@@ -134,7 +138,8 @@ def generate(data: Path, n: int) -> tuple[float, float]:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.execute("INSERT INTO calls_fts (calls_fts) VALUES ('rebuild')")
         conn.execute(trigger_sql)
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('bench_calls', ?)", [str(n)])
+        conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                         [("bench_calls", str(n)), ("bench_version", VERSION)])
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return build_s, time.perf_counter() - t0
@@ -145,12 +150,25 @@ def existing_calls(data: Path) -> int | None:
         return None
     conn = sqlite3.connect(data / dbmod.DB_NAME)
     try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'bench_calls'").fetchone()
+        made = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('bench_calls', 'bench_version')"))
     except sqlite3.DatabaseError:
         return None
     finally:
         conn.close()
-    return int(row[0]) if row else None
+    return int(made["bench_calls"]) if made.get("bench_version") == VERSION and "bench_calls" in made else None
+
+
+def ensure(data: Path, n: int) -> str:
+    """The catalog of n calls in data: reused when this generator made it, else made anew.
+    Says which."""
+    have = existing_calls(data)
+    if have == n:
+        return f"{data / dbmod.DB_NAME}: reusing {have:,} calls"
+    for suffix in ("", "-wal", "-shm"):
+        (data / (dbmod.DB_NAME + suffix)).unlink(missing_ok=True)
+    build_s, total_s = generate(data, n)
+    return (f"{data / dbmod.DB_NAME}: generated {n:,} calls in {total_s:.1f} s "
+            f"({build_s:.1f} s making rows, {total_s - build_s:.1f} s inserting and indexing)")
 
 
 # -- timing --------------------------------------------------------------------------------------
@@ -190,16 +208,7 @@ def main() -> None:
 
     print(f"command: {shlex.join(sys.orig_argv)}")
     print(f"host:    {host_line()}")
-    have = existing_calls(data)
-    if have != args.calls:
-        if have is not None or (data / dbmod.DB_NAME).exists():
-            for suffix in ("", "-wal", "-shm"):
-                (data / (dbmod.DB_NAME + suffix)).unlink(missing_ok=True)
-        build_s, total_s = generate(data, args.calls)
-        print(f"catalog: {data / dbmod.DB_NAME}: generated {args.calls:,} calls in {total_s:.1f} s "
-              f"({build_s:.1f} s making rows, {total_s - build_s:.1f} s inserting and indexing)")
-    else:
-        print(f"catalog: {data / dbmod.DB_NAME}: reusing {have:,} calls")
+    print(f"catalog: {ensure(data, args.calls)}", flush=True)
     size = sum((data / (dbmod.DB_NAME + s)).stat().st_size for s in ("", "-wal")
                if (data / (dbmod.DB_NAME + s)).exists())
     print(f"size:    {size / 2 ** 20:.0f} MiB; {args.runs} runs per query, page size {PAGE}, times in ms")
@@ -252,11 +261,11 @@ def main() -> None:
     table = [("query", "median", "p95", "rows")]
     plans = []
     for name, q, _ in cases:
-        median, p95, (rows, _cursor) = timed(lambda q=q: search.search(db, q), args.runs)
+        median, p95, (rows, _cursor) = timed(lambda q=q: (search.forget_plans(db), search.search(db, q))[1], args.runs)
         table.append((name, f"{median:.2f}", f"{p95:.2f}", str(len(rows))))
         plans.append((name, search.explain(db, q)))
     for name, q in counts:
-        median, p95, (n, capped) = timed(lambda q=q: search.count(db, q), args.runs)
+        median, p95, (n, capped) = timed(lambda q=q: (search.forget_plans(db), search.count(db, q))[1], args.runs)
         table.append((name, f"{median:.2f}", f"{p95:.2f}", f"{n:,}{'+' if capped else ''}"))
         plans.append((name, search.explain(db, q, for_count=True)))
     table.append(("-- alternatives --", "", "", ""))

@@ -64,3 +64,16 @@ def simulated_data(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pa
             pytest.fail(f"hookline simulate exited {proc.returncode}:\n{proc.stderr}")
         return data
     return build
+
+
+# Logged-in HTTP clients for a module whose `site` fixture is a running web server (webtools).
+@pytest.fixture(scope="module")
+def listener(site):
+    import webtools
+    return webtools.login(site.base, "listener")
+
+
+@pytest.fixture(scope="module")
+def manager(site):
+    import webtools
+    return webtools.login(site.base, "manager")

@@ -79,7 +79,7 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
 
     # Find yesterday's caller by a part of the number.
     page.click("nav.nav >> text=Calls")
-    page.fill("#number", "1234")
+    page.fill("#q", "1234")
     page.click("form.search button[type=submit]")
     rows = page.locator("table.call-list tbody tr")
     assert rows.count() == 1 and "(555) 123-4567" in rows.first.inner_text(), "as a number is written in the US"

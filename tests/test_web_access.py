@@ -58,6 +58,7 @@ MATRIX = {
     "calls.delete#post": ("POST", "/calls/0000000000/delete", (PAGE_LOGIN, 403, 404, 404)),
     "calls.hold": ("POST", "/calls/0000000000/hold", (PAGE_LOGIN, 403, 404, 404)),
     "calls.note": ("POST", "/calls/0000000000/note", (PAGE_LOGIN, 403, 404, 404)),
+    "calls_zip.download": ("POST", "/calls/download.zip", (PAGE_LOGIN, 403, 400, 400)),
     "settings.index": ("GET", "/settings", (PAGE_LOGIN, 403, 403, 200)),
     "settings.index#post": ("POST", "/settings", (PAGE_LOGIN, 403, 403, 303)),
     "admin.user_list": ("GET", "/users", (PAGE_LOGIN, 403, 403, 200)),

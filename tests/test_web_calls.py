@@ -29,16 +29,6 @@ def admin(site):
     return wt.login(site.base, "admin")
 
 
-@pytest.fixture(scope="module")
-def manager(site):
-    return wt.login(site.base, "manager")
-
-
-@pytest.fixture(scope="module")
-def listener(site):
-    return wt.login(site.base, "listener")
-
-
 def _calls(site) -> list[dict]:
     db = dbmod.connect(site.data)
     try:
@@ -86,17 +76,33 @@ def test_pages_of_results_walk_the_whole_list_without_gaps(site, listener):
     assert sorted(seen) == sorted(r["id"] for r in _calls(site)) and len(seen) == len(set(seen))
 
 
-@pytest.mark.parametrize("query, field", [
-    ("date_from=15/03/2026", "date_from"), ("date_to=yesterday", "date_to"), ("line=abc", "line"),
-    ("line=0", "line"), ("direction=sideways", "direction"), ("status=lost", "status"),
-    ("number=' OR 1=1 --", "number"), ("number=" + "1" * 200, "number"), ("limit=100000", "limit"),
-    ("after=not-a-cursor", "after"), ("order=random", "order"),
+@pytest.mark.parametrize("query, field, shown_at, words", [
+    ("date_from=15/03/2026", "date_from", "date_from", "Enter the start date as YYYY-MM-DD, e.g. 2026-03-04."),
+    ("date_to=yesterday", "date_to", "date_to", "Enter the end date as YYYY-MM-DD, e.g. 2026-03-04."),
+    ("date_from=2026-03-16&date_to=2026-03-15", "date_to", "date_to", "The end date is before the start date"),
+    ("line=abc", "line", "line", "Choose a line from 1 to 64."), ("line=0", "line", "line", "from 1 to 64"),
+    ("direction=sideways", "direction", "direction", "Choose inbound or outbound."),
+    ("status=lost", "status", "status", "Choose one of these statuses"),
+    ("number=' OR 1=1 --", "number", "q", "A number has only digits"),
+    ("number=" + "1" * 200, "number", "q", "at most 32 digits"),
+    ("q=ab", "q", "q", "Type at least 3 letters of a name or a note, or some digits of a number."),
+    ("held=maybe", "held", "held", "Use 1 for kept calls only"),
+    ("limit=100000", "limit", "search", "Show from 1 to 500 calls per page."),
+    ("after=not-a-cursor", "after", "search", "start again from the first page"),
+    ("order=random", "order", "order", "Sort by newest, oldest, longest or shortest."),
 ])
-def test_bad_search_input_gets_a_clear_400(listener, query, field):
+def test_bad_search_input_gets_a_clear_400(listener, query, field, shown_at, words):
+    """The page says what is wrong in plain words, next to the field (or above the list for what
+    has no field); the API names the parameter."""
     page = listener.get(f"/calls?{query}")
-    assert page.status_code == 400 and field in page.text
+    assert page.status_code == 400
+    message = re.search(rf'id="{shown_at}-error">([^<]*)<', page.text)
+    assert message and words in message.group(1), page.text[-2000:]
+    if shown_at != "search":
+        assert f'aria-describedby="{shown_at}-error"' in page.text
+    assert f"{field}:" not in page.text, "no field names in the owner's messages"
     api = listener.get(f"/api/v1/calls?{query}")
-    assert api.status_code == 400 and api.json()["field"] == field
+    assert api.status_code == 400 and api.json()["field"] == field and words in api.json()["message"]
 
 
 def test_audio_is_served_with_ranges_and_nothing_else(site, listener):

@@ -11,7 +11,7 @@ from appliance.store.kinds import CALL_STATUSES
 
 from . import status as statusmod
 from .auth import csrf, require
-from .calls import call_or_404, local_zone, parts_of, serve_recording
+from .calls import call_or_404, parts_of, read_search, serve_recording
 from .db import get_box, get_db, get_zone
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -40,7 +40,7 @@ def calls():
         unknown = sorted(k for k in request.args if k not in search.QUERY_KEYS)
         if unknown:
             raise search.QueryError(unknown[0][:40], f"unknown parameter: use {', '.join(search.QUERY_KEYS)}")
-        query = search.parse_query(dict(request.args.items()), local_zone())
+        query = read_search(dict(request.args.items()))
     except search.QueryError as e:
         response = jsonify(error=400, field=e.field, message=e.message)
         response.status_code = 400
@@ -188,17 +188,24 @@ def _status_operation() -> dict:
 def _calls_operation() -> dict:
     q = _query
     return {
-        "summary": "Search the calls, newest first, a page at a time", "operationId": "listCalls",
+        "summary": "Search the calls, a page at a time (newest first unless `order` says otherwise)",
+        "operationId": "listCalls",
         "parameters": [
+            q("q", {"type": "string", "maxLength": 100},
+              "search: a number in any form ('(415) 555-01', '+44 20 7946'), or words of 3+ letters found in "
+              "the caller's name, the note or the numbers (every word, in any case)"),
             q("date_from", {"type": "string", "format": "date"}, "first day (box's time zone)"),
             q("date_to", {"type": "string", "format": "date"}, "last day, inclusive"),
-            q("number", {"type": "string", "maxLength": 32}, "caller or dialed number"),
-            q("match", {"type": "string", "enum": ["contains", "prefix"]}, "how number matches"),
+            q("number", {"type": "string", "maxLength": 32}, "caller or dialed number: digits, +, * and # "
+              "(not with a number in `q`)"),
+            q("match", {"type": "string", "enum": ["contains", "prefix"]}, "how a number matches"),
             q("line", {"type": "integer", "minimum": 1, "maximum": 64}, "line"),
             q("direction", {"type": "string", "enum": ["inbound", "outbound"]}, "direction"),
             q("status", {"type": "string", "enum": list(CALL_STATUSES)}, "status"),
             q("held", {"type": "string", "enum": ["1", "0"]}, "only kept (1) or not kept (0) calls"),
-            q("order", {"type": "string", "enum": ["newest", "oldest"]}, "sort order"),
+            q("noted", {"type": "string", "enum": ["1", "0"]}, "only calls with (1) or without (0) a note"),
+            q("order", {"type": "string", "enum": list(search.ORDERS)},
+              "newest or oldest first (time), longest or shortest first (duration)"),
             q("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size (default 50)"),
             q("after", {"type": "string"}, "cursor: `next` of the previous page"),
         ],

@@ -27,13 +27,14 @@ from appliance.store.kinds import NOT_KEPT
 
 from . import call_page
 from .auth import from_own_pages, record, require
-from .db import get_db, get_zone
+from .db import get_box, get_db, get_zone
 from .forms import ActionForm, HoldForm, NoteForm
 
 log = logging.getLogger("hookline.web")
 
 bp = Blueprint("calls", __name__)
 
+ZIP_CAP = 1000                 # calls in one ZIP download
 LISTEN_AUDIT_GAP_S = 30 * 60   # one "listen" entry per person and call per half hour, not one per seek
 
 
@@ -81,24 +82,53 @@ def parts_of(row: dict[str, Any]) -> tuple[dict | None, dict | None]:
     return previous, catalog.next_part(db, row["id"])
 
 
+# -- the search ----------------------------------------------------------------------------------
+def search_args() -> dict[str, str]:
+    """The search's own keys of the query string: they are shown back and go into the links
+    (url_for), where a key such as `endpoint` or `_method` would mean something else."""
+    return {k: v for k, v in request.args.items() if k in search.QUERY_KEYS}
+
+
+def carried(args: dict[str, str]) -> dict[str, str]:
+    """What a link to a call keeps of the search it came from (for its previous and next call)."""
+    return {k: v for k, v in args.items() if v and k not in ("after", "limit")}
+
+
+def read_search(args: dict[str, str]) -> search.CallQuery:
+    """The search in the box's zone and phone region; QueryError for a bad value."""
+    return search.parse_query(args, local_zone(), get_box().phone_region)
+
+
+def neighbours_of(call_id: str) -> dict[str, Any]:
+    """The calls before and after this one in the list the person came from (the search in the
+    query string; time order when there is none, or it cannot be read)."""
+    args = carried(search_args())
+    try:
+        query = read_search(args)
+    except search.QueryError:
+        query, args = search.CallQuery(), {}
+    before, after = search.neighbours(get_db(), query, call_id)
+    return {"prev": before, "next": after, "args": args}
+
+
 # -- pages ---------------------------------------------------------------------------------------
 @bp.get("/calls")
 @require("listen")
 def index():
     db = get_db()
-    # Only the search's own keys: they are shown back and go into the page links (url_for), where
-    # a key such as `endpoint` or `_method` would mean something else.
-    args = {k: v for k, v in request.args.items() if k in search.QUERY_KEYS}
+    args = search_args()
+    page: dict[str, Any] = {"args": args, "carry": carried(args), "lines": catalog.line_ids(db),
+                            "statuses": search.STATUSES, "error": None, "calls": [], "query": None,
+                            "next_cursor": None, "count": None, "reasons": {}, "zip_cap": ZIP_CAP}
     try:
-        query = search.parse_query(args, local_zone())
+        query = read_search(args)
     except search.QueryError as e:
-        return render_template("calls.html", calls=[], query=None, args=args, error=e, next_cursor=None,
-                               count=None, reasons={}, lines=catalog.line_ids(db), statuses=search.STATUSES), 400
+        return render_template("calls.html", **page | {"error": e}), 400
     calls, next_cursor = search.search(db, query)
-    count = search.count(db, query) if not query.after else None
-    reasons = discard_reasons([c["id"] for c in calls if c["status"] in NOT_KEPT])
-    return render_template("calls.html", calls=calls, query=query, args=args, error=None, next_cursor=next_cursor,
-                           count=count, reasons=reasons, lines=catalog.line_ids(db), statuses=search.STATUSES)
+    return render_template("calls.html", **page | {
+        "calls": calls, "query": query, "next_cursor": next_cursor,
+        "count": search.count(db, query) if not query.after else None, "filtered": search.has_filters(query),
+        "reasons": discard_reasons([c["id"] for c in calls if c["status"] in NOT_KEPT])})
 
 
 @bp.get("/calls/<call_id>")
@@ -107,6 +137,7 @@ def detail(call_id: str):
     row = call_or_404(call_id)
     previous, following = parts_of(row)
     return render_template("call.html", **call_page.context(row, previous, following, current_user.can("technical")),
+                           around=neighbours_of(call_id),
                            note_form=NoteForm(note=row.get("note") or ""), hold_form=HoldForm(),
                            has_audio=recording_file(current_app.config["DATA_DIR"], row.get("path")) is not None)
 

@@ -42,6 +42,12 @@ def get_call(db: sqlite_utils.Database, call_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def get_calls(db: sqlite_utils.Database, call_ids: list[str]) -> list[dict[str, Any]]:
+    """The calls with these ids, in the order given (unknown ids are left out)."""
+    rows = {r["id"]: r for r in db.query(f"SELECT * FROM calls WHERE id IN ({placeholders(call_ids)})", call_ids)}
+    return [rows[i] for i in call_ids if i in rows]
+
+
 def unfinished_calls(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return list(db.query("SELECT * FROM calls WHERE status = ? ORDER BY started_at", [Status.RECORDING]))
 
