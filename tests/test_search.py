@@ -16,7 +16,7 @@ import pytest
 
 from appliance.store import catalog, db as dbmod, search, search_plan
 
-CALLS = 20_000
+CALLS = 12_000         # above the count cap (10,000), so a search matching everything is capped
 START = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
 DAYS = 90
 STATUSES = ("complete", "complete", "complete", "complete", "recovered", "discarded", "deleted", "recording")
@@ -214,7 +214,7 @@ def test_the_catalog_is_a_fair_test(catalog_db):
     everything = catalog_db[1]
     stamps = [r["started_at"] for _, r in everything]
     assert len(set(stamps)) < 0.8 * len(stamps), "many calls share a started_at"
-    assert sum(1 for _, r in everything if r["remote_number"] and r["dialed"]) > 500
+    assert sum(1 for _, r in everything if r["remote_number"] and r["dialed"]) > CALLS // 40
     assert {r["status"] for _, r in everything} == set(search.STATUSES)
     sizes = {repr(q): len(brute_force(everything, q)) for q in QUERIES}
     assert max(sizes.values()) == CALLS and sum(1 for n in sizes.values() if n == 0) <= 4
