@@ -71,8 +71,7 @@ class Daemon:
         self.disk = DiskWorker(self.data_dir)
 
     def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        db = dbmod.connect(self.data_dir)
+        db = dbmod.connect(self.data_dir)      # makes a new data folder, private (0750)
         try:
             recovered = recover(db, self.data_dir)
             if recovered:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 import time
 from datetime import datetime
 from pathlib import Path
@@ -81,7 +82,7 @@ def office(tmp_path_factory):
     write_voice_wav(base / "voice.wav")
     scenario = st.write_scenario(base, office_toml())
     data = base / "data"
-    st.simulate(scenario, data)
+    said = st.simulate(scenario, data).stderr
     rows = st.calls(data)
     start = st.ts(START)
     by_name = {}
@@ -89,7 +90,14 @@ def office(tmp_path_factory):
         matches = [r for r in rows if r["line"] == line and abs(st.ts(r["started_at"]) - (start + offhook_s)) < 0.5]
         assert len(matches) == 1, f"{name}: expected one catalog row at {offhook_s} s on line {line}, got {matches}"
         by_name[name] = matches[0]
-    return {"data": data, "rows": rows, "calls": by_name, "events": st.events(data)}
+    return {"data": data, "rows": rows, "calls": by_name, "events": st.events(data), "stderr": said}
+
+
+def test_a_new_data_folder_is_private_from_the_start(office):
+    """The simulator (and the demo) make the folder as the catalog wants it, and so never warn
+    about a folder they made themselves."""
+    assert stat.S_IMODE(office["data"].stat().st_mode) == 0o750
+    assert "open to every user" not in office["stderr"]
 
 
 # -- the catalog ---------------------------------------------------------------------------------

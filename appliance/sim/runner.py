@@ -75,6 +75,7 @@ def simulate(path: Path, data_dir: Path, speed: str = "max") -> None:
     SIGTERM stops it at once, finalizing the calls in progress, and raises Stopped."""
     sc = scenariomod.load(path)
     data_dir = Path(data_dir)
+    dbmod.connect(data_dir).close()                  # makes a new data folder private (0750)
     apply_scenario_settings(sc, data_dir)
     daemon, hw = build_daemon(sc, data_dir, realtime=speed == "realtime")
     with StopRequests() as stop:
@@ -114,7 +115,8 @@ def demo(data_dir: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
 
     sc = scenariomod.load(DEMO_SCENARIO)
     data_dir = Path(data_dir)
-    server = serve_in_thread(data_dir, host, port)   # first: a busy port fails before anything runs
+    dbmod.connect(data_dir).close()                  # makes a new data folder private (0750)
+    server = serve_in_thread(data_dir, host, port)   # a busy port fails before anything runs
     apply_scenario_settings(sc, data_dir)
     now = datetime.now(timezone.utc).timestamp()
     daemon, hw = build_daemon(sc, data_dir, realtime=True, forever=True, start=now)
