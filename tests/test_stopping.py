@@ -9,6 +9,7 @@ import hashlib
 import json
 import signal
 import socket
+import stat
 import subprocess
 import time
 
@@ -147,10 +148,12 @@ def test_demo_second_ctrl_c_stops_at_once_keeping_the_calls(tmp_path):
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         asked = time.monotonic()
-        out, _ = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
     assert time.monotonic() - asked < 5 and proc.returncode == 0
+    assert stat.S_IMODE(data.stat().st_mode) == 0o750 and "open to every user" not in err, \
+        "the demo makes its data folder private, and does not warn about a folder it made"
     assert "stopping now: the calls in progress are kept up to this moment" in out
     call = next(c for c in st.calls(data) if c["id"] == line["call_id"])
     assert call["status"] == "complete" and line["call_s"] < call["duration_s"] < line["call_s"] + 4, \
