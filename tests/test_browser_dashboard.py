@@ -103,7 +103,7 @@ def test_a_call_appears_in_todays_list_while_it_is_recorded(browser, tmp_path):
         assert page.inner_text("#today-title") == "Today: 1 call"
         assert not page.is_visible("#today-empty")
         row = page.inner_text("#today-list > li")
-        assert "Line 1 · inbound · ACME PLUMBING, (415) 555-0123" in row and "recording" in row
+        assert "Line 1 · incoming · ACME PLUMBING, (415) 555-0123" in row and "recording now" in row
         page.wait_for_selector("#line-1.state-recording")
         _shot(page, "20-dashboard-live-call")
         # When it ends the badge gives way to the final status (complete: no badge) and the row
@@ -113,7 +113,7 @@ def test_a_call_appears_in_todays_list_while_it_is_recorded(browser, tmp_path):
         call = _calls(office.data)[0]
         assert call["status"] == "complete"
         assert page.inner_text("#today-list > li .what") == \
-            f"Line 1 · inbound · ACME PLUMBING, (415) 555-0123 · {duration(call['duration_s'])}"
+            f"Line 1 · incoming · ACME PLUMBING, (415) 555-0123 · {duration(call['duration_s'])}"
         page.wait_for_selector("#line-1.state-idle")
         assert page.evaluate("() => performance.timeOrigin") == loaded, "the page reloaded"
         # What the script drew is what the server draws.

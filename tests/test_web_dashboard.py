@@ -109,13 +109,14 @@ def test_todays_calls_in_the_box_zone_with_names_and_readable_numbers(today):
     db.close()
     in_new_york = datetime.fromisoformat(started.replace("Z", "+00:00")).astimezone(ZoneInfo(ZONE))
     assert acme["time"] == in_new_york.strftime("%H:%M")
-    assert acme["what"] == "Front desk · inbound · ACME PLUMBING, (415) 555-0123 · 4:12"
+    assert acme["what"] == "Front desk · incoming · ACME PLUMBING, (415) 555-0123 · 4:12"
     assert (acme["status"], acme["url"], acme["reason"]) == ("complete", f"/calls/{ids['acme']}", None)
     # Still recording: no length yet, and the badge says so.
-    assert rows[ids["london"]]["what"] == "Warehouse · outbound · +44 20 7946 0958"
+    assert rows[ids["london"]]["what"] == "Warehouse · outgoing · +44 20 7946 0958"
     assert rows[ids["london"]]["status"] == "recording"
     short = rows[ids["short"]]
-    assert short["what"] == "Front desk · call · withheld · 0:01" and short["status"] == "discarded"
+    assert short["what"] == "Front desk · direction not known · number withheld · 0:01"
+    assert (short["status"], short["status_text"]) == ("discarded", "not kept")
     assert "short" in short["reason"]
 
     # The page draws the very same rows.

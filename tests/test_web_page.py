@@ -348,8 +348,8 @@ def test_the_list_shows_every_call_newest_first_each_linking_to_its_page(site, c
         started = c["started_at"][:19].replace("T", " ")        # 2026-03-15 14:12:08
         assert started in row
         assert f" {c['line']} " in f" {row} "
-        assert c["status"] in row
-        assert "unknown" in row        # gpio lines without caller ID: no number, no direction
+        assert {"complete": "recorded", "discarded": "not kept"}[c["status"]] in row   # in words
+        assert "direction not known" in row and "number not known" in row   # gpio lines without caller ID
         assert catalog_duration(c["duration_s"]) in row
         assert f"/calls/{c['id']}" in page.hrefs()
     # No player in the list any more, and nothing to download from it: that is the call's page.
@@ -381,7 +381,7 @@ def test_discarded_call_shows_the_reason_from_the_events_log(site, discarded, da
     assert reasons and "min_call_s" in reasons[0]
     row = site.page("/calls").rows[discarded["id"]]
     assert "Too short to keep: 1 second of talk, the minimum is 2 seconds" in row   # in plain words
-    assert reasons[0] not in row and "discarded" in row
+    assert reasons[0] not in row and "not kept" in row and "discarded" not in row
     # Its own page says it was not kept and why, with no player and nothing to download.
     page = site.page(f"/calls/{discarded['id']}")
     assert "This call was not kept. Too short to keep: 1 second of talk, the minimum is 2 seconds." in page.text
@@ -398,7 +398,7 @@ def test_a_discarded_call_without_its_event_says_no_reason_was_recorded(data, tm
     site = Site(copy)
     try:
         row = site.page("/calls?line=3").rows["noevent01"]
-        assert "discarded" in row
+        assert "not kept" in row
         assert "No reason was recorded" in row
     finally:
         site.close()

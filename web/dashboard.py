@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, url_for
 
+from appliance.present import words
 from appliance.store.kinds import NOT_KEPT, Status
 
 from . import status as statusmod
@@ -19,7 +20,7 @@ bp = Blueprint("dashboard", __name__)
 
 # An empty row for the page's <template>: the script fills copies of it, so rows added live
 # have exactly the markup of the rows drawn here.
-BLANK_ROW = {"id": "", "url": "", "started_at": "", "time": "", "what": "", "status": Status.COMPLETE,
+BLANK_ROW = {"id": "", "url": "", "started_at": "", "time": "", "what": "", "status": Status.COMPLETE, "status_text": "",
              "reason": None}
 
 
@@ -53,10 +54,11 @@ def today_rows() -> tuple[int, list[dict[str, Any]]]:
 
 def _row(call: dict[str, Any], reason: str | None) -> dict[str, Any]:
     who = party(call)
-    what = [line_name(call["line"]), call["direction"] or "call",
+    what = [line_name(call["line"]), words.direction(call["direction"]),
             f"{call['remote_name']}, {who}" if call.get("remote_name") else who]
     if call["status"] != Status.RECORDING:      # the length is known once the call is over
         what.append(duration(call["duration_s"]))
     return {"id": call["id"], "url": url_for("calls.detail", call_id=call["id"]), "started_at": call["started_at"],
             "time": local_time(call["started_at"], "%H:%M"), "what": " · ".join(what), "status": call["status"],
+            "status_text": words.status(call["status"]),
             "reason": reason}

@@ -57,7 +57,7 @@ def party(call: dict) -> str:
     number = call.get("remote_number") or call.get("dialed")
     if number:
         return phone(number)
-    return "withheld" if call.get("remote_withheld") else "unknown"
+    return "number withheld" if call.get("remote_withheld") else "number not known"
 
 
 def init_app(app: Flask) -> None:
@@ -68,6 +68,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(party, "party")
     app.add_template_filter(phone, "phone")
     app.add_template_filter(line_name, "line_name")
+    app.add_template_filter(words.direction, "direction_word")
+    app.add_template_filter(words.status, "status_word")
     app.add_template_global(zone_name, "zone_name")
     from .call_page import heading, not_kept_reasons  # they read the catalog: imported once the app is made
     app.add_template_global(not_kept_reasons, "not_kept_reasons")

@@ -54,3 +54,20 @@ def person(user: str | None) -> str:
     if user.startswith("console:"):
         return f"{user[len('console:'):] or 'someone'} at the console"
     return user
+
+
+# A call's direction and status as the lists say them (the catalog keeps inbound/outbound and
+# complete/recovered/discarded/deleted/recording; JSON and the filters' values stay those).
+DIRECTIONS = {"inbound": "incoming", "outbound": "outgoing"}
+STATUSES = {"complete": "recorded", "recovered": "recorded after a restart", "discarded": "not kept",
+            "deleted": "deleted", "recording": "recording now"}
+
+
+def direction(value: str | None) -> str:
+    """'inbound' -> 'incoming'; a line that cannot tell -> 'direction not known'."""
+    return DIRECTIONS.get(value or "", "direction not known")
+
+
+def status(value: str | None) -> str:
+    """'complete' -> 'recorded', 'discarded' -> 'not kept', ..."""
+    return STATUSES.get(value or "", value or "")

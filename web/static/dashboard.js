@@ -86,7 +86,7 @@
     li.querySelector(".what").textContent = c.what;
     var badge = li.querySelector(".badge");
     badge.className = "badge status-" + c.status;
-    badge.textContent = c.status;
+    badge.textContent = c.status_text;
     badge.hidden = c.status === "complete";
     if (c.reason) { badge.setAttribute("title", c.reason); } else { badge.removeAttribute("title"); }
     return li;
