@@ -20,8 +20,8 @@ bp = Blueprint("dashboard", __name__)
 
 # An empty row for the page's <template>: the script fills copies of it, so rows added live
 # have exactly the markup of the rows drawn here.
-BLANK_ROW = {"id": "", "url": "", "started_at": "", "time": "", "what": "", "status": Status.COMPLETE, "status_text": "",
-             "reason": None}
+BLANK_ROW = {"id": "", "url": "", "started_at": "", "time": "", "what": "", "status": Status.COMPLETE,
+             "status_text": "", "reason": None}
 
 
 @bp.get("/")

@@ -75,8 +75,7 @@ def simulate(path: Path, data_dir: Path, speed: str = "max") -> None:
     SIGTERM stops it at once, finalizing the calls in progress, and raises Stopped."""
     sc = scenariomod.load(path)
     data_dir = Path(data_dir)
-    dbmod.connect(data_dir).close()                  # makes a new data folder private (0750)
-    apply_scenario_settings(sc, data_dir)
+    apply_scenario_settings(sc, data_dir)            # checks them first; then makes the folder, private
     daemon, hw = build_daemon(sc, data_dir, realtime=speed == "realtime")
     with StopRequests() as stop:
         hw.start()
