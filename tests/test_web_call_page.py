@@ -218,3 +218,19 @@ def test_todays_list_says_why_a_call_was_not_kept(tmp_path, data, calls):
         assert badge and 'title="Too short to keep: 1 second of talk, the minimum is 2 seconds"' in badge[1]
     finally:
         server.close()
+
+
+def test_a_call_being_recorded_cannot_be_deleted_and_says_why(tmp_path, data, calls):
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("sim"))
+    conn = sqlite3.connect(copy / "hookline.db")
+    with conn:     # as the catalog has it while the recorder is still writing the call
+        conn.execute("UPDATE calls SET status = 'recording' WHERE id = ?", [calls["inbound"]["id"]])
+    conn.close()
+    server = wt.start(copy)
+    try:
+        page = wt.login(server.base, "manager").get(f"/calls/{calls['inbound']['id']}").text
+        assert 'id="delete-link"' not in page
+        assert fact(page, "recording-why") == "The call is being recorded: it can be deleted once it has ended."
+    finally:
+        server.close()
