@@ -204,14 +204,21 @@ def test_keeping_noting_and_deleting_join_the_story(tmp_path, data, calls):
         server.close()
 
 
-def test_todays_list_says_why_a_call_was_not_kept(tmp_path, data, calls):
+def _served_copy(tmp_path, data, change: str, params: list) -> wt.Server:
+    """The office's catalog copied, one UPDATE made to it, and served."""
     copy = tmp_path / "data"
-    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("sim"))
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("sim"))     # sim/ holds FIFOs
     conn = sqlite3.connect(copy / "hookline.db")
-    with conn:     # the short call, as if it had come in a second ago
-        conn.execute("UPDATE calls SET started_at = ? WHERE id = ?", [catalog.iso(time.time() - 1), calls["short"]["id"]])
+    with conn:
+        conn.execute(change, params)
     conn.close()
-    server = wt.start(copy)
+    return wt.start(copy)
+
+
+def test_todays_list_says_why_a_call_was_not_kept(tmp_path, data, calls):
+    # The short call, as if it had come in a second ago.
+    server = _served_copy(tmp_path, data, "UPDATE calls SET started_at = ? WHERE id = ?",
+                          [catalog.iso(time.time() - 1), calls["short"]["id"]])
     try:
         page = wt.login(server.base, "listener").get("/").text
         badge = re.search(r'<span class="badge status-discarded"([^>]*)>', page)
@@ -221,13 +228,8 @@ def test_todays_list_says_why_a_call_was_not_kept(tmp_path, data, calls):
 
 
 def test_a_call_being_recorded_cannot_be_deleted_and_says_why(tmp_path, data, calls):
-    copy = tmp_path / "data"
-    shutil.copytree(data, copy, ignore=shutil.ignore_patterns("sim"))
-    conn = sqlite3.connect(copy / "hookline.db")
-    with conn:     # as the catalog has it while the recorder is still writing the call
-        conn.execute("UPDATE calls SET status = 'recording' WHERE id = ?", [calls["inbound"]["id"]])
-    conn.close()
-    server = wt.start(copy)
+    # As the catalog has it while the recorder is still writing the call.
+    server = _served_copy(tmp_path, data, "UPDATE calls SET status = 'recording' WHERE id = ?", [calls["inbound"]["id"]])
     try:
         page = wt.login(server.base, "manager").get(f"/calls/{calls['inbound']['id']}").text
         assert 'id="delete-link"' not in page
