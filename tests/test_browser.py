@@ -81,6 +81,7 @@ def test_a_newcomer_sets_up_finds_plays_downloads_keeps_and_deletes(browser, sit
     page.click("nav.nav >> text=Calls")
     page.fill("#q", "1234")
     page.click("form.search button[type=submit]")
+    page.wait_for_url("**/calls?q=1234**")      # the results page loaded, not only its address
     rows = page.locator("table.call-list tbody tr")
     assert rows.count() == 1 and "(555) 123-4567" in rows.first.inner_text(), "as a number is written in the US"
     _shot(page, "03-search")

@@ -87,17 +87,21 @@ def test_sort_by_duration_and_walk_with_previous_and_next(browser, people):  # n
     longest = sorted(_calls(server.data), key=lambda c: c["duration_s"], reverse=True)
     assert listed == [c["id"] for c in longest]
     page.locator("table.call-list tbody tr").first.locator("a").first.click()
+    page.wait_for_load_state()       # a click waits for the new address, not for the page under it
     walked = [page.url.split("/calls/")[1].split("?")[0]]
     assert page.locator("#prev-call").count() == 0
     _shot(page, "12-call-prev-next")
     while page.locator("#next-call").count():
         page.click("#next-call")
+        page.wait_for_load_state()
         walked.append(page.url.split("/calls/")[1].split("?")[0])
     assert walked == listed
     page.click("#prev-call")
+    page.wait_for_load_state()
     assert page.url.split("/calls/")[1].split("?")[0] == listed[-2]
     # Back to the list it came from, then a date the box cannot read: said next to the field.
     page.click(".crumbs a")
+    page.wait_for_load_state()
     assert "order=longest" in page.url
     page.goto(server.base + "/calls?date_from=15.03.2026")
     assert page.inner_text("#date_from-error") == "Enter the start date as YYYY-MM-DD, e.g. 2026-03-04."
