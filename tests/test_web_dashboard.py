@@ -192,3 +192,24 @@ def test_storage_says_how_long_the_disk_lasts_in_words(tmp_path, days, words, wa
         assert (warning in text) if warning else ("disk is full in" not in text)
     finally:
         server.close()
+
+
+def test_a_failing_device_is_told_plainly_and_only_technicians_see_its_path(today):
+    status_file = today.data / "run" / "status.json"
+    status_file.parent.mkdir(parents=True, exist_ok=True)
+    error = "cannot open capture device 'line1': No such device (check the interface is plugged in)"
+    line = {"line": 1, "name": "Line 1", "state": "device-missing", "call_s": None, "level_near_dbfs": None,
+            "level_far_dbfs": None, "device_error": error,
+            "sources": {"callerid": {"healthy": False, "device": "/dev/serial/by-id/usb-modem"}}}
+    status_file.write_text(json.dumps({"updated_at": time.time() + 3600, "running": True, "clock_synced": True,
+                                       "lines": [line]}))
+    try:
+        owner = Page(wt.login(today.base, "listener").get("/").text).text
+        assert "Front desk: the audio interface is missing or not working. Check that it is plugged in." in owner
+        assert "Front desk: the caller-ID modem is not answering." in owner
+        assert "/dev/" not in owner and "line1" not in owner
+        admin = wt.login(today.base, "admin")
+        said = {w["kind"]: w["message"] for w in admin.get("/api/v1/status").json()["warnings"]}
+        assert error in said["device"] and "/dev/serial/by-id/usb-modem" in said["modem"]
+    finally:
+        status_file.unlink()

@@ -28,7 +28,7 @@ def status():
     return jsonify(recorder={"running": bool(live and not live["stale"]),
                              "updated_at": live["updated_at"] if live else None},
                    lines=statusmod.line_cards(live, get_box()), disk=disk, today_calls=count,
-                   warnings=statusmod.warnings(live, disk, get_box()))
+                   warnings=statusmod.warnings(live, disk, get_box(), current_user.can("technical")))
 
 
 @bp.get("/calls")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, url_for
+from flask_login import current_user
 
 from appliance.present import words
 from appliance.store.kinds import NOT_KEPT, Status
@@ -33,7 +34,7 @@ def index():
     count, today = today_rows()
     return render_template("dashboard.html", cards=statusmod.line_cards(status, get_box()), disk=disk,
                            today=today, today_count=count, blank_row=BLANK_ROW,
-                           warnings=statusmod.warnings(status, disk, get_box()))
+                           warnings=statusmod.warnings(status, disk, get_box(), current_user.can("technical")))
 
 
 @bp.get("/today")

@@ -97,8 +97,9 @@ def today_calls(db: sqlite_utils.Database, zone, limit: int = 10) -> tuple[int, 
 
 
 def warnings(status: dict[str, Any] | None, disk: dict[str, Any],
-             box: boxmod.BoxFacts | None = None) -> list[dict[str, str]]:
-    """What needs a person's attention, most serious first: [{"kind", "message"}]."""
+             box: boxmod.BoxFacts | None = None, technical: bool = False) -> list[dict[str, str]]:
+    """What needs a person's attention, most serious first: [{"kind", "message"}]. Device names
+    and error texts are for technicians (technical=True) only; the owner reads what to check."""
     box = box or boxmod.BoxFacts()
     out = []
     if status is None:
@@ -111,13 +112,15 @@ def warnings(status: dict[str, Any] | None, disk: dict[str, Any],
     for line in live_lines:
         name = _name(box, line)
         if line.get("device_error"):
-            out.append({"kind": "device", "message": f"{name}: the audio interface is missing or failing "
-                                                     f"({line['device_error']})."})
+            detail = f" ({line['device_error']})" if technical else ""
+            out.append({"kind": "device", "message": f"{name}: the audio interface is missing or not working"
+                                                     f"{detail}. Check that it is plugged in."})
         for source, info in (line.get("sources") or {}).items():
             if isinstance(info, dict) and info.get("healthy") is False:
                 what = "caller-ID modem" if source == "callerid" else "hook monitor"
+                where = f" on {info.get('device') or 'its port'}" if technical else ""
                 out.append({"kind": "modem" if source == "callerid" else "hook",
-                            "message": f"{name}: the {what} on {info.get('device') or 'its port'} is not answering."})
+                            "message": f"{name}: the {what}{where} is not answering."})
     if disk["free_fraction"] < DISK_WARN_FRACTION:
         out.append({"kind": "disk", "message": f"The disk is nearly full ({disk['free_fraction']:.0%} free): "
                                                "old calls that are not kept will be deleted to make room."})
