@@ -17,7 +17,7 @@ from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter, ValidationError
 
-from appliance.store import audit_seal, sessions
+from appliance.store import audit_seal, db as dbmod, sessions
 
 # Every response, pages as well as audio, assets and errors: only this box's own assets, never
 # inside a frame, no MIME sniffing, no referrer to other sites.
@@ -67,7 +67,7 @@ def _secret_key(data_dir: Path) -> bytes:
             return key
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    dbmod.private_folder(data_dir)      # a new data folder is private (0750), as the catalog makes it
     key = secrets.token_bytes(32)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -38,10 +38,6 @@ ZIP_CAP = 1000                 # calls in one ZIP download
 LISTEN_AUDIT_GAP_S = 30 * 60   # one "listen" entry per person and call per half hour, not one per seek
 
 
-def local_zone():
-    return get_zone()
-
-
 # -- queries -------------------------------------------------------------------------------------
 def call_or_404(call_id: str) -> dict[str, Any]:
     if len(call_id) > 32 or not call_id.isalnum():
@@ -70,11 +66,6 @@ def recording_file(data_dir: Path, rel_path: str | None) -> Path | None:
     return path
 
 
-def discard_reasons(call_ids: list[str]) -> dict[str, str]:
-    """call id -> why it was not kept, in plain words (one query for the whole page)."""
-    return call_page.reasons_for(call_ids)
-
-
 def parts_of(row: dict[str, Any]) -> tuple[dict | None, dict | None]:
     """The previous and next part of a call split by max_call_s or an outage."""
     db = get_db()
@@ -96,7 +87,7 @@ def carried(args: dict[str, str]) -> dict[str, str]:
 
 def read_search(args: dict[str, str]) -> search.CallQuery:
     """The search in the box's zone and phone region; QueryError for a bad value."""
-    return search.parse_query(args, local_zone(), get_box().phone_region)
+    return search.parse_query(args, get_zone(), get_box().phone_region)
 
 
 def neighbours_of(call_id: str) -> dict[str, Any]:
@@ -128,7 +119,7 @@ def index():
     return render_template("calls.html", **page | {
         "calls": calls, "query": query, "next_cursor": next_cursor,
         "count": search.count(db, query) if not query.after else None, "filtered": search.has_filters(query),
-        "reasons": discard_reasons([c["id"] for c in calls if c["status"] in NOT_KEPT])})
+        "reasons": call_page.not_kept_reasons(calls)})
 
 
 @bp.get("/calls/<call_id>")

@@ -18,8 +18,8 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, requ
 from appliance.store import catalog, search, times
 
 from .auth import record, require
-from .calls import ZIP_CAP, carried, local_zone, read_search, recording_file
-from .db import get_db
+from .calls import ZIP_CAP, carried, read_search, recording_file
+from .db import get_db, get_zone
 from .forms import ActionForm
 
 log = logging.getLogger("hookline.web")
@@ -118,7 +118,7 @@ def download():
     if not members:
         flash("None of these calls has a recording to download.", "error")
         return redirect(back, 303)
-    zone = local_zone()
+    zone = get_zone()
     stamp = datetime.now(zone).strftime("%Y-%m-%d-%H%M%S")
     zipped = stream_zip(members, zone, sent=lambda row: record("download", row["id"], via="zip"))
     response = Response(stream_with_context(zipped), mimetype="application/zip")

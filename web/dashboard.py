@@ -9,11 +9,11 @@ from flask import Blueprint, current_app, jsonify, render_template, url_for
 from flask_login import current_user
 
 from appliance.present import words
-from appliance.store.kinds import NOT_KEPT, Status
+from appliance.store.kinds import Status
 
 from . import status as statusmod
 from .auth import require
-from .calls import discard_reasons
+from .call_page import not_kept_reasons
 from .db import get_box, get_db, get_zone
 from .formatting import duration, line_name, local_time, party
 
@@ -49,7 +49,7 @@ def today_rows() -> tuple[int, list[dict[str, Any]]]:
     """How many calls started today in the box's zone, and the newest few as the list shows
     them: the time there, the line's name, the number as written in the box's region."""
     count, calls = statusmod.today_calls(get_db(), get_zone())
-    reasons = discard_reasons([c["id"] for c in calls if c["status"] in NOT_KEPT])
+    reasons = not_kept_reasons(calls)
     return count, [_row(c, reasons.get(c["id"])) for c in calls]
 
 

@@ -71,7 +71,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(words.direction, "direction_word")
     app.add_template_filter(words.status, "status_word")
     app.add_template_global(zone_name, "zone_name")
-    from .call_page import heading, not_kept_reasons  # they read the catalog: imported once the app is made
-    app.add_template_global(not_kept_reasons, "not_kept_reasons")
+    from .call_page import heading  # it reads the catalog: imported once the app is made
     app.add_template_filter(heading, "call_heading")
     app.add_template_filter(lambda args: {k: v for k, v in args.items() if k != "after"}, "reject_after")

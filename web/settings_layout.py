@@ -11,6 +11,7 @@ from typing import Any
 
 from appliance.store import settings as settingsmod
 from appliance.store.box import BoxFacts, LineFacts
+from appliance.store.settings import typed
 
 WIRING = {"gpio": "hook switch on a GPIO input", "serial": "line monitor on a serial port",
           "vox": "voice-activated (no hook signal)"}
@@ -75,17 +76,6 @@ class Scope:
     def fields(self) -> Iterator[Field]:
         for group in self.groups:
             yield from group.fields
-
-
-def typed(value: Any) -> str:
-    """A stored value as it is typed in a field: True -> "on", 2.0 -> "2"."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float) and value == int(value):
-        return str(int(value))
-    return str(value)
 
 
 def layout(box: BoxFacts, lines: list[int], stored: dict[tuple[str, str], Any],

@@ -5,15 +5,9 @@ import json
 
 import click
 
+from ..present.words import clock
 from . import _bad_input, _console_audit, _data_dir, _open_db, _setup_logging, data_option, main, table
 from .box_view import NO_RECORDER_YET, BoxView
-
-
-def length(seconds: float | None) -> str:
-    """65.4 -> '1:05', 3725 -> '1:02:05'."""
-    minutes, secs = divmod(round(seconds or 0), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _who(view: BoxView, call: dict) -> str:
@@ -51,7 +45,7 @@ def calls(data: str | None, as_json: bool, line: int | None) -> None:
         return
     table.show(("CALL", "LINE", "STARTED", "LENGTH", "DIRECTION", "WHO", "STATUS", "FILE"),
                [(r["id"], view.line(r["line"]), view.time(r["started_at"]),
-                 length(r["duration_s"]) if r["status"] != "recording" else "",
+                 clock(r["duration_s"]) if r["status"] != "recording" else "",
                  r["direction"] or "unknown", _who(view, r),
                  r["status"] if r["part"] == 1 else f"{r['status']}, part {r['part']}", r["path"])
                 for r in rows], right={3}, note=view.zone_note(), empty=empty)

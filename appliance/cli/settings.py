@@ -5,6 +5,7 @@ import json
 
 import click
 
+from ..store.settings import typed
 from . import _bad_input, _console_audit, _data_dir, _open_db, data_option, main, table
 from .box_view import NO_RECORDER_YET, BoxView
 
@@ -16,15 +17,6 @@ BACK_TO = {"set": "the box setting", "config": "the config's default", "default"
 @main.group()
 def settings() -> None:
     """Runtime settings (picked up by a running daemon within a second)."""
-
-
-def readable(value) -> str:
-    """A setting's value as it is typed: on/off, 5 rather than 5.0."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 @settings.command("list")
@@ -45,9 +37,9 @@ def settings_list(data: str | None, as_json: bool) -> None:
         setting = s.REGISTRY[name]
         return f"{setting.label} ({setting.unit})" if setting.unit else setting.label
 
-    rows = [(name, "whole box", readable(value), SOURCES[source], meaning(name))
+    rows = [(name, "whole box", typed(value), SOURCES[source], meaning(name))
             for name, (value, source) in resolved["box"].items()]
-    rows += [(name, f"line {view.line(line_id)}", readable(value), SOURCES[source], meaning(name))
+    rows += [(name, f"line {view.line(line_id)}", typed(value), SOURCES[source], meaning(name))
              for line_id, vals in resolved["lines"].items() for name, (value, source) in vals.items()]
     table.show(("SETTING", "FOR", "VALUE", "SOURCE", "MEANING"), rows)
 
@@ -127,10 +119,10 @@ def settings_set(name: str, value: str, data: str | None, line: int | None) -> N
     parsed = s.set_value(db, setting.name, value, line)
     subject = _subject(view, setting.name, line)
     if parsed == before:
-        click.echo(f"{subject}: already {readable(parsed)}, nothing changed", err=True)
+        click.echo(f"{subject}: already {typed(parsed)}, nothing changed", err=True)
         return
     _audit_change(db, setting, line, before, parsed)
-    click.echo(f"{subject}: now {readable(parsed)} (was {readable(was)}, the {SOURCES[source]})", err=True)
+    click.echo(f"{subject}: now {typed(parsed)} (was {typed(was)}, the {SOURCES[source]})", err=True)
 
 
 @settings.command("unset")
@@ -148,7 +140,7 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
     now, source = _effective(db, setting.name, line)
     subject = _subject(view, setting.name, line)
     if before is None:
-        click.echo(f"{subject}: nothing was set, still {readable(now)} (the {SOURCES[source]})", err=True)
+        click.echo(f"{subject}: nothing was set, still {typed(now)} (the {SOURCES[source]})", err=True)
         return
     _audit_change(db, setting, line, before, None)
-    click.echo(f"{subject}: back to {BACK_TO[source]} ({readable(now)}; was {readable(before)})", err=True)
+    click.echo(f"{subject}: back to {BACK_TO[source]} ({typed(now)}; was {typed(before)})", err=True)

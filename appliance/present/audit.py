@@ -16,6 +16,7 @@ from typing import Any
 from ..store import settings as settingsmod, times
 from ..store.box import BoxFacts
 from . import numbers
+from .words import plural
 
 # The actions about one call: their target is the call's id, and the page links them to it.
 CALL_ACTIONS = ("listen", "download", "delete", "hold", "release", "note")
@@ -138,7 +139,7 @@ def _login_failed(entry, target, detail, ctx) -> str:
 def _logout(entry, target, detail, ctx) -> str:
     if detail.get("everywhere_else"):
         ended = detail.get("sessions_ended")
-        return f"Logged out of {_count(ended, 'other session')}" if isinstance(ended, int) else \
+        return f"Logged out of {plural(ended, 'other session')}" if isinstance(ended, int) else \
             "Logged out everywhere else"
     return "Logged out"
 
@@ -175,7 +176,7 @@ def _user_change(entry, target, detail, ctx) -> tuple[str, ...]:
 
 def _ended(detail: dict) -> str:
     """ " (2 sessions ended, 1 API token revoked)", or nothing."""
-    parts = [_count(n, what) + f" {done}" for key, what, done in (("sessions_ended", "session", "ended"),
+    parts = [plural(n, what) + f" {done}" for key, what, done in (("sessions_ended", "session", "ended"),
                                                                  ("tokens_revoked", "API token", "revoked"))
              if isinstance(n := detail.get(key), int) and not isinstance(n, bool) and n > 0]
     return f" ({', '.join(parts)})" if parts else ""
@@ -190,7 +191,7 @@ def _token(entry, target, detail, ctx, verb: str, preposition: str) -> str:
 def _recover(entry, target, detail, ctx) -> str:
     calls = detail.get("calls")
     if isinstance(calls, list):
-        return f"Recovered {_count(len(calls), 'call')} left unfinished (after a power cut or a crash)"
+        return f"Recovered {plural(len(calls), 'call')} left unfinished (after a power cut or a crash)"
     return "Recovered calls left unfinished"
 
 
@@ -246,10 +247,6 @@ def _text(value: Any) -> str:
 
 def _plain(value: Any) -> str:
     return "the default" if value is None else str(value)
-
-
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _article(word: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from ..store.kinds import Event
 from .numbers import readable
 from .reasons import why_not_kept
-from .words import clock, first_upper, plural, span
+from .words import as_number, clock, first_upper, plural, span
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,6 @@ class Context:
     direction: str | None = None        # the call's direction as finally known
     part: int = 1
     started_at: str | None = None       # when it went off-hook (ISO): rings before it may be its own
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 # -- the call -------------------------------------------------------------------------------------
@@ -49,7 +42,7 @@ ONHOOK_REASONS = {
 
 
 def _onhook(d: dict[str, Any], ctx: Context) -> str:
-    seconds = _number(d.get("duration_s"))
+    seconds = as_number(d.get("duration_s"))
     reason = str(d.get("reason") or "")
     if reason in ONHOOK_REASONS:
         return ONHOOK_REASONS[reason].format(t=clock(seconds))
@@ -85,7 +78,7 @@ def dialed(digits: str, region: str) -> str:
 
 
 def _split(d: dict[str, Any], ctx: Context, own: bool) -> str:
-    limit = _number(d.get("max_call_s"))
+    limit = as_number(d.get("max_call_s"))
     if limit is None:
         match = re.search(r"max_call_s \(([\d.]+) s\)", str(d.get("reason") or ""))
         limit = float(match[1]) if match else None
@@ -103,7 +96,7 @@ def _resumed(d: dict[str, Any], ctx: Context, own: bool) -> str:
 
 
 def _stuck(d: dict[str, Any], ctx: Context) -> str:
-    silent = _number(d.get("silent_s"))
+    silent = as_number(d.get("silent_s"))
     if silent is None:
         match = re.search(r"off-hook for (\d+) s", str(d.get("message") or ""))
         silent = float(match[1]) if match else None
@@ -113,7 +106,7 @@ def _stuck(d: dict[str, Any], ctx: Context) -> str:
 
 
 def _recovered(d: dict[str, Any], ctx: Context) -> str:
-    audio = _number(d.get("audio_s"))
+    audio = as_number(d.get("audio_s"))
     saved = f": {clock(audio)} of audio saved" if audio is not None else ""
     return f"Finished after the recorder stopped unexpectedly{saved}"
 
@@ -165,7 +158,7 @@ def _device_ok(d: dict[str, Any], ctx: Context) -> str:
 
 
 def _garbage(d: dict[str, Any], ctx: Context) -> str:
-    count = int(_number(d.get("count")) or 0)
+    count = int(as_number(d.get("count")) or 0)
     lines = plural(count, "unreadable line") if count else "unreadable lines"
     return f"{first_upper(DEVICE_NAMES[device_kind(d)])} sent {lines}: check its cable and speed (baud rate)"
 
@@ -186,7 +179,7 @@ WARNINGS = {
 
 def _warning(d: dict[str, Any], ctx: Context) -> str:
     if d.get("code") == "disk-nearly-full":
-        free = _number(d.get("free_pct"))
+        free = as_number(d.get("free_pct"))
         said = "The disk is nearly full" + (f" ({free:g}% free)" if free is not None else "")
         if d.get("held_recordings"):
             return said + ": every recording left is kept on hold. Release holds, or export and delete calls"

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from ..store.kinds import Event
-from .words import first_upper, person, plural, seconds_text
+from .words import as_number, first_upper, person, plural, seconds_text
 
 NO_REASON = "No reason was recorded"
 
@@ -25,13 +25,6 @@ _OLD_TEXTS = {
     "recovered after a crash, but no audio had reached the disk": "crash-no-audio",
     "recovered after a crash, but the recording file was never written": "crash-no-file",
 }
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def rule_of(kind: str, detail: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -52,7 +45,7 @@ def rule_of(kind: str, detail: dict[str, Any]) -> tuple[str | None, dict[str, An
 
 
 def _too_short(facts: dict[str, Any]) -> str:
-    talk, minimum = _number(facts.get("talk_s")), _number(facts.get("min_call_s"))
+    talk, minimum = as_number(facts.get("talk_s")), as_number(facts.get("min_call_s"))
     if talk is None or minimum is None:
         return "Too short to keep"
     said = seconds_text(talk)
@@ -62,12 +55,12 @@ def _too_short(facts: dict[str, Any]) -> str:
 
 
 def _retention(facts: dict[str, Any]) -> str:
-    days = _number(facts.get("days"))
+    days = as_number(facts.get("days"))
     return "Deleted by retention" + (f": older than {plural(int(days), 'day')}" if days is not None else "")
 
 
 def _disk_guard(facts: dict[str, Any]) -> str:
-    pct = _number(facts.get("reserve_pct"))
+    pct = as_number(facts.get("reserve_pct"))
     return "Deleted to free disk space" + (f": less than {pct:g}% of the disk was free" if pct is not None else "")
 
 

@@ -2,6 +2,16 @@
 their nouns, lengths of time, a call's running time, and who did something."""
 from __future__ import annotations
 
+from typing import Any
+
+
+def as_number(value: Any) -> float | None:
+    """A figure from an event's detail, or None when it is missing or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
 
 def plural(n: int, one: str, many: str | None = None) -> str:
     """1 -> '1 second', 3 -> '3 seconds' ('1 day', '2 days'; many for irregular nouns)."""

@@ -114,8 +114,7 @@ def demo(data_dir: Path, host: str = "127.0.0.1", port: int = 8080) -> None:
 
     sc = scenariomod.load(DEMO_SCENARIO)
     data_dir = Path(data_dir)
-    dbmod.connect(data_dir).close()                  # makes a new data folder private (0750)
-    server = serve_in_thread(data_dir, host, port)   # a busy port fails before anything runs
+    server = serve_in_thread(data_dir, host, port)   # first: a busy port fails before anything runs
     apply_scenario_settings(sc, data_dir)
     now = datetime.now(timezone.utc).timestamp()
     daemon, hw = build_daemon(sc, data_dir, realtime=True, forever=True, start=now)

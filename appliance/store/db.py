@@ -228,7 +228,7 @@ MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB, _M3_SEARCH_INDEXES, _M4_PARTS_IND
 def connect(data_dir: str | Path) -> sqlite_utils.Database:
     """Open (creating and migrating if needed) the catalog in DATA_DIR."""
     data_dir = Path(data_dir)
-    _private_folder(data_dir)
+    private_folder(data_dir)
     path = data_dir / DB_NAME
     _private_file(path)
     conn = sqlite3.connect(path, timeout=30, isolation_level=None,
@@ -287,7 +287,7 @@ FILE_MODE = 0o640
 _warned: set[Path] = set()
 
 
-def _private_folder(folder: Path) -> None:
+def private_folder(folder: Path) -> None:
     """A new data folder is made 0750. One that exists is the owner's to set (it may be /tmp or a
     home folder given as --data): if everyone may read it, say so once."""
     try:

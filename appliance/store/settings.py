@@ -173,6 +173,18 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
 RETENTION = ("retention_days", "disk_reserve_pct")
 
 
+def typed(value: Any) -> str:
+    """A value as a person types it (what Setting.parse reads back): True -> "on", 2.0 -> "2";
+    None (nothing set) -> ""."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float) and value == int(value):
+        return str(int(value))
+    return str(value)
+
+
 def split_name(name: str, line: int | None = None) -> tuple[Setting, int | None]:
     """Accept NAME or line.N.NAME (or NAME with line=N); return the setting and the line."""
     parts = name.split(".")
