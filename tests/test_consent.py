@@ -1,5 +1,6 @@
 """The consent beep: played onto the line through its ALSA playback PCM, heard on the far leg
-of the recording, logged as events; periodic beeps come every beep_interval_s of stream time."""
+of the recording, logged as events; periodic beeps come every beep_interval_s of stream time.
+The call is answered (the line sees its rings), so the notice starts at the answer."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,12 +17,14 @@ SCENARIO = """
     [[line]]
     id = 1
     offhook = "gpio"
+    rings = "sense"
     settings = {{ consent = "{consent}" }}
 
     [[call]]
     line = 1
     at = 1.0
-    direction = "outbound"
+    direction = "inbound"
+    rings = 1
     talk = 12.0
     near = "tone:440@-12"
     far = "silence"
