@@ -51,7 +51,7 @@ class Consent:
     def digit(self, frame: int) -> None:
         """A digit heard at frame: the dialing goes on, and the first notice waits for its end."""
         if self.first_at is not None:
-            self.first_at = max(self.first_at, frame + int(DIALING_QUIET_S * self.rate))
+            self.first_at = frame + int(DIALING_QUIET_S * self.rate)
 
     def due(self, pos: int) -> bool:
         return any(at is not None and pos >= at for at in (self.first_at, self.next_beep))

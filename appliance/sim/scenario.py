@@ -106,6 +106,7 @@ class Scenario:
     base_dir: Path = field(default=Path("."))
     timezone: str | None = None   # the box's config: the zone pages show times in (None: the system's)
     phone_region: str = "US"      # and the region numbers are read for
+    announcement: Path | None = None   # a WAV or MP3 installed as the announcement to callers
 
     @property
     def end_s(self) -> float:
@@ -172,7 +173,8 @@ def parse(doc: dict, base_dir: Path = Path(".")) -> Scenario:
 def _parse(doc: dict, base_dir: Path) -> Scenario:
     _check_keys(doc, {"appliance", "line", "call", "fault"}, "")
     app = _get(doc, "appliance", "", dict, {})
-    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s", "timezone", "phone_region"}, "appliance")
+    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s", "timezone", "phone_region",
+                      "announcement"}, "appliance")
     start_dt = _parse_start(app)
     rate = _get(app, "sample_rate", "appliance", int, 8000, choices=(8000, 16000))
     seed = _get(app, "seed", "appliance", int, 1)
@@ -187,7 +189,18 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
     return Scenario(start=start_dt.timestamp(), sample_rate=rate, seed=seed,
                     settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
                     calls=tuple(sorted(calls, key=lambda c: c.at)), faults=tuple(faults), loop_s=loop_s,
-                    base_dir=base_dir, **_box(app))
+                    base_dir=base_dir, announcement=_announcement(app, base_dir), **_box(app))
+
+
+def _announcement(app: dict, base_dir: Path) -> Path | None:
+    """`announcement = "file:PATH"`: the file an admin would upload (checked when it is installed)."""
+    text = _get(app, "announcement", "appliance", str, None)
+    if text is None:
+        return None
+    source = parse_source(text, "appliance.announcement", base_dir)
+    if source.kind != "file":
+        raise ScenarioError("appliance.announcement", f"{text!r} is not a file", 'write it as "file:notice.wav"')
+    return source.path
 
 
 def _box(app: dict) -> dict[str, Any]:
