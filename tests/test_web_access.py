@@ -61,6 +61,10 @@ MATRIX = {
     "calls_zip.download": ("POST", "/calls/download.zip", (PAGE_LOGIN, 403, 400, 400)),
     "settings.index": ("GET", "/settings", (PAGE_LOGIN, 403, 403, 200)),
     "settings.index#post": ("POST", "/settings", (PAGE_LOGIN, 403, 403, 303)),
+    "announcement.index": ("GET", "/settings/announcement", (PAGE_LOGIN, 403, 403, 200)),
+    "announcement.upload": ("POST", "/settings/announcement", (PAGE_LOGIN, 403, 403, 400)),   # no file
+    "announcement.remove": ("POST", "/settings/announcement/remove", (PAGE_LOGIN, 403, 403, 303)),   # none there
+    "announcement.audio": ("GET", "/settings/announcement/audio", (PAGE_LOGIN, 403, 403, 404)),
     "admin.user_list": ("GET", "/users", (PAGE_LOGIN, 403, 403, 200)),
     "admin.user_list#post": ("POST", "/users", (PAGE_LOGIN, 403, 403, 400)),
     "admin.user_change": ("POST", "/users/99999/change", (PAGE_LOGIN, 403, 403, 404)),

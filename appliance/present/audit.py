@@ -28,7 +28,7 @@ ACTION_LABELS = {
     "hold": "Kept calls", "release": "Released calls", "note": "Notes on calls",
     "settings": "Changed settings", "user-add": "Added users", "user-change": "Changed users",
     "user-remove": "Removed users", "token-create": "Created API tokens", "token-revoke": "Revoked API tokens",
-    "export": "Exports", "recover": "Recovered calls",
+    "export": "Exports", "recover": "Recovered calls", "announcement": "Announcement to callers",
 }
 
 
@@ -240,6 +240,23 @@ def _bare(setting: settingsmod.Setting, before: Any, after: Any) -> str:
     return setting.shown(before)
 
 
+def _announcement(entry, target, detail, ctx) -> str:
+    """An upload, replacement or removal of the announcement to callers ({"before", "after"}: the
+    file's name and length, None where there was none)."""
+    before, after = detail.get("before"), detail.get("after")
+    if before and after:
+        return f"Replaced the announcement to callers {_sound(before)} with {_sound(after)}"
+    if after:
+        return f"Uploaded the announcement to callers: {_sound(after)}"
+    return f"Removed the announcement to callers {_sound(before)}" if before else "Removed the announcement to callers"
+
+
+def _sound(meta: dict) -> str:
+    """ "'notice.wav' (12.5 s)" """
+    length = meta.get("duration_s")
+    return f"'{meta.get('name')}'" + (f" ({length:g} s)" if isinstance(length, (int, float)) else "")
+
+
 # -- what is left --------------------------------------------------------------------------------------
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
@@ -270,4 +287,5 @@ _WORDING = {
     "token-revoke": lambda *args: _token(*args, "Revoked", "of"),
     "export": lambda entry, target, detail, ctx: f"Exported {target}" if target else "Exported the catalog",
     "recover": _recover,
+    "announcement": _announcement,
 }
