@@ -84,6 +84,13 @@ CASES = [
     ("export", None, "bob", {}, "Exported the catalog"),
     ("recover", None, "console:root", {"calls": ["a", "b", "c"], **CONSOLE},
      "Recovered 3 calls left unfinished (after a power cut or a crash)"),
+    ("announcement", None, "admin", {"before": None, "after": {"name": "notice.wav", "duration_s": 8.5}},
+     "Uploaded the announcement to callers: 'notice.wav' (8.5 s)"),
+    ("announcement", None, "admin", {"before": {"name": "old.mp3", "duration_s": 12}, "after": {"name": "notice.wav",
+                                                                                              "duration_s": 8.5}},
+     "Replaced the announcement to callers 'old.mp3' (12 s) with 'notice.wav' (8.5 s)"),
+    ("announcement", None, "admin", {"before": {"name": "notice.wav", "duration_s": 8.5}, "after": None},
+     "Removed the announcement to callers 'notice.wav' (8.5 s)"),
 ]
 
 

@@ -149,3 +149,24 @@ def test_only_admins_may_see_upload_or_remove_it(site, admin):
     # Without the form's token an admin's upload is refused too (a cross-site POST).
     assert admin.post(PAGE, files={"file": ("x.wav", wav(1.0))}).status_code == 400
     assert stored.current(site.data) == before and len(_entries(site)) == entries
+
+
+def test_the_tone_settings_are_on_the_settings_page_checked_and_audited(site, admin):
+    page = admin.get("/settings").text
+    for label, unit in (("Beep pitch", "Hz"), ("Beep length", "milliseconds"), ("Beep level", "dBFS"),
+                        ("Time between beeps", "seconds")):
+        assert f">{label}</label>" in page and f'<span class="unit">{unit}</span>' in page, label
+    assert "Allowed: 300 to 3400 Hz." in page and "Allowed: -40 to -3 dBFS." in page
+    assert 'value="announcement+periodic"' in page
+    r = admin.post_form("/settings", {"box.beep_hz": "5000"})
+    assert r.status_code == 400 and "out of range (use 300 to 3400)" in r.text
+    r = admin.post_form("/settings", {"box.beep_hz": "1000", "box.consent": "announcement+periodic"})
+    assert r.status_code == 303
+    db = dbmod.connect(site.data)
+    try:
+        [entry] = audit.entries(db, action="settings", limit=1)
+    finally:
+        db.close()
+    said = _words(site, entry)
+    assert "Set Beep pitch for the whole box to 1000 Hz (it followed the default)" in said
+    assert "Set Recording notice for the whole box to the announcement, then a beep at regular intervals" in said

@@ -143,21 +143,21 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
     Setting("max_call_s", "float", "Longest single recording", "A longer call goes on in a linked next part.",
             4 * 3600.0, unit="seconds", lo=10, hi=24 * 3600, config_key="max_call_s"),
     Setting("consent", "choice", "Recording notice", "What the other party hears so they know the call is "
-            "recorded: the tone, the announcement uploaded on the announcement page, or both; whether one is "
+            "recorded: a beep, the announcement uploaded on the announcement page, or both; whether one is "
             "required depends on where the office is.", "off",
             group="Notice to callers", needs="playback",
             choices=("off", "start", "periodic", "announcement", "announcement+periodic"),
-            choice_labels=("no notice", "one tone when the call begins", "a tone at regular intervals",
+            choice_labels=("no notice", "one beep when the call begins", "a beep at regular intervals",
                            "the announcement when the call begins",
-                           "the announcement, then a tone at regular intervals")),
-    Setting("beep_interval_s", "int", "Time between tones", "With a tone at regular intervals: how often it "
+                           "the announcement, then a beep at regular intervals")),
+    Setting("beep_interval_s", "int", "Time between beeps", "With a beep at regular intervals: how often it "
             "sounds (the recorder warning tone: every 15 seconds).", 15, group="Notice to callers",
             unit="seconds", needs="playback", lo=5, hi=300),
-    Setting("beep_hz", "float", "Tone pitch", "The tone's frequency (the recorder warning tone: 1400 Hz).",
+    Setting("beep_hz", "float", "Beep pitch", "The beep's frequency (the recorder warning tone: 1400 Hz).",
             1400.0, group="Notice to callers", unit="Hz", needs="playback", lo=300, hi=3400),
-    Setting("beep_ms", "int", "Tone length", "How long each tone lasts (the recorder warning tone: half a "
+    Setting("beep_ms", "int", "Beep length", "How long each beep lasts (the recorder warning tone: half a "
             "second).", 500, group="Notice to callers", unit="milliseconds", needs="playback", lo=50, hi=2000),
-    Setting("beep_dbfs", "float", "Tone level", "How loud the tone is played onto the line (0 dBFS: the "
+    Setting("beep_dbfs", "float", "Beep level", "How loud the beep is played onto the line (0 dBFS: the "
             "loudest the output can play).", -12.0, group="Notice to callers", unit="dBFS", needs="playback",
             lo=-40, hi=-3),
     Setting("vox_start_dbfs", "float", "Sound that starts a call", "Sound louder than this (measured above "

@@ -1,0 +1,87 @@
+"""The announcement's parts on their own: decoding and checking an upload (real WAV, MP3 and FLAC
+bytes through libsndfile), band-limited conversion to the line's rate, the files it is kept in,
+and a line picking up a new one (or its removal) at its next call, with no restart."""
+from __future__ import annotations
+
+import io
+
+import lameenc
+import numpy as np
+import pytest
+import soundfile
+
+from appliance.notice import convert, stored
+
+
+def encoded(mono: np.ndarray, rate: int, fmt: str = "WAV", channels: int = 1) -> bytes:
+    buf = io.BytesIO()
+    soundfile.write(buf, np.stack([mono] * channels, axis=1), rate, format=fmt,
+                    subtype="PCM_16" if fmt in ("WAV", "FLAC") else None)
+    return buf.getvalue()
+
+
+def sine(hz: float, seconds: float, rate: int, level: float = 0.5) -> np.ndarray:
+    return level * np.sin(2 * np.pi * hz * np.arange(int(seconds * rate)) / rate)
+
+
+def level_at(x: np.ndarray, rate: int, hz: float) -> float:
+    """The amplitude of the component at hz (a sine of amplitude a reads a)."""
+    t = np.arange(len(x)) / rate
+    return float(2 * abs(np.dot(x, np.exp(-2j * np.pi * hz * t))) / len(x))
+
+
+def test_a_stereo_wav_at_44k1_becomes_mono_int16_at_the_kept_rate():
+    samples, facts = convert.decode(encoded(sine(1000, 2.0, 44100), 44100, channels=2))
+    assert samples.dtype == np.int16 and samples.ndim == 1 and len(samples) == 2 * convert.STORE_RATE
+    assert facts.duration_s == 2.0 and facts.source == "WAV, 44100 Hz, 2 channels"
+    assert facts.peak_dbfs == pytest.approx(-6.0, abs=0.1) and facts.rms_dbfs == pytest.approx(-9.0, abs=0.1)
+    assert level_at(samples / 32767, convert.STORE_RATE, 1000) == pytest.approx(0.5, abs=0.01)
+
+
+def test_an_mp3_decodes_too():
+    rate = 22050
+    pcm = np.round(sine(700, 3.0, rate) * 32767).astype(np.int16)
+    enc = lameenc.Encoder()
+    enc.set_bit_rate(64)
+    enc.set_in_sample_rate(rate)
+    enc.set_channels(1)
+    samples, facts = convert.decode(bytes(enc.encode(pcm.tobytes()) + enc.flush()))
+    assert facts.source.startswith("MP3, 22050 Hz") and abs(facts.duration_s - 3.0) < 0.1
+    assert level_at(samples[1000:40000] / 32767, convert.STORE_RATE, 700) == pytest.approx(0.5, abs=0.05)
+
+
+def test_converting_down_keeps_the_band_and_folds_nothing_back():
+    x = sine(1000, 1.0, 48000) + sine(6000, 1.0, 48000)     # 6 kHz is above 8 kHz's Nyquist frequency
+    y = convert.resample(x, 48000, 8000)
+    assert len(y) == 8000
+    assert level_at(y, 8000, 1000) == pytest.approx(0.5, abs=0.01)
+    assert level_at(y, 8000, 2000) < 0.005, "6 kHz would fold back to 2 kHz"
+
+
+@pytest.mark.parametrize("data, says", [
+    (b"", "The file is empty"),
+    (b"%PDF-1.4 not audio at all" * 50, "not a sound file Hookline can read"),
+    (encoded(sine(500, 1.0, 16000), 16000, fmt="FLAC"), "This is a FLAC"),
+    (encoded(sine(500, 31.0, 8000), 8000), "too long: 31.0 s (at most 30 s)"),
+    (encoded(np.zeros(16000), 16000), "holds no sound at all"),
+    (encoded(sine(500, 2.0, 16000, level=0.02), 16000), "its loudest moment is -34 dBFS and its average level -37 dBFS"),
+])
+def test_what_cannot_serve_is_refused_with_its_reason(data, says):
+    with pytest.raises(convert.NoticeError) as refused:
+        convert.decode(data)
+    assert says in str(refused.value)
+
+
+def test_a_line_picks_up_a_new_announcement_and_its_removal_at_the_next_call(tmp_path):
+    line = stored.AnnouncementFile(tmp_path, 8000)
+    assert line.samples() is None
+    first = stored.save(tmp_path, *convert.decode(encoded(sine(500, 1.0, 16000), 16000)), "a.wav", "admin")
+    heard = line.samples()
+    assert len(heard) == 8000 and level_at(heard / 32767, 8000, 500) == pytest.approx(0.5, abs=0.01)
+    assert line.samples() is heard, "not loaded again while nothing changed"
+    second = stored.save(tmp_path, *convert.decode(encoded(sine(900, 2.0, 16000), 16000)), "../b.wav\n", "admin")
+    assert second["name"] == "b.wav" and second["sha256"] != first["sha256"]
+    heard = line.samples()
+    assert len(heard) == 16000 and level_at(heard / 32767, 8000, 900) == pytest.approx(0.5, abs=0.01)
+    assert stored.remove(tmp_path)["name"] == "b.wav"
+    assert line.samples() is None and stored.current(tmp_path) is None and stored.remove(tmp_path) is None
