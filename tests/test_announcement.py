@@ -11,7 +11,7 @@ import soundfile
 import simtools as st
 from appliance.notice.convert import resample
 from appliance.sim.played import LATENCY_S
-from test_consent import LANDS_WITHIN, bursts
+from test_consent import LANDS_WITHIN, bursts, scenario
 
 FILE_RATE = 44100
 ANNOUNCEMENT_S = 2.5
@@ -38,33 +38,11 @@ def find(far: np.ndarray, rate: int, mono: np.ndarray) -> tuple[float, float]:
     return lag / rate, float(abs(corr[lag]) / (np.linalg.norm(piece) * np.linalg.norm(ref) + 1e-12))
 
 
-SCENARIO = """
-    [appliance]
-    start = "2026-03-15T14:12:00Z"
-    {announcement}
-    settings = {{ beep_interval_s = 5 }}
-
-    [[line]]
-    id = 1
-    offhook = "gpio"
-    rings = "sense"
-    settings = {{ consent = "{consent}" }}
-
-    [[call]]
-    line = 1
-    at = 1.0
-    direction = "{direction}"
-    {call}
-    talk = {talk}
-    near = "tone:440@-12"
-    far = "silence"
-"""
-
-
 def _simulate(tmp_path, consent="announcement", direction="inbound", call="rings = 1", talk=8.0, with_file=True):
     path, mono = announcement_wav(tmp_path / "notice.wav")
-    text = SCENARIO.format(announcement='announcement = "file:notice.wav"' if with_file else "", consent=consent,
-                           direction=direction, call=call, talk=talk)
+    appliance = 'announcement = "file:notice.wav"' if with_file else ""
+    text = scenario(consent, talk, appliance=appliance + "\n    settings = { beep_interval_s = 5 }",
+                    direction=direction, call=call)
     data = tmp_path / "data"
     st.check("simulate", st.write_scenario(tmp_path, text), "--data", data)
     [row] = st.calls(data)

@@ -9,6 +9,7 @@ import soundfile
 
 import webtools as wt
 from test_browser import CHROMIUM, _shot, browser  # noqa: F401  (browser: the fixture)
+from test_browser_calls import _log_in
 
 pytestmark = [
     pytest.mark.slow,
@@ -20,9 +21,8 @@ OVERFLOW = "() => document.documentElement.scrollWidth <= window.innerWidth"
 
 @pytest.fixture
 def site(tmp_path):
-    server = wt.start(wt.make_data(tmp_path))
-    yield server
-    server.close()
+    with wt.serving(wt.make_data(tmp_path)) as server:
+        yield server
 
 
 def _wav(path, level: float):
@@ -37,12 +37,7 @@ def test_an_admin_uploads_the_announcement_and_hears_it(browser, site, tmp_path)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(site.base + "/login")
-    page.fill("#name", "admin")
-    page.fill("#password", wt.PASSWORDS["admin"])
-    page.click("button[type=submit]")
-    page.wait_for_url(site.base + "/")
-
+    _log_in(page, site.base, "admin")
     page.goto(site.base + "/settings")
     page.click("#announcement-link")
     page.wait_for_load_state()

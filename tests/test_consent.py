@@ -15,23 +15,31 @@ LANDS_WITHIN = LATENCY_S + 0.4     # the off-hook's debounce, a capture period, 
 SCENARIO = """
     [appliance]
     start = "2026-03-15T14:12:00Z"
-    settings = {{ beep_interval_s = 5 }}
+    {appliance}
 
     [[line]]
     id = 1
     offhook = "gpio"
     rings = "sense"
-    settings = {{ consent = "{consent}" }}
+    settings = {{ consent = "{consent}"{extra} }}
 
     [[call]]
     line = 1
     at = 1.0
-    direction = "inbound"
-    rings = 1
-    talk = 12.0
+    direction = "{direction}"
+    {call}
+    talk = {talk}
     near = "tone:440@-12"
     far = "silence"
 """
+
+
+def scenario(consent: str, talk: float = 12.0, appliance: str = "settings = { beep_interval_s = 5 }",
+             direction: str = "inbound", call: str = "rings = 1", **settings) -> str:
+    """One call on a line that sees its rings (so an inbound call is known as answered)."""
+    extra = "".join(f", {k} = {v}" for k, v in settings.items())
+    return SCENARIO.format(appliance=appliance, consent=consent, extra=extra, direction=direction, call=call,
+                           talk=talk)
 
 
 def _beep_starts(far: np.ndarray, rate: int) -> list[float]:
@@ -46,7 +54,7 @@ def _beep_starts(far: np.ndarray, rate: int) -> list[float]:
 @pytest.mark.parametrize("speed", ["max", pytest.param("realtime", marks=pytest.mark.slow)])
 def test_periodic_beeps_reach_the_far_leg(tmp_path, speed):
     data = tmp_path / "data"
-    st.check("simulate", st.write_scenario(tmp_path, name="s.toml", text=SCENARIO.format(consent="periodic")),
+    st.check("simulate", st.write_scenario(tmp_path, name="s.toml", text=scenario("periodic")),
              "--data", data, "--speed", speed)
     [call] = st.calls(data)
     audio, rate = soundfile.read(data / call["path"])
@@ -66,7 +74,7 @@ def test_periodic_beeps_reach_the_far_leg(tmp_path, speed):
 def test_consent_start_beeps_once_and_off_never(tmp_path):
     for consent, count in (("start", 1), ("off", 0)):
         data = tmp_path / consent
-        st.check("simulate", st.write_scenario(tmp_path, name=f"{consent}.toml", text=SCENARIO.format(consent=consent)),
+        st.check("simulate", st.write_scenario(tmp_path, name=f"{consent}.toml", text=scenario(consent)),
                  "--data", data)
         [call] = st.calls(data)
         audio, rate = soundfile.read(data / call["path"])
@@ -75,27 +83,6 @@ def test_consent_start_beeps_once_and_off_never(tmp_path):
 
 
 # -- the recorder warning tone, measured ------------------------------------------------------------
-LONG_CALL = """
-    [appliance]
-    start = "2026-03-15T14:12:00Z"
-
-    [[line]]
-    id = 1
-    offhook = "gpio"
-    rings = "sense"
-    settings = {{ consent = "periodic"{extra} }}
-
-    [[call]]
-    line = 1
-    at = 1.0
-    direction = "inbound"
-    rings = 1
-    talk = {talk}
-    near = "tone:440@-12"
-    far = "silence"
-"""
-
-
 def bursts(x: np.ndarray, rate: int, hz: float) -> list[tuple[float, float, float]]:
     """(start, end, frequency) of each burst of a tone near hz on a leg: its envelope (the leg
     shifted down by hz, smoothed over 4 ms) above half its peak; the frequency from a finely
@@ -115,9 +102,9 @@ def bursts(x: np.ndarray, rate: int, hz: float) -> list[tuple[float, float, floa
 
 
 def _tone_call(tmp_path, talk: float, **settings) -> tuple[list, dict, list]:
-    extra = "".join(f", {k} = {v}" for k, v in settings.items())
     data = tmp_path / "data"
-    st.check("simulate", st.write_scenario(tmp_path, LONG_CALL.format(extra=extra, talk=talk)), "--data", data)
+    st.check("simulate", st.write_scenario(tmp_path, scenario("periodic", talk, appliance="", **settings)),
+             "--data", data)
     [call] = st.calls(data)
     audio, rate = st.decode(data, call)
     return bursts(audio[:, 1], rate, settings.get("beep_hz", 1400)), call, st.events(data)
