@@ -63,8 +63,9 @@ def test_periodic_beeps_reach_the_far_leg(tmp_path, speed):
     # LANDS_WITHIN (debounce, the simulated playback latency and the codec's).
     expected = [call["preroll_s"] + k for k in (0, 5, 10)]
     assert len(starts) == 3, starts
+    slack = 0.3 if speed == "realtime" else 0.0     # at realtime a busy machine may run the player late
     for got, want in zip(starts, expected):
-        assert want <= got <= want + LANDS_WITHIN, (starts, expected)
+        assert want <= got <= want + LANDS_WITHIN + slack, (starts, expected)
     assert _beep_starts(audio[:, 0], rate) == [], "the beep belongs to the line, not the office leg"
     beeps = [e for e in st.events(data) if e["kind"] == "beep"]
     assert [e["call_id"] for e in beeps] == [call["id"]] * 3

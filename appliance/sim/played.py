@@ -3,9 +3,10 @@ line's far leg.
 
 The line's playback PCM writes into a FIFO (devices.played_fifo); a reader thread collects it,
 and the capture feeder mixes it into the far leg, as an inline tap would hear it. A sound lands
-LATENCY_S after the capture position the line had reached when it arrived: the feeder renders a
-little ahead of what the line has read (the FIFO's backlog, which varies), and a fixed delay longer
-than that backlog puts every sound where the line played it, so the time between two tones is true.
+LATENCY_S (at realtime REALTIME_LATENCY_S) after the capture position the line had reached when it
+arrived: the feeder renders a little ahead of what the line has read (the FIFO's backlog, which
+varies), and a fixed delay longer than that backlog puts every sound where the line played it, so
+the time between two tones is true.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .state import SimState
 
 PLAYED_WAIT_S = 2.0     # longest the audio writer waits for a sound the line is playing to arrive
 LATENCY_S = 0.3         # longer than the feeder's lead over the line (a FIFO and one write: 0.26 s at 8 kHz)
+REALTIME_LATENCY_S = 0.15   # at realtime the feeder keeps pace with the clock: it leads by one write at most
 
 
 def take_queued(pending: list[np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -60,7 +62,8 @@ class PlayedAudio:
                 with self._lock:
                     if not self._pending[line.id]:          # a new sound: where the line is now, plus the latency
                         reached = getattr(self._state.lines.get(line.id), "pos", None)
-                        self._at[line.id] = None if reached is None else reached + int(LATENCY_S * self._state.rate)
+                        latency = REALTIME_LATENCY_S if self._state.realtime else LATENCY_S
+                        self._at[line.id] = None if reached is None else reached + int(latency * self._state.rate)
                     self._pending[line.id].append(samples)
                     self._total[line.id] += len(samples)
         finally:
