@@ -98,3 +98,15 @@ def test_with_no_announcement_uploaded_the_tone_stands_in_and_one_warning_says_s
     assert [e["detail"]["consent"] for e in events if e["kind"] == "beep"] == ["announcement"]
     assert not [e for e in events if e["kind"] == "announcement"]
     assert LATENCY_S < 1
+
+
+def test_a_scenario_whose_announcement_cannot_serve_is_refused_and_writes_nothing(tmp_path):
+    announcement_wav(tmp_path / "whisper.wav", level=0.005)
+    data = tmp_path / "data"
+    for file, says in (("whisper.wav", "too quiet for a phone line"), ("missing.wav", "not found")):
+        text = scenario("announcement", appliance=f'announcement = "file:{file}"')
+        proc = st.run("simulate", st.write_scenario(tmp_path, text), "--data", data)
+        assert proc.returncode != 0
+        line = st.one_error_line(proc)
+        assert "appliance.announcement" in line and says in line, line
+    assert not data.exists(), "nothing is written for a refused scenario"

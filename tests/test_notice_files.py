@@ -1,6 +1,7 @@
-"""The announcement's parts on their own: decoding and checking an upload (real WAV, MP3 and FLAC
-bytes through libsndfile), band-limited conversion to the line's rate, the files it is kept in,
-and a line picking up a new one (or its removal) at its next call, with no restart."""
+"""The notice's parts on their own: decoding and checking an upload (real WAV, MP3 and FLAC bytes
+through libsndfile), band-limited conversion to the line's rate, the files it is kept in, a line
+picking up a new one (or its removal) at its next call with no restart, and when the line's
+Consent plays what (stream time, a stand-in player that counts samples)."""
 from __future__ import annotations
 
 import io
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from appliance.line.consent import Consent
 from appliance.notice import convert, stored
 
 
@@ -90,3 +92,39 @@ def test_a_line_picks_up_a_new_announcement_and_its_removal_at_the_next_call(tmp
     assert len(heard) == 16000 and level_at(heard / 32767, 8000, 900) == pytest.approx(0.5, abs=0.01)
     assert stored.remove(tmp_path)["name"] == "b.wav"
     assert line.samples() is None and stored.current(tmp_path) is None and stored.remove(tmp_path) is None
+
+
+class Speaker:
+    def __init__(self) -> None:
+        self.played: list[int] = []
+
+    def play(self, samples) -> None:
+        self.played.append(len(samples))
+
+
+SETTINGS = {"consent": "announcement+periodic", "beep_interval_s": 15, "beep_hz": 1400.0, "beep_ms": 500,
+            "beep_dbfs": -12.0}
+
+
+def test_the_notice_waits_for_the_dialing_then_plays_the_announcement_then_beeps(tmp_path):
+    rate = 8000
+    stored.save(tmp_path, *convert.decode(encoded(sine(500, 2.0, 16000), 16000)), "a.wav", "admin")
+    speaker = Speaker()
+    consent = Consent(rate, speaker, stored.AnnouncementFile(tmp_path, rate))
+    consent.begin(0, "announcement+periodic", inbound=False)
+    assert not consent.due(5 * rate - 1) and consent.due(5 * rate), "no digit at all: 5 s after the off-hook"
+    consent.digit(1 * rate)
+    consent.digit(2 * rate)
+    assert not consent.due(5 * rate - 1) and consent.due(5 * rate), "3 s after the last digit"
+    consent.digit(3 * rate)
+    assert not consent.due(6 * rate - 1)
+    assert consent.play(6 * rate, SETTINGS) == [("announcement", {"consent": "announcement+periodic",
+                                                                  "duration_s": 2.0})]
+    consent.digit(7 * rate)                         # keyed during the call: the notice has played
+    assert consent.next_beep == (6 + 2 + 15) * rate, "one interval after the announcement ends"
+    assert consent.play(23 * rate, SETTINGS)[0][0] == "beep" and consent.next_beep == 38 * rate
+    assert speaker.played == [2 * rate, rate // 2]
+    stored.remove(tmp_path)
+    consent.begin(0, "announcement", inbound=True)
+    assert [kind for kind, _ in consent.play(0, {**SETTINGS, "consent": "announcement"})] == ["warning", "beep"]
+    assert consent.next_beep is None, "one notice only"
