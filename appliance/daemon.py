@@ -139,6 +139,8 @@ class Daemon:
                         line.apply_settings({k: v for k, (v, _) in resolved["lines"][line.cfg.id].items()})
                     log.info("settings changed; applied to the running lines")
                     self._sweep_now.set()       # retention_days or disk_reserve_pct may have changed
+                for line in self.lines:         # a new announcement uploaded: loaded here, not in the line
+                    line.announcement.refresh()
                 if time.monotonic() - last_status >= STATUS_INTERVAL_S:
                     self._write_status()
                     last_status = time.monotonic()

@@ -1,6 +1,6 @@
 """The notice's parts on their own: decoding and checking an upload (real WAV, MP3 and FLAC bytes
-through libsndfile), band-limited conversion to the line's rate, the files it is kept in, a line
-picking up a new one (or its removal) at its next call with no restart, and when the line's
+through libsndfile), band-limited conversion to the line's rate, the files it is kept in, the
+recorder picking up a new one (or its removal) with no restart, and when the line's
 Consent plays what (stream time, a stand-in player that counts samples)."""
 from __future__ import annotations
 
@@ -81,16 +81,22 @@ def test_what_cannot_serve_is_refused_with_its_reason(what):
 
 def test_a_line_picks_up_a_new_announcement_and_its_removal_at_the_next_call(tmp_path):
     line = stored.AnnouncementFile(tmp_path, 8000)
+    line.refresh()
     assert line.samples() is None
     first = stored.save(tmp_path, *convert.decode(encoded(sine(500, 1.0, 16000), 16000)), "a.wav", "admin")
+    assert line.samples() is None, "the line's thread never loads: the daemon's refresh does"
+    line.refresh()
     heard = line.samples()
     assert len(heard) == 8000 and level_at(heard / 32767, 8000, 500) == pytest.approx(0.5, abs=0.01)
+    line.refresh()
     assert line.samples() is heard, "not loaded again while nothing changed"
     second = stored.save(tmp_path, *convert.decode(encoded(sine(900, 2.0, 16000), 16000)), "../b.wav\n", "admin")
     assert second["name"] == "b.wav" and second["sha256"] != first["sha256"]
+    line.refresh()
     heard = line.samples()
     assert len(heard) == 16000 and level_at(heard / 32767, 8000, 900) == pytest.approx(0.5, abs=0.01)
     assert stored.remove(tmp_path)["name"] == "b.wav"
+    line.refresh()
     assert line.samples() is None and stored.current(tmp_path) is None and stored.remove(tmp_path) is None
 
 
@@ -110,7 +116,9 @@ def test_the_notice_waits_for_the_dialing_then_plays_the_announcement_then_beeps
     rate = 8000
     stored.save(tmp_path, *convert.decode(encoded(sine(500, 2.0, 16000), 16000)), "a.wav", "admin")
     speaker = Speaker()
-    consent = Consent(rate, speaker, stored.AnnouncementFile(tmp_path, rate))
+    announcement = stored.AnnouncementFile(tmp_path, rate)
+    announcement.refresh()
+    consent = Consent(rate, speaker, announcement)
     consent.begin(0, "announcement+periodic", inbound=False)
     assert not consent.due(5 * rate - 1) and consent.due(5 * rate), "no digit at all: 5 s after the off-hook"
     consent.digit(1 * rate)
@@ -125,6 +133,7 @@ def test_the_notice_waits_for_the_dialing_then_plays_the_announcement_then_beeps
     assert consent.play(23 * rate, SETTINGS)[0][0] == "beep" and consent.next_beep == 38 * rate
     assert speaker.played == [2 * rate, rate // 2]
     stored.remove(tmp_path)
+    announcement.refresh()
     consent.begin(0, "announcement", inbound=True)
     assert [kind for kind, _ in consent.play(0, {**SETTINGS, "consent": "announcement"})] == ["warning", "beep"]
     assert consent.next_beep is None, "one notice only"

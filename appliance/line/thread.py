@@ -97,6 +97,8 @@ class Line(threading.Thread):
         self.digits = DialedDigits(sample_rate, lead_frames=self.lag)
         self.levels, self.xruns = (-120.0, -120.0), 0      # the last chunk's (near, far) dBFS; overruns
         self.device_error: str | None = None
+        self.announcement = AnnouncementFile(self.data_dir, sample_rate)   # refreshed by the daemon
+        self.announcement.refresh()
         self.db = None
         self.player: Player | None = None
         self.event: EventLog | None = None
@@ -142,7 +144,7 @@ class Line(threading.Thread):
         self.session = CallSession(
             line_id=self.cfg.id, recorder=Recorder(self.db, self.data_dir, self.disk, self.rate, self.cfg.bitrate_kbps),
             audio=self.audio, clock=self.clock, events=self.event,
-            consent=Consent(self.rate, self.player, AnnouncementFile(self.data_dir, self.rate)),
+            consent=Consent(self.rate, self.player, self.announcement),
             settings=self.settings, preroll_frames=self.preroll_frames, lag_frames=self.lag,
             has_callerid=self.cfg.callerid is not None)
         self.inputs.start(self.post, lambda name, error: self.event(Event.DEVICE_ERROR, self.pos, device=name,

@@ -1,7 +1,7 @@
 """The announcement as kept in the data folder: DATA/notice/announcement.wav (mono int16 at
 convert.STORE_RATE) and announcement.json (what was uploaded, by whom, its figures). One for the
 whole box. Both are replaced atomically, the figures last, so a line that sees new figures finds
-the new sound; a line notices the change at its next call (AnnouncementFile), with no restart.
+the new sound; the recorder notices the change within a second (AnnouncementFile), with no restart.
 """
 from __future__ import annotations
 
@@ -89,8 +89,10 @@ def summary(meta: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 class AnnouncementFile:
-    """A line's view of the announcement at its own rate, loaded again when its record changes
-    (checked by the record's stat, which is cheap, each time it is asked for)."""
+    """A line's copy of the announcement at its own rate. refresh() (the daemon's maintenance
+    thread, every half second) loads it again when its record changed, judged by the record's
+    stat; samples() (the line's thread, when the notice is due) only hands over what was loaded,
+    so loading and converting never hold up the capture."""
 
     def __init__(self, data_dir: Path, rate: int) -> None:
         self.data_dir = Path(data_dir)
@@ -99,15 +101,17 @@ class AnnouncementFile:
         self._samples: np.ndarray | None = None
 
     def samples(self) -> np.ndarray | None:
+        return self._samples
+
+    def refresh(self) -> None:
         try:
             st = (folder(self.data_dir) / META).stat()
             seen = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
+        except OSError:                 # none, or unreadable: the tone stands in, with its warning
             self._seen = self._samples = None
-            return None
+            return
         if seen != self._seen:
             self._seen, self._samples = seen, self._load()
-        return self._samples
 
     def _load(self) -> np.ndarray | None:
         try:
