@@ -5,12 +5,17 @@ warning says so. The file comes in as an admin's upload would (44.1 kHz stereo W
 the scenario's `announcement` key, and is found in the far leg of the decoded MP3 by correlation."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
+import pytest
 import soundfile
 
 import simtools as st
-from appliance.notice.convert import resample
+from appliance.notice import stored
+from appliance.notice.convert import STORE_RATE, Facts, resample
 from appliance.sim.played import LATENCY_S
+from appliance.store import db as dbmod
 from test_consent import LANDS_WITHIN, bursts, scenario
 
 FILE_RATE = 44100
@@ -110,3 +115,50 @@ def test_a_scenario_whose_announcement_cannot_serve_is_refused_and_writes_nothin
         line = st.one_error_line(proc)
         assert "appliance.announcement" in line and says in line, line
     assert not data.exists(), "nothing is written for a refused scenario"
+
+
+@pytest.mark.slow
+def test_a_new_announcement_is_heard_from_the_next_call_without_a_restart(tmp_path):
+    """At realtime: the first call hears the scenario's announcement; then a new one is stored as
+    the page stores it, and the next call, with the recorder still running, hears the new one."""
+    _, first = announcement_wav(tmp_path / "notice.wav")
+    t = np.arange(int(2.0 * FILE_RATE)) / FILE_RATE
+    second = 0.3 * np.sin(2 * np.pi * (3000 * t - (2700 / 4.0) * t ** 2))      # a sweep down, 2 s
+    text = scenario("announcement", talk=3.0, appliance='announcement = "file:notice.wav"') + """
+    [[call]]
+    line = 1
+    at = 10.0
+    direction = "inbound"
+    rings = 1
+    talk = 4.0
+    near = "tone:440@-12"
+    far = "silence"
+"""
+    data = tmp_path / "data"
+    proc = st.start("simulate", st.write_scenario(tmp_path, text), "--data", data, "--speed", "realtime")
+    try:
+        deadline = time.monotonic() + 30
+        while not _announcements(data):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "late"
+            time.sleep(0.1)
+        samples = np.round(resample(second, FILE_RATE, STORE_RATE) * 32767).astype(np.int16)
+        stored.save(data, samples, Facts(2.0, -10.5, -13.5, "WAV, 44100 Hz, mono"), "new.wav", "admin")
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+    one, two = st.calls(data)
+    for row, heard, not_heard in ((one, first, second), (two, second, first)):
+        audio, rate = st.decode(data, row)
+        assert find(audio[:, 1], rate, heard)[1] > 0.9, row["id"]
+        assert find(audio[:, 1], rate, not_heard)[1] < 0.5, row["id"]
+    assert [e["detail"]["duration_s"] for e in st.events(data) if e["kind"] == "announcement"] == [2.5, 2.0]
+
+
+def _announcements(data) -> int:
+    if not (data / "hookline.db").exists():
+        return 0
+    db = dbmod.connect(data)
+    try:
+        return db.execute("SELECT count(*) FROM call_events WHERE kind = 'announcement'").fetchone()[0]
+    finally:
+        db.close()
