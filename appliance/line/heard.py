@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hook.base import HookEvent
+from ..store.dnr import hidden_caller_id
 from ..store.kinds import Event
 
 
@@ -21,11 +22,15 @@ def apply_event(line, ev: HookEvent) -> None:
     elif ev.kind == "settings":
         line.settings.update(ev.detail)
         line.detectors.update(line.settings)
+    elif ev.kind == "dnr":
+        line.session.policy.do_not_record.listed = ev.detail["listed"]
     elif ev.kind == "ring":
         ring(line, ev.frame, ev.detail)
     elif ev.kind == "callerid":
         line.who.caller_id(ev.frame, ev.detail)
-        line.event(Event.CALLERID, ev.frame, line.session.call_id, **ev.detail)
+        # A number on the do-not-record list is matched as it comes, before the answer: not stored.
+        line.event(Event.CALLERID, ev.frame, line.session.call_id,
+                   **hidden_caller_id(ev.detail, line.session.policy.do_not_record.listed))
         fields = line.who.late_caller_id(ev.frame, call.offhook_frame, call.info) if call else None
         if fields:
             line.session.learnt(fields, line.pos)
