@@ -212,8 +212,10 @@ class CallSession:
         if listed(call.dropped):
             return              # nothing more is kept about a call on the list
         call.info.__dict__.update(fields)
-        if not self._ask_policy(pos) and call.recording:
-            call.recording.update(**fields)
+        rec = call.recording
+        self._ask_policy(pos)
+        if rec is not None and not (listed(call.dropped) and not self.policy.do_not_record.listed.keep_number):
+            rec.update(**fields)
 
     def digit(self, frame: int, digit: str) -> None:
         call = self.call
@@ -233,14 +235,14 @@ class CallSession:
             if self.call is not None:
                 self.digit(frame, digit)
 
-    def _ask_policy(self, pos: int) -> bool:
-        """The caller ID or the digits changed: may the call still be kept? True: it is dropped now."""
+    def _ask_policy(self, pos: int) -> None:
+        """The caller ID or the digits changed: may the call still be kept?"""
         call = self.call
         if call.stuck or (call.recording is None and not call.dropped):
-            return False
+            return
         verdict = self.policy.on_update(call.info, self.settings)
         if verdict.keep or (call.dropped and not listed(verdict)):
-            return False            # a call not recorded already: only the list changes how it is kept
+            return                  # a call not recorded already: only the list changes how it is kept
         rec, call.recording, call.dropped = call.recording, None, verdict
         self.consent.end()
         if listed(verdict):
@@ -249,7 +251,6 @@ class CallSession:
             call.row_written = True
             rec.discard(self.clock.wall(pos), (pos - call.part_start) / self.rate)
             self.event(Event.DISCARD, pos, rec.id, **verdict.detail())
-        return True
 
     def _forget(self, call: Call) -> None:
         """A call on the do-not-record list: its audio so far leaves the line's memory (the part
