@@ -53,10 +53,11 @@ def clean_pattern(text: object) -> str:
         raise DnrError("the number is empty: give a number (+1 415 555 0123), a prefix (555*) "
                        "or a pattern with ? for one digit (415555????)")
     if not _SHAPE.fullmatch(pattern):
-        wrong = sorted({c for c in pattern if not (c.isascii() and c in "0123456789#*?+")}) or ["+"]
-        where = " (a + may only begin the number)" if wrong == ["+"] else ""
-        raise DnrError(f"{text!r}: {' '.join(repr(c) for c in wrong)} cannot be in a number{where}; use digits, "
-                       "a leading +, ? for any one digit and a final * for any ending")
+        wrong = sorted({c for c in pattern if not (c.isascii() and c in "0123456789#*?+")})
+        problem = f"{' '.join(repr(c) for c in wrong)} cannot be in a number" if wrong else \
+            "a + may only begin the number"
+        raise DnrError(f"{text!r}: {problem}; use digits, a leading +, ? for any one digit and a final * "
+                       "for any ending")
     if len(pattern) > PATTERN_MAX:
         raise DnrError(f"{text!r} is too long ({len(pattern)} characters; at most {PATTERN_MAX})")
     if sum(c.isdigit() for c in pattern) < MIN_DIGITS:
