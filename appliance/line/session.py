@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..recording.call import CallInfo, CallRecording, record_dropped
-from ..store import catalog, dnr
+from ..store import catalog
 from ..store.kinds import Event
 from .consent import NO_PLAYER
 from .digits import learnt_from_digit
 from .parts import Parts
 from .policy import RecordPolicy, Verdict, listed
+from .unlisted import forget, keep_forgetting
 
 log = logging.getLogger("hookline.line")
 
@@ -45,7 +46,7 @@ class Call:
     stuck: bool = False
     dropped: Verdict | None = None          # why the policy dropped it (None: kept so far)
     row_written: bool = False               # a dropped call's catalog row exists already
-    audio_from: int = 0                     # its first frame (the pre-roll's start)
+    audio_from: int = 0                     # its first frame (pre-roll); 0 when not recorded: all frames held
     forget_from: int | None = None          # on the do-not-record list: its frames from here are silenced
 
 
@@ -128,10 +129,8 @@ class CallSession:
         info = CallInfo(line=self.line_id, started_at=self.clock.wall(frame), clock_synced=self.clock.synced, **who)
         verdict = self.policy.at_offhook(info, self.settings)
         if not verdict.keep:
-            self.call = Call(frame, frame, None, info, call_id=catalog.new_call_id(), dropped=verdict,
-                             audio_from=self._audio_start(frame))
-            if listed(verdict):
-                self._forget(self.call)
+            self.call = Call(frame, frame, None, info, call_id=catalog.new_call_id(), dropped=verdict)
+            forget(self.call, self.audio, self.policy, self.recorder.db)
             self.event(Event.OFFHOOK, frame, self.call.call_id, recording=False, direction=info.direction)
             self._add_digits(digits)
             return
@@ -160,13 +159,8 @@ class CallSession:
         self.event(Event.RESUMED, at, rec.id, previous_id=previous_id)
         self.retry.last_error = None
 
-    def _audio_start(self, frame: int) -> int:
-        """The first frame of a call going off-hook at frame: its pre-roll, never reaching back
-        past the previous call's on-hook."""
-        return max(self.audio.start, frame - self.preroll, self.last_end)
-
     def _record(self, frame: int, info: CallInfo) -> CallRecording:
-        start = self._audio_start(frame)
+        start = max(self.audio.start, frame - self.preroll, self.last_end)
         rec = self.recorder.record(info, (frame - start) / self.rate)
         self.call = Call(frame, frame, rec, info, cursor=start, call_id=rec.id, audio_from=start)
         return rec
@@ -183,8 +177,7 @@ class CallSession:
         self.consent.end()
         frame = max(frame, call.part_start)
         self.last_end = frame
-        if call.forget_from is not None:
-            self.audio.forget(call.forget_from, frame)
+        keep_forgetting(call, self.audio, frame)
         rec = call.recording
         duration = (frame - call.part_start) / self.rate
         extra = {"reason": reason} if reason else {}
@@ -206,21 +199,16 @@ class CallSession:
 
     # -- what is learnt during the call -----------------------------------------------------
     def learnt(self, fields: dict[str, Any], pos: int) -> None:
-        """The call's caller ID, digits or direction, learnt at pos: into its catalog row at once,
-        once the record policy has seen them (a number on the do-not-record list never gets there)."""
+        """The call's caller ID, digits or direction, learnt at pos: into its row if the policy keeps it."""
         call = self.call
-        if listed(call.dropped):
-            return              # nothing more is kept about a call on the list
         call.info.__dict__.update(fields)
         rec = call.recording
         self._ask_policy(pos)
-        if rec is not None and not (listed(call.dropped) and not self.policy.do_not_record.listed.keep_number):
+        if rec and not listed(call.dropped):    # a listed call: unlisted.forget decides what its row says
             rec.update(**fields)
 
     def digit(self, frame: int, digit: str) -> None:
         call = self.call
-        if listed(call.dropped):
-            return              # keyed on a call on the do-not-record list: not stored
         self.event(Event.DIGIT, frame, call.call_id, digit=digit)
         after_s = (frame - call.offhook_frame) / self.rate
         fields = learnt_from_digit(call.info, digit, after_s)
@@ -232,34 +220,23 @@ class CallSession:
 
     def _add_digits(self, digits: list[tuple[int, str]]) -> None:
         for frame, digit in digits:
-            if self.call is not None:
+            if self.call is not None and not listed(self.call.dropped):    # a listed call's digits are not kept
                 self.digit(frame, digit)
 
     def _ask_policy(self, pos: int) -> None:
         """The caller ID or the digits changed: may the call still be kept?"""
         call = self.call
-        if call.stuck or (call.recording is None and not call.dropped):
+        if call.stuck or listed(call.dropped) or (call.recording is None and not call.dropped):
             return
         verdict = self.policy.on_update(call.info, self.settings)
         if verdict.keep or (call.dropped and not listed(verdict)):
             return                  # a call not recorded already: only the list changes how it is kept
-        rec, call.recording, call.dropped = call.recording, None, verdict
+        rec, call.recording, call.dropped, call.row_written = call.recording, None, verdict, call.recording is not None
         self.consent.end()
-        if listed(verdict):
-            self._forget(call)
+        forget(call, self.audio, self.policy, self.recorder.db)
         if rec is not None:
-            call.row_written = True
             rec.discard(self.clock.wall(pos), (pos - call.part_start) / self.rate)
             self.event(Event.DISCARD, pos, rec.id, **verdict.detail())
-
-    def _forget(self, call: Call) -> None:
-        """A call on the do-not-record list: its audio so far leaves the line's memory (the part
-        file goes with the recording's discard) and, unless dnr_keep_number is on, its number
-        leaves its row and its caller-ID and digit events."""
-        call.forget_from = self.audio.forget(call.audio_from, self.audio.end)
-        if not self.policy.do_not_record.listed.keep_number:
-            call.info.remote_number = call.info.remote_name = call.info.dialed = None
-            dnr.hide_call_number(self.recorder.db, call.call_id)
 
     # -- the audio ------------------------------------------------------------------------
     def heard(self, near_dbfs: float, far_dbfs: float) -> None:
@@ -270,8 +247,7 @@ class CallSession:
         """Captured up to pos: the recording gets what it may have, and a periodic beep is
         played when it is due."""
         call = self.call
-        if call and call.forget_from is not None:
-            call.forget_from = self.audio.forget(call.forget_from, self.audio.end)
+        keep_forgetting(call, self.audio, self.audio.end)
         if not (call and call.recording):
             return
         self.parts.advance(call, pos)
