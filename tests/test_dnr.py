@@ -192,3 +192,14 @@ def test_scenario_dnr_is_checked_like_the_command():
                        (["555*"], "appliance.dnr[1]"), ("555*", "appliance.dnr")):
         with pytest.raises(scenariomod.ScenarioError, match=where.replace("[", r"\[")):
             scenariomod.parse({"appliance": {"dnr": bad}, "line": line})
+
+
+# -- words -------------------------------------------------------------------------------------------
+def test_the_reason_and_the_hidden_caller_id_read_as_sentences():
+    from appliance.present.events import caller_id
+    from appliance.present.reasons import why_not_kept
+    assert why_not_kept("discard", {"rule": "do-not-record", "label": "Doctor"}) == \
+        "Not recorded: do-not-record list, Doctor"
+    assert why_not_kept("discard", {"rule": "do-not-record", "label": ""}) == "Not recorded: do-not-record list"
+    assert caller_id({"withheld": False, "hidden": "do-not-record"}, "US") == \
+        "Caller ID: a number on the do-not-record list (not stored)"

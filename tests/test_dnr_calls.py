@@ -15,6 +15,7 @@ import simtools as st
 import webtools as wt
 from appliance.sim.scenario import DIAL_START_S, DTMF_OFF_S, DTMF_ON_S
 from appliance.store import db as dbmod, dnr, users
+from test_live_settings import _stream_s
 
 SCENARIO = """
     [appliance]
@@ -194,13 +195,6 @@ LIVE = """
     near = "tone:440@-12"
     far = "silence"
 """
-
-
-def _stream_s(data) -> float:
-    try:
-        return json.loads((data / "run" / "status.json").read_text())["lines"][0]["stream_s"]
-    except (OSError, ValueError, KeyError, IndexError):
-        return 0.0
 
 
 @pytest.mark.slow

@@ -29,8 +29,7 @@ def index():
                 form.pattern.errors = [str(e)]
             else:
                 record("dnr-add", entry.pattern, label=entry.label)
-                flash(f"{entry.pattern}{f' ({entry.label})' if entry.label else ''} is on the do-not-record "
-                      "list: its calls are not recorded from now on.")
+                flash(f"{entry.named} is on the do-not-record list: its calls are not recorded from now on.")
                 return redirect(url_for("dnr.index"), 303)
         elif form.csrf_token.errors:
             abort(400)
@@ -49,5 +48,5 @@ def remove():
     except dnr.DnrError:
         abort(404)
     record("dnr-remove", entry.pattern, label=entry.label)
-    flash(f"{entry.pattern} is off the do-not-record list: its calls are recorded again.")
+    flash(f"{entry.named} is off the do-not-record list: its calls are recorded again.")
     return redirect(url_for("dnr.index"), 303)

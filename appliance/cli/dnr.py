@@ -27,8 +27,7 @@ def dnr_add(pattern: str, label: str, data: str | None) -> None:
     except store.DnrError as e:
         _bad_input(f"dnr: {e}")
     _console_audit(db, "dnr-add", entry.pattern, label=entry.label)
-    click.echo(f"added {entry.pattern}" + (f" ({entry.label})" if entry.label else "")
-               + " to the do-not-record list: its calls are not recorded from now on", err=True)
+    click.echo(f"added {entry.named} to the do-not-record list: its calls are not recorded from now on", err=True)
 
 
 @dnr.command("list")
@@ -61,5 +60,4 @@ def dnr_remove(pattern: str, data: str | None) -> None:
     except store.DnrError as e:
         _bad_input(f"dnr: {e}")
     _console_audit(db, "dnr-remove", entry.pattern, label=entry.label)
-    click.echo(f"removed {entry.pattern}" + (f" ({entry.label})" if entry.label else "")
-               + " from the do-not-record list: its calls are recorded again", err=True)
+    click.echo(f"removed {entry.named} from the do-not-record list: its calls are recorded again", err=True)

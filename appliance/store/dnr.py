@@ -40,6 +40,11 @@ class Entry:
     added_at: str
     added_by: str | None
 
+    @property
+    def named(self) -> str:
+        """'+14155550123 (Doctor)', for messages."""
+        return f"{self.pattern} ({self.label})" if self.label else self.pattern
+
     def as_dict(self) -> dict:
         return {"pattern": self.pattern, "label": self.label, "added_at": self.added_at, "added_by": self.added_by}
 
@@ -131,8 +136,7 @@ def add(db: sqlite_utils.Database, pattern: str, label: str | None, added_by: st
     pattern, label = clean_pattern(pattern), clean_label(label)
     there = _same(db, pattern, region)
     if there is not None:
-        raise DnrError(f"{pattern} is on the list already, as {there.pattern}"
-                       + (f" ({there.label})" if there.label else ""))
+        raise DnrError(f"{pattern} is on the list already, as {there.named}")
     entry = Entry(pattern, label, times.now(), added_by)
     db["dnr"].insert({"pattern": pattern, "label": label, "added_at": entry.added_at, "added_by": added_by})
     return entry
