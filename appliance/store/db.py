@@ -221,8 +221,27 @@ _M6_SORT_INDEXES = """
         CREATE INDEX calls_noted_filters ON calls(line, direction, status, held) WHERE note IS NOT NULL
 """
 
+# The do-not-record list (store/dnr.py). Every change bumps meta 'dnr_changes', which the recorder
+# polls to reload the list into its lines within a second.
+_M7_DO_NOT_RECORD = """
+        CREATE TABLE dnr (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            pattern TEXT NOT NULL UNIQUE,      -- as written, punctuation dropped: +14155550123, 555*, 415555????
+            label TEXT NOT NULL DEFAULT '',    -- who it is: Doctor, Union, Helpline
+            added_at TEXT NOT NULL,
+            added_by TEXT                      -- a web user's name or console:NAME
+        );
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('dnr_changes', '0');
+        CREATE TRIGGER dnr_added AFTER INSERT ON dnr
+            BEGIN UPDATE meta SET value = value + 1 WHERE key = 'dnr_changes'; END;
+        CREATE TRIGGER dnr_removed AFTER DELETE ON dnr
+            BEGIN UPDATE meta SET value = value + 1 WHERE key = 'dnr_changes'; END;
+        CREATE TRIGGER dnr_changed AFTER UPDATE ON dnr
+            BEGIN UPDATE meta SET value = value + 1 WHERE key = 'dnr_changes'; END
+"""
+
 MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB, _M3_SEARCH_INDEXES, _M4_PARTS_INDEX, _M5_SERVER_SESSIONS,
-                         _M6_SORT_INDEXES]
+                         _M6_SORT_INDEXES, _M7_DO_NOT_RECORD]
 
 
 def connect(data_dir: str | Path) -> sqlite_utils.Database:
