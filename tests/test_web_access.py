@@ -61,6 +61,9 @@ MATRIX = {
     "calls_zip.download": ("POST", "/calls/download.zip", (PAGE_LOGIN, 403, 400, 400)),
     "settings.index": ("GET", "/settings", (PAGE_LOGIN, 403, 403, 200)),
     "settings.index#post": ("POST", "/settings", (PAGE_LOGIN, 403, 403, 303)),
+    "dnr.index": ("GET", "/settings/do-not-record", (PAGE_LOGIN, 403, 403, 200)),
+    "dnr.index#post": ("POST", "/settings/do-not-record", (PAGE_LOGIN, 403, 403, 400)),
+    "dnr.remove": ("POST", "/settings/do-not-record/remove", (PAGE_LOGIN, 403, 403, 400)),
     "announcement.index": ("GET", "/settings/announcement", (PAGE_LOGIN, 403, 403, 200)),
     "announcement.upload": ("POST", "/settings/announcement", (PAGE_LOGIN, 403, 403, 400)),   # no file
     "announcement.remove": ("POST", "/settings/announcement/remove", (PAGE_LOGIN, 403, 403, 303)),   # none there
