@@ -49,6 +49,7 @@ class PlayedAudio:
         self._pending: dict[int, list[np.ndarray]] = {line_id: [] for line_id in line_ids}
         self._total: dict[int, int] = {line_id: 0 for line_id in line_ids}
         self._at: dict[int, int | None] = {line_id: None for line_id in line_ids}   # stream frame a sound starts
+        self._mixing: dict[int, bool] = {line_id: False for line_id in line_ids}    # a sound is part way in
         self._lock = threading.Lock()
 
     def read(self, line) -> None:
@@ -60,7 +61,9 @@ class PlayedAudio:
                 data = os.read(fd, PIPE_BUF)
                 samples = np.frombuffer(data[: len(data) // 2 * 2], dtype="<i2")
                 with self._lock:
-                    if not self._pending[line.id]:          # a new sound: where the line is now, plus the latency
+                    if not (self._pending[line.id] or self._mixing[line.id]):
+                        # A new sound: where the line is now, plus the latency (the rest of one being
+                        # mixed, which came late from a busy player, follows on at once instead).
                         reached = getattr(self._state.lines.get(line.id), "pos", None)
                         latency = REALTIME_LATENCY_S if self._state.realtime else LATENCY_S
                         self._at[line.id] = None if reached is None else reached + int(latency * self._state.rate)
@@ -77,14 +80,16 @@ class PlayedAudio:
         deadline = time.monotonic() + PLAYED_WAIT_S
         while True:
             with self._lock:
-                at = self._at[line_id]
+                at, mixing = self._at[line_id], self._mixing[line_id]
+                if mixing and not self._pending[line_id] and (player is None or not player.busy):
+                    self._mixing[line_id] = mixing = False      # the sound is over: all of it played and mixed
                 if not self._pending[line_id] or at is not None and at >= first + len(chunk):
                     return chunk            # nothing played, or it lands in a later chunk
                 whole = player is None or (not player.busy and self._total[line_id] >= player.samples_written)
-                if whole or time.monotonic() > deadline:
+                if mixing or whole or time.monotonic() > deadline:
                     offset = 0 if at is None else max(0, at - first)
                     take, self._pending[line_id] = take_queued(self._pending[line_id], len(chunk) - offset)
-                    self._at[line_id] = None        # the rest of the sound follows on at once
+                    self._at[line_id], self._mixing[line_id] = None, True   # the rest follows on at once
                     break
             time.sleep(0.001)
         return mix_far(chunk, take, offset)
