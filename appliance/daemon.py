@@ -147,6 +147,8 @@ class Daemon:
                     for line in self.lines:
                         line.apply_dnr(listed)
                     log.info("do-not-record list loaded: %d entries", len(listed))
+                for line in self.lines:         # a new announcement uploaded: loaded here, not in the line
+                    line.announcement.refresh()
                 if time.monotonic() - last_status >= STATUS_INTERVAL_S:
                     self._write_status()
                     last_status = time.monotonic()

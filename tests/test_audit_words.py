@@ -86,6 +86,13 @@ CASES = [
      "Recovered 3 calls left unfinished (after a power cut or a crash)"),
     ("dnr-add", "+14155550123", "admin", {"label": "Doctor"}, "Added (415) 555-0123 to the do-not-record list (Doctor)"),
     ("dnr-remove", "555*", "console:root", {"label": "", **CONSOLE}, "Removed 555* from the do-not-record list"),
+    ("announcement", None, "admin", {"before": None, "after": {"name": "notice.wav", "duration_s": 8.5}},
+     "Uploaded the announcement to callers: 'notice.wav' (8.5 s)"),
+    ("announcement", None, "admin", {"before": {"name": "old.mp3", "duration_s": 12}, "after": {"name": "notice.wav",
+                                                                                              "duration_s": 8.5}},
+     "Replaced the announcement to callers 'old.mp3' (12 s) with 'notice.wav' (8.5 s)"),
+    ("announcement", None, "admin", {"before": {"name": "notice.wav", "duration_s": 8.5}, "after": None},
+     "Removed the announcement to callers 'notice.wav' (8.5 s)"),
 ]
 
 

@@ -64,6 +64,10 @@ MATRIX = {
     "dnr.index": ("GET", "/settings/do-not-record", (PAGE_LOGIN, 403, 403, 200)),
     "dnr.index#post": ("POST", "/settings/do-not-record", (PAGE_LOGIN, 403, 403, 400)),
     "dnr.remove": ("POST", "/settings/do-not-record/remove", (PAGE_LOGIN, 403, 403, 400)),
+    "announcement.index": ("GET", "/settings/announcement", (PAGE_LOGIN, 403, 403, 200)),
+    "announcement.upload": ("POST", "/settings/announcement", (PAGE_LOGIN, 403, 403, 400)),   # no file
+    "announcement.remove": ("POST", "/settings/announcement/remove", (PAGE_LOGIN, 403, 403, 303)),   # none there
+    "announcement.audio": ("GET", "/settings/announcement/audio", (PAGE_LOGIN, 403, 403, 404)),
     "admin.user_list": ("GET", "/users", (PAGE_LOGIN, 403, 403, 200)),
     "admin.user_list#post": ("POST", "/users", (PAGE_LOGIN, 403, 403, 400)),
     "admin.user_change": ("POST", "/users/99999/change", (PAGE_LOGIN, 403, 403, 404)),

@@ -27,6 +27,7 @@ from ..audio.preroll import PrerollBuffer
 from ..config import LineConfig
 from ..hook.base import HookEvent, HookSource
 from ..hook.sense_rings import sense_rings
+from ..notice.stored import AnnouncementFile
 from ..recording.disk import DiskWorker
 from ..store import db as dbmod
 from ..store.kinds import Event
@@ -96,6 +97,8 @@ class Line(threading.Thread):
         self.digits = DialedDigits(sample_rate, lead_frames=self.lag)
         self.levels, self.xruns = (-120.0, -120.0), 0      # the last chunk's (near, far) dBFS; overruns
         self.device_error: str | None = None
+        self.announcement = AnnouncementFile(self.data_dir, sample_rate)   # refreshed by the daemon
+        self.announcement.refresh()
         self.db = None
         self.player: Player | None = None
         self.event: EventLog | None = None
@@ -144,7 +147,8 @@ class Line(threading.Thread):
                 HookEvent("device-error", detail={"device": self.cfg.playback, "error": error, **AUDIO_OUT})))
         self.session = CallSession(
             line_id=self.cfg.id, recorder=Recorder(self.db, self.data_dir, self.disk, self.rate, self.cfg.bitrate_kbps),
-            audio=self.audio, clock=self.clock, events=self.event, consent=Consent(self.rate, self.player),
+            audio=self.audio, clock=self.clock, events=self.event,
+            consent=Consent(self.rate, self.player, self.announcement),
             settings=self.settings, preroll_frames=self.preroll_frames, lag_frames=self.lag,
             has_callerid=self.cfg.callerid is not None)
         self.inputs.start(self.post, lambda name, error: self.event(Event.DEVICE_ERROR, self.pos, device=name,

@@ -30,6 +30,7 @@ ACTION_LABELS = {
     "user-remove": "Removed users", "token-create": "Created API tokens", "token-revoke": "Revoked API tokens",
     "export": "Exports", "recover": "Recovered calls",
     "dnr-add": "Added to the do-not-record list", "dnr-remove": "Removed from the do-not-record list",
+    "announcement": "Announcement to callers",
 }
 
 
@@ -241,6 +242,23 @@ def _bare(setting: settingsmod.Setting, before: Any, after: Any) -> str:
     return setting.shown(before)
 
 
+def _announcement(entry, target, detail, ctx) -> str:
+    """An upload, replacement or removal of the announcement to callers ({"before", "after"}: the
+    file's name and length, None where there was none)."""
+    before, after = detail.get("before"), detail.get("after")
+    if before and after:
+        return f"Replaced the announcement to callers {_sound(before)} with {_sound(after)}"
+    if after:
+        return f"Uploaded the announcement to callers: {_sound(after)}"
+    return f"Removed the announcement to callers {_sound(before)}" if before else "Removed the announcement to callers"
+
+
+def _sound(meta: dict) -> str:
+    """ "'notice.wav' (12.5 s)" """
+    length = meta.get("duration_s")
+    return f"'{meta.get('name')}'" + (f" ({length:g} s)" if isinstance(length, (int, float)) else "")
+
+
 # -- what is left --------------------------------------------------------------------------------------
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
@@ -280,4 +298,5 @@ _WORDING = {
     "recover": _recover,
     "dnr-add": lambda *args: _dnr(*args, "Added"),
     "dnr-remove": lambda *args: _dnr(*args, "Removed"),
+    "announcement": _announcement,
 }

@@ -174,6 +174,8 @@ WARNINGS = {
                                       "and that the modem took its caller-ID command",
     "consent is on but this line has no playback device": "The recording notice is on, but this line has no "
                                                           "speaker output to play it",
+    "the announcement is on but none has been uploaded": "The recording notice is set to the announcement, but "
+                                                         "none has been uploaded: the tone was played instead",
     "the hook monitor is not answering": "The hook monitor is not answering: calls start and end by voice until "
                                          "it is back",
     "the hook monitor answers again": "The hook monitor answers again",
@@ -213,6 +215,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.CALLERID: lambda d, ctx: caller_id(d, ctx.region),
     Event.DIGIT: lambda d, ctx: f"Dialed {dialed(str(d.get('digit') or ''), ctx.region)}",
     Event.BEEP: lambda d, ctx: "Recording notice played",
+    Event.ANNOUNCEMENT: lambda d, ctx: "Announcement played: this call is recorded",
     Event.STUCK: _stuck,
     Event.DISCARD: lambda d, ctx: why_not_kept(Event.DISCARD, d),
     Event.RECOVERED: _recovered,

@@ -107,6 +107,7 @@ class Scenario:
     timezone: str | None = None   # the box's config: the zone pages show times in (None: the system's)
     phone_region: str = "US"      # and the region numbers are read for
     dnr: tuple[tuple[str, str], ...] = ()   # the do-not-record list: (pattern, label)
+    announcement: Path | None = None   # a WAV or MP3 installed as the announcement to callers
 
     @property
     def end_s(self) -> float:
@@ -173,8 +174,8 @@ def parse(doc: dict, base_dir: Path = Path(".")) -> Scenario:
 def _parse(doc: dict, base_dir: Path) -> Scenario:
     _check_keys(doc, {"appliance", "line", "call", "fault"}, "")
     app = _get(doc, "appliance", "", dict, {})
-    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s", "timezone", "phone_region", "dnr"},
-                "appliance")
+    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s", "timezone", "phone_region", "dnr",
+                      "announcement"}, "appliance")
     start_dt = _parse_start(app)
     rate = _get(app, "sample_rate", "appliance", int, 8000, choices=(8000, 16000))
     seed = _get(app, "seed", "appliance", int, 1)
@@ -189,7 +190,8 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
     return Scenario(start=start_dt.timestamp(), sample_rate=rate, seed=seed,
                     settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
                     calls=tuple(sorted(calls, key=lambda c: c.at)), faults=tuple(faults), loop_s=loop_s,
-                    base_dir=base_dir, dnr=_parse_dnr(app), **_box(app))
+                    base_dir=base_dir, dnr=_parse_dnr(app), announcement=_announcement(app, base_dir),
+                    **_box(app))
 
 
 def _parse_dnr(app: dict) -> tuple[tuple[str, str], ...]:
@@ -208,6 +210,17 @@ def _parse_dnr(app: dict) -> tuple[tuple[str, str], ...]:
             raise ScenarioError(where, str(e)) from None
         out.append((pattern, label))
     return tuple(out)
+
+
+def _announcement(app: dict, base_dir: Path) -> Path | None:
+    """`announcement = "file:PATH"`: the file an admin would upload (checked when it is installed)."""
+    text = _get(app, "announcement", "appliance", str, None)
+    if text is None:
+        return None
+    source = parse_source(text, "appliance.announcement", base_dir)
+    if source.kind != "file":
+        raise ScenarioError("appliance.announcement", f"{text!r} is not a file", 'write it as "file:notice.wav"')
+    return source.path
 
 
 def _box(app: dict) -> dict[str, Any]:

@@ -142,12 +142,24 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             "the call's log says so.", 2.0, unit="seconds", lo=0, hi=600, config_key="min_call_s"),
     Setting("max_call_s", "float", "Longest single recording", "A longer call goes on in a linked next part.",
             4 * 3600.0, unit="seconds", lo=10, hi=24 * 3600, config_key="max_call_s"),
-    Setting("consent", "choice", "Recording notice", "A beep played onto the line so the other party knows the "
-            "call is recorded; whether one is required depends on where the office is.", "off",
-            group="Notice to callers", needs="playback", choices=("off", "start", "periodic"),
-            choice_labels=("no notice", "one beep when recording starts", "a beep at regular intervals")),
+    Setting("consent", "choice", "Recording notice", "What the other party hears so they know the call is "
+            "recorded: a beep, the announcement uploaded on the announcement page, or both; whether one is "
+            "required depends on where the office is.", "off",
+            group="Notice to callers", needs="playback",
+            choices=("off", "start", "periodic", "announcement", "announcement+periodic"),
+            choice_labels=("no notice", "one beep when the call begins", "a beep at regular intervals",
+                           "the announcement when the call begins",
+                           "the announcement, then a beep at regular intervals")),
     Setting("beep_interval_s", "int", "Time between beeps", "With a beep at regular intervals: how often it "
-            "sounds.", 15, group="Notice to callers", unit="seconds", needs="playback", lo=5, hi=300),
+            "sounds (the recorder warning tone: every 15 seconds).", 15, group="Notice to callers",
+            unit="seconds", needs="playback", lo=5, hi=300),
+    Setting("beep_hz", "float", "Beep pitch", "The beep's frequency (the recorder warning tone: 1400 Hz).",
+            1400.0, group="Notice to callers", unit="Hz", needs="playback", lo=300, hi=3400),
+    Setting("beep_ms", "int", "Beep length", "How long each beep lasts (the recorder warning tone: half a "
+            "second).", 500, group="Notice to callers", unit="milliseconds", needs="playback", lo=50, hi=2000),
+    Setting("beep_dbfs", "float", "Beep level", "How loud the beep is played onto the line (0 dBFS: the "
+            "loudest the output can play).", -12.0, group="Notice to callers", unit="dBFS", needs="playback",
+            lo=-40, hi=-3),
     Setting("vox_start_dbfs", "float", "Sound that starts a call", "Sound louder than this (measured above "
             "300 Hz, so mains hum does not count) starts a call.", -40.0, group="Voice activation",
             unit="dBFS", needs="vox", lo=-70, hi=-10),
