@@ -6,7 +6,11 @@ finds nobody listening fails at once with a message saying the recorder is not r
 socket is the box user's and its group's (0660): the web page and root may ask, nobody else.
 
     {"command": "status"}   ->  {"ok": true, "result": {...}}
-    {"command": "nope"}     ->  {"ok": false, "error": "unknown command 'nope' (known: status)"}
+    {"command": "pause", "line": 1, "by": "web", "user": "ann"}
+                            ->  {"ok": true, "result": {"line": 1, "paused": true, "paused_s": 0.0, "changed": true}}
+    {"command": "resume", "line": 1, ...}   (the same; resuming a call that is not paused changes
+                                             nothing: "changed": false and a message)
+    {"command": "nope"}     ->  {"ok": false, "error": "unknown command 'nope' (known: pause, resume, status)"}
 """
 from __future__ import annotations
 
@@ -28,6 +32,11 @@ MAX_PATH = 107                  # sockaddr_un's sun_path, with its NUL
 
 class ControlError(RuntimeError):
     """The recorder did not answer, or answered with an error; the message says which."""
+
+
+class Refused(ValueError):
+    """A handler's answer that the command cannot be done (no such line, no call): its message
+    goes back as the error, and nothing is logged."""
 
 
 def socket_path(status_file: str | Path) -> Path:
@@ -123,6 +132,8 @@ class ControlServer:
                                           f"(known: {', '.join(sorted(self.handlers))})"}
         try:
             return {"ok": True, "result": handler(request)}
+        except Refused as e:
+            return {"ok": False, "error": str(e)}
         except Exception as e:      # a failing command must not take the channel down
             log.exception("command channel: %s failed", request["command"])
             return {"ok": False, "error": f"{request['command']} failed: {e}"}

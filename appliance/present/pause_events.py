@@ -1,0 +1,43 @@
+"""Sentences for the pause of a call for a card payment and the keys cut out of its recording
+(appliance/line/pause.py, keyed.py): "Recording paused by ann (web page)", "Recording resumed by
+itself after 3 minutes", "4 keys typed on the keypad were cut out of the recording"."""
+from __future__ import annotations
+
+from typing import Any
+
+from .words import as_number, plural, span
+
+BY = {"web": "{user} (web page)", "api": "{user} (API)", "console": "{user} (console)",
+      "button": "the line's pause button", "keypad": "a code keyed on the handset"}
+
+
+def by_whom(d: dict[str, Any]) -> str:
+    """Who paused or resumed, as people say it: 'ann (web page)', "the line's pause button"."""
+    how = BY.get(str(d.get("by") or ""))
+    if how is None:
+        return "someone"
+    user = str(d.get("user") or "").removeprefix("console:") or "someone"
+    return how.format(user=user)
+
+
+def paused(d: dict[str, Any], ctx) -> str:
+    if d.get("continued"):
+        return "Still paused: the pause goes on from the part before"
+    return f"Recording paused by {by_whom(d)}"
+
+
+def resumed(d: dict[str, Any], ctx) -> str:
+    seconds = as_number(d.get("after_s"))
+    after = f" after {span(seconds)}" if seconds is not None else ""
+    if d.get("ended") == "split":
+        return "The pause goes on in the next part"
+    if d.get("ended") == "call-end":
+        return f"The pause ended with the call{after}"
+    if d.get("automatic"):
+        return f"Recording resumed by itself{after}, the longest pause allowed"
+    return f"Recording resumed by {by_whom(d)}{after}"
+
+
+def masked(d: dict[str, Any], ctx) -> str:
+    keys = int(as_number(d.get("keys")) or 0)
+    return f"{plural(keys, 'key')} typed on the keypad cut out of the recording"
