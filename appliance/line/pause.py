@@ -57,7 +57,7 @@ class PauseControl:
         self.stretch = self.blanks.add(frame, fill=self.settings["pause_fill"])
         self.event(Event.PAUSED, frame, call.call_id, **self.asked)
         self._light(True)
-        return {**self.state(frame), "changed": True}
+        return {**self.state(frame), "changed": True, "call_id": call.call_id}
 
     def resume(self, frame: int, detail: dict[str, Any], **why: Any) -> dict[str, Any]:
         """End the pause at frame; a resume with no pause changes nothing and says so."""
@@ -65,11 +65,11 @@ class PauseControl:
             return {**self.state(frame), "changed": False, "message": f"line {self.line_id} was not paused"}
         frame = max(frame, self.since)
         self.blanks.close(self.stretch, frame)
-        self.event(Event.RESUME, frame, self.call_id, **who(detail),
-                   after_s=round((frame - self.since) / self.rate, 3), **why)
-        self.since = self.stretch = self.call_id = None
+        after_s = round((frame - self.since) / self.rate, 3)
+        self.event(Event.RESUME, frame, self.call_id, **who(detail), after_s=after_s, **why)
+        call_id, self.since, self.stretch, self.call_id = self.call_id, None, None, None
         self._light(False)
-        return {**self.state(frame), "changed": True}
+        return {**self.state(frame), "changed": True, "call_id": call_id, "after_s": after_s}
 
     def step(self, call, pos: int, ended_at: int) -> None:
         """Before the recording is fed up to pos: end a pause whose call is over (at ended_at) or
