@@ -176,11 +176,13 @@ class Daemon:
         line = next((x for x in self.lines if x.cfg.id == number and not isinstance(number, bool)), None)
         if line is None:
             known = ", ".join(str(x.cfg.id) for x in self.lines)
-            raise control.Refused(f"no line {str(number)[:20]} (the lines are {known})")
+            raise control.Refused(f"no line {str(number)[:20]} (the lines are {known})", "no-line")
         try:
-            return ask_pause(line, kind, {k: str(request[k])[:80] for k in ("by", "user") if request.get(k)})
+            answer = ask_pause(line, kind, {k: str(request[k])[:80] for k in ("by", "user") if request.get(k)})
         except PauseRefused as e:
-            raise control.Refused(str(e)) from None
+            raise control.Refused(str(e), e.code) from None
+        self._write_status()        # the pages show the new state at once, not within a second
+        return answer
 
     def status(self) -> dict[str, Any]:
         return {"updated_at": time.time(), "pid": os.getpid(), "running": not self._stop.is_set(),

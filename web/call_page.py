@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from appliance.present import events as eventwords, reasons, timeline
+from appliance.present import events as eventwords, pause_events, reasons, timeline
 from appliance.present.numbers import readable
 from appliance.present.words import person
 from appliance.store import audit, catalog
@@ -111,5 +111,6 @@ def context(row: dict[str, Any], previous: dict[str, Any] | None, following: dic
         "rows": timeline.rows(events, ctx, people), "note_by": note_author(call, people),
         "reason": why_not_kept(call),
         "dialed": eventwords.dialed(call.get("dialed") or "", ctx.region),
+        "pauses": pause_events.windows(call, events),
         "technical": {"facts": technical_facts(call), "events": technical_events(events)} if technical else None,
     }

@@ -17,7 +17,12 @@ from ..store.kinds import Event
 
 
 class PauseRefused(ValueError):
-    """A pause or resume that cannot be done (no call, already paused); str() says why."""
+    """A pause or resume that cannot be done; str() says why, code says which: no-call,
+    already-paused, no-answer."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def who(detail: dict[str, Any]) -> dict[str, Any]:
@@ -49,9 +54,9 @@ class PauseControl:
 
     def pause(self, call, frame: int, detail: dict[str, Any]) -> dict[str, Any]:
         if call is None:
-            raise PauseRefused(f"line {self.line_id} has no call in progress")
+            raise PauseRefused(f"line {self.line_id} has no call in progress", "no-call")
         if self.paused:
-            raise PauseRefused(f"line {self.line_id} is already paused")
+            raise PauseRefused(f"line {self.line_id} is already paused", "already-paused")
         frame = max(frame, call.cursor)         # what the recording has already can no longer change
         self.since, self.call_id, self.asked = frame, call.call_id, who(detail)
         self.stretch = self.blanks.add(frame, fill=self.settings["pause_fill"])
@@ -104,7 +109,8 @@ def ask(line, kind: str, detail: dict[str, Any], timeout: float = ANSWER_TIMEOUT
     try:
         result = answer.get(timeout=timeout)
     except queue.Empty:
-        raise PauseRefused(f"line {line.cfg.id} did not answer (is its audio interface missing?)") from None
+        raise PauseRefused(f"line {line.cfg.id} did not answer (is its audio interface missing?)",
+                           "no-answer") from None
     if isinstance(result, Exception):
         raise result
     return result

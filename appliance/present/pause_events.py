@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..store import times
 from .words import as_number, plural, span
 
 BY = {"web": "{user} (web page)", "api": "{user} (API)", "console": "{user} (console)",
@@ -41,3 +42,23 @@ def resumed(d: dict[str, Any], ctx) -> str:
 def masked(d: dict[str, Any], ctx) -> str:
     keys = int(as_number(d.get("keys")) or 0)
     return f"{plural(keys, 'key')} typed on the keypad cut out of the recording"
+
+
+def windows(call: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pause windows of one call part, from its paused and resume events: where each begins
+    in the file and how long it lasts (seconds), who paused it, and how it ended. A window still
+    open (the call in progress) lasts to now's end of the file: length None."""
+    started = times.seconds(call["started_at"]) - (call.get("preroll_s") or 0.0)
+    found: list[dict[str, Any]] = []
+    for event in events:
+        if event.get("call_id") != call["id"]:
+            continue
+        detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+        at = times.seconds(event["at"]) - started
+        if event.get("kind") == "paused":
+            found.append({"start_s": round(at, 3), "length_s": None, "by": by_whom(detail),
+                          "continued": bool(detail.get("continued")), "ended": None})
+        elif event.get("kind") == "resume" and found and found[-1]["length_s"] is None:
+            found[-1]["length_s"] = round(max(0.0, at - found[-1]["start_s"]), 3)
+            found[-1]["ended"] = resumed(detail, None)
+    return found
