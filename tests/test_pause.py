@@ -190,3 +190,15 @@ def test_a_pause_resumes_by_itself_and_is_carried_across_a_split(office):
     assert st.dominant_hz(held[:, 1], rate) == pytest.approx(425, abs=5)
     assert -40 < st.rms_dbfs(held[:, 1]) < -30
     assert _loud(audio, rate, end_s + 0.02, end_s + 1.0)
+
+
+def test_the_call_page_lists_each_parts_own_pause_window(office):
+    from appliance.present.pause_events import windows
+    data, calls, events = office
+    first, second = sorted(calls[3], key=lambda c: c["part"])
+    [before] = windows(first, events)
+    assert (before["start_s"], before["length_s"], before["by"]) == (4.0, 7.0, "the line's pause button")
+    assert before["ended"] == "The pause goes on in the next part"
+    [after] = windows(second, events)
+    assert after["continued"] and (after["start_s"], after["length_s"]) == (0.0, 3.0)   # to 10 s after the press
+    assert after["ended"] == "Recording resumed by itself after 10 seconds, the longest pause allowed"

@@ -46,8 +46,9 @@ def masked(d: dict[str, Any], ctx) -> str:
 
 def windows(call: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The pause windows of one call part, from its paused and resume events: where each begins
-    in the file and how long it lasts (seconds), who paused it, and how it ended. A window still
-    open (the call in progress) lasts to now's end of the file: length None."""
+    in the file and how long it lasts (seconds), who paused it, and how it ended when nobody
+    resumed it (by itself, with the call, in the next part). One still open (the call in
+    progress): length None."""
     started = times.seconds(call["started_at"]) - (call.get("preroll_s") or 0.0)
     found: list[dict[str, Any]] = []
     for event in events:
@@ -60,5 +61,5 @@ def windows(call: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str
                           "continued": bool(detail.get("continued")), "ended": None})
         elif event.get("kind") == "resume" and found and found[-1]["length_s"] is None:
             found[-1]["length_s"] = round(max(0.0, at - found[-1]["start_s"]), 3)
-            found[-1]["ended"] = resumed(detail, None)
+            found[-1]["ended"] = resumed(detail, None) if detail.get("automatic") else None
     return found

@@ -10,6 +10,7 @@
   var peaks = null;
   var pauses = [];    // [{start_s, length_s}]: stretches held silent for a card payment
   try { pauses = JSON.parse(section.getAttribute("data-pauses") || "[]"); } catch (e) { pauses = []; }
+  var lead = parseFloat(section.getAttribute("data-lead-s")) || 0;   // the decoded file starts this late
 
   // The pause windows, shaded across both lanes (an open one reaches the end).
   function drawPauses(ctx, w, h) {
@@ -17,8 +18,8 @@
     if (!total) { return; }
     ctx.fillStyle = "rgba(201, 138, 0, 0.28)";
     pauses.forEach(function (p) {
-      var from = Math.max(0, p.start_s / total * w);
-      var to = p.length_s === null ? w : Math.min(w, (p.start_s + p.length_s) / total * w);
+      var from = Math.max(0, (p.start_s + lead) / total * w);
+      var to = p.length_s === null ? w : Math.min(w, (p.start_s + lead + p.length_s) / total * w);
       ctx.fillRect(from, 0, Math.max(2, to - from), h);
     });
   }
