@@ -62,6 +62,11 @@ SCENARIO = """
     far = "noise@-30"
     keys = [{ at = 6.0, digits = "4111111111111111" }]
 
+    [[action]]
+    line = 2
+    at = 15.0
+    kind = "pause-button"           # and hung up while paused
+
     # Line 3: paused by its button and never resumed: it resumes by itself after pause_max_s,
     # across the split at max_call_s.
     [[call]]
@@ -167,6 +172,10 @@ def test_masked_card_digits_cannot_be_recovered_from_the_file(office):
     [masked] = _of(events, call, "masked")
     assert masked["detail"] == {"keys": 16}
     assert len(audio) / rate == pytest.approx(call["preroll_s"] + call["duration_s"], abs=0.1)
+    # Paused 2 s before hanging up: the pause ends with the call, silent to the end of the file.
+    [paused, ended] = _of(events, call, "paused", "resume")
+    assert ended["detail"]["ended"] == "call-end" and ended["detail"]["after_s"] == pytest.approx(2.0, abs=0.02)
+    assert _quiet(audio, rate, _file_s(call, paused) + 0.02, len(audio) / rate - 0.2)
     # The talk around the keys is still there.
     keys_s = call["preroll_s"] + 6.0
     assert _loud(audio, rate, keys_s - 0.5, keys_s - 0.05)

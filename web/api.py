@@ -86,11 +86,10 @@ def audio(call_id: str):
     return serve_recording(call_id, download=download)
 
 
-@bp.post("/lines/<int:line>/<kind>")
+@bp.post("/lines/<int:line>/pause", defaults={"kind": "pause"})
+@bp.post("/lines/<int:line>/resume", defaults={"kind": "resume"})
 @require("pause")
 def pause(line: int, kind: str):
-    if kind not in pausemod.KINDS:
-        abort(404)
     if not g.get("via_token"):
         csrf.protect()          # a logged-in browser: only the box's own pages may
     try:

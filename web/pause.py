@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 
 from appliance import control
@@ -18,7 +18,6 @@ from .auth import record, require
 from .db import get_db
 
 bp = Blueprint("pause", __name__)
-KINDS = ("pause", "resume")
 
 
 def ask(kind: str, line: int, via: str) -> dict[str, Any]:
@@ -40,11 +39,10 @@ def said(kind: str, line: int, answer: dict[str, Any]) -> str:
     return f"Line {line} is recording again."
 
 
-@bp.post("/lines/<int:line>/<kind>")
+@bp.post("/lines/<int:line>/pause", defaults={"kind": "pause"})
+@bp.post("/lines/<int:line>/resume", defaults={"kind": "resume"})
 @require("pause")
 def change(line: int, kind: str):
-    if kind not in KINDS:
-        abort(404)
     back = _back()
     try:
         answer = ask(kind, line, "web")
