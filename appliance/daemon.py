@@ -173,7 +173,9 @@ class Daemon:
     def pause(self, request: dict[str, Any], kind: str) -> dict[str, Any]:
         """The command channel's pause and resume: {"line": N, "by": ..., "user": ...}."""
         number = request.get("line")
-        line = next((x for x in self.lines if x.cfg.id == number and not isinstance(number, bool)), None)
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise control.Refused('give the line as a number, as in {"line": 1}', "no-line")
+        line = next((x for x in self.lines if x.cfg.id == number), None)
         if line is None:
             known = ", ".join(str(x.cfg.id) for x in self.lines)
             raise control.Refused(f"no line {str(number)[:20]} (the lines are {known})", "no-line")

@@ -9,7 +9,7 @@ import json
 import pytest
 
 import simtools as st
-from appliance import config as configmod
+from appliance import config as configmod, control
 from appliance.sim import scenario as scenariomod
 from appliance.sim.devices import PAUSE_PINS
 from appliance.store import catalog, db as dbmod
@@ -90,6 +90,8 @@ def test_hookline_pause_and_resume_against_a_running_recorder(tmp_path):
             "line 2 has no call in progress")
         refused = st.run("pause", "--line", "7", "--data", data)
         assert refused.returncode == 1 and "no line 7 (the lines are 1, 2)" in st.one_error_line(refused)
+        with pytest.raises(control.ControlError, match='give the line as a number'):
+            control.ask(control.socket_path(data / "run" / "status.json"), "pause", line="1")
         assert st.check("resume", "--line", "2", "--data", data).stdout.strip() == \
             "line 2 is not paused: nothing to resume"
         assert st.check("resume", "--line", "1", "--data", data).stdout.startswith("line 1: recording again after")

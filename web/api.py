@@ -192,7 +192,9 @@ def _status_operation() -> dict:
                            "state": {"type": "string", "enum": list(statusmod.STATE_WORDS)},
                            "state_text": {**_STRING, "description": "the state in words"},
                            "call_s": number_or_null, "level_near_dbfs": number_or_null,
-                           "level_far_dbfs": number_or_null},
+                           "level_far_dbfs": number_or_null,
+                           "paused": {"type": "boolean", "description": "its call's recording is paused "
+                                                                        "(POST /api/v1/lines/{line}/resume)"}},
             "required": ["line", "name", "state", "state_text", "call_s", "level_near_dbfs", "level_far_dbfs"]}
     disk = {"type": "object", "properties": {
         "total_bytes": {"type": "integer"}, "free_bytes": {"type": "integer"}, "used_bytes": {"type": "integer"},
