@@ -86,6 +86,8 @@ CASES = [
     ("export", None, "bob", {}, "Exported the catalog"),
     ("recover", None, "console:root", {"calls": ["a", "b", "c"], **CONSOLE},
      "Recovered 3 calls left unfinished (after a power cut or a crash)"),
+    ("dnr-add", "+14155550123", "admin", {"label": "Doctor"}, "Added (415) 555-0123 to the do-not-record list (Doctor)"),
+    ("dnr-remove", "555*", "console:root", {"label": "", **CONSOLE}, "Removed 555* from the do-not-record list"),
 ]
 
 

@@ -29,6 +29,7 @@ ACTION_LABELS = {
     "settings": "Changed settings", "user-add": "Added users", "user-change": "Changed users",
     "user-remove": "Removed users", "token-create": "Created API tokens", "token-revoke": "Revoked API tokens",
     "export": "Exports", "recover": "Recovered calls",
+    "dnr-add": "Added to the do-not-record list", "dnr-remove": "Removed from the do-not-record list",
     "pause": "Paused recording", "resume": "Resumed recording",
 }
 
@@ -261,6 +262,13 @@ def _unknown(action: Any, target: Any) -> str:
     return f"{words[:1].upper()}{words[1:]}" + (f": {target}" if target else "")
 
 
+def _dnr(entry, target, detail, ctx, done: str) -> str:
+    """'Added (415) 555-0123 to the do-not-record list (Doctor)'."""
+    label = str(detail.get("label") or "")
+    return f"{done} {numbers.readable(target, ctx.box.phone_region)} " \
+           f"{'to' if done == 'Added' else 'from'} the do-not-record list" + (f" ({label})" if label else "")
+
+
 _WORDING = {
     "login": lambda entry, target, detail, ctx: "Logged in",
     "login-failed": _login_failed,
@@ -273,4 +281,6 @@ _WORDING = {
     "token-revoke": lambda *args: _token(*args, "Revoked", "of"),
     "export": lambda entry, target, detail, ctx: f"Exported {target}" if target else "Exported the catalog",
     "recover": _recover,
+    "dnr-add": lambda *args: _dnr(*args, "Added"),
+    "dnr-remove": lambda *args: _dnr(*args, "Removed"),
 }

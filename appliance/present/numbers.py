@@ -35,3 +35,27 @@ def search_digits(text: str, region: str) -> str:
         if own != "0" and digits.startswith(own):
             return digits[len(own):]
     return digits
+
+
+PUNCTUATION = re.compile(r"[\s\-.()/]")
+
+
+def international_digits(text: str, region: str) -> str:
+    """A number (or its start, or a pattern with `?` and `*`) in one form: the digits after the
+    '+' of its international form. On a US box '+1 415 555 0123', '(415) 555-0123',
+    '1-415-555-0123' and '011 1 415 555 0123' are all '14155550123'; on a UK box '020 7946 0958'
+    is '442079460958'. So caller ID, dialed digits and a typed number compare as the same number
+    however each was written: the region's international prefix (011, 00) and national prefix
+    (1, 0) are read as such. Other characters (`*`, `#`, `?`) are kept where they are."""
+    text = PUNCTUATION.sub("", text)
+    if text.startswith("+"):
+        return text[1:]
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None:
+        return text
+    abroad = re.match(meta.international_prefix, text) if meta.international_prefix else None
+    if abroad and abroad.end():
+        return text[abroad.end():]
+    if meta.national_prefix and text.startswith(meta.national_prefix):
+        text = text[len(meta.national_prefix):]
+    return f"{meta.country_code}{text}"

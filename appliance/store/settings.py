@@ -25,7 +25,8 @@ class SettingError(ValueError):
 
 
 # The groups, in the order the settings page shows them.
-GROUPS = ("Line name", "Recording", "Notice to callers", "Card payments", "Voice activation", "Retention")
+GROUPS = ("Line name", "Recording", "Notice to callers", "Card payments", "Voice activation", "Retention",
+          "Do not record")
 
 DTMF_KEYS = "0123456789*#ABCD"
 _SINGULAR = {"seconds": "second", "days": "day", "milliseconds": "millisecond"}
@@ -181,6 +182,9 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
     Setting("disk_reserve_pct", "int", "Free space to keep", "When free space on the recordings disk falls "
             "below this, the oldest calls not kept are deleted until it is above again.", 5,
             group="Retention", unit="% of the disk", per_line=False, lo=1, hi=50),
+    Setting("dnr_keep_number", "bool", "Keep the number of calls not recorded", "On: a call on the "
+            "do-not-record list still shows its number in the call list; off: only the list's label.", False,
+            group="Do not record", per_line=False),
     Setting("name", "text", "Line name", "What the pages and the command call this line; empty: the name "
             "in the config.", "Line {line}", group="Line name", line_only=True, lo=1, hi=40, config_key="name"),
 )}
