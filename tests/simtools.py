@@ -117,6 +117,24 @@ def play_in_process(sc, data: Path, prepare=None) -> None:
         daemon.stop()
 
 
+# Two lines, and a call on line 1 that lasts until the test stops the simulation (`--speed
+# realtime`, with wait_for_recording): for commands sent to a running recorder.
+CALL_IN_PROGRESS = """
+    [[line]]
+    id = 1
+
+    [[line]]
+    id = 2
+
+    [[call]]
+    line = 1
+    at = 0.5
+    direction = "outbound"
+    talk = 120.0                      # stopped once the test is done
+    near = "noise@-30"
+"""
+
+
 def wait_for_recording(data: Path, line: int = 1, deadline_s: float = 15.0) -> dict:
     """Poll `hookline status` until a running simulation records a call on the line: its status."""
     deadline = time.monotonic() + deadline_s

@@ -63,25 +63,9 @@ def test_the_led_is_lit_exactly_while_the_button_has_paused_the_call(tmp_path):
     assert kinds == [("paused", "button"), ("resume", "button")]
 
 
-CLI_SCENARIO = """
-    [[line]]
-    id = 1
-
-    [[line]]
-    id = 2
-
-    [[call]]
-    line = 1
-    at = 0.5
-    direction = "outbound"
-    talk = 120.0                      # stopped once the test is done
-    near = "noise@-30"
-"""
-
-
 def test_hookline_pause_and_resume_against_a_running_recorder(tmp_path):
     data = tmp_path / "data"
-    sim = st.start("simulate", st.write_scenario(tmp_path, CLI_SCENARIO), "--data", data, "--speed", "realtime")
+    sim = st.start("simulate", st.write_scenario(tmp_path, st.CALL_IN_PROGRESS), "--data", data, "--speed", "realtime")
     try:
         st.wait_for_recording(data)
         assert st.check("pause", "--line", "1", "--data", data).stdout.startswith("line 1: paused")

@@ -13,21 +13,6 @@ import simtools as st
 import webtools as wt
 from appliance.store import catalog, db as dbmod, users
 
-SCENARIO = """
-    [[line]]
-    id = 1
-
-    [[line]]
-    id = 2
-
-    [[call]]
-    line = 1
-    at = 0.5
-    direction = "outbound"
-    talk = 120.0                      # stopped once the test is done
-    near = "noise@-30"
-"""
-
 
 @pytest.fixture
 def box(tmp_path):
@@ -61,7 +46,7 @@ def _api(base: str, token: str, path: str):
 def test_pause_from_the_page_and_the_api_while_the_recorder_runs(box, tmp_path):
     server, data, tokens = box
     manager, listener, admin = (wt.login(server.base, role) for role in ("manager", "listener", "admin"))
-    sim = st.start("simulate", st.write_scenario(tmp_path, SCENARIO), "--data", data, "--speed", "realtime")
+    sim = st.start("simulate", st.write_scenario(tmp_path, st.CALL_IN_PROGRESS), "--data", data, "--speed", "realtime")
     try:
         live = st.wait_for_recording(data)
         call_page = f"/calls/{live['call_id']}"
