@@ -25,6 +25,7 @@ from .control import ControlServer
 from .hook.gpio import GpioHookSource
 from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
+from .line.pause import PauseRefused, ask as ask_pause
 from .recording.disk import DiskWorker
 from .recording.recover import recover
 from .store import box, db as dbmod, dnr, retention, settings as settingsmod
@@ -95,7 +96,10 @@ class Daemon:
             self.lines.append(line)
         for line in self.lines:
             line.start()
-        self._control = ControlServer(control.socket_path(self.status_file), {"status": lambda request: self.status()})
+        self._control = ControlServer(control.socket_path(self.status_file), {
+            "status": lambda request: self.status(),
+            "pause": lambda request: self.pause(request, "pause"),
+            "resume": lambda request: self.pause(request, "resume")})
         self._control.start()
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
@@ -178,6 +182,22 @@ class Daemon:
             self._sweep_now.wait(SWEEP_INTERVAL_S)
         if db is not None:
             db.close()
+
+    def pause(self, request: dict[str, Any], kind: str) -> dict[str, Any]:
+        """The command channel's pause and resume: {"line": N, "by": ..., "user": ...}."""
+        number = request.get("line")
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise control.Refused('give the line as a number, as in {"line": 1}', "no-line")
+        line = next((x for x in self.lines if x.cfg.id == number), None)
+        if line is None:
+            known = ", ".join(str(x.cfg.id) for x in self.lines)
+            raise control.Refused(f"no line {str(number)[:20]} (the lines are {known})", "no-line")
+        try:
+            answer = ask_pause(line, kind, {k: str(request[k])[:80] for k in ("by", "user") if request.get(k)})
+        except PauseRefused as e:
+            raise control.Refused(str(e), e.code) from None
+        self._write_status()        # the pages show the new state at once, not within a second
+        return answer
 
     def status(self) -> dict[str, Any]:
         return {"updated_at": time.time(), "pid": os.getpid(), "running": not self._stop.is_set(),

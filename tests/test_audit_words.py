@@ -49,6 +49,8 @@ CASES = [
     ("release", "c-hidden", "bob", {}, "Released the hold on the call from a withheld number of 5 Mar 10:00"),
     ("note", "c-in", "bob", {"length": 12}, "Wrote a note on the call from (415) 555-0123 of 4 Mar 14:12"),
     ("note", "c-in", "bob", {"length": 0}, "Removed the note on the call from (415) 555-0123 of 4 Mar 14:12"),
+    ("pause", "c-in", "bob", {"line": 1}, "Paused the recording of the call from (415) 555-0123 of 4 Mar 14:12"),
+    ("resume", "c-out", "bob", {"line": 2}, "Resumed the recording of the call to +44 20 7946 0958 of 5 Mar 09:01"),
     ("settings", None, "admin", {"changes": {"line.1.min_call_s": {"before": 2.0, "after": 5.0}}},
      "Changed Shortest call kept on Front desk from 2 to 5 seconds"),
     ("settings", "box.retention_days", "console:root",

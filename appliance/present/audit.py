@@ -19,7 +19,7 @@ from . import numbers
 from .words import plural
 
 # The actions about one call: their target is the call's id, and the page links them to it.
-CALL_ACTIONS = ("listen", "download", "delete", "hold", "release", "note")
+CALL_ACTIONS = ("listen", "download", "delete", "hold", "release", "note", "pause", "resume")
 
 # How each action reads in the page's filter.
 ACTION_LABELS = {
@@ -31,6 +31,7 @@ ACTION_LABELS = {
     "export": "Exports", "recover": "Recovered calls",
     "dnr-add": "Added to the do-not-record list", "dnr-remove": "Removed from the do-not-record list",
     "announcement": "Announcement to callers",
+    "pause": "Paused recording", "resume": "Resumed recording",
 }
 
 
@@ -90,6 +91,8 @@ def _call_sentence(action: str, call_id: str, detail: dict, ctx: Context, at: An
         return f"Kept {call}"
     if action == "release":
         return f"Released the hold on {call}"
+    if action in ("pause", "resume"):
+        return f"{'Paused' if action == 'pause' else 'Resumed'} the recording of {call}"
     if action == "note":
         return f"Removed the note on {call}" if detail.get("length") == 0 else f"Wrote a note on {call}"
     reason = detail.get("reason")

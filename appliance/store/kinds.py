@@ -46,6 +46,9 @@ class Event:
     ERROR = "error"                     # a failed write: the part so far stays for recovery
     WARNING = "warning"                 # something a person should look at (message; code)
     SERIAL_GARBAGE = "serial-garbage"   # a serial device sends lines that mean nothing
+    PAUSED = "paused"                   # recording paused for a card payment (by; continued: across a split)
+    RESUME = "resume"                   # the pause ended (by, after_s, automatic; ended: split | call-end)
+    MASKED = "masked"                   # touch-tones keyed after dialing were cut out of the recording (keys)
 
 
 EVENT_KINDS = tuple(value for name, value in vars(Event).items() if name.isupper())
