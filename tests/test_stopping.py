@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import select
 import signal
 import socket
@@ -119,13 +120,14 @@ def _demo(tmp_path) -> tuple[subprocess.Popen, object]:
 
 
 def _read_until(proc: subprocess.Popen, text: str, timeout: float) -> str:
-    """What the process printed on stdout up to and including the line holding `text`."""
+    """What the process printed on stdout so far, once it holds `text`. Read from the pipe itself:
+    a buffered readline() may take several lines at once, which select() then no longer sees."""
     said, deadline = "", time.monotonic() + timeout
     while text not in said:
         left = deadline - time.monotonic()
         assert left > 0 and proc.poll() is None, f"the demo never said {text!r}: {said!r}"
         if select.select([proc.stdout], [], [], left)[0]:
-            said += proc.stdout.readline()
+            said += os.read(proc.stdout.fileno(), 65536).decode()
     return said
 
 
