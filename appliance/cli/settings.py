@@ -116,7 +116,10 @@ def settings_set(name: str, value: str, data: str | None, line: int | None) -> N
     view = _on_line(db, line)
     before = s.stored_value(db, setting.name, line)
     was, source = _effective(db, setting.name, line)
-    parsed = s.set_value(db, setting.name, value, line)
+    try:
+        parsed = s.set_value(db, setting.name, value, line)
+    except s.SettingError as e:           # a minimum age above a maximum
+        _bad_input(str(e))
     subject = _subject(view, setting.name, line)
     if parsed == before:
         click.echo(f"{subject}: already {typed(parsed)}, nothing changed", err=True)
@@ -136,7 +139,10 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
     db = _open_db(_data_dir(data))
     view = _on_line(db, line)
     before = s.stored_value(db, setting.name, line)
-    s.clear_value(db, setting.name, line)
+    try:
+        s.clear_value(db, setting.name, line)
+    except s.SettingError as e:
+        _bad_input(str(e))
     now, source = _effective(db, setting.name, line)
     subject = _subject(view, setting.name, line)
     if before is None:

@@ -4,7 +4,7 @@ A setting has a name (the contract of `hookline settings`, the catalog and the a
 and a range, and for people a label, a unit, a group and one line of help (the settings page and
 the audit log speak of "Shortest call kept", never of min_call_s). Line settings resolve per line
 in this order: ``line.N`` row, box-wide row, the default the hardware config gave (recorded by the
-daemon in ``meta``), the built-in default. Box-wide settings (``per_line=False``: retention, the
+daemon in ``meta``), the built-in default. Box-wide settings (``per_line=False``: the size cap, the
 disk guard) have no ``line.N`` form and do not appear among a line's values; line-only ones
 (``line_only``: a line's name) have no box-wide form. The daemon polls the database and applies
 changes within a second, without a restart.
@@ -160,17 +160,36 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             "a call, so clicks do not.", 150, group="Voice activation", unit="milliseconds", needs="vox",
             lo=50, hi=2000),
     Setting("retention_days", "int", "Delete calls after", "Calls older than this are deleted, except kept "
-            "ones; 0 keeps every call.", 0, group="Retention", unit="days", per_line=False, lo=0, hi=3650,
+            "ones; 0 keeps every call.", 0, group="Retention", unit="days", lo=0, hi=3650,
             zero="never (keep every call)"),
+    Setting("min_age_days", "int", "Keep every call at least", "No person and no rule deletes a call younger "
+            "than this (a legal minimum); 0: no minimum.", 0, group="Retention", unit="days", lo=0, hi=3650,
+            zero="no minimum"),
+    Setting("max_recordings_gb", "float", "Most space for recordings", "When the recordings take more than "
+            "this, the oldest calls past their minimum age are deleted; 0: no cap.", 0.0, group="Retention",
+            unit="GB", per_line=False, lo=0, hi=100000, zero="no cap"),
     Setting("disk_reserve_pct", "int", "Free space to keep", "When free space on the recordings disk falls "
             "below this, the oldest calls not kept are deleted until it is above again.", 5,
             group="Retention", unit="% of the disk", per_line=False, lo=1, hi=50),
+    Setting("disk_reserve_gb", "float", "Free space to keep, in GB", "The same floor in GB; the stricter of "
+            "the two applies; 0: only the percentage.", 0.0, group="Retention", unit="GB", per_line=False,
+            lo=0, hi=100000, zero="off (the percentage alone)"),
+    Setting("when_full", "choice", "When the disk is full", "What happens when free space is below the floor "
+            "and no rule may delete a call.", "delete-oldest", group="Retention", per_line=False,
+            choices=("delete-oldest", "stop-recording"),
+            choice_labels=("delete the oldest calls past their minimum age",
+                           "stop recording new calls and raise an alarm")),
     Setting("name", "text", "Line name", "What the pages and the command call this line; empty: the name "
             "in the config.", "Line {line}", group="Line name", line_only=True, lo=1, hi=40, config_key="name"),
 )}
 
-# The settings the retention sweeper reads (box-wide only).
-RETENTION = ("retention_days", "disk_reserve_pct")
+# The settings the retention sweeper reads (the two ages also per line: store.ages).
+RETENTION = ("retention_days", "min_age_days", "max_recordings_gb", "disk_reserve_pct", "disk_reserve_gb",
+             "when_full")
+
+
+# The two ages a call lives by (store.ages): the minimum never above the maximum, in any scope.
+AGES = ("min_age_days", "retention_days")
 
 
 def typed(value: Any) -> str:
@@ -225,6 +244,9 @@ def _scope(line: int | None) -> str:
 def set_value(db: sqlite_utils.Database, name: str, value: Any, line: int | None = None) -> Any:
     setting, line = split_name(name, line)
     parsed = setting.parse(value)
+    if setting.name in AGES:
+        from . import ages          # it reads the settings: imported here, not at the top
+        ages.check(db, setting.name, parsed, line)
     db["settings"].upsert({"scope": _scope(line), "name": setting.name, "value": json.dumps(parsed),
                            "updated_at": times.now()}, pk=("scope", "name"))
     return parsed
@@ -232,6 +254,9 @@ def set_value(db: sqlite_utils.Database, name: str, value: Any, line: int | None
 
 def clear_value(db: sqlite_utils.Database, name: str, line: int | None = None) -> None:
     setting, line = split_name(name, line)
+    if setting.name in AGES:
+        from . import ages
+        ages.check(db, setting.name, None, line)
     db.execute("DELETE FROM settings WHERE scope = ? AND name = ?", (_scope(line), setting.name))
 
 
