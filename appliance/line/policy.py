@@ -3,7 +3,8 @@ caller ID or dialed digits change, and at on-hook. Its rules are tried in order,
 that drops the call decides, with the reason a person reads in the call's history.
 
 Today's rules: recording switched off for the line (at off-hook: the call is logged, not
-recorded) and the minimum length (at on-hook: too short to keep). A do-not-record list is a
+recorded), a full disk when the box is set to stop recording then (at off-hook) and the minimum
+length (at on-hook: too short to keep). A do-not-record list is a
 rule that looks at the caller ID and the dialed digits.
 """
 from __future__ import annotations
@@ -47,6 +48,17 @@ class RecordingOff(Rule):
         return None
 
 
+class DiskFull(Rule):
+    """The disk is below its free-space floor and when_full is stop-recording: the retention
+    thread gives the lines the reason as the live value `disk_full` (None: there is room)."""
+
+    def at_offhook(self, info, settings):
+        reason = settings.get("disk_full")
+        if reason:
+            return Verdict(False, reason, {"rule": "disk-full"})
+        return None
+
+
 class MinimumLength(Rule):
     def at_end(self, info, talk_s, settings):
         minimum = settings["min_call_s"]
@@ -58,7 +70,7 @@ class MinimumLength(Rule):
 
 class RecordPolicy:
     def __init__(self, rules: list[Rule] | None = None) -> None:
-        self.rules = rules if rules is not None else [RecordingOff(), MinimumLength()]
+        self.rules = rules if rules is not None else [RecordingOff(), DiskFull(), MinimumLength()]
 
     def _first_drop(self, answers) -> Verdict:
         for verdict in answers:
