@@ -1,6 +1,7 @@
 """The recorder daemon: recovers what a crash left, starts a thread per line, and runs the
 maintenance loop (settings changes, the status file), the retention loop (the ages, the size
-cap and the free-space floor, which may tell the lines to stop recording new calls: at start, every minute, and soon after their settings change; in a thread
+cap and the free-space floor, which may tell the lines to stop recording new calls: at start,
+every minute, and soon after their settings change; in a thread
 of its own so that a long sweep never delays a settings change or the status file), and the
 command channel (appliance.control: `hookline status` asks it for the live line states).
 

@@ -83,7 +83,7 @@ class Protected(RemovalError):
 
 
 def _zone(db: sqlite_utils.Database) -> tzinfo:
-    from ..present.zone import box_zone     # the box's zone, for the dates people read
+    from ..present.zone import box_zone  # the box's zone, for the dates people read
     return box_zone(box.facts(db).timezone)
 
 

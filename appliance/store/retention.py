@@ -138,10 +138,10 @@ class _Sweep:
         cap_gb = float(self.values.get("max_recordings_gb") or 0)
         if cap_gb <= 0:
             return
-        over = rules.recordings_bytes(self.db) - (0 if self.apply else self.freed) - cap_gb * GB
+        over = [rules.recordings_bytes(self.db) - (0 if self.apply else self.freed) - cap_gb * GB]
         reason = f"size cap: recordings above {cap_gb:g} GB"
-        for chunk in self._chunks(lambda: over):
-            over -= self.take("size-cap", chunk, reason, cap_gb=cap_gb)
+        for chunk in self._chunks(lambda: over[0]):
+            over[0] -= self.take("size-cap", chunk, reason, cap_gb=cap_gb)
 
     def _chunks(self, short: Callable[[], float]) -> Iterator[list[Candidate]]:
         """The deletable calls, oldest first, in chunks just big enough to win `short()` bytes
@@ -157,27 +157,27 @@ class _Sweep:
                 yield chunk
 
     def floor(self) -> None:
-        free, total = self.disk()
+        measured, total = self.disk()
         need = floor_bytes(self.values, total)
-        free += 0 if self.apply else self.freed
-        if free >= need:
+        free = [measured + (0 if self.apply else self.freed)]      # a list: _chunks asks for it again
+        if free[0] >= need:
             return
         if self.values.get("when_full") == "stop-recording":
             self.out.full = ("not recorded: the disk is below its free-space floor "
                              f"({floor_words(self.values)}) and the box is set to stop recording when full")
-            self._warn(free, total, STOPPED_CODE)
+            self._warn(free[0], total, STOPPED_CODE)
             return
         reason = f"disk guard: free space below {floor_words(self.values)}"
-        for chunk in self._chunks(lambda: need - free):
+        for chunk in self._chunks(lambda: need - free[0]):
             freed = self.take("disk-guard", chunk, reason, reserve_pct=int(self.values.get("disk_reserve_pct") or 5),
                               reserve_gb=float(self.values.get("disk_reserve_gb") or 0))
             if self.apply:
                 _checkpoint(self.db)
-                free = self.disk()[0]
+                free[0] = self.disk()[0]
             else:
-                free += freed
-        if free < need and not self.should_stop():
-            self._warn(free, total, WARNING_CODE)
+                free[0] += freed
+        if free[0] < need and not self.should_stop():
+            self._warn(free[0], total, WARNING_CODE)
 
     def _warn(self, free: int, total: int, code: str) -> None:
         if self.apply:

@@ -245,7 +245,7 @@ def set_value(db: sqlite_utils.Database, name: str, value: Any, line: int | None
     setting, line = split_name(name, line)
     parsed = setting.parse(value)
     if setting.name in AGES:
-        from . import ages          # it reads the settings: imported here, not at the top
+        from . import ages  # it reads the settings: imported here, not at the top
         ages.check(db, setting.name, parsed, line)
     db["settings"].upsert({"scope": _scope(line), "name": setting.name, "value": json.dumps(parsed),
                            "updated_at": times.now()}, pk=("scope", "name"))
