@@ -7,19 +7,18 @@ import json
 import time
 from typing import Any
 
-from appliance.present import events as eventwords, reasons, timeline
+from appliance.present import events as eventwords, reasons, timeline, words
 from appliance.present.numbers import readable
 from appliance.present.words import person
 from appliance.store import audit, catalog
 from appliance.store.kinds import NOT_KEPT, Event
 
 from .db import get_box, get_db
-from .formatting import size
 
 # Call fields a technician reads in the technical details: label, and how the value is written.
 TECHNICAL_FIELDS = (
     ("id", "Call id", str), ("path", "File", str),
-    ("size_bytes", "Size", lambda n: f"{size(n)} ({n} bytes)"), ("sha256", "SHA-256", str),
+    ("size_bytes", "Size", lambda n: f"{words.size(n)} ({n} bytes)"), ("sha256", "SHA-256", str),
     ("audio_s", "Audio length", lambda s: f"{s:g} s"), ("preroll_s", "Pre-roll", lambda s: f"{s:g} s"),
     ("sample_rate", "Sample rate", lambda n: f"{n} Hz"), ("bitrate_kbps", "MP3 bit rate", lambda n: f"{n} kbit/s"),
     ("previous_id", "Previous part", str),

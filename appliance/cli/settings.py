@@ -112,10 +112,12 @@ def settings_set(name: str, value: str, data: str | None, line: int | None) -> N
     """Set a setting for the whole box, or for one line."""
     from ..store import settings as s
     setting, line = _named_setting(name, line, value)   # refuse before touching (or creating) the catalog
-    db = _open_db(_data_dir(data), create=True)
+    data_dir = _data_dir(data)
+    db = _open_db(data_dir, create=True)
     view = _on_line(db, line)
     before = s.stored_value(db, setting.name, line)
     was, source = _effective(db, setting.name, line)
+    warning = _deletes(db, data_dir, setting, line, value)
     try:
         parsed = s.set_value(db, setting.name, value, line)
     except s.SettingError as e:           # a minimum age above a maximum
@@ -126,6 +128,21 @@ def settings_set(name: str, value: str, data: str | None, line: int | None) -> N
         return
     _audit_change(db, setting, line, before, parsed)
     click.echo(f"{subject}: now {typed(parsed)} (was {typed(was)}, the {SOURCES[source]})", err=True)
+    if warning:
+        click.echo(f"hookline: warning: {warning[:1].lower()}{warning[1:]} The recorder applies it within a "
+                   "minute (hookline retention sweep --dry-run lists them).", err=True)
+
+
+def _deletes(db, data_dir, setting, line: int | None, value: str) -> str | None:
+    """What setting a retention setting to `value` would delete that is not due now (None: nothing)."""
+    import time
+
+    from ..present import retention as words, zone
+    from ..store import box, retention, settings as s
+    if setting.name not in s.RETENTION:
+        return None
+    after, before = retention.preview_change(db, data_dir, [(setting.name, line, setting.parse(value))], time.time())
+    return words.change_warning(after, before, zone.box_zone(box.facts(db).timezone))
 
 
 @settings.command("unset")

@@ -32,7 +32,7 @@ from typing import Any
 
 import sqlite_utils
 
-from . import ages as agesmod, catalog, retention_rules as rules
+from . import ages as agesmod, catalog, retention_rules as rules, settings as settingsmod
 from .kinds import Event
 from .removal import delete_calls
 from .retention_rules import Candidate
@@ -230,6 +230,27 @@ def plan(db: sqlite_utils.Database, data_dir: str | Path, settings: dict[str, An
     """What a sweep now would delete, and why, deleting nothing (`hookline retention sweep
     --dry-run`). The floor's part is estimated from the files' sizes in the catalog."""
     return run(db, data_dir, settings, now, disk=disk, apply=False).deleted
+
+
+def preview_change(db: sqlite_utils.Database, data_dir: str | Path, changes: list[tuple[str, int | None, Any]],
+                   now: float, disk: DiskUsage | None = None) -> tuple[Outcome, Outcome]:
+    """What a sweep would delete with these settings changes ((name, line, value); value None
+    clears it) and without them: (after, before), for the warning before saving."""
+    stored = settingsmod.stored_values(db)
+    before = _dry_run(db, data_dir, stored, now, disk)
+    for name, line, value in changes:
+        scope = ("" if line is None else f"line.{line}", name)
+        if value is None:
+            stored.pop(scope, None)
+        else:
+            stored[scope] = value
+    return _dry_run(db, data_dir, stored, now, disk), before
+
+
+def _dry_run(db: sqlite_utils.Database, data_dir: str | Path, stored: dict[tuple[str, str], Any], now: float,
+             disk: DiskUsage | None) -> Outcome:
+    values = {name: stored.get(("", name), settingsmod.REGISTRY[name].default) for name in settingsmod.RETENTION}
+    return run(db, data_dir, values, now, disk=disk, ages=agesmod.from_stored(stored), apply=False)
 
 
 def _checkpoint(db: sqlite_utils.Database) -> None:
