@@ -288,12 +288,3 @@ def _warn_full(db: sqlite_utils.Database, now: float, free: int, total: int, val
                           protected_recordings=young)
     except (sqlite3.Error, OSError) as e:     # a full disk may refuse even this
         log.error("disk guard: cannot log the warning event: %s", e)
-
-
-def deletion_reasons(db: sqlite_utils.Database, call_ids: list[str]) -> dict[str, str | None]:
-    """call id -> the reason its last 'deleted' event recorded (None: no such event)."""
-    reasons: dict[str, str | None] = {}
-    for call_id in call_ids:
-        events = [e for e in catalog.list_events(db, call_id=call_id) if e["kind"] == "deleted"]
-        reasons[call_id] = events[-1]["detail"].get("reason") if events else None
-    return reasons
