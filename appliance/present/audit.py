@@ -28,7 +28,7 @@ ACTION_LABELS = {
     "hold": "Kept calls", "release": "Released calls", "note": "Notes on calls",
     "settings": "Changed settings", "user-add": "Added users", "user-change": "Changed users",
     "user-remove": "Removed users", "token-create": "Created API tokens", "token-revoke": "Revoked API tokens",
-    "export": "Exports", "recover": "Recovered calls",
+    "export": "Exports", "recover": "Recovered calls", "erase": "Erasures by number",
 }
 
 
@@ -123,7 +123,8 @@ def _when(iso_text: str, zone: tzinfo, than: str) -> str:
 
 def _deletion_reason(reason: str) -> str:
     """What the retention sweep and the disk guard recorded, as a reason ("older than 90 days")."""
-    for prefix, why in (("retention: ", "retention rule: "), ("disk guard: ", "to free disk space: ")):
+    for prefix, why in (("retention: ", "retention rule: "), ("disk guard: ", "to free disk space: "),
+                        ("size cap: ", "size cap: ")):
         if reason.startswith(prefix):
             return why + reason[len(prefix):]
     return reason
@@ -270,4 +271,12 @@ _WORDING = {
     "token-revoke": lambda *args: _token(*args, "Revoked", "of"),
     "export": lambda entry, target, detail, ctx: f"Exported {target}" if target else "Exported the catalog",
     "recover": _recover,
+    "erase": lambda entry, target, detail, ctx: _erased(detail),
 }
+
+
+def _erased(detail: dict) -> str:
+    """An erasure by number: how many calls, what stayed, and the number's hash (never the number)."""
+    count, refused = detail.get("count", 0), detail.get("refused", 0)
+    said = f"Erased {plural(int(count), 'call')} with one number (SHA-256 {str(detail.get('number_hash', ''))[:12]}…)"
+    return said + (f"; {plural(int(refused), 'call')} refused (on hold or under the minimum age)" if refused else "")

@@ -35,3 +35,29 @@ def search_digits(text: str, region: str) -> str:
         if own != "0" and digits.startswith(own):
             return digits[len(own):]
     return digits
+
+
+def number_key(text: str | None, region: str) -> str:
+    """One form for every way of writing the same number, to tell whether two are the same:
+    '(415) 555-0123', '4155550123', '+1 415 555 0123' and '14155550123' on a US box all give
+    '+14155550123'. What is not a possible phone number (an extension, a star code) is its
+    digits, '*' and '#'; nothing gives ''."""
+    digits = re.sub(r"[^0-9*#+]", "", text or "")
+    if not digits:
+        return ""
+    try:
+        parsed = phonenumbers.parse(digits, region)
+        if phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+    except NumberParseException:
+        pass
+    return digits.lstrip("+")
+
+
+def core_digits(text: str, region: str) -> str:
+    """The digits every stored form of the number contains (its national number: '4155550123'),
+    to find the candidates before number_key compares them."""
+    key = number_key(text, region)
+    if key.startswith("+"):
+        return str(phonenumbers.parse(key).national_number)
+    return key

@@ -87,7 +87,7 @@ def _zone(db: sqlite_utils.Database) -> tzinfo:
     return box_zone(box.facts(db).timezone)
 
 
-def _refusal(db: sqlite_utils.Database, row: dict[str, Any], now: float,
+def refusal_of(db: sqlite_utils.Database, row: dict[str, Any], now: float,
              ages: agesmod.Ages) -> RemovalError | None:
     """Why this call may not be deleted now (None: it may)."""
     call_id, status = row["id"], row["status"]
@@ -109,7 +109,7 @@ def _mark_deleted(db: sqlite_utils.Database, data_dir: Path, row: dict[str, Any]
                   ages: agesmod.Ages, reason: str, by: str | None, rule: dict[str, Any]) -> Path | None:
     """Inside the caller's transaction: check the call, mark its row deleted, drop its peaks and
     log its 'deleted' event; returns the file to remove (refused: RemovalError)."""
-    refusal = _refusal(db, row, now, ages)
+    refusal = refusal_of(db, row, now, ages)
     if refusal:
         raise refusal
     target = _file_to_remove(data_dir, row["path"]) if row.get("path") else None
