@@ -183,7 +183,12 @@ def test_erasure_page_counts_confirms_and_lists_the_refused(box):
         refused = manager.post_form(f"/calls/{young}/delete", {}, f"/calls/{young}/delete")
         assert refused.status_code == 303
         shown = wt_text(manager.get(f"/calls/{young}").text)
-        assert "protected until" in shown and "by the minimum age of 30 days" in shown
+        assert "protected until" in shown and "by the minimum age of 30 days" in shown, "the refusal, flashed"
+        until = time.strftime("%Y-%m-%d", time.gmtime(st.ts(calls["new_in"]["started_at"]) + 30 * DAY))
+        assert f"Protected until {until} by the minimum age: nobody can delete it before then" in shown
+        assert "Delete…" not in shown, "no delete button on a protected call"
+        listed = wt_text(manager.get("/calls").text)
+        assert listed.count(f"protected until {until}") == 2 and listed.count("protected until") == 2
         assert_untouched(db, data, calls["new_in"])
         listener = wt.login(server.base, "listener")
         assert listener.get("/erase").status_code == 403

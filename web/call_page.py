@@ -7,13 +7,13 @@ import json
 import time
 from typing import Any
 
-from appliance.present import events as eventwords, reasons, timeline, words
+from appliance.present import events as eventwords, reasons, retention as retention_words, timeline, words
 from appliance.present.numbers import readable
 from appliance.present.words import person
-from appliance.store import audit, catalog
-from appliance.store.kinds import NOT_KEPT, Event
+from appliance.store import ages as agesmod, audit, catalog
+from appliance.store.kinds import FINISHED, NOT_KEPT, Event
 
-from .db import get_box, get_db
+from .db import get_box, get_db, get_zone
 
 # Call fields a technician reads in the technical details: label, and how the value is written.
 TECHNICAL_FIELDS = (
@@ -85,6 +85,18 @@ def why_not_kept(call: dict[str, Any]) -> str | None:
     return reasons_for([call["id"]])[call["id"]] if call["status"] in NOT_KEPT else None
 
 
+def protected(calls: list[dict[str, Any]]) -> dict[str, str]:
+    """call id -> the day until which its line's minimum age protects it, for the calls that are
+    protected now (none deleted, none still recording)."""
+    ages, now = agesmod.load(get_db()), time.time()
+    out = {}
+    for call in calls:
+        until = ages.protected_until(call.get("line"), call.get("started_at"))
+        if until is not None and now < until and call.get("status") in FINISHED:
+            out[call["id"]] = retention_words.day(until, get_zone())
+    return out
+
+
 def technical_facts(call: dict[str, Any]) -> list[tuple[str, str]]:
     return [(label, shown(call[key])) for key, label, shown in TECHNICAL_FIELDS if call.get(key) is not None]
 
@@ -108,7 +120,7 @@ def context(row: dict[str, Any], previous: dict[str, Any] | None, following: dic
     return {
         "call": call, "previous": previous, "following": following, "heading": heading(call),
         "rows": timeline.rows(events, ctx, people), "note_by": note_author(call, people),
-        "reason": why_not_kept(call),
+        "reason": why_not_kept(call), "protected": retention_words.protected_until(protected([call]).get(call["id"])),
         "dialed": eventwords.dialed(call.get("dialed") or "", ctx.region),
         "technical": {"facts": technical_facts(call), "events": technical_events(events)} if technical else None,
     }

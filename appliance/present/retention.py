@@ -13,11 +13,12 @@ RULE_NAMES = {"retention": "maximum age (retention_days)", "size-cap": "size cap
               "disk-guard": "free-space floor (disk_reserve_pct, disk_reserve_gb)"}
 
 
-def protected_until(until: float | None, zone: tzinfo) -> str | None:
-    """'Protected until 2027-01-04 (minimum age)' for a call younger than its minimum, else None."""
-    if until is None:
+def protected_until(day_text: str | None) -> str | None:
+    """'Protected until 2027-01-04 by the minimum age: ...' for a call younger than its line's
+    minimum age (day_text: the day it ends, in the box's zone), else None."""
+    if day_text is None:
         return None
-    return f"Protected until {day(until, zone)} by the minimum age: nobody can delete it before then"
+    return f"Protected until {day_text} by the minimum age: nobody can delete it before then"
 
 
 def day(ts: float, zone: tzinfo) -> str:
