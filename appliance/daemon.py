@@ -82,6 +82,7 @@ class Daemon:
             box.record(db, self.config)
             self._settings_rows = settingsmod.snapshot(db)
             values = settingsmod.resolve(db, [line.id for line in self.config.lines])["lines"]
+            self.disk_full = retention.check_full(db, self.data_dir, settingsmod.box_values(db), time.time())
         finally:
             db.close()
         self.disk.start()
@@ -90,7 +91,8 @@ class Daemon:
             line = Line(cfg, sample_rate=self.config.sample_rate, period_frames=period, data_dir=self.data_dir,
                         clock=self._clock_factory(cfg), hook=self._hook_factory(cfg),
                         callerid=self._callerid_factory(cfg),
-                        settings={k: v for k, (v, _) in values[cfg.id].items()}, tick=self._tick,
+                        settings={**{k: v for k, (v, _) in values[cfg.id].items()}, "disk_full": self.disk_full},
+                        tick=self._tick,
                         disk=self.disk)
             self.lines.append(line)
         for line in self.lines:

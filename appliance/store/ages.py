@@ -69,15 +69,17 @@ def load(db: sqlite_utils.Database) -> Ages:
     return from_stored(settingsmod.stored_values(db))
 
 
-def check(db: sqlite_utils.Database, name: str, value: Any, line: int | None) -> None:
-    """Refuse (SettingError) to set `name` to `value` (None: clear it) in this scope when a
-    minimum age would then be above a maximum age, saying in which scope."""
+def check(db: sqlite_utils.Database, changes: list[tuple[str, int | None, Any]]) -> None:
+    """Refuse (SettingError) these changes ((name, line, value); value None: clear it), made
+    together, when a minimum age would then be above a maximum age, saying in which scope."""
     stored = settingsmod.stored_values(db)
-    scope = "" if line is None else f"line.{line}"
-    if value is None:
-        stored.pop((scope, name), None)
-    else:
-        stored[(scope, name)] = value
+    for name, line, value in changes:
+        scope = ("" if line is None else f"line.{line}", name)
+        if value is None:
+            stored.pop(scope, None)
+        else:
+            stored[scope] = value
+    name = ", ".join(dict.fromkeys(change[0] for change in changes))
     ages = from_stored(stored)
     for where in [None, *sorted(ages.lines())]:
         low, high = ages.min_days(where), ages.max_days(where)

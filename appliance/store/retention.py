@@ -99,6 +99,26 @@ def floor_words(values: dict[str, Any]) -> str:
     return f"{pct}%" + (f" or {gb:g} GB" if gb else "")
 
 
+def full_reason(values: dict[str, Any]) -> str:
+    """What a call not recorded because the disk is full says (when_full = stop-recording)."""
+    return (f"not recorded: the disk is below its free-space floor ({floor_words(values)}) and the box is set "
+            "to stop recording when full")
+
+
+def check_full(db: sqlite_utils.Database, data_dir: str | Path, values: dict[str, Any], now: float,
+               disk: DiskUsage | None = None) -> str | None:
+    """At start, before the lines record and without a sweep: the reason new calls are not
+    recorded when the disk is already below its floor and when_full is stop-recording (and the
+    alarm), else None. The retention thread's sweeps keep it up to date from then on."""
+    if values.get("when_full") != "stop-recording":
+        return None
+    free, total = (disk or (lambda: disk_usage_of(Path(data_dir))))()
+    if free >= floor_bytes(values, total):
+        return None
+    _warn_full(db, now, free, total, values, agesmod.load(db), STOPPED_CODE)
+    return full_reason(values)
+
+
 class _Sweep:
     """One pass of the rules; `apply` False: a dry run that deletes nothing."""
 
@@ -163,8 +183,7 @@ class _Sweep:
         if free[0] >= need:
             return
         if self.values.get("when_full") == "stop-recording":
-            self.out.full = ("not recorded: the disk is below its free-space floor "
-                             f"({floor_words(self.values)}) and the box is set to stop recording when full")
+            self.out.full = full_reason(self.values)
             self._warn(free[0], total, STOPPED_CODE)
             return
         reason = f"disk guard: free space below {floor_words(self.values)}"

@@ -241,22 +241,25 @@ def _scope(line: int | None) -> str:
     return "" if line is None else f"line.{line}"
 
 
-def set_value(db: sqlite_utils.Database, name: str, value: Any, line: int | None = None) -> Any:
+def set_value(db: sqlite_utils.Database, name: str, value: Any, line: int | None = None, *,
+              check_ages: bool = True) -> Any:
+    """Store a setting (refused: SettingError). check_ages False: the caller checked the two ages
+    of several changes made together (ages.check), which one by one might pass through a conflict."""
     setting, line = split_name(name, line)
     parsed = setting.parse(value)
-    if setting.name in AGES:
+    if setting.name in AGES and check_ages:
         from . import ages  # it reads the settings: imported here, not at the top
-        ages.check(db, setting.name, parsed, line)
+        ages.check(db, [(setting.name, line, parsed)])
     db["settings"].upsert({"scope": _scope(line), "name": setting.name, "value": json.dumps(parsed),
                            "updated_at": times.now()}, pk=("scope", "name"))
     return parsed
 
 
-def clear_value(db: sqlite_utils.Database, name: str, line: int | None = None) -> None:
+def clear_value(db: sqlite_utils.Database, name: str, line: int | None = None, *, check_ages: bool = True) -> None:
     setting, line = split_name(name, line)
-    if setting.name in AGES:
+    if setting.name in AGES and check_ages:
         from . import ages
-        ages.check(db, setting.name, None, line)
+        ages.check(db, [(setting.name, line, None)])
     db.execute("DELETE FROM settings WHERE scope = ? AND name = ?", (_scope(line), setting.name))
 
 
