@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import time
 import unicodedata
 from datetime import datetime, tzinfo
@@ -30,7 +31,7 @@ import sqlite_utils
 
 from . import ages as agesmod, box, catalog, db as dbmod
 from .kinds import FINISHED, Event, Status
-from .peaks import delete_peaks
+from .peaks import delete_peaks_of
 from .times import iso
 
 log = logging.getLogger("hookline.removal")
@@ -38,6 +39,7 @@ log = logging.getLogger("hookline.removal")
 RECORDINGS = "recordings"
 NOTE_MAX_CHARS = 2000
 DELETABLE = FINISHED
+BATCH = 500            # rows read at a time (SQLite's limit on parameters)
 
 
 class RemovalError(ValueError):
@@ -51,25 +53,41 @@ def _row(db: sqlite_utils.Database, call_id: str) -> dict[str, Any]:
     return row
 
 
-def _file_to_remove(data_dir: Path, rel: str) -> Path:
-    """The absolute path of a call's file, refused unless it lies inside DATA/recordings
-    (after resolving '..' and symlinks)."""
-    recordings = (data_dir / RECORDINGS).resolve()
-    target = (data_dir / rel).resolve()
-    if target == recordings or not target.is_relative_to(recordings):
-        raise RemovalError(f"the catalog gives this call the path {rel!r}, which is outside "
-                           f"{RECORDINGS}/: nothing deleted (check the catalog for tampering)")
-    if target.is_dir():
-        raise RemovalError(f"the catalog gives this call the path {rel!r}, which is a folder, "
-                           "not a recording: nothing deleted (check the catalog for tampering)")
-    return target
+class _Files:
+    """Where calls' files are, each refused unless it lies inside DATA/recordings (after
+    resolving '..' and symlinks). A batch resolves each folder once: a sweep of 100,000 calls
+    spends its time deleting, not resolving the same day's folder again for every call."""
 
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.recordings = (data_dir / RECORDINGS).resolve()
+        self._folders: dict[str, Path | None] = {}     # folder as written -> resolved (None: outside)
 
-def _insert_event(db: sqlite_utils.Database, line: int | None, call_id: str | None, kind: str,
-                  at: float, **detail: Any) -> None:
-    """catalog.log_event as a plain statement, so it joins the caller's open transaction."""
-    db.execute("INSERT INTO call_events (line, call_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
-               [line, call_id, iso(at), kind, json.dumps(detail, sort_keys=True)])
+    def target(self, rel: str) -> Path:
+        head, _, name = rel.rpartition("/")
+        if head not in self._folders:
+            folder = (self.data_dir / head).resolve()
+            self._folders[head] = folder if folder.is_relative_to(self.recordings) else None
+        folder = self._folders[head]
+        if folder is not None and name not in ("", ".", ".."):
+            target = folder / name
+            try:
+                mode = os.lstat(target).st_mode
+            except FileNotFoundError:
+                return target           # inside recordings/ by construction; gone already
+            if stat.S_ISREG(mode):
+                return target
+        return self._checked(rel)       # a link counts by where it leads; the rest is refused below
+
+    def _checked(self, rel: str) -> Path:
+        target = (self.data_dir / rel).resolve()
+        if target == self.recordings or not target.is_relative_to(self.recordings):
+            raise RemovalError(f"the catalog gives this call the path {rel!r}, which is outside "
+                               f"{RECORDINGS}/: nothing deleted (check the catalog for tampering)")
+        if target.is_dir():
+            raise RemovalError(f"the catalog gives this call the path {rel!r}, which is a folder, "
+                               "not a recording: nothing deleted (check the catalog for tampering)")
+        return target
 
 
 class Protected(RemovalError):
@@ -105,19 +123,13 @@ def refusal_of(db: sqlite_utils.Database, row: dict[str, Any], now: float,
     return None
 
 
-def _mark_deleted(db: sqlite_utils.Database, data_dir: Path, row: dict[str, Any], now: float,
-                  ages: agesmod.Ages, reason: str, by: str | None, rule: dict[str, Any]) -> Path | None:
-    """Inside the caller's transaction: check the call, mark its row deleted, drop its peaks and
-    log its 'deleted' event; returns the file to remove (refused: RemovalError)."""
+def _check(db: sqlite_utils.Database, files: _Files, row: dict[str, Any], now: float,
+           ages: agesmod.Ages) -> Path | None:
+    """The file to remove for a call that may be deleted now (refused: RemovalError)."""
     refusal = refusal_of(db, row, now, ages)
     if refusal:
         raise refusal
-    target = _file_to_remove(data_dir, row["path"]) if row.get("path") else None
-    db.execute("UPDATE calls SET status = ?, deleted_at = ?, path = NULL, spool_path = NULL WHERE id = ?",
-               [Status.DELETED, iso(now), row["id"]])
-    delete_peaks(db, row["id"])
-    _insert_event(db, row["line"], row["id"], Event.DELETED, now, reason=reason, by=by, **rule)
-    return target
+    return files.target(row["path"]) if row.get("path") else None
 
 
 def _unlink(call_id: str, target: Path | None, rel: str | None) -> None:
@@ -150,28 +162,41 @@ def delete_call(db: sqlite_utils.Database, data_dir: str | Path, call_id: str, r
 def delete_calls(db: sqlite_utils.Database, data_dir: str | Path, call_ids: list[str], reason: str,
                  by: str | None = None, **rule: Any) -> tuple[list[dict[str, Any]], dict[str, RemovalError]]:
     """delete_call for a batch, in one transaction (a sweep of 100,000 calls commits once per
-    batch, not once per call), with the same checks and guarantees call by call. Returns the rows
-    deleted (in order) and {call id: why it was refused} for the others."""
-    data_dir = Path(data_dir)
+    batch, not once per call), with the same checks and guarantees call by call: each row marked
+    deleted with its own 'deleted' event, its peaks dropped, its file removed before the commit.
+    Returns the rows deleted (in order) and {call id: why it was refused} for the others."""
     now = time.time()
+    files = _Files(Path(data_dir))
     deleted: list[dict[str, Any]] = []
     refused: dict[str, RemovalError] = {}
-    files: list[tuple[str, Path | None, str | None]] = []
+    gone: list[tuple[str, Path | None, str | None]] = []
+    detail = json.dumps({"reason": reason, "by": by, **rule}, sort_keys=True)
+    stamp = iso(now)
     with dbmod.immediate(db):
         ages = agesmod.load(db)
+        rows = {r["id"]: r for start in range(0, len(call_ids), BATCH)
+                for r in catalog.get_calls(db, call_ids[start:start + BATCH])}
         for call_id in call_ids:
             try:
-                row = _row(db, call_id)
-                target = _mark_deleted(db, data_dir, row, now, ages, reason, by, rule)
+                if call_id not in rows:
+                    raise RemovalError(f"no call with id {call_id!r}")
+                target = _check(db, files, rows[call_id], now, ages)
             except RemovalError as e:
                 refused[call_id] = e
                 continue
-            files.append((call_id, target, row.get("path")))
-            row.update(status=Status.DELETED, deleted_at=iso(now), path=None, spool_path=None)
+            row = rows[call_id]
+            gone.append((call_id, target, row.get("path")))
+            row.update(status=Status.DELETED, deleted_at=stamp, path=None, spool_path=None)
             deleted.append(row)
-        for call_id, target, rel in files:      # before the commit: see delete_call
+        ids = [(row["id"],) for row in deleted]
+        db.conn.executemany("UPDATE calls SET status = ?, deleted_at = ?, path = NULL, spool_path = NULL "
+                            "WHERE id = ?", [(Status.DELETED, stamp, call_id) for (call_id,) in ids])
+        delete_peaks_of(db, [call_id for (call_id,) in ids])
+        db.conn.executemany("INSERT INTO call_events (line, call_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
+                            [(row["line"], row["id"], stamp, Event.DELETED, detail) for row in deleted])
+        for call_id, target, rel in gone:      # before the commit: see delete_call
             _unlink(call_id, target, rel)
-    for call_id, target, rel in files:
+    for call_id, target, rel in gone:
         log.info("call %s deleted (%s%s)%s", call_id, reason, f", by {by}" if by else "",
                  f": removed {rel}" if target is not None else "")
     return deleted, refused
