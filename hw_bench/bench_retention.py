@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,7 @@ from appliance import daemon as daemonmod
 from appliance.audio import capture
 from appliance.sim import runner, scenario as scenariomod
 from appliance.sim.devices import PIPE_BUF
-from appliance.store import db as dbmod, settings
+from appliance.store import db as dbmod, retention_rules as rules, settings
 from appliance.store.times import iso
 
 CALLS = 100_000
@@ -169,6 +170,13 @@ def check_swept(data: Path, calls: int) -> None:
 
 def run(calls: int, file_bytes: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-retention-"))
+    try:
+        _measure(work, calls, file_bytes)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(work: Path, calls: int, file_bytes: int) -> None:
     data = work / "data"
     print(f"making {calls:,} calls with {file_bytes} B files in {data} ...", file=sys.stderr)
     t = time.monotonic()
@@ -230,7 +238,8 @@ def run(calls: int, file_bytes: int) -> None:
     print(f"| what | wall time | line reads | xruns | late chunks (> 20 ms) | reads > {BUFFER_S * 1000:.0f} ms late "
           "(an xrun on the box) | worst lateness |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for name, secs, w in (("Hookline sweep (batches of 500, one transaction each)", timing["seconds"], sweep),
+    hookline = f"Hookline sweep (batches of {rules.BATCH}, one transaction each)"
+    for name, secs, w in ((hookline, timing["seconds"], sweep),
                           ("`find -type f -delete` of the same files (files only, no catalog)", find_s, find),
                           ("nothing (baseline, 5 s)", 5.0, baseline)):
         print(f"| {name} | {secs:.2f} s | {w.reads} | {w.xruns} | {w.late} | {w.over_buffer} | "
@@ -251,7 +260,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=CALLS)
     ap.add_argument("--file-bytes", type=int, default=FILE_BYTES)
+    ap.add_argument("--batch", type=int, default=rules.BATCH, help="calls per transaction")
     args = ap.parse_args()
+    rules.BATCH = args.batch
     try:
         run(args.calls, args.file_bytes)
     except BenchError as e:
