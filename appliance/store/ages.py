@@ -72,13 +72,7 @@ def load(db: sqlite_utils.Database) -> Ages:
 def check(db: sqlite_utils.Database, changes: list[tuple[str, int | None, Any]]) -> None:
     """Refuse (SettingError) these changes ((name, line, value); value None: clear it), made
     together, when a minimum age would then be above a maximum age, saying in which scope."""
-    stored = settingsmod.stored_values(db)
-    for name, line, value in changes:
-        scope = ("" if line is None else f"line.{line}", name)
-        if value is None:
-            stored.pop(scope, None)
-        else:
-            stored[scope] = value
+    stored = settingsmod.with_changes(settingsmod.stored_values(db), changes)
     name = ", ".join(dict.fromkeys(change[0] for change in changes))
     ages = from_stored(stored)
     for where in [None, *sorted(ages.lines())]:

@@ -256,14 +256,8 @@ def preview_change(db: sqlite_utils.Database, data_dir: str | Path, changes: lis
     """What a sweep would delete with these settings changes ((name, line, value); value None
     clears it) and without them: (after, before), for the warning before saving."""
     stored = settingsmod.stored_values(db)
-    before = _dry_run(db, data_dir, stored, now, disk)
-    for name, line, value in changes:
-        scope = ("" if line is None else f"line.{line}", name)
-        if value is None:
-            stored.pop(scope, None)
-        else:
-            stored[scope] = value
-    return _dry_run(db, data_dir, stored, now, disk), before
+    after = _dry_run(db, data_dir, settingsmod.with_changes(stored, changes), now, disk)
+    return after, _dry_run(db, data_dir, stored, now, disk)
 
 
 def _dry_run(db: sqlite_utils.Database, data_dir: str | Path, stored: dict[tuple[str, str], Any], now: float,

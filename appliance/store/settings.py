@@ -280,6 +280,19 @@ def stored_values(db: sqlite_utils.Database) -> dict[tuple[str, str], Any]:
     return {(r[0], r[1]): json.loads(r[2]) for r in db.execute("SELECT scope, name, value FROM settings")}
 
 
+def with_changes(stored: dict[tuple[str, str], Any],
+                 changes: list[tuple[str, int | None, Any]]) -> dict[tuple[str, str], Any]:
+    """stored_values() as they would be after these changes ((name, line, value); value None:
+    cleared), to check or preview a change before it is made."""
+    out = dict(stored)
+    for name, line, value in changes:
+        if value is None:
+            out.pop((_scope(line), name), None)
+        else:
+            out[(_scope(line), name)] = value
+    return out
+
+
 def snapshot(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
     """Every stored row (scope, name, value as stored), in a fixed order: two snapshots are equal
     when nothing was set or cleared in between (the daemon polls this)."""
