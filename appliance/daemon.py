@@ -28,7 +28,7 @@ from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
 from .recording.disk import DiskWorker
 from .recording.recover import recover
-from .store import box, db as dbmod, retention, settings as settingsmod
+from .store import box, db as dbmod, dnr, retention, settings as settingsmod
 
 log = logging.getLogger("hookline.daemon")
 
@@ -82,6 +82,7 @@ class Daemon:
             box.record(db, self.config)
             self._settings_rows = settingsmod.snapshot(db)
             values = settingsmod.resolve(db, [line.id for line in self.config.lines])["lines"]
+            self._dnr_changes, listed = dnr.changes(db), self._do_not_record(db)
             self.disk_full = retention.check_full(db, self.data_dir, settingsmod.box_values(db), time.time())
         finally:
             db.close()
@@ -94,6 +95,7 @@ class Daemon:
                         settings={**{k: v for k, (v, _) in values[cfg.id].items()}, "disk_full": self.disk_full},
                         tick=self._tick,
                         disk=self.disk)
+            line.apply_dnr(listed)         # before its first call: queued ahead of anything it hears
             self.lines.append(line)
         for line in self.lines:
             line.start()
@@ -143,6 +145,12 @@ class Daemon:
                         line.apply_settings({k: v for k, (v, _) in resolved["lines"][line.cfg.id].items()})
                     log.info("settings changed; applied to the running lines")
                     self._sweep_now.set()       # retention_days or disk_reserve_pct may have changed
+                    self._dnr_changes = None    # dnr_keep_number may have changed
+                if dnr.changes(db) != self._dnr_changes:
+                    self._dnr_changes, listed = dnr.changes(db), self._do_not_record(db)
+                    for line in self.lines:
+                        line.apply_dnr(listed)
+                    log.info("do-not-record list loaded: %d entries", len(listed))
                 if time.monotonic() - last_status >= STATUS_INTERVAL_S:
                     self._write_status()
                     last_status = time.monotonic()
@@ -150,6 +158,9 @@ class Daemon:
             log.exception("maintenance loop failed")
         finally:
             db.close()
+
+    def _do_not_record(self, db) -> dnr.Listed:
+        return dnr.load(db, self.config.phone_region, settingsmod.box_values(db)["dnr_keep_number"])
 
     def _retain(self) -> None:
         """Retention and the disk guard, at start and every SWEEP_INTERVAL_S (sooner when the

@@ -84,6 +84,8 @@ CASES = [
     ("export", None, "bob", {}, "Exported the catalog"),
     ("recover", None, "console:root", {"calls": ["a", "b", "c"], **CONSOLE},
      "Recovered 3 calls left unfinished (after a power cut or a crash)"),
+    ("dnr-add", "+14155550123", "admin", {"label": "Doctor"}, "Added (415) 555-0123 to the do-not-record list (Doctor)"),
+    ("dnr-remove", "555*", "console:root", {"label": "", **CONSOLE}, "Removed 555* from the do-not-record list"),
     ("erase", None, "manager", {"count": 3, "refused": 1, "number_hash": "36a2cef4ff9bf7a1abd2a933"},
      "Erased 3 calls with one number (SHA-256 36a2cef4ff9b…); 1 call refused (on hold or under the minimum age)"),
 ]

@@ -21,7 +21,7 @@ from appliance.store.removal import set_hold
 pytestmark = pytest.mark.xdist_group("erasure")
 
 DAY = 86400.0
-NUMBER_KEY = "+14155550123"
+NUMBER_KEY = "14155550123"
 
 
 def iso_days_ago(days: float) -> str:

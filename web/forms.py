@@ -64,3 +64,13 @@ class OwnPasswordForm(PasswordForm):
 
 class TokenForm(FlaskForm):
     label = StringField("What the token is for", validators=[DataRequired(), Length(max=NAME_MAX)])
+
+
+class DnrForm(FlaskForm):
+    """A number for the do-not-record list; appliance.store.dnr checks what it may be."""
+    pattern = StringField("Number or pattern", validators=[DataRequired(message="give a number"), Length(max=64)])
+    label = StringField("Label (who it is: Doctor, Union, Helpline)", validators=[Length(max=64)])
+
+
+class DnrRemoveForm(FlaskForm):
+    pattern = HiddenField(validators=[DataRequired(), Length(max=64)])

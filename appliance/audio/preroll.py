@@ -41,3 +41,14 @@ class PrerollBuffer:
         if i < j:
             return self._buf[i:j]
         return np.concatenate((self._buf[i:], self._buf[:j]))
+
+    def forget(self, start: int, stop: int) -> int:
+        """Overwrite frames [start, stop) with silence, as far as they are still held (a call on
+        the do-not-record list leaves nothing behind in memory); returns stop."""
+        at, end = max(start, self.start), min(stop, self.end)
+        while at < end:
+            i = at % self.capacity
+            n = min(end - at, self.capacity - i)
+            self._buf[i:i + n] = 0
+            at += n
+        return stop

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..hook.base import HookEvent
+from ..store.dnr import hidden_caller_id
 from ..store.kinds import Event
+from .policy import listed
 
 
 def apply_event(line, ev: HookEvent) -> None:
@@ -21,18 +23,23 @@ def apply_event(line, ev: HookEvent) -> None:
     elif ev.kind == "settings":
         line.settings.update(ev.detail)
         line.detectors.update(line.settings)
+    elif ev.kind == "dnr":
+        line.session.policy.do_not_record.listed = ev.detail["listed"]
     elif ev.kind == "ring":
         ring(line, ev.frame, ev.detail)
     elif ev.kind == "callerid":
         line.who.caller_id(ev.frame, ev.detail)
-        line.event(Event.CALLERID, ev.frame, line.session.call_id, **ev.detail)
-        fields = line.who.late_caller_id(ev.frame, call.offhook_frame, call.info) if call else None
+        # A number on the do-not-record list is matched as it comes, before the answer: not stored.
+        line.event(Event.CALLERID, ev.frame, line.session.call_id,
+                   **hidden_caller_id(ev.detail, line.session.policy.do_not_record.listed))
+        fields = line.who.late_caller_id(ev.frame, call.offhook_frame, call.info) if call and not listed(call.dropped) \
+            else None
         if fields:
             line.session.learnt(fields, line.pos)
     elif ev.kind == "digit":
         if call is None:
             line.digits.wait_for_call(ev.frame, ev.detail["digit"])
-        else:
+        elif not listed(call.dropped):      # keyed on a call on the do-not-record list: not stored
             line.session.digit(ev.frame, ev.detail["digit"])
     else:
         line.event(ev.kind, ev.frame, **ev.detail)

@@ -2,15 +2,19 @@
 caller ID or dialed digits change, and at on-hook. Its rules are tried in order, and the first
 that drops the call decides, with the reason a person reads in the call's history.
 
-Today's rules: recording switched off for the line (at off-hook: the call is logged, not
-recorded), a full disk when the box is set to stop recording then (at off-hook) and the minimum
-length (at on-hook: too short to keep). A do-not-record list is a
-rule that looks at the caller ID and the dialed digits.
+Today's rules: the do-not-record list (at off-hook on the caller ID, then whenever the caller ID
+or the dialed digits change), recording switched off for the line (at off-hook: the call is
+logged, not recorded), a full disk when the box is set to stop recording then (at off-hook)
+and the minimum length (at on-hook: too short to keep).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..store.dnr import NOTHING_LISTED, Listed
+
+DO_NOT_RECORD = "do-not-record"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,31 @@ class Rule:
 
     def at_end(self, info, talk_s: float, settings: dict[str, Any]) -> Verdict | None:
         return None
+
+
+class DoNotRecord(Rule):
+    """A number on the do-not-record list (store.dnr): an inbound call on its caller ID (at the
+    answer, or when a late caller ID comes), an outbound one on its digits as they are dialed (a
+    prefix matches once it is dialed, an exact number at its last digit). The line replaces
+    `listed` when the list changes."""
+
+    def __init__(self, listed: Listed = NOTHING_LISTED) -> None:
+        self.listed = listed
+
+    def at_offhook(self, info, settings):
+        return self.on_update(info, settings)
+
+    def on_update(self, info, settings):
+        entry = self.listed.match(info.remote_number) or self.listed.match(info.dialed)
+        if entry is None:
+            return None
+        return Verdict(False, "not recorded: do-not-record list" + (f", {entry.label}" if entry.label else ""),
+                       {"rule": DO_NOT_RECORD, "label": entry.label})
+
+
+def listed(verdict: Verdict | None) -> bool:
+    """Whether the call was dropped for being on the do-not-record list."""
+    return verdict is not None and verdict.facts.get("rule") == DO_NOT_RECORD
 
 
 class RecordingOff(Rule):
@@ -70,7 +99,10 @@ class MinimumLength(Rule):
 
 class RecordPolicy:
     def __init__(self, rules: list[Rule] | None = None) -> None:
-        self.rules = rules if rules is not None else [RecordingOff(), DiskFull(), MinimumLength()]
+        # The list comes first: a listed call on a line that does not record keeps its number out too.
+        self.do_not_record = DoNotRecord()
+        self.rules = rules if rules is not None else [self.do_not_record, RecordingOff(), DiskFull(),
+                                                           MinimumLength()]
 
     def _first_drop(self, answers) -> Verdict:
         for verdict in answers:

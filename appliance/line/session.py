@@ -21,7 +21,8 @@ from ..store.kinds import Event
 from .consent import NO_PLAYER
 from .digits import learnt_from_digit
 from .parts import Parts
-from .policy import RecordPolicy, Verdict
+from .policy import RecordPolicy, Verdict, listed
+from .unlisted import forget, keep_forgetting
 
 log = logging.getLogger("hookline.line")
 
@@ -45,6 +46,8 @@ class Call:
     stuck: bool = False
     dropped: Verdict | None = None          # why the policy dropped it (None: kept so far)
     row_written: bool = False               # a dropped call's catalog row exists already
+    audio_from: int = 0                     # its first frame (pre-roll); 0 when not recorded: all frames held
+    forget_from: int | None = None          # on the do-not-record list: its frames from here are silenced
 
 
 @dataclass
@@ -127,6 +130,7 @@ class CallSession:
         verdict = self.policy.at_offhook(info, self.settings)
         if not verdict.keep:
             self.call = Call(frame, frame, None, info, call_id=catalog.new_call_id(), dropped=verdict)
+            forget(self.call, self.audio, self.policy, self.recorder.db)
             self.event(Event.OFFHOOK, frame, self.call.call_id, recording=False, direction=info.direction)
             self._add_digits(digits)
             return
@@ -158,7 +162,7 @@ class CallSession:
     def _record(self, frame: int, info: CallInfo) -> CallRecording:
         start = max(self.audio.start, frame - self.preroll, self.last_end)
         rec = self.recorder.record(info, (frame - start) / self.rate)
-        self.call = Call(frame, frame, rec, info, cursor=start, call_id=rec.id)
+        self.call = Call(frame, frame, rec, info, cursor=start, call_id=rec.id, audio_from=start)
         return rec
 
     def stopped(self, frame: int) -> None:
@@ -173,6 +177,7 @@ class CallSession:
         self.consent.end()
         frame = max(frame, call.part_start)
         self.last_end = frame
+        keep_forgetting(call, self.audio, frame)
         rec = call.recording
         duration = (frame - call.part_start) / self.rate
         extra = {"reason": reason} if reason else {}
@@ -194,12 +199,13 @@ class CallSession:
 
     # -- what is learnt during the call -----------------------------------------------------
     def learnt(self, fields: dict[str, Any], pos: int) -> None:
-        """The call's caller ID, digits or direction, learnt at pos: into its catalog row at once."""
+        """The call's caller ID, digits or direction, learnt at pos: into its row if the policy keeps it."""
         call = self.call
         call.info.__dict__.update(fields)
-        if call.recording:
-            call.recording.update(**fields)
+        rec = call.recording
         self._ask_policy(pos)
+        if rec and not listed(call.dropped):    # a listed call: unlisted.forget decides what its row says
+            rec.update(**fields)
 
     def digit(self, frame: int, digit: str) -> None:
         call = self.call
@@ -214,21 +220,23 @@ class CallSession:
 
     def _add_digits(self, digits: list[tuple[int, str]]) -> None:
         for frame, digit in digits:
-            if self.call is not None:
+            if self.call is not None and not listed(self.call.dropped):    # a listed call's digits are not kept
                 self.digit(frame, digit)
 
     def _ask_policy(self, pos: int) -> None:
         """The caller ID or the digits changed: may the call still be kept?"""
         call = self.call
-        if call.recording is None or call.dropped:
+        if call.stuck or listed(call.dropped) or (call.recording is None and not call.dropped):
             return
         verdict = self.policy.on_update(call.info, self.settings)
-        if verdict.keep:
-            return
-        rec, call.recording, call.dropped, call.row_written = call.recording, None, verdict, True
+        if verdict.keep or (call.dropped and not listed(verdict)):
+            return                  # a call not recorded already: only the list changes how it is kept
+        rec, call.recording, call.dropped, call.row_written = call.recording, None, verdict, call.recording is not None
         self.consent.end()
-        rec.discard(self.clock.wall(pos), (pos - call.part_start) / self.rate)
-        self.event(Event.DISCARD, pos, rec.id, **verdict.detail())
+        forget(call, self.audio, self.policy, self.recorder.db)
+        if rec is not None:
+            rec.discard(self.clock.wall(pos), (pos - call.part_start) / self.rate)
+            self.event(Event.DISCARD, pos, rec.id, **verdict.detail())
 
     # -- the audio ------------------------------------------------------------------------
     def heard(self, near_dbfs: float, far_dbfs: float) -> None:
@@ -239,6 +247,7 @@ class CallSession:
         """Captured up to pos: the recording gets what it may have, and a periodic beep is
         played when it is due."""
         call = self.call
+        keep_forgetting(call, self.audio, self.audio.end)
         if not (call and call.recording):
             return
         self.parts.advance(call, pos)

@@ -110,6 +110,10 @@ class Line(threading.Thread):
     def apply_settings(self, values: dict[str, Any]) -> None:
         self.events.put(HookEvent("settings", None, dict(values)))
 
+    def apply_dnr(self, listed) -> None:
+        """A new do-not-record list (store.dnr.Listed), from the daemon."""
+        self.events.put(HookEvent("dnr", None, {"listed": listed}))
+
     def stop(self) -> None:
         self.stopping.set()
 

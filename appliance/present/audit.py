@@ -28,7 +28,9 @@ ACTION_LABELS = {
     "hold": "Kept calls", "release": "Released calls", "note": "Notes on calls",
     "settings": "Changed settings", "user-add": "Added users", "user-change": "Changed users",
     "user-remove": "Removed users", "token-create": "Created API tokens", "token-revoke": "Revoked API tokens",
-    "export": "Exports", "recover": "Recovered calls", "erase": "Erasures by number",
+    "export": "Exports", "recover": "Recovered calls",
+    "dnr-add": "Added to the do-not-record list", "dnr-remove": "Removed from the do-not-record list",
+    "erase": "Erasures by number",
 }
 
 
@@ -259,6 +261,13 @@ def _unknown(action: Any, target: Any) -> str:
     return f"{words[:1].upper()}{words[1:]}" + (f": {target}" if target else "")
 
 
+def _dnr(entry, target, detail, ctx, done: str) -> str:
+    """'Added (415) 555-0123 to the do-not-record list (Doctor)'."""
+    label = str(detail.get("label") or "")
+    return f"{done} {numbers.readable(target, ctx.box.phone_region)} " \
+           f"{'to' if done == 'Added' else 'from'} the do-not-record list" + (f" ({label})" if label else "")
+
+
 _WORDING = {
     "login": lambda entry, target, detail, ctx: "Logged in",
     "login-failed": _login_failed,
@@ -271,6 +280,8 @@ _WORDING = {
     "token-revoke": lambda *args: _token(*args, "Revoked", "of"),
     "export": lambda entry, target, detail, ctx: f"Exported {target}" if target else "Exported the catalog",
     "recover": _recover,
+    "dnr-add": lambda *args: _dnr(*args, "Added"),
+    "dnr-remove": lambda *args: _dnr(*args, "Removed"),
     "erase": lambda entry, target, detail, ctx: _erased(detail),
 }
 

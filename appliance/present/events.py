@@ -53,7 +53,10 @@ def _onhook(d: dict[str, Any], ctx: Context) -> str:
 
 
 def caller_id(d: dict[str, Any], region: str) -> str:
-    """'Caller ID: ACME PLUMBING, (415) 555-0123'; a withheld or unavailable number says so."""
+    """'Caller ID: ACME PLUMBING, (415) 555-0123'; a withheld or unavailable number says so, and
+    one on the do-not-record list is not stored."""
+    if d.get("hidden") == "do-not-record":
+        return "Caller ID: a number on the do-not-record list (not stored)"
     name = str(d.get("name") or "").strip()
     number = readable(str(d.get("number") or ""), region)
     if not number and d.get("withheld"):

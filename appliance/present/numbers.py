@@ -37,27 +37,35 @@ def search_digits(text: str, region: str) -> str:
     return digits
 
 
-def number_key(text: str | None, region: str) -> str:
-    """One form for every way of writing the same number, to tell whether two are the same:
-    '(415) 555-0123', '4155550123', '+1 415 555 0123' and '14155550123' on a US box all give
-    '+14155550123'. What is not a possible phone number (an extension, a star code) is its
-    digits, '*' and '#'; nothing gives ''."""
-    digits = re.sub(r"[^0-9*#+]", "", text or "")
-    if not digits:
-        return ""
-    try:
-        parsed = phonenumbers.parse(digits, region)
-        if phonenumbers.is_possible_number(parsed):
-            return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
-    except NumberParseException:
-        pass
-    return digits.lstrip("+")
+PUNCTUATION = re.compile(r"[\s\-.()/]")
+
+
+def international_digits(text: str, region: str) -> str:
+    """A number (or its start, or a pattern with `?` and `*`) in one form: the digits after the
+    '+' of its international form. On a US box '+1 415 555 0123', '(415) 555-0123',
+    '1-415-555-0123' and '011 1 415 555 0123' are all '14155550123'; on a UK box '020 7946 0958'
+    is '442079460958'. So caller ID, dialed digits and a typed number compare as the same number
+    however each was written: the region's international prefix (011, 00) and national prefix
+    (1, 0) are read as such. Other characters (`*`, `#`, `?`) are kept where they are."""
+    text = PUNCTUATION.sub("", text)
+    if text.startswith("+"):
+        return text[1:]
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None:
+        return text
+    abroad = re.match(meta.international_prefix, text) if meta.international_prefix else None
+    if abroad and abroad.end():
+        return text[abroad.end():]
+    if meta.national_prefix and text.startswith(meta.national_prefix):
+        text = text[len(meta.national_prefix):]
+    return f"{meta.country_code}{text}"
 
 
 def core_digits(text: str, region: str) -> str:
-    """The digits every stored form of the number contains (its national number: '4155550123'),
-    to find the candidates before number_key compares them."""
-    key = number_key(text, region)
-    if key.startswith("+"):
-        return str(phonenumbers.parse(key).national_number)
-    return key
+    """The digits every stored form of a number contains (its national number: '4155550123' for
+    '+1 415 555 0123'), to find the candidates before international_digits compares them."""
+    key = international_digits(text, region)
+    try:
+        return str(phonenumbers.parse("+" + key).national_number)
+    except NumberParseException:
+        return key

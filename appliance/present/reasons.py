@@ -85,8 +85,14 @@ def _by_person(facts: dict[str, Any]) -> str:
     return said
 
 
+def _do_not_record(facts: dict[str, Any]) -> str:
+    label = str(facts.get("label") or "").strip()
+    return "Not recorded: do-not-record list" + (f", {label}" if label else "")
+
+
 _SENTENCES = {
     "recording-off": lambda facts: "Recording is turned off for this line",
+    "do-not-record": _do_not_record,
     "too-short": _too_short,
     "crash-no-audio": lambda facts: "The recorder stopped unexpectedly before any audio reached the disk",
     "crash-no-file": lambda facts: "The recorder stopped unexpectedly before the recording file was written",

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..daemon import Daemon, hook_source
 from ..hook.gpio import GpioHookSource
 from ..stopping import StopRequests
-from ..store import db as dbmod, settings as settingsmod
+from ..store import db as dbmod, dnr, settings as settingsmod
 from . import scenario as scenariomod
 from .hardware import SimHardware
 
@@ -36,6 +36,11 @@ def apply_scenario_settings(sc: scenariomod.Scenario, data_dir: Path) -> None:
     try:
         for _, name, value, line in wanted:
             settingsmod.set_value(db, name, value, line)
+        for pattern, label in sc.dnr:      # checked when the scenario was read
+            try:
+                dnr.add(db, pattern, label, "scenario", sc.phone_region)
+            except dnr.DnrError:           # on the list already: a data folder simulated before
+                pass
     finally:
         db.close()
 

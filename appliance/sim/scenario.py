@@ -106,6 +106,7 @@ class Scenario:
     base_dir: Path = field(default=Path("."))
     timezone: str | None = None   # the box's config: the zone pages show times in (None: the system's)
     phone_region: str = "US"      # and the region numbers are read for
+    dnr: tuple[tuple[str, str], ...] = ()   # the do-not-record list: (pattern, label)
 
     @property
     def end_s(self) -> float:
@@ -172,7 +173,8 @@ def parse(doc: dict, base_dir: Path = Path(".")) -> Scenario:
 def _parse(doc: dict, base_dir: Path) -> Scenario:
     _check_keys(doc, {"appliance", "line", "call", "fault"}, "")
     app = _get(doc, "appliance", "", dict, {})
-    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s", "timezone", "phone_region"}, "appliance")
+    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s", "timezone", "phone_region", "dnr"},
+                "appliance")
     start_dt = _parse_start(app)
     rate = _get(app, "sample_rate", "appliance", int, 8000, choices=(8000, 16000))
     seed = _get(app, "seed", "appliance", int, 1)
@@ -187,7 +189,25 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
     return Scenario(start=start_dt.timestamp(), sample_rate=rate, seed=seed,
                     settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
                     calls=tuple(sorted(calls, key=lambda c: c.at)), faults=tuple(faults), loop_s=loop_s,
-                    base_dir=base_dir, **_box(app))
+                    base_dir=base_dir, dnr=_parse_dnr(app), **_box(app))
+
+
+def _parse_dnr(app: dict) -> tuple[tuple[str, str], ...]:
+    """`dnr = [{ pattern = "...", label = "..." }]`, checked as `hookline dnr add` checks them."""
+    from ..store import dnr
+    out = []
+    for i, raw in enumerate(_get(app, "dnr", "appliance", list, []), 1):
+        where = f"appliance.dnr[{i}]"
+        if not isinstance(raw, dict):
+            raise ScenarioError(where, "is not a table", 'write { pattern = "+1 415 555 0123", label = "Doctor" }')
+        _check_keys(raw, {"pattern", "label"}, where)
+        try:
+            pattern = dnr.clean_pattern(_get(raw, "pattern", where, str))
+            label = dnr.clean_label(_get(raw, "label", where, str, ""))
+        except dnr.DnrError as e:
+            raise ScenarioError(where, str(e)) from None
+        out.append((pattern, label))
+    return tuple(out)
 
 
 def _box(app: dict) -> dict[str, Any]:

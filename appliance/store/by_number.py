@@ -4,15 +4,17 @@ selection that erasure by number (store.erasure) and the access package for the 
 (USB export) share.
 
 The trigram index finds the calls whose number or digits contain the number's national digits;
-present.numbers.number_key then keeps those that are the same number, not merely contain it.
+present.numbers.international_digits (the do-not-record list's one form) then keeps those that are
+the same number, not merely contain it.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlite_utils
 
-from ..present.numbers import core_digits, number_key
+from ..present.numbers import PUNCTUATION, core_digits, international_digits
 from .kinds import Event
 from .search_plan import fts_phrase
 
@@ -24,11 +26,17 @@ class NumberError(ValueError):
 
 
 def key_of(number: str, region: str) -> str:
-    """The number's one form (number_key); refused when there is nothing like a number in it."""
-    key = number_key(number, region)
-    if not key or len(key.lstrip("+")) < 2:
-        raise NumberError(f"{number!r} is not a phone number: give at least two digits")
-    return key
+    """The number's one form ('14155550123'); refused unless it is digits (at least three), with
+    spaces, dashes, dots, parentheses and a leading '+' at most."""
+    bare = PUNCTUATION.sub("", number.strip())
+    if not re.fullmatch(r"\+?[0-9*#]+", bare) or len(re.sub(r"\D", "", bare)) < MIN_DIGITS:
+        raise NumberError(f"{number!r} is not a phone number: give its digits (at least {MIN_DIGITS}), "
+                          "written any way: (415) 555-0123, +1 415 555 0123")
+    return international_digits(bare, region)
+
+
+def _same(stored: str | None, key: str, region: str) -> bool:
+    return bool(stored) and international_digits(stored, region) == key
 
 
 def calls_with_number(db: sqlite_utils.Database, number: str, region: str) -> list[dict[str, Any]]:
@@ -44,8 +52,8 @@ def calls_with_number(db: sqlite_utils.Database, number: str, region: str) -> li
                           "ORDER BY started_at, rowid", [core, core])
     columns = [d[0] for d in rows.description]
     found = [dict(zip(columns, r)) for r in rows.fetchall()]
-    return [row for row in found if key in (number_key(row.get("remote_number"), region),
-                                            number_key(row.get("dialed"), region))]
+    return [row for row in found
+            if _same(row.get("remote_number"), key, region) or _same(row.get("dialed"), key, region)]
 
 
 def loose_callerid_events(db: sqlite_utils.Database, number: str, region: str) -> list[int]:
@@ -54,4 +62,4 @@ def loose_callerid_events(db: sqlite_utils.Database, number: str, region: str) -
     rows = db.execute("SELECT id, json_extract(detail, '$.number') FROM call_events WHERE kind = ? AND "
                       "call_id IS NULL AND instr(json_extract(detail, '$.number'), ?) > 0",
                       [Event.CALLERID, core]).fetchall()
-    return [event_id for event_id, said in rows if number_key(said, region) == key]
+    return [event_id for event_id, said in rows if _same(said, key, region)]

@@ -25,7 +25,7 @@ class SettingError(ValueError):
 
 
 # The groups, in the order the settings page shows them.
-GROUPS = ("Line name", "Recording", "Notice to callers", "Voice activation", "Retention")
+GROUPS = ("Line name", "Recording", "Notice to callers", "Voice activation", "Retention", "Do not record")
 
 _SINGULAR = {"seconds": "second", "days": "day", "milliseconds": "millisecond"}
 
@@ -179,6 +179,9 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             choices=("delete-oldest", "stop-recording"),
             choice_labels=("delete the oldest calls past their minimum age",
                            "stop recording new calls and raise an alarm")),
+    Setting("dnr_keep_number", "bool", "Keep the number of calls not recorded", "On: a call on the "
+            "do-not-record list still shows its number in the call list; off: only the list's label.", False,
+            group="Do not record", per_line=False),
     Setting("name", "text", "Line name", "What the pages and the command call this line; empty: the name "
             "in the config.", "Line {line}", group="Line name", line_only=True, lo=1, hi=40, config_key="name"),
 )}

@@ -186,7 +186,8 @@ class ModemSource(_SerialSource):
         fields, raw = block["fields"], block["raw"]
         if fields:
             self._emit("callerid", **parse_caller_id(fields), raw=raw)
-            log.info("%s: caller ID %s", self.port, " | ".join(raw))
+            # Not at INFO: the journal would keep numbers on the do-not-record list (the line decides).
+            log.debug("%s: caller ID %s", self.port, " | ".join(raw))
         else:
             log.info("%s: caller-ID lines without number, name, date or time ignored: %s", self.port, raw)
         self.lines_seen += len(raw)
