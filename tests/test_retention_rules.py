@@ -149,6 +149,9 @@ def test_settings_set_warns_before_a_change_deletes_calls(box):
     assert f"warning: this will delete 2 calls from before {day}" in proc.stderr
     quiet = st.check("settings", "set", "line.2.retention_days", "400", "--data", data)
     assert "warning" not in quiet.stderr
+    st.check("settings", "set", "retention_days", "100", "--data", data)
+    back = st.check("settings", "unset", "line.2.retention_days", "--data", data)
+    assert "warning: this will delete 1 call from before" in back.stderr, "line 2 falls back to 100 days"
 
 
 def test_the_settings_page_asks_before_a_change_deletes_calls(box):

@@ -128,20 +128,26 @@ def settings_set(name: str, value: str, data: str | None, line: int | None) -> N
         return
     _audit_change(db, setting, line, before, parsed)
     click.echo(f"{subject}: now {typed(parsed)} (was {typed(was)}, the {SOURCES[source]})", err=True)
+    _warn_deletes(warning)
+
+
+def _warn_deletes(warning: str | None) -> None:
     if warning:
         click.echo(f"hookline: warning: {warning[:1].lower()}{warning[1:]} The recorder applies it within a "
                    "minute (hookline retention sweep --dry-run lists them).", err=True)
 
 
-def _deletes(db, data_dir, setting, line: int | None, value: str) -> str | None:
-    """What setting a retention setting to `value` would delete that is not due now (None: nothing)."""
+def _deletes(db, data_dir, setting, line: int | None, value: str | None) -> str | None:
+    """What setting a retention setting to `value` (None: unsetting it) would delete that is not
+    due now (None: nothing)."""
     import time
 
     from ..present import retention as words, zone
     from ..store import box, retention, settings as s
     if setting.name not in s.RETENTION:
         return None
-    after, before = retention.preview_change(db, data_dir, [(setting.name, line, setting.parse(value))], time.time())
+    parsed = None if value is None else setting.parse(value)
+    after, before = retention.preview_change(db, data_dir, [(setting.name, line, parsed)], time.time())
     return words.change_warning(after, before, zone.box_zone(box.facts(db).timezone))
 
 
@@ -153,9 +159,11 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
     """Go back to the default (for a line: the box's value; else the config's, or the built-in one)."""
     from ..store import settings as s
     setting, line = _named_setting(name, line)
-    db = _open_db(_data_dir(data))
+    data_dir = _data_dir(data)
+    db = _open_db(data_dir)
     view = _on_line(db, line)
     before = s.stored_value(db, setting.name, line)
+    warning = _deletes(db, data_dir, setting, line, None)
     try:
         s.clear_value(db, setting.name, line)
     except s.SettingError as e:
@@ -167,3 +175,4 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
         return
     _audit_change(db, setting, line, before, None)
     click.echo(f"{subject}: back to {BACK_TO[source]} ({typed(now)}; was {typed(before)})", err=True)
+    _warn_deletes(warning)
