@@ -40,6 +40,7 @@ RECORDINGS = "recordings"
 NOTE_MAX_CHARS = 2000
 DELETABLE = FINISHED
 BATCH = 500            # rows read at a time (SQLite's limit on parameters)
+YIELD_EVERY = 25       # calls checked between two offers of the interpreter to other threads
 
 
 class RemovalError(ValueError):
@@ -176,7 +177,9 @@ def delete_calls(db: sqlite_utils.Database, data_dir: str | Path, call_ids: list
         ages = agesmod.load(db)
         rows = {r["id"]: r for start in range(0, len(call_ids), BATCH)
                 for r in catalog.get_calls(db, call_ids[start:start + BATCH])}
-        for call_id in call_ids:
+        for n, call_id in enumerate(call_ids, 1):
+            if n % YIELD_EVERY == 0:
+                time.sleep(0)        # let a line's capture thread have the interpreter: it must not fall behind
             try:
                 if call_id not in rows:
                     raise RemovalError(f"no call with id {call_id!r}")
