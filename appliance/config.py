@@ -82,6 +82,14 @@ HookConfig = GpioHook | LineMonitorHook | VoxHook
 
 
 @dataclass(frozen=True)
+class PauseInputs:
+    """`[line.pause]`: a button that pauses and resumes the call in progress, and an LED lit while paused."""
+    button: int
+    led: int | None = None
+    pull: str = "up"           # up: the button shorts the pin to ground; down: to 3.3 V
+
+
+@dataclass(frozen=True)
 class LineConfig:
     id: int
     name: str
@@ -94,6 +102,7 @@ class LineConfig:
     max_call_s: float
     bitrate_kbps: int
     callerid: ModemCallerId | None = None
+    pause: PauseInputs | None = None
 
     @property
     def swap_legs(self) -> bool:
@@ -123,7 +132,9 @@ class Config:
 _TOP = {"data_dir", "status_file", "audit_seal_file", "timezone", "phone_region", "audio", "recording", "line"}
 _AUDIO = {"sample_rate", "period_ms", "bitrate_kbps"}
 _RECORDING = {"preroll_s", "min_call_s", "max_call_s"}
-_LINE = {"id", "name", "capture", "playback", "near_channel", "offhook", "callerid"} | _RECORDING | {"bitrate_kbps"}
+_LINE = ({"id", "name", "capture", "playback", "near_channel", "offhook", "callerid", "pause"} | _RECORDING
+         | {"bitrate_kbps"})
+_PAUSE = {"button", "led", "pull"}
 _GPIO = {"source", "pin", "active", "pull", "debounce_ms", "rings", "ring_hz"}
 _MONITOR = {"source", "port", "baud", "offhook_pattern", "onhook_pattern", "ring_pattern", "debounce_ms"}
 _VOX = {"source", "debounce_ms"}
@@ -253,6 +264,21 @@ def _parse_callerid(table: dict | None, where: str, seen_ports: set[str]) -> Mod
     )
 
 
+def _parse_pause(table: dict | None, where: str, seen_pins: set[int]) -> PauseInputs | None:
+    if table is None:
+        return None
+    _check_keys(table, _PAUSE, where)
+    pins = {}
+    for key in ("button", "led"):
+        pin = _get(table, key, where, int, None if key == "led" else ..., lo=0, hi=27)
+        if pin is not None and pin in seen_pins:
+            raise ConfigError(f"{where}.{key}", f"GPIO{pin} is already used", "give it a pin of its own")
+        if pin is not None:
+            seen_pins.add(pin)
+        pins[key] = pin
+    return PauseInputs(**pins, pull=_get(table, "pull", where, str, "up", choices=("up", "down")))
+
+
 def _parse_seal_file(doc: dict, data_dir: Path) -> Path:
     """audit_seal_file: outside data_dir, or refused."""
     seal_file = Path(_get(doc, "audit_seal_file", "", str, str(Config.audit_seal_file)))
@@ -313,6 +339,7 @@ def parse(doc: dict, source: Path | None = None) -> Config:
         seen_ids.add(line_id)
         hook = _parse_hook(_get(raw, "offhook", where, dict), f"{where}.offhook", seen_pins, seen_ports)
         callerid = _parse_callerid(_get(raw, "callerid", where, dict, None), f"{where}.callerid", seen_ports)
+        pause = _parse_pause(_get(raw, "pause", where, dict, None), f"{where}.pause", seen_pins)
         line_min = float(_get(raw, "min_call_s", where, (int, float), min_call, lo=0, hi=600))
         line_max = float(_get(raw, "max_call_s", where, (int, float), max_call, lo=10, hi=24 * 3600))
         if line_min >= line_max:
@@ -325,6 +352,7 @@ def parse(doc: dict, source: Path | None = None) -> Config:
             near_channel=_get(raw, "near_channel", where, str, "left", choices=("left", "right")),
             offhook=hook,
             callerid=callerid,
+            pause=pause,
             preroll_s=float(_get(raw, "preroll_s", where, (int, float), preroll, lo=0, hi=10)),
             min_call_s=line_min,
             max_call_s=line_max,

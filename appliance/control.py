@@ -6,7 +6,11 @@ finds nobody listening fails at once with a message saying the recorder is not r
 socket is the box user's and its group's (0660): the web page and root may ask, nobody else.
 
     {"command": "status"}   ->  {"ok": true, "result": {...}}
-    {"command": "nope"}     ->  {"ok": false, "error": "unknown command 'nope' (known: status)"}
+    {"command": "pause", "line": 1, "by": "web", "user": "ann"}
+                            ->  {"ok": true, "result": {"line": 1, "paused": true, "paused_s": 0.0, "changed": true}}
+    {"command": "resume", "line": 1, ...}   (the same; resuming a call that is not paused changes
+                                             nothing: "changed": false and a message)
+    {"command": "nope"}     ->  {"ok": false, "error": "unknown command 'nope' (known: pause, resume, status)"}
 """
 from __future__ import annotations
 
@@ -27,7 +31,21 @@ MAX_PATH = 107                  # sockaddr_un's sun_path, with its NUL
 
 
 class ControlError(RuntimeError):
-    """The recorder did not answer, or answered with an error; the message says which."""
+    """The recorder did not answer, or answered with an error; the message says which, and code
+    (for programs) what kind of refusal it was: "not-running", or the handler's code."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Refused(ValueError):
+    """A handler's answer that the command cannot be done (no such line, no call): its message
+    goes back as the error, with its code, and nothing is logged."""
+
+    def __init__(self, message: str, code: str = "refused") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def socket_path(status_file: str | Path) -> Path:
@@ -123,6 +141,8 @@ class ControlServer:
                                           f"(known: {', '.join(sorted(self.handlers))})"}
         try:
             return {"ok": True, "result": handler(request)}
+        except Refused as e:
+            return {"ok": False, "error": str(e), "code": e.code}
         except Exception as e:      # a failing command must not take the channel down
             log.exception("command channel: %s failed", request["command"])
             return {"ok": False, "error": f"{request['command']} failed: {e}"}
@@ -148,7 +168,7 @@ def ask(path: str | Path, command: str, timeout: float = ANSWER_TIMEOUT_S, **arg
         try:
             sock.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError):
-            raise ControlError(f"the recorder is not running (nothing answers at {path})") from None
+            raise ControlError(f"the recorder is not running (nothing answers at {path})", "not-running") from None
         except PermissionError:
             raise ControlError(f"not allowed to talk to the recorder at {path} "
                                "(run as root or the box's user)") from None
@@ -167,5 +187,5 @@ def ask(path: str | Path, command: str, timeout: float = ANSWER_TIMEOUT_S, **arg
     if not isinstance(answer, dict):
         raise ControlError("the recorder's answer was not understood")
     if not answer.get("ok"):
-        raise ControlError(str(answer.get("error") or "the recorder refused"))
+        raise ControlError(str(answer.get("error") or "the recorder refused"), answer.get("code"))
     return answer.get("result")

@@ -26,6 +26,7 @@ from .control import ControlServer
 from .hook.gpio import GpioHookSource
 from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
+from .line.pause import PauseRefused, ask as ask_pause
 from .recording.disk import DiskWorker
 from .recording.recover import recover
 from .store import box, db as dbmod, dnr, retention, settings as settingsmod
@@ -99,7 +100,10 @@ class Daemon:
             self.lines.append(line)
         for line in self.lines:
             line.start()
-        self._control = ControlServer(control.socket_path(self.status_file), {"status": lambda request: self.status()})
+        self._control = ControlServer(control.socket_path(self.status_file), {
+            "status": lambda request: self.status(),
+            "pause": lambda request: self.pause(request, "pause"),
+            "resume": lambda request: self.pause(request, "resume")})
         self._control.start()
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
@@ -151,6 +155,8 @@ class Daemon:
                     for line in self.lines:
                         line.apply_dnr(listed)
                     log.info("do-not-record list loaded: %d entries", len(listed))
+                for line in self.lines:         # a new announcement uploaded: loaded here, not in the line
+                    line.announcement.refresh()
                 if time.monotonic() - last_status >= STATUS_INTERVAL_S:
                     self._write_status()
                     last_status = time.monotonic()
@@ -192,6 +198,22 @@ class Daemon:
             log.warning("there is room on the disk again: new calls are recorded")
         for line in self.lines:
             line.apply_settings({"disk_full": reason})
+
+    def pause(self, request: dict[str, Any], kind: str) -> dict[str, Any]:
+        """The command channel's pause and resume: {"line": N, "by": ..., "user": ...}."""
+        number = request.get("line")
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise control.Refused('give the line as a number, as in {"line": 1}', "no-line")
+        line = next((x for x in self.lines if x.cfg.id == number), None)
+        if line is None:
+            known = ", ".join(str(x.cfg.id) for x in self.lines)
+            raise control.Refused(f"no line {str(number)[:20]} (the lines are {known})", "no-line")
+        try:
+            answer = ask_pause(line, kind, {k: str(request[k])[:80] for k in ("by", "user") if request.get(k)})
+        except PauseRefused as e:
+            raise control.Refused(str(e), e.code) from None
+        self._write_status()        # the pages show the new state at once, not within a second
+        return answer
 
     def status(self) -> dict[str, Any]:
         return {"updated_at": time.time(), "pid": os.getpid(), "running": not self._stop.is_set(),

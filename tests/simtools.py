@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -86,13 +87,27 @@ def simulate_hook_changes(directory: Path, text: str, changes: list[tuple[int, b
     """Play a scenario in this process with line 1's scheduled events replaced by hook levels,
     (stream frame, offhook) pairs driven on its mock sense pin (a bouncing contact, a ringing
     sense input): (calls, events) from the catalog."""
-    from appliance.sim import runner, scenario as scenariomod
+    from appliance.sim import scenario as scenariomod
     from appliance.store import catalog, db as dbmod
 
     sc = scenariomod.load(write_scenario(directory, text))
     data = directory / "data"
+    play_in_process(sc, data, lambda daemon, hw: hw.set_schedule(1, changes))
+    db = dbmod.connect(data)
+    try:
+        return catalog.list_calls(db), catalog.list_events(db)
+    finally:
+        db.close()
+
+
+def play_in_process(sc, data: Path, prepare=None) -> None:
+    """Play a parsed scenario through the daemon in this process at max speed, until line 1 is
+    done; prepare(daemon, hw), if given, runs before anything starts (to change the schedule,
+    or to watch each read through daemon._tick)."""
+    from appliance.sim import runner
     daemon, hw = runner.build_daemon(sc, data, realtime=False)
-    hw.set_schedule(1, changes)
+    if prepare:
+        prepare(daemon, hw)
     hw.start()
     daemon.start()
     try:
@@ -100,11 +115,37 @@ def simulate_hook_changes(directory: Path, text: str, changes: list[tuple[int, b
     finally:
         hw.stop()
         daemon.stop()
-    db = dbmod.connect(data)
-    try:
-        return catalog.list_calls(db), catalog.list_events(db)
-    finally:
-        db.close()
+
+
+# Two lines, and a call on line 1 that lasts until the test stops the simulation (`--speed
+# realtime`, with wait_for_recording): for commands sent to a running recorder.
+CALL_IN_PROGRESS = """
+    [[line]]
+    id = 1
+
+    [[line]]
+    id = 2
+
+    [[call]]
+    line = 1
+    at = 0.5
+    direction = "outbound"
+    talk = 120.0                      # stopped once the test is done
+    near = "noise@-30"
+"""
+
+
+def wait_for_recording(data: Path, line: int = 1, deadline_s: float = 15.0) -> dict:
+    """Poll `hookline status` until a running simulation records a call on the line: its status."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        proc = run("status", "--data", data, "--json")
+        if proc.returncode == 0:
+            status = next((x for x in json.loads(proc.stdout)["lines"] if x["line"] == line), None)
+            if status and status["state"] == "recording":
+                return status
+        time.sleep(0.05)
+    raise AssertionError(f"no call started on line {line}")
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:

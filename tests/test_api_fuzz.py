@@ -44,7 +44,9 @@ schema = schemathesis.from_pytest_fixture("api_schema")
 def test_api_answers_every_generated_request_as_documented(case, site):
     for token in (site.tokens["listener"], site.tokens["manager"]):
         response = case.call(headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        case.validate_response(response, checks=(not_a_server_error, status_code_conformance,
+        # A 503 is an answer only where documented (the pause routes: no recorder runs here).
+        server_error = () if response.status_code == 503 else (not_a_server_error,)
+        case.validate_response(response, checks=(*server_error, status_code_conformance,
                                                   content_type_conformance, response_schema_conformance))
     anonymous = case.call(headers={"Authorization": ""}, timeout=30)
     assert anonymous.status_code == 401, (case.path, anonymous.status_code)

@@ -175,18 +175,23 @@ class Speaker:
 def test_consent_beeps_once_or_every_interval():
     speaker = Speaker()
     consent = Consent(RATE, speaker)
-    assert consent.begin(0, "off", 15) is None and speaker.played == []
-    assert consent.begin(0, "start", 15) == "beep" and not consent.due(s(100))
-    assert consent.begin(s(1), "periodic", 15) == "beep"
+    settings = {**SETTINGS, "consent": "periodic"}
+    assert consent.begin(0, "off", inbound=True) is None and not consent.due(s(100))
+    assert consent.begin(0, "start", inbound=True) is None and consent.due(0)
+    assert consent.begin(s(1), "periodic", inbound=True) is None and consent.due(s(1))
+    assert consent.play(s(1), settings) == [("beep", {"consent": "periodic", "hz": 1400.0, "ms": 500})]
     assert not consent.due(s(15.9)) and consent.due(s(16))
-    assert consent.beep(s(16), "periodic", 15) and consent.next_beep == s(31)
-    assert not consent.beep(s(31), "off", 15) and consent.next_beep is None, "turned off during the call"
-    assert len(speaker.played) == 3 and speaker.played[0] > 0
-    assert Consent(RATE, None).begin(0, "start", 15) == NO_PLAYER
+    consent.play(s(16.02), settings)
+    assert consent.next_beep == s(31), "one interval after the last was due: no drift"
+    assert consent.play(s(31), {**settings, "consent": "off"}) == [] and consent.next_beep is None, \
+        "turned off during the call"
+    assert speaker.played == [s(0.5)] * 2
+    assert Consent(RATE, None).begin(0, "start", inbound=True) == NO_PLAYER
 
 
 # -- the record policy ------------------------------------------------------------------------------------
-SETTINGS = {"recording": True, "min_call_s": 2.0, "max_call_s": 3600.0, "consent": "off", "beep_interval_s": 15}
+SETTINGS = {"recording": True, "min_call_s": 2.0, "max_call_s": 3600.0, "consent": "off", "beep_interval_s": 15,
+            "beep_hz": 1400.0, "beep_ms": 500, "beep_dbfs": -12.0}
 
 
 def test_the_policy_drops_for_todays_rules_and_says_why():
@@ -425,11 +430,12 @@ def test_digits_late_in_a_call_or_on_an_answered_call_change_no_direction(tmp_pa
 def test_periodic_consent_beeps_are_events(tmp_path):
     speaker = Speaker()
     bench = Bench(tmp_path / "data", {"consent": "periodic", "beep_interval_s": 2}, player=speaker)
-    bench.offhook()
+    bench.offhook(who={"direction": "inbound"})
     bench.run(5.0)
     bench.onhook()
     beeps = [e for e in catalog.list_events(bench.db) if e["kind"] == "beep"]
-    assert len(beeps) == len(speaker.played) == 3 and beeps[0]["detail"] == {"consent": "periodic"}
+    assert len(beeps) == len(speaker.played) == 3
+    assert beeps[0]["detail"] == {"consent": "periodic", "hz": 1400.0, "ms": 500}
     quiet = Bench(tmp_path / "data2", {"consent": "start"})
     quiet.offhook()
     assert ("warning", None) in quiet.kinds()

@@ -137,7 +137,9 @@ def test_the_whole_box_shows_what_some_line_uses():
     whole = page["box"]
     assert not _shown(whole) & (set(VOX) | set(NOTICE))
     assert _notes(whole) == {"Notice to callers": NO_PLAYBACK_BOX}
-    assert {"recording", "min_call_s", "max_call_s", "dnr_keep_number", *settings.RETENTION} == _shown(whole)
+    card_payments = {s.name for s in settings.REGISTRY.values() if s.group == "Card payments"}
+    assert {"recording", "min_call_s", "max_call_s", "dnr_keep_number", *settings.RETENTION,
+            *card_payments} == _shown(whole)
     page = _page(_facts(box.LineFacts(1, "A", "serial", playback=True)), [1])
     assert set(VOX) <= _shown(page["box"]) and _notes(page["box"])["Voice activation"] == SERIAL_ONLY_BOX
 

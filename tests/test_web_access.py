@@ -67,6 +67,10 @@ MATRIX = {
     "dnr.index": ("GET", "/settings/do-not-record", (PAGE_LOGIN, 403, 403, 200)),
     "dnr.index#post": ("POST", "/settings/do-not-record", (PAGE_LOGIN, 403, 403, 400)),
     "dnr.remove": ("POST", "/settings/do-not-record/remove", (PAGE_LOGIN, 403, 403, 400)),
+    "announcement.index": ("GET", "/settings/announcement", (PAGE_LOGIN, 403, 403, 200)),
+    "announcement.upload": ("POST", "/settings/announcement", (PAGE_LOGIN, 403, 403, 400)),   # no file
+    "announcement.remove": ("POST", "/settings/announcement/remove", (PAGE_LOGIN, 403, 403, 303)),   # none there
+    "announcement.audio": ("GET", "/settings/announcement/audio", (PAGE_LOGIN, 403, 403, 404)),
     "admin.user_list": ("GET", "/users", (PAGE_LOGIN, 403, 403, 200)),
     "admin.user_list#post": ("POST", "/users", (PAGE_LOGIN, 403, 403, 400)),
     "admin.user_change": ("POST", "/users/99999/change", (PAGE_LOGIN, 403, 403, 404)),
@@ -85,6 +89,9 @@ MATRIX = {
     "api.audio": ("GET", "/api/v1/calls/{call}/audio", (401, 200, 200, 200)),
     "api.audio#download": ("GET", "/api/v1/calls/{call}/audio?download=1", (401, 403, 200, 200)),
     "api.openapi": ("GET", "/api/v1/openapi.json", (401, 200, 200, 200)),
+    # No recorder runs here: a manager's pause is refused by it (the page says so; the API: 503).
+    "pause.change": ("POST", "/lines/1/pause", (PAGE_LOGIN, 403, 303, 303)),
+    "api.pause": ("POST", "/api/v1/lines/1/pause", (401, 403, 503, 503)),
     "auth.login": ("GET", "/login", (200, 302, 302, 302)),
     "auth.setup": ("GET", "/setup", (302, 302, 302, 302)),
     "auth.logout": None,     # tested on its own: it would end the shared sessions

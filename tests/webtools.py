@@ -2,6 +2,7 @@
 waitress on a free port, and logged-in HTTP sessions (requests) that carry CSRF tokens."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -101,6 +102,16 @@ class Server:
 def start(data: Path) -> Server:
     handle = web.serve_in_thread(data, "127.0.0.1", 0)
     return Server(f"http://127.0.0.1:{handle.port}", data, handle)
+
+
+@contextlib.contextmanager
+def serving(data: Path):
+    """The web app on data for the length of a with block (a fixture's yield)."""
+    server = start(data)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

@@ -13,7 +13,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter, ValidationError
 
@@ -30,7 +30,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-MAX_REQUEST_BYTES = 64 * 1024      # forms and JSON are small; nothing is uploaded
+MAX_REQUEST_BYTES = 64 * 1024      # forms and JSON are small
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024     # the announcement upload, the only one (web.announcement_page)
+MAX_BODY_BYTES = UPLOAD_MAX_BYTES + MAX_REQUEST_BYTES   # what waitress takes in: an upload and its form
 SESSION_LIFETIME = timedelta(seconds=sessions.LIFETIME_S)   # the cookie; the server ends it too
 SECRET_FILE = "web-secret.key"
 
@@ -41,6 +43,24 @@ class _SessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
+
+
+class _Request(Request):
+    """Bodies are limited to a form's size, except on the pages that take an upload (whose
+    multipart parser also needs room for a few of its 64 KB reads at once)."""
+
+    @property
+    def _takes_upload(self) -> bool:
+        from .announcement_page import UPLOADS
+        return self.endpoint in UPLOADS
+
+    @property
+    def max_content_length(self) -> int | None:
+        return UPLOAD_MAX_BYTES if self._takes_upload else super().max_content_length
+
+    @property
+    def max_form_memory_size(self) -> int | None:
+        return 4 * MAX_REQUEST_BYTES if self._takes_upload else super().max_form_memory_size
 
 
 class RowIdConverter(IntegerConverter):
@@ -103,21 +123,24 @@ def create_app(data_dir: str | Path, status_file: str | Path | None = None, *,
         TESTING=testing,
     )
     app.session_interface = _SessionInterface()
+    app.request_class = _Request
     app.url_map.converters["rowid"] = RowIdConverter
     from . import auth, db, errors
     db.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
     from .admin import bp as admin_bp
+    from .announcement_page import bp as announcement_bp
     from .api import bp as api_bp
     from .calls import bp as calls_bp
     from .calls_zip import bp as calls_zip_bp
     from .dashboard import bp as dashboard_bp
     from .dnr_page import bp as dnr_bp
     from .erasure import bp as erasure_bp
+    from .pause import bp as pause_bp
     from .settings_page import bp as settings_bp
-    for bp in (auth.bp, dashboard_bp, calls_bp, calls_zip_bp, erasure_bp, settings_bp, dnr_bp, admin_bp,
-               api_bp):
+    for bp in (auth.bp, dashboard_bp, calls_bp, calls_zip_bp, erasure_bp, settings_bp, announcement_bp, dnr_bp,
+               admin_bp, api_bp, pause_bp):
         app.register_blueprint(bp)
     from . import formatting
     formatting.init_app(app)

@@ -1,21 +1,26 @@
-"""The JSON API under /api/v1/ (read-only): calls list/search, one call, its events and audio,
-and the box's status; described by the OpenAPI document at /api/v1/openapi.json. Same login
-and role rules as the pages: a session cookie or `Authorization: Bearer <token>`."""
+"""The JSON API under /api/v1/: calls list/search, one call, its events and audio, and the box's
+status (read-only); pausing and resuming the recording of a line's call (POST); described by the
+OpenAPI document at /api/v1/openapi.json. Same login and role rules as the pages: a session
+cookie or `Authorization: Bearer <token>`. A POST with the session cookie must carry the page's
+CSRF token (X-CSRFToken); one with a token needs none (a token is not sent by a browser)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, request, url_for
 from flask_login import current_user
 
+from appliance import control
 from appliance.store import catalog, search
 from appliance.store.kinds import CALL_STATUSES
 
-from . import status as statusmod
+from . import pause as pausemod, status as statusmod
 from .auth import csrf, require
 from .calls import call_or_404, parts_of, read_search, serve_recording
 from .db import get_box, get_db, get_zone
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-csrf.exempt(bp)   # read-only: nothing here changes state, and tokens are not cookies
+csrf.exempt(bp)   # tokens are not cookies; the one write (pause) checks a cookie's CSRF token itself
+# How the recorder's refusals of a pause answer (control.ControlError.code): the HTTP status.
+PAUSE_REFUSALS = {"not-running": 503, "no-answer": 503, "no-line": 404, "no-call": 409, "already-paused": 409}
 
 
 @bp.get("/status")
@@ -81,6 +86,22 @@ def audio(call_id: str):
     return serve_recording(call_id, download=download)
 
 
+@bp.post("/lines/<int:line>/pause", defaults={"kind": "pause"})
+@bp.post("/lines/<int:line>/resume", defaults={"kind": "resume"})
+@require("pause")
+def pause(line: int, kind: str):
+    if not g.get("via_token"):
+        csrf.protect()          # a logged-in browser: only the box's own pages may
+    try:
+        answer = pausemod.ask(kind, line, "api")
+    except control.ControlError as e:
+        status = PAUSE_REFUSALS.get(e.code or "", 409)
+        response = jsonify(error=status, code=e.code or "refused", message=str(e))
+        response.status_code = status
+        return response
+    return jsonify(answer)
+
+
 @bp.get("/openapi.json")
 @require("listen")
 def openapi():
@@ -101,10 +122,11 @@ def openapi_document() -> dict:
     return {
         "openapi": "3.0.3",
         "info": {"title": "Hookline API", "version": "1.0.0",
-                 "description": "Read-only access to the calls this box recorded. Authenticate with a session "
-                                "cookie (log in on the page) or `Authorization: Bearer <token>` "
+                 "description": "Access to the calls this box recorded, and pausing a call's recording. "
+                                "Authenticate with a session cookie (log in on the page; a POST then needs the "
+                                "page's X-CSRFToken) or `Authorization: Bearer <token>` "
                                 "(`hookline tokens create --user NAME`, or the Account page). Roles: listener, "
-                                "manager, admin; downloading needs manager."},
+                                "manager, admin; downloading and pausing need manager."},
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                        "schemas": {"Call": _call_schema(), "Error": _ERROR}},
         "security": [{"bearer": []}],
@@ -122,6 +144,8 @@ def openapi_document() -> dict:
                     "type": "object", "properties": {"events": {"type": "array", "items": {"type": "object"}}},
                     "required": ["events"]}}}}, **_errors(401, 404)}}},
             "/api/v1/calls/{call_id}/audio": {"get": _audio_operation()},
+            "/api/v1/lines/{line}/pause": {"post": _pause_operation("pause")},
+            "/api/v1/lines/{line}/resume": {"post": _pause_operation("resume")},
         },
     }
 
@@ -168,7 +192,9 @@ def _status_operation() -> dict:
                            "state": {"type": "string", "enum": list(statusmod.STATE_WORDS)},
                            "state_text": {**_STRING, "description": "the state in words"},
                            "call_s": number_or_null, "level_near_dbfs": number_or_null,
-                           "level_far_dbfs": number_or_null},
+                           "level_far_dbfs": number_or_null,
+                           "paused": {"type": "boolean", "description": "its call's recording is paused "
+                                                                        "(POST /api/v1/lines/{line}/resume)"}},
             "required": ["line", "name", "state", "state_text", "call_s", "level_near_dbfs", "level_far_dbfs"]}
     disk = {"type": "object", "properties": {
         "total_bytes": {"type": "integer"}, "free_bytes": {"type": "integer"}, "used_bytes": {"type": "integer"},
@@ -214,6 +240,29 @@ def _calls_operation() -> dict:
                                              "next": {"type": "string", "nullable": True},
                                              "next_url": _STRING},
             "required": ["calls", "next"]}}}}, **_errors(400, 401)}}
+
+
+def _pause_operation(kind: str) -> dict:
+    line = {"name": "line", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+    state = {"type": "object", "properties": {
+        "line": {"type": "integer"}, "paused": {"type": "boolean"},
+        "paused_s": {"type": "number", "nullable": True, "description": "how long it has been paused"},
+        "changed": {"type": "boolean", "description": "false: it was not paused (resume changes nothing)"},
+        "call_id": {"type": "string", "nullable": True}, "after_s": {"type": "number"}, "message": _STRING},
+        "required": ["line", "paused", "changed"]}
+    refusal = {"application/json": {"schema": {"type": "object", "properties": {
+        "error": {"type": "integer"}, "message": _STRING,
+        "code": {"type": "string", "enum": [*PAUSE_REFUSALS, "refused"]}}}}}
+    return {
+        "summary": ("Pause the recording of the line's call in progress (card payments): it holds silence of the "
+                    "same length until resumed, or pause_max_s" if kind == "pause" else
+                    "Resume the recording of the line's paused call (a line not paused is left as it is)"),
+        "operationId": f"{kind}Line", "parameters": [line], "description": "Needs manager or admin.",
+        "responses": {"200": {"description": "the line's new state", "content": {"application/json": {
+            "schema": state}}}, **_errors(401, 403),
+            "404": {"description": "no such line", "content": refusal},
+            "409": {"description": "no call in progress, or already paused", "content": refusal},
+            "503": {"description": "the recorder is not running", "content": refusal}}}
 
 
 def _audio_operation() -> dict:

@@ -7,9 +7,10 @@ import json
 import time
 from typing import Any
 
-from appliance.present import events as eventwords, reasons, retention as retention_words, timeline, words
+from appliance.present import events as eventwords, pause_events, reasons, retention as retention_words, timeline, words
 from appliance.present.numbers import readable
 from appliance.present.words import person
+from appliance.recording.peaks import DECODER_DELAY
 from appliance.store import ages as agesmod, audit, catalog
 from appliance.store.kinds import FINISHED, NOT_KEPT, Event
 
@@ -122,5 +123,8 @@ def context(row: dict[str, Any], previous: dict[str, Any] | None, following: dic
         "rows": timeline.rows(events, ctx, people), "note_by": note_author(call, people),
         "reason": why_not_kept(call), "protected": retention_words.protected_until(protected([call]).get(call["id"])),
         "dialed": eventwords.dialed(call.get("dialed") or "", ctx.region),
+        "pauses": pause_events.windows(call, events),
+        # The waveform and the player run on the decoded file's timeline, the codec's delay later.
+        "playback_lead_s": DECODER_DELAY / call["sample_rate"] if call.get("sample_rate") else 0.0,
         "technical": {"facts": technical_facts(call), "events": technical_events(events)} if technical else None,
     }

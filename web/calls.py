@@ -29,6 +29,7 @@ from . import call_page
 from .auth import from_own_pages, record, require
 from .db import get_box, get_db, get_zone
 from .forms import ActionForm, HoldForm, NoteForm
+from .pause import live_pause
 
 log = logging.getLogger("hookline.web")
 
@@ -130,6 +131,7 @@ def detail(call_id: str):
     return render_template("call.html", **call_page.context(row, previous, following, current_user.can("technical")),
                            around=neighbours_of(call_id),
                            note_form=NoteForm(note=row.get("note") or ""), hold_form=HoldForm(),
+                           live_pause=live_pause(row) if current_user.can("pause") else None,
                            has_audio=recording_file(current_app.config["DATA_DIR"], row.get("path")) is not None)
 
 

@@ -298,9 +298,9 @@ def _fit_open_files(connection_limit: int) -> int:
 
 
 def _waitress_options(trust_proxy: bool, limits: Limits, connection_limit: int) -> dict:
-    from . import MAX_REQUEST_BYTES
+    from . import MAX_BODY_BYTES
     options = {
-        "threads": limits.threads, "max_request_body_size": MAX_REQUEST_BYTES, "ident": "Hookline",
+        "threads": limits.threads, "max_request_body_size": MAX_BODY_BYTES, "ident": "Hookline",
         "connection_limit": connection_limit,
         "max_request_header_size": limits.max_header_bytes,
         # _LanServer.maintenance applies Limits' timeouts (waitress's channel_timeout is unused);

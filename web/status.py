@@ -28,6 +28,7 @@ STOPPED = "stopped"       # a card's state while the recorder is not running
 STATE_WORDS = {"idle": "idle", "ringing": "ringing", "offhook": "on a call, not recording",
                "recording": "recording", "device-missing": "audio interface missing",
                STOPPED: "recorder not running"}
+PAUSED_WORDS = "recording paused"     # a recording call paused for a card payment (web/pause.py)
 
 
 def read_status(path: Path) -> dict[str, Any] | None:
@@ -78,7 +79,8 @@ def line_cards(live: dict[str, Any] | None, box: boxmod.BoxFacts) -> list[dict[s
     reported = [ln for ln in (live["lines"] if live else []) if isinstance(ln.get("line"), int)]
     if live is not None and not live["stale"]:
         return [{**ln, "name": _name(box, ln),
-                 "state_text": STATE_WORDS.get(ln.get("state"), str(ln.get("state")))} for ln in reported]
+                 "state_text": PAUSED_WORDS if ln.get("paused") and ln.get("state") == "recording"
+                 else STATE_WORDS.get(ln.get("state"), str(ln.get("state")))} for ln in reported]
     return [{"line": ln["line"], "name": _name(box, ln), "state": STOPPED, "state_text": STATE_WORDS[STOPPED],
              "call_s": None, "level_near_dbfs": None, "level_far_dbfs": None}
             for ln in reported or [{"line": line_id} for line_id in sorted(box.lines)]]

@@ -24,7 +24,8 @@ off the bin centre it sits. A window votes for a key when all of these hold (ITU
 A key is reported once MIN_VOTES consecutive windows vote for it: tones of 34 ms or more always
 count, tones of 23 ms or less never do. It is reported once however long it is held; dropouts of
 up to 10 ms are bridged, and after a pause of 30 ms or more (PAUSE_WINDOWS) the same key counts
-again. The frame reported is where the tone began, within ±5 ms.
+again. The frame reported is where the tone began, within ±5 ms. Where a key's tone ended is
+reported too once it is over (take_releases), for cutting keyed tones out of a recording.
 
 Results do not depend on how the stream is cut into chunks. Chunks must follow one another: a chunk
 whose first_frame does not continue the previous one (lost audio) starts a new stream, and a key in
@@ -89,6 +90,7 @@ class DtmfDecoder:
         self._buf = np.zeros(self.window + BATCH_WINDOWS * self.hop, dtype=np.float32)
         self._windows = as_strided(self._buf, (BATCH_WINDOWS + 1, self.window), (self.hop * 4, 4), writeable=False)
         self._next_frame: int | None = None
+        self._releases: list[tuple[str, int]] = []
         self._restart(0)
 
     def feed(self, samples: np.ndarray, first_frame: int) -> list[tuple[str, int]]:
@@ -97,6 +99,8 @@ class DtmfDecoder:
         completed in this chunk, as (digit, frame where the tone began), digit in '0123456789*#ABCD'.
         A held key is one digit; the same key pressed twice with a pause is two."""
         if first_frame != self._next_frame:
+            if self._held != NO_KEY and self._next_frame is not None:   # lost audio: it ended where we know
+                self._releases.append((KEYS[self._held // 4][self._held % 4], self._next_frame))
             self._restart(first_frame)
         self._next_frame = first_frame + len(samples)
         found: list[tuple[str, int]] = []
@@ -113,6 +117,12 @@ class DtmfDecoder:
                 found += self._analyse(self._start // self.hop, count)
         return found
 
+    def take_releases(self) -> list[tuple[str, int]]:
+        """The keys whose tone has ended since the last call, as (digit, frame just after its last
+        voting window: the tone's end, within a hop), in order."""
+        releases, self._releases = self._releases, []
+        return releases
+
     def _compact(self) -> None:
         """Move the samples still needed (from one hop before the next window) to the front."""
         keep = self._start - self.hop
@@ -125,7 +135,7 @@ class DtmfDecoder:
         # The 8 bins of the window before the next (its phase gives the frequencies): unknown at the
         # start of a stream (such a window cannot vote, as ever), None when it must be measured.
         self._prev_parts: np.ndarray | None = np.full(16, np.nan, dtype=np.float32)
-        self._held, self._held_gap = NO_KEY, 0
+        self._held, self._held_gap, self._held_last = NO_KEY, 0, 0
         self._cand, self._cand_run, self._cand_start = NO_KEY, 0, 0
 
     def _bin_response(self, taper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,10 +230,11 @@ class DtmfDecoder:
         for key, start in zip(keys, starts):
             if self._held != NO_KEY:
                 if key == self._held:
-                    self._held_gap, self._cand = 0, NO_KEY
+                    self._held_gap, self._cand, self._held_last = 0, NO_KEY, start
                     continue
                 self._held_gap += 1
                 if self._held_gap >= PAUSE_WINDOWS:
+                    self._releases.append((KEYS[self._held // 4][self._held % 4], self._held_last + self.window))
                     self._held = NO_KEY
             if key == NO_KEY:
                 self._cand = NO_KEY
@@ -232,7 +243,9 @@ class DtmfDecoder:
                 self._cand, self._cand_run, self._cand_start = key, 0, start
             self._cand_run += 1
             if self._cand_run >= MIN_VOTES:
+                if self._held != NO_KEY:        # another key straight after: the held one has ended
+                    self._releases.append((KEYS[self._held // 4][self._held % 4], self._held_last + self.window))
                 found.append((KEYS[key // 4][key % 4], self._cand_start))
-                self._held, self._held_gap, self._cand = key, 0, NO_KEY
+                self._held, self._held_gap, self._cand, self._held_last = key, 0, NO_KEY, start
         return found
 

@@ -25,19 +25,22 @@ def dtmf(digit: str, dbfs: float, first: int, n: int, rate: int) -> np.ndarray:
     return sine(DTMF_LOW[digit], dbfs, first, n, rate) + sine(DTMF_HIGH[digit], dbfs, first, n, rate)
 
 
-# The consent beep: 1400 Hz for 180 ms, like the recorder warning tone of FCC 47 CFR 64.501
-# (1260-1540 Hz, 170-180 ms, about every 15 s), with 5 ms fades so it does not click.
+# The recorder warning tone (FS-1037C, FCC 47 CFR 64.501): a half-second burst of 1400 Hz every
+# 15 s. Frequency, length, level and interval are settings (store.settings: beep_*); these are
+# their defaults. FADE_S ramps each end so the tone does not click.
 BEEP_HZ = 1400.0
-BEEP_S = 0.18
+BEEP_MS = 500
 BEEP_DBFS = -12.0
+FADE_S = 0.005
 
 
-def beep(rate: int) -> np.ndarray:
-    """The consent beep as mono int16 samples."""
-    n = int(BEEP_S * rate)
-    tone = sine(BEEP_HZ, BEEP_DBFS, 0, n, rate)
-    fade = int(0.005 * rate)
-    ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade))
-    tone[:fade] *= ramp
-    tone[-fade:] *= ramp[::-1]
+def beep(rate: int, hz: float = BEEP_HZ, ms: int = BEEP_MS, dbfs: float = BEEP_DBFS) -> np.ndarray:
+    """The notice tone as mono int16 samples, with raised-cosine fades at both ends."""
+    n = max(1, int(round(ms * rate / 1000)))
+    tone = sine(hz, dbfs, 0, n, rate)
+    fade = min(int(FADE_S * rate), n // 2)
+    if fade:
+        ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade))
+        tone[:fade] *= ramp
+        tone[-fade:] *= ramp[::-1]
     return np.round(tone * 32767).astype(np.int16)

@@ -29,7 +29,8 @@ def _status_file(data: str | None, config_path: str | None) -> Path:
 
 def _row(line: dict) -> tuple:
     call = f"{line['call_s']:.1f} s" if line.get("call_s") is not None else ""
-    return (line["line"], line.get("name") or "", line["state"], call, f"{line['level_near_dbfs']:.1f} dBFS",
+    state = f"{line['state']} (paused)" if line.get("paused") and line["state"] == "recording" else line["state"]
+    return (line["line"], line.get("name") or "", state, call, f"{line['level_near_dbfs']:.1f} dBFS",
             f"{line['level_far_dbfs']:.1f} dBFS", line.get("device_error") or "")
 
 

@@ -43,4 +43,5 @@ class Detectors:
             stand_in, warning = self.watchdog.feed(frames, first, healthy=monitor_healthy, offhook=offhook)
             events += [HookEvent(kind, frame, {"source": "vox-fallback"}) for kind, frame in stand_in]
         events += [HookEvent("digit", frame, {"digit": digit}) for digit, frame in self.dtmf.feed(frames[:, 0], first)]
+        events += [HookEvent("digit-end", end, {"digit": digit}) for digit, end in self.dtmf.take_releases()]
         return events, warning

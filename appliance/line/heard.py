@@ -1,5 +1,6 @@
 """What a line's sources and detectors told it, applied in order by the line's own thread: hook
-levels (and the rings a sense input shows among them), rings, caller ID, digits, new settings.
+levels (and the rings a sense input shows among them), rings, caller ID, digits (keyed.py) and
+the ends of their tones, pause commands and the pause button, new settings.
 """
 from __future__ import annotations
 
@@ -40,7 +41,11 @@ def apply_event(line, ev: HookEvent) -> None:
         if call is None:
             line.digits.wait_for_call(ev.frame, ev.detail["digit"])
         elif not listed(call.dropped):      # keyed on a call on the do-not-record list: not stored
-            line.session.digit(ev.frame, ev.detail["digit"])
+            line.keys.heard(ev.frame, ev.detail["digit"], line.settings)
+    elif ev.kind == "digit-end":
+        line.keys.released(ev.frame)
+    elif ev.kind in ("pause", "resume", "button"):
+        line.pause_command(ev)
     else:
         line.event(ev.kind, ev.frame, **ev.detail)
 

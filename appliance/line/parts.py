@@ -1,5 +1,6 @@
 """A call's audio on its way to the recording: frames from the line's recent audio (the
-recording trails capture by the debounce, so it stops exactly at the on-hook), cut into a
+recording trails capture by the debounce, so it stops exactly at the on-hook), with the stretches
+that must not be recorded blanked (blanking.py), cut into a
 linked next part at max_call_s, and stopped when a whole part was silence (a stuck hook input,
 not a long call: nothing fills the disk with it).
 """
@@ -9,6 +10,7 @@ from typing import Any
 
 from ..recording.call import CallInfo
 from ..store.kinds import Event
+from .blanking import Blanks
 
 STUCK_DBFS = -50.0      # a whole max_call_s part below this on both legs: the hook input is stuck
 
@@ -22,11 +24,13 @@ class Parts:
         self.event = events
         self.settings = settings
         self.lag = lag_frames
+        self.blanks = Blanks(self.rate)  # what must not reach the recording (a pause, keyed tones)
 
     def feed(self, call, until: int) -> None:
         """Give the call's recording its frames up to (not including) frame `until`."""
         if until > call.cursor:
-            call.recording.write(self.audio.read(max(call.cursor, self.audio.start), until))
+            first = max(call.cursor, self.audio.start)
+            call.recording.write(self.blanks.apply(self.audio.read(first, until), first))
             call.cursor = until
 
     def advance(self, call, pos: int) -> None:

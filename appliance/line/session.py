@@ -141,12 +141,10 @@ class CallSession:
         self._add_digits(digits)
         if self.call is None or self.call.recording is not rec:
             return                      # a digit made the policy drop it
-        mode = self.settings["consent"]
-        outcome = self.consent.begin(pos, mode, self.settings["beep_interval_s"])
-        if outcome == "beep":
-            self.event(Event.BEEP, pos, rec.id, consent=mode)
-        elif outcome == NO_PLAYER:
+        if self.consent.begin(pos, self.settings["consent"], inbound=info.direction == "inbound") == NO_PLAYER:
             self.event(Event.WARNING, frame, rec.id, message=NO_PLAYER)
+        for digit_frame, _ in digits:       # dialed before the off-hook settled: the notice waits for them too
+            self.consent.digit(digit_frame)
 
     def resume(self, at: int) -> None:
         """Recording comes back at frame `at` in a part linked to the one that stopped: the same
@@ -210,6 +208,7 @@ class CallSession:
     def digit(self, frame: int, digit: str) -> None:
         call = self.call
         self.event(Event.DIGIT, frame, call.call_id, digit=digit)
+        self.consent.digit(frame)
         after_s = (frame - call.offhook_frame) / self.rate
         fields = learnt_from_digit(call.info, digit, after_s)
         if "direction" in fields:
@@ -244,7 +243,7 @@ class CallSession:
             self.call.loudest = max(self.call.loudest, near_dbfs, far_dbfs)
 
     def advance(self, pos: int) -> None:
-        """Captured up to pos: the recording gets what it may have, and a periodic beep is
+        """Captured up to pos: the recording gets what it may have, and the notice to callers is
         played when it is due."""
         call = self.call
         keep_forgetting(call, self.audio, self.audio.end)
@@ -252,9 +251,8 @@ class CallSession:
             return
         self.parts.advance(call, pos)
         if call.recording and self.consent.due(pos):
-            mode = self.settings["consent"]
-            if self.consent.beep(pos, mode, self.settings["beep_interval_s"]):
-                self.event(Event.BEEP, pos, call.recording.id, consent=mode)
+            for kind, detail in self.consent.play(pos, self.settings):
+                self.event(kind, pos, call.recording.id, **detail)
 
     # -- when recording cannot go on ------------------------------------------------------------
     def failed(self, error: Exception, pos: int, offhook: bool) -> None:

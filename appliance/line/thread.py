@@ -27,6 +27,7 @@ from ..audio.preroll import PrerollBuffer
 from ..config import LineConfig
 from ..hook.base import HookEvent, HookSource
 from ..hook.sense_rings import sense_rings
+from ..notice.stored import AnnouncementFile
 from ..recording.disk import DiskWorker
 from ..store import db as dbmod
 from ..store.kinds import Event
@@ -38,6 +39,9 @@ from .events import EventLog
 from .heard import apply_event
 from .hook_state import HookDebounce
 from .inputs import LineInputs
+from .keyed import MIN_LAG_S, KeyedDigits
+from .pause import PauseControl, command as pause_command
+from .pause_button import PauseButton, start_button
 from .session import CallSession, Recorder
 from .who_called import WhoCalled, hears_rings
 
@@ -61,6 +65,7 @@ def line_status(line: "Line") -> dict[str, Any]:
         "level_near_dbfs": line.levels[0], "level_far_dbfs": line.levels[1],
         "xruns": line.xruns, "device": line.cfg.capture, "device_error": line.device_error,
         "stream_s": round(line.pos / line.rate, 3),
+        **({"paused": line.pause.paused} if line.pause else {}),
     }
 
 
@@ -83,7 +88,9 @@ class Line(threading.Thread):
         self.events: queue.SimpleQueue[HookEvent] = queue.SimpleQueue()
         self.stopping = threading.Event()
         debounce = cfg.offhook.debounce_ms * sample_rate // 1000
-        self.lag = debounce + period_frames      # the recording trails capture by this much
+        # The recording trails capture by this much: the debounce (it stops exactly at the on-hook)
+        # and the time the DTMF decoder needs before a keyed tone can be cut out (keyed.py).
+        self.lag = max(debounce + period_frames, int(MIN_LAG_S * sample_rate))
         self.heard = CapturedChunks(sample_rate, period_frames)   # waiting for the Python work
         self.preroll_frames = int(cfg.preroll_s * sample_rate)
         self.audio = PrerollBuffer(self.preroll_frames + self.lag + self.heard.batch_frames
@@ -96,10 +103,15 @@ class Line(threading.Thread):
         self.digits = DialedDigits(sample_rate, lead_frames=self.lag)
         self.levels, self.xruns = (-120.0, -120.0), 0      # the last chunk's (near, far) dBFS; overruns
         self.device_error: str | None = None
+        self.announcement = AnnouncementFile(self.data_dir, sample_rate)   # refreshed by the daemon
+        self.announcement.refresh()
         self.db = None
         self.player: Player | None = None
         self.event: EventLog | None = None
         self.session: CallSession | None = None
+        self.pause: PauseControl | None = None
+        self.keys: KeyedDigits | None = None
+        self.button = PauseButton(cfg.pause) if cfg.pause else None
 
     # -- called from other threads -------------------------------------------------------
     def post(self, event: HookEvent) -> None:
@@ -117,6 +129,9 @@ class Line(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
 
+    def pause_command(self, ev: HookEvent) -> None:
+        pause_command(self, ev)
+
     def snapshot(self) -> dict[str, Any]:
         """The line now, for the status file and `hookline status`."""
         return line_status(self)
@@ -129,9 +144,12 @@ class Line(threading.Thread):
         finally:
             if self.session.call:
                 self.session.stopped(self.pos)
+                self._pause_step()
             self.inputs.close()
             if self.player:
                 self.player.close()
+            if self.button:
+                self.button.close()
             self.db.close()
 
     def _open(self) -> None:
@@ -144,9 +162,13 @@ class Line(threading.Thread):
                 HookEvent("device-error", detail={"device": self.cfg.playback, "error": error, **AUDIO_OUT})))
         self.session = CallSession(
             line_id=self.cfg.id, recorder=Recorder(self.db, self.data_dir, self.disk, self.rate, self.cfg.bitrate_kbps),
-            audio=self.audio, clock=self.clock, events=self.event, consent=Consent(self.rate, self.player),
+            audio=self.audio, clock=self.clock, events=self.event,
+            consent=Consent(self.rate, self.player, self.announcement),
             settings=self.settings, preroll_frames=self.preroll_frames, lag_frames=self.lag,
             has_callerid=self.cfg.callerid is not None)
+        self.pause = PauseControl(self.cfg.id, self.rate, self.session.parts.blanks, self.event, self.settings,
+                                  led=start_button(self))
+        self.keys = KeyedDigits(self.rate, self.session, self.pause, self.event)
         self.inputs.start(self.post, lambda name, error: self.event(Event.DEVICE_ERROR, self.pos, device=name,
                                                                    device_kind=name, error=str(error)))
 
@@ -242,4 +264,11 @@ class Line(threading.Thread):
             resume_at = self.session.retry.due(self.pos)
             if resume_at is not None:
                 self.session.resume(resume_at)
+        self._pause_step()
         self.session.advance(self.pos)
+
+    def _pause_step(self) -> None:
+        """Before the recording is fed: pauses and keyed codes that end, now or with the call."""
+        call, ended_at = self.session.call, self.session.last_end
+        self.pause.step(call, self.pos, ended_at)
+        self.keys.step(call, self.pos, ended_at, self.settings)

@@ -19,7 +19,7 @@ from . import numbers
 from .words import plural
 
 # The actions about one call: their target is the call's id, and the page links them to it.
-CALL_ACTIONS = ("listen", "download", "delete", "hold", "release", "note")
+CALL_ACTIONS = ("listen", "download", "delete", "hold", "release", "note", "pause", "resume")
 
 # How each action reads in the page's filter.
 ACTION_LABELS = {
@@ -30,6 +30,8 @@ ACTION_LABELS = {
     "user-remove": "Removed users", "token-create": "Created API tokens", "token-revoke": "Revoked API tokens",
     "export": "Exports", "recover": "Recovered calls",
     "dnr-add": "Added to the do-not-record list", "dnr-remove": "Removed from the do-not-record list",
+    "announcement": "Announcement to callers",
+    "pause": "Paused recording", "resume": "Resumed recording",
     "erase": "Erasures by number",
 }
 
@@ -90,6 +92,8 @@ def _call_sentence(action: str, call_id: str, detail: dict, ctx: Context, at: An
         return f"Kept {call}"
     if action == "release":
         return f"Released the hold on {call}"
+    if action in ("pause", "resume"):
+        return f"{'Paused' if action == 'pause' else 'Resumed'} the recording of {call}"
     if action == "note":
         return f"Removed the note on {call}" if detail.get("length") == 0 else f"Wrote a note on {call}"
     reason = detail.get("reason")
@@ -243,6 +247,23 @@ def _bare(setting: settingsmod.Setting, before: Any, after: Any) -> str:
     return setting.shown(before)
 
 
+def _announcement(entry, target, detail, ctx) -> str:
+    """An upload, replacement or removal of the announcement to callers ({"before", "after"}: the
+    file's name and length, None where there was none)."""
+    before, after = detail.get("before"), detail.get("after")
+    if before and after:
+        return f"Replaced the announcement to callers {_sound(before)} with {_sound(after)}"
+    if after:
+        return f"Uploaded the announcement to callers: {_sound(after)}"
+    return f"Removed the announcement to callers {_sound(before)}" if before else "Removed the announcement to callers"
+
+
+def _sound(meta: dict) -> str:
+    """ "'notice.wav' (12.5 s)" """
+    length = meta.get("duration_s")
+    return f"'{meta.get('name')}'" + (f" ({length:g} s)" if isinstance(length, (int, float)) else "")
+
+
 # -- what is left --------------------------------------------------------------------------------------
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
@@ -282,6 +303,7 @@ _WORDING = {
     "recover": _recover,
     "dnr-add": lambda *args: _dnr(*args, "Added"),
     "dnr-remove": lambda *args: _dnr(*args, "Removed"),
+    "announcement": _announcement,
     "erase": lambda entry, target, detail, ctx: _erased(detail),
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..store.kinds import Event
+from . import pause_events
 from .numbers import readable
 from .reasons import why_not_kept
 from .words import as_number, clock, first_upper, plural, span
@@ -125,7 +126,7 @@ def _error(d: dict[str, Any], ctx: Context) -> str:
 DEVICE_NAMES = {
     "capture": "the audio interface", "playback": "the speaker output for the recording notice",
     "modem": "the caller-ID modem", "line monitor": "the hook monitor", "serial device": "a serial device",
-    "hook": "the hook sensor", "callerid": "the caller-ID input",
+    "hook": "the hook sensor", "callerid": "the caller-ID input", "pause": "the pause button",
 }
 
 
@@ -148,7 +149,7 @@ def _device_error(d: dict[str, Any], ctx: Context) -> str:
     kind = device_kind(d)
     if kind == "modem" and d.get("refused"):
         return "The caller-ID modem took none of its caller-ID commands: rings still count, but no caller ID will show"
-    if kind in ("hook", "callerid"):
+    if kind in ("hook", "callerid", "pause"):
         return f"{first_upper(DEVICE_NAMES[kind])} could not be started"
     return f"{first_upper(DEVICE_NAMES[kind])} stopped responding"
 
@@ -174,6 +175,8 @@ WARNINGS = {
                                       "and that the modem took its caller-ID command",
     "consent is on but this line has no playback device": "The recording notice is on, but this line has no "
                                                           "speaker output to play it",
+    "the announcement is on but none has been uploaded": "The recording notice is set to the announcement, but "
+                                                         "none has been uploaded: the tone was played instead",
     "the hook monitor is not answering": "The hook monitor is not answering: calls start and end by voice until "
                                          "it is back",
     "the hook monitor answers again": "The hook monitor answers again",
@@ -213,6 +216,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.CALLERID: lambda d, ctx: caller_id(d, ctx.region),
     Event.DIGIT: lambda d, ctx: f"Dialed {dialed(str(d.get('digit') or ''), ctx.region)}",
     Event.BEEP: lambda d, ctx: "Recording notice played",
+    Event.ANNOUNCEMENT: lambda d, ctx: "Announcement played: this call is recorded",
     Event.STUCK: _stuck,
     Event.DISCARD: lambda d, ctx: why_not_kept(Event.DISCARD, d),
     Event.RECOVERED: _recovered,
@@ -224,6 +228,9 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.WARNING: _warning,
     Event.SERIAL_GARBAGE: _garbage,
     "direction": _direction,     # written once the line learns a call's direction (dialing heard)
+    Event.PAUSED: pause_events.paused,
+    Event.RESUME: pause_events.resumed,
+    Event.MASKED: pause_events.masked,
 }
 # About the call before or after it (the next part's split says this one goes on there).
 LINKED = {Event.SPLIT: _split, Event.RESUMED: _resumed}

@@ -1,5 +1,6 @@
 """What a simulated line's interface hears: idle noise on both legs plus each call's near and
-far sources and dialed digits, rendered chunk by chunk (any chunking gives the same samples).
+far sources, dialed digits and keys keyed later in the call, rendered chunk by chunk (any
+chunking gives the same samples).
 """
 from __future__ import annotations
 
@@ -90,9 +91,9 @@ class LineAudio:
             for leg, src in ((0, call.near), (1, call.far)):
                 out[lo - first:hi - first, leg] += render_source(
                     src, (self.seed, 1000 + call.index, leg), lo - talk_from, hi - lo, self.rate)
-        if call.dial:
-            t = call.offhook_s + DIAL_START_S
-            for digit in call.dial:
+        keyed = [(call.offhook_s + DIAL_START_S, call.dial)] if call.dial else []
+        for t, digits in keyed + [(call.offhook_s + at, digits) for at, digits in call.keys]:
+            for digit in digits:
                 d_from, d_to = self._frame(t), self._frame(t + DTMF_ON_S)
                 lo, hi = max(first, d_from), min(end, d_to)
                 if lo < hi:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..config import Config, GpioHook, LineConfig, LineMonitorHook, ModemCallerId, VoxHook, ring_hold_ms
+from ..config import Config, GpioHook, LineConfig, LineMonitorHook, ModemCallerId, PauseInputs, VoxHook, ring_hold_ms
 from . import unpluggable
 from .scenario import Scenario, SimLine
 from .serial_peer import PtyPeer
@@ -22,6 +22,8 @@ PERIOD_MS = 20
 PIPE_BUF = 4096   # a write of at most this much into a FIFO is atomic
 # BCM pins the simulated sense inputs use, in line order (the same as firmware_config's example).
 SENSE_PINS = (17, 27, 22, 23, 24, 25, 5, 6, 12, 13, 16, 19, 20, 21, 26, 4)
+# (button, LED) of the pause inputs of the first lines, on the pins left over.
+PAUSE_PINS = ((2, 3), (7, 8), (9, 10), (11, 14), (15, 18), (0, 1))
 
 
 def use_alsa_config(conf: Path) -> None:
@@ -69,7 +71,7 @@ class SimDevices:
         conf = []
         lines = []
         unpluggable_pcms = {}
-        for line, pin in zip(self.scenario.lines, SENSE_PINS):
+        for index, (line, pin) in enumerate(zip(self.scenario.lines, SENSE_PINS)):
             fifo = _new_fifo(capture_fifo(self.dir, line.id))
             played = _new_fifo(played_fifo(self.dir, line.id))
             if line.id in unpluggable_lines:
@@ -83,6 +85,7 @@ class SimDevices:
                 id=line.id, name=line.name or f"Line {line.id}", capture=pcm_name(line.id),
                 playback=f"{pcm_name(line.id)}_out", near_channel="left", offhook=self._hook_config(line, pin),
                 callerid=self._callerid_config(line),
+                pause=PauseInputs(*PAUSE_PINS[index]) if index < len(PAUSE_PINS) else None,
                 preroll_s=1.0, min_call_s=2.0, max_call_s=4 * 3600.0, bitrate_kbps=32))
         conf += unpluggable.alsa_config(unpluggable_pcms, self.scenario.sample_rate, _alsa_quote)
         alsa_conf = self.dir / "asound.conf"

@@ -62,7 +62,7 @@ class CaptureFeeder:
                 outage = self.outages.next_from(pos)
                 n = frames_per_write if outage is None else min(frames_per_write, outage[0] - pos)
                 if n:
-                    data = self._played.mix(line_id, audio.render(pos, n)).tobytes()
+                    data = self._played.mix(line_id, audio.render(pos, n), self.outages.stream_frame(pos)).tobytes()
                     if state.realtime:
                         delay = t0 + pos / state.rate - time.monotonic()
                         if delay > 0:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..daemon import Daemon, hook_source
 from ..hook.gpio import GpioHookSource
+from ..notice import convert, stored
 from ..stopping import StopRequests
 from ..store import db as dbmod, dnr, settings as settingsmod
 from . import scenario as scenariomod
@@ -21,8 +22,9 @@ DEMO_WIND_DOWN_S = 90.0   # the demo's first Ctrl-C waits at most this for the c
 
 
 def apply_scenario_settings(sc: scenariomod.Scenario, data_dir: Path) -> None:
-    """Scenario settings go through the same validation as `hookline settings set`; all of them
-    are checked before any is written, so a refused scenario changes nothing."""
+    """Scenario settings go through the same validation as `hookline settings set`, and its
+    announcement through the same checks as an upload; all of them are checked before any is
+    written, so a refused scenario changes nothing."""
     wanted = [("appliance.settings", name, value, None) for name, value in sc.settings.items()]
     wanted += [(f"line[{i}].settings", name, value, line.id)
                for i, line in enumerate(sc.lines, 1) for name, value in line.settings.items()]
@@ -32,6 +34,7 @@ def apply_scenario_settings(sc: scenariomod.Scenario, data_dir: Path) -> None:
             setting.parse(value)
         except settingsmod.SettingError as e:
             raise scenariomod.ScenarioError(where, str(e)) from None
+    announcement = _announcement(sc)
     db = dbmod.connect(data_dir)
     try:
         for _, name, value, line in wanted:
@@ -43,6 +46,18 @@ def apply_scenario_settings(sc: scenariomod.Scenario, data_dir: Path) -> None:
                 pass
     finally:
         db.close()
+    if announcement is not None:
+        stored.save(data_dir, *announcement, sc.announcement.name, by=None)
+
+
+def _announcement(sc: scenariomod.Scenario) -> tuple | None:
+    """The scenario's announcement, decoded and checked as an upload is."""
+    if sc.announcement is None:
+        return None
+    try:
+        return convert.decode(sc.announcement.read_bytes())
+    except convert.NoticeError as e:
+        raise scenariomod.ScenarioError("appliance.announcement", str(e)) from None
 
 
 def _demo_login(data_dir: Path) -> str:

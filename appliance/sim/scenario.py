@@ -20,11 +20,14 @@ DIAL_START_S = 0.5           # outbound: the handset starts dialing this long af
 DTMF_ON_S = 0.07
 DTMF_OFF_S = 0.07
 
+PAUSE_BUTTON_LINES = 6         # the first lines get a pause button and LED (sim/devices.py PAUSE_PINS)
 CALLERID_AFTER_RING_S = 0.5   # formatted caller ID starts this long after the first ring ends
 SENSE_RING_HZ = 20.0          # a `rings = "sense"` line's sense input blinks this fast while it rings (US)
 # monitor-gone was added to the original contract (docs/scenario.md): a serial line monitor's
 # port disappears for `for` s.
 FAULT_KINDS = ("modem-hang", "modem-gone", "audio-gone", "monitor-gone")
+ACTION_KINDS = ("pause-button", "resume-button")   # a press of the line's pause button (it toggles)
+KEYPAD = re.compile(r"[0-9A-D*#]+")
 
 
 class ScenarioError(ConfigError):
@@ -62,6 +65,7 @@ class SimCall:
     near: Source
     far: Source
     dial: str | None
+    keys: tuple[tuple[float, str], ...] = ()    # (seconds after off-hook, digits) keyed on the office handset
 
     @property
     def offhook_s(self) -> float:
@@ -94,6 +98,13 @@ class SimFault:
 
 
 @dataclass(frozen=True)
+class SimAction:
+    line: int
+    at: float
+    kind: str       # ACTION_KINDS
+
+
+@dataclass(frozen=True)
 class Scenario:
     start: float                  # UTC seconds at scenario time 0
     sample_rate: int
@@ -106,12 +117,15 @@ class Scenario:
     base_dir: Path = field(default=Path("."))
     timezone: str | None = None   # the box's config: the zone pages show times in (None: the system's)
     phone_region: str = "US"      # and the region numbers are read for
+    actions: tuple[SimAction, ...] = ()
     dnr: tuple[tuple[str, str], ...] = ()   # the do-not-record list: (pattern, label)
+    announcement: Path | None = None   # a WAV or MP3 installed as the announcement to callers
 
     @property
     def end_s(self) -> float:
         """Scenario time by which every call is over, plus a little idle tail."""
-        return max([c.onhook_s for c in self.calls] + [f.end_s for f in self.faults] + [0.0]) + 2.0
+        return max([c.onhook_s for c in self.calls] + [f.end_s for f in self.faults]
+                   + [a.at for a in self.actions] + [0.0]) + 2.0
 
 
 _SOURCE = re.compile(r"^(?:(silence)|tone:(\d+(?:\.\d+)?)(?:@(-?\d+(?:\.\d+)?))?"
@@ -171,10 +185,10 @@ def parse(doc: dict, base_dir: Path = Path(".")) -> Scenario:
 
 
 def _parse(doc: dict, base_dir: Path) -> Scenario:
-    _check_keys(doc, {"appliance", "line", "call", "fault"}, "")
+    _check_keys(doc, {"appliance", "line", "call", "fault", "action"}, "")
     app = _get(doc, "appliance", "", dict, {})
-    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s", "timezone", "phone_region", "dnr"},
-                "appliance")
+    _check_keys(app, {"start", "sample_rate", "seed", "settings", "loop_s", "timezone", "phone_region", "dnr",
+                      "announcement"}, "appliance")
     start_dt = _parse_start(app)
     rate = _get(app, "sample_rate", "appliance", int, 8000, choices=(8000, 16000))
     seed = _get(app, "seed", "appliance", int, 1)
@@ -182,6 +196,7 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
     lines = _parse_lines(doc)
     calls = _parse_calls(doc, lines, base_dir)
     faults = _parse_faults(doc, lines)
+    actions = _parse_actions(doc, lines)
     _check_outages(faults, loop_s)
     _check_one_call_at_a_time(calls)
     if loop_s is not None and calls and max(c.onhook_s for c in calls) + 1 > loop_s:
@@ -189,7 +204,9 @@ def _parse(doc: dict, base_dir: Path) -> Scenario:
     return Scenario(start=start_dt.timestamp(), sample_rate=rate, seed=seed,
                     settings=_get(app, "settings", "appliance", dict, {}), lines=tuple(lines),
                     calls=tuple(sorted(calls, key=lambda c: c.at)), faults=tuple(faults), loop_s=loop_s,
-                    base_dir=base_dir, dnr=_parse_dnr(app), **_box(app))
+                    actions=tuple(sorted(actions, key=lambda a: a.at)),
+                    base_dir=base_dir, dnr=_parse_dnr(app), announcement=_announcement(app, base_dir),
+                    **_box(app))
 
 
 def _parse_dnr(app: dict) -> tuple[tuple[str, str], ...]:
@@ -208,6 +225,17 @@ def _parse_dnr(app: dict) -> tuple[tuple[str, str], ...]:
             raise ScenarioError(where, str(e)) from None
         out.append((pattern, label))
     return tuple(out)
+
+
+def _announcement(app: dict, base_dir: Path) -> Path | None:
+    """`announcement = "file:PATH"`: the file an admin would upload (checked when it is installed)."""
+    text = _get(app, "announcement", "appliance", str, None)
+    if text is None:
+        return None
+    source = parse_source(text, "appliance.announcement", base_dir)
+    if source.kind != "file":
+        raise ScenarioError("appliance.announcement", f"{text!r} is not a file", 'write it as "file:notice.wav"')
+    return source.path
 
 
 def _box(app: dict) -> dict[str, Any]:
@@ -268,22 +296,58 @@ def _parse_calls(doc: dict, lines: list[SimLine], base_dir: Path) -> list[SimCal
     calls = []
     for i, raw in enumerate(_get(doc, "call", "", list, []), 1):
         where = f"call[{i}]"
-        _check_keys(raw, {"line", "at", "direction", "rings", "caller_id", "talk", "near", "far", "dial"}, where)
+        _check_keys(raw, {"line", "at", "direction", "rings", "caller_id", "talk", "near", "far", "dial", "keys"},
+                    where)
         line = _line_of(raw, where, lines).id
         direction = _get(raw, "direction", where, str, "inbound", choices=("inbound", "outbound"))
         dial = _get(raw, "dial", where, str, None)
-        if dial is not None and not re.fullmatch(r"[0-9A-D*#]+", dial):
+        if dial is not None and not KEYPAD.fullmatch(dial):
             raise ScenarioError(f"{where}.dial", f"{dial!r} has characters a keypad cannot send", "use 0-9, *, #, A-D")
         caller_id = _parse_caller_id(_get(raw, "caller_id", where, dict, None), f"{where}.caller_id")
+        talk = float(_get(raw, "talk", where, (int, float), lo=0, hi=24 * 3600))
         calls.append(SimCall(
             index=i, line=line, at=float(_get(raw, "at", where, (int, float), lo=0)), direction=direction,
             rings=_get(raw, "rings", where, int, 2 if direction == "inbound" else 0, lo=0, hi=20),
-            caller_id=caller_id, talk=float(_get(raw, "talk", where, (int, float), lo=0, hi=24 * 3600)),
+            caller_id=caller_id, talk=talk, keys=_parse_keys(raw, where, talk),
             near=parse_source(_get(raw, "near", where, str, "silence"), f"{where}.near", base_dir),
             far=parse_source(_get(raw, "far", where, str, "silence"), f"{where}.far", base_dir),
             dial=dial,
         ))
     return calls
+
+
+def _parse_keys(raw: dict, where: str, talk: float) -> tuple[tuple[float, str], ...]:
+    """A call's `keys = [{ at = 12.0, digits = "*1" }]`: keyed that long after its off-hook."""
+    keys = []
+    for j, entry in enumerate(_get(raw, "keys", where, list, []), 1):
+        at_where = f"{where}.keys[{j}]"
+        if not isinstance(entry, dict):
+            raise ScenarioError(at_where, "must be a table", 'write it as { at = 12.0, digits = "*1" }')
+        _check_keys(entry, {"at", "digits"}, at_where)
+        at = float(_get(entry, "at", at_where, (int, float), lo=0))
+        digits = _get(entry, "digits", at_where, str)
+        if not KEYPAD.fullmatch(digits):
+            raise ScenarioError(f"{at_where}.digits", f"{digits!r} has characters a keypad cannot send",
+                                "use 0-9, *, #, A-D")
+        if at + len(digits) * (DTMF_ON_S + DTMF_OFF_S) > talk:
+            raise ScenarioError(f"{at_where}.at", "the keys run past the call's end",
+                                f"key them within talk = {talk:g}")
+        keys.append((at, digits))
+    return tuple(sorted(keys))
+
+
+def _parse_actions(doc: dict, lines: list[SimLine]) -> list[SimAction]:
+    actions = []
+    for i, raw in enumerate(_get(doc, "action", "", list, []), 1):
+        where = f"action[{i}]"
+        _check_keys(raw, {"line", "at", "kind"}, where)
+        sim_line = _line_of(raw, where, lines)
+        if lines.index(sim_line) >= PAUSE_BUTTON_LINES:
+            raise ScenarioError(f"{where}.line", f"only the first {PAUSE_BUTTON_LINES} lines have a pause button",
+                                "press the button of one of them")
+        actions.append(SimAction(line=sim_line.id, at=float(_get(raw, "at", where, (int, float), lo=0)),
+                                 kind=_get(raw, "kind", where, str, choices=ACTION_KINDS)))
+    return actions
 
 
 def _parse_faults(doc: dict, lines: list[SimLine]) -> list[SimFault]:

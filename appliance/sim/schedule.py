@@ -3,7 +3,8 @@
 The scenario's calls and faults become (frame, action, argument) events: hook (off-hook True or
 False), ring, sense (a `rings = "sense"` line's pin blinking while it rings: the level, True where
 an off-hook would drive it), cid (caller-ID lines), and the serial devices' faults hang, gone and
-monitor-gone (True at the start, False at the end). A line with `audio-gone` faults has capture outages
+monitor-gone (True at the start, False at the end), and button (a press of the line's pause
+button). A line with `audio-gone` faults has capture outages
 instead: the scenario's time during one never reaches the stream, so everything after it
 happens that much earlier in stream frames.
 """
@@ -99,6 +100,7 @@ def line_actions(scenario: Scenario, line_id: int) -> list[tuple[float, int, str
             if call.caller_id and sim_line.callerid == "modem":
                 actions.append((call.at + RING_ON_S + CALLERID_AFTER_RING_S, 0, "cid",
                                 caller_id_lines(scenario, call)))
+    actions += [(action.at, 0, "button", None) for action in scenario.actions if action.line == line_id]
     for fault in (f for f in scenario.faults if f.line == line_id and f.kind != "audio-gone"):
         kind = FAULT_ACTIONS[fault.kind]
         actions += [(fault.at, 0, kind, True), (fault.end_s, 0, kind, False)]

@@ -1,5 +1,5 @@
 """Makes a simulated line's scheduled events happen on its wires: the hook sense pin (a mock
-gpiozero pin, which also blinks while a `rings = "sense"` line rings) or the serial line
+gpiozero pin, which also blinks while a `rings = "sense"` line rings), the pause button's pin or the serial line
 monitor's reports, the modem's rings and caller ID, and the serial devices' faults, both through
 their ptys (serial_peer.py). At max speed each step waits until the daemon's source has taken it,
 so it is stamped where it would be in real time."""
@@ -35,6 +35,8 @@ class WireDriver:
                 self.sense(line, arg)
         elif kind == "sense":
             self.sense(line, arg)
+        elif kind == "button" and line.cfg.pause:
+            self.press(line.cfg.pause.button)
         elif kind == "ring":
             if modem:
                 self.send(line.callerid, modem, "RING")
@@ -61,6 +63,13 @@ class WireDriver:
         """Drive the line's active-low sense pin: low is what an off-hook (or a ring's swing) shows."""
         pin = self.pins.pin(line.cfg.offhook.pin)
         pin.drive_low() if offhook_level else pin.drive_high()
+
+    def press(self, pin_number: int) -> None:
+        """Press and release a button wired from its pin to ground (the pin pulled up): gpiozero
+        calls the line's handler from here, in the line's own thread, so the press is stamped now."""
+        pin = self.pins.pin(pin_number)
+        pin.drive_low()
+        pin.drive_high()
 
     def send(self, source, peer: PtyPeer, *lines: str) -> None:
         """Write lines to a device; at max speed, hold the line until its source has read them,

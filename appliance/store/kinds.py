@@ -32,7 +32,8 @@ class Event:
     CALLERID = "callerid"               # number, name, withheld
     DIGIT = "digit"                     # a DTMF digit dialed or keyed during the call
     DIRECTION = "direction"             # the direction learnt during the call (direction, learnt_from, after_s)
-    BEEP = "beep"                       # the consent beep was played
+    BEEP = "beep"                       # the notice tone was played (consent, hz, ms)
+    ANNOUNCEMENT = "announcement"       # the uploaded announcement was played (consent, duration_s)
     SPLIT = "split"                     # max_call_s reached: the call goes on in a linked next part
     STUCK = "stuck"                     # a whole part was silence: the hook input looks stuck
     RESUMED = "resumed"                 # recording goes on in a linked part after an outage
@@ -45,6 +46,9 @@ class Event:
     ERROR = "error"                     # a failed write: the part so far stays for recovery
     WARNING = "warning"                 # something a person should look at (message; code)
     SERIAL_GARBAGE = "serial-garbage"   # a serial device sends lines that mean nothing
+    PAUSED = "paused"                   # recording paused for a card payment (by; continued: across a split)
+    RESUME = "resume"                   # the pause ended (by, after_s, automatic; ended: split | call-end)
+    MASKED = "masked"                   # touch-tones keyed after dialing were cut out of the recording (keys)
 
 
 EVENT_KINDS = tuple(value for name, value in vars(Event).items() if name.isupper())

@@ -25,8 +25,10 @@ class SettingError(ValueError):
 
 
 # The groups, in the order the settings page shows them.
-GROUPS = ("Line name", "Recording", "Notice to callers", "Voice activation", "Retention", "Do not record")
+GROUPS = ("Line name", "Recording", "Notice to callers", "Card payments", "Voice activation", "Retention",
+          "Do not record")
 
+DTMF_KEYS = "0123456789*#ABCD"
 _SINGULAR = {"seconds": "second", "days": "day", "milliseconds": "millisecond"}
 
 
@@ -48,6 +50,7 @@ class Setting:
     hi: float | None = None
     config_key: str | None = None  # LineConfig attribute that supplies the default
     zero: str | None = None        # what 0 means, in words ("keep every call")
+    chars: str | None = None       # text: the only characters allowed (a touch-tone code: DTMF keys)
 
     def parse(self, text: Any) -> Any:
         """Turn a typed value (CLI text, scenario TOML value) into this setting's type."""
@@ -86,6 +89,8 @@ class Setting:
         if not self.lo <= len(value) <= self.hi:
             raise SettingError(f"{self.name}: use {self.lo:g} to {self.hi:g} characters "
                                f"({'it is empty' if not value else f'this has {len(value)}'})")
+        if self.chars is not None and not set(value) <= set(self.chars):
+            raise SettingError(f"{self.name}: {value!r} has keys a phone cannot send (use {self.chars})")
         if not value.isprintable():
             raise SettingError(f"{self.name}: use letters, digits, spaces and punctuation only "
                                "(no tabs, line breaks or control characters)")
@@ -142,12 +147,36 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             "the call's log says so.", 2.0, unit="seconds", lo=0, hi=600, config_key="min_call_s"),
     Setting("max_call_s", "float", "Longest single recording", "A longer call goes on in a linked next part.",
             4 * 3600.0, unit="seconds", lo=10, hi=24 * 3600, config_key="max_call_s"),
-    Setting("consent", "choice", "Recording notice", "A beep played onto the line so the other party knows the "
-            "call is recorded; whether one is required depends on where the office is.", "off",
-            group="Notice to callers", needs="playback", choices=("off", "start", "periodic"),
-            choice_labels=("no notice", "one beep when recording starts", "a beep at regular intervals")),
+    Setting("consent", "choice", "Recording notice", "What the other party hears so they know the call is "
+            "recorded: a beep, the announcement uploaded on the announcement page, or both; whether one is "
+            "required depends on where the office is.", "off",
+            group="Notice to callers", needs="playback",
+            choices=("off", "start", "periodic", "announcement", "announcement+periodic"),
+            choice_labels=("no notice", "one beep when the call begins", "a beep at regular intervals",
+                           "the announcement when the call begins",
+                           "the announcement, then a beep at regular intervals")),
     Setting("beep_interval_s", "int", "Time between beeps", "With a beep at regular intervals: how often it "
-            "sounds.", 15, group="Notice to callers", unit="seconds", needs="playback", lo=5, hi=300),
+            "sounds (the recorder warning tone: every 15 seconds).", 15, group="Notice to callers",
+            unit="seconds", needs="playback", lo=5, hi=300),
+    Setting("beep_hz", "float", "Beep pitch", "The beep's frequency (the recorder warning tone: 1400 Hz).",
+            1400.0, group="Notice to callers", unit="Hz", needs="playback", lo=300, hi=3400),
+    Setting("beep_ms", "int", "Beep length", "How long each beep lasts (the recorder warning tone: half a "
+            "second).", 500, group="Notice to callers", unit="milliseconds", needs="playback", lo=50, hi=2000),
+    Setting("beep_dbfs", "float", "Beep level", "How loud the beep is played onto the line (0 dBFS: the "
+            "loudest the output can play).", -12.0, group="Notice to callers", unit="dBFS", needs="playback",
+            lo=-40, hi=-3),
+    Setting("pause_code", "text", "Code that pauses recording", "Keyed on the handset during a call (after "
+            "dialing), it pauses the recording; its own tones are not recorded.", "*1", group="Card payments",
+            lo=1, hi=8, chars=DTMF_KEYS),
+    Setting("resume_code", "text", "Code that resumes recording", "Keyed on the handset while paused, it "
+            "resumes the recording.", "*2", group="Card payments", lo=1, hi=8, chars=DTMF_KEYS),
+    Setting("pause_max_s", "int", "Longest pause", "A pause ends by itself after this long, and the call's "
+            "log says so.", 180, group="Card payments", unit="seconds", lo=10, hi=3600),
+    Setting("pause_fill", "choice", "While paused, the recording holds", "What stands in for the paused "
+            "audio, so the recording keeps the call's length.", "silence", group="Card payments",
+            choices=("silence", "tone"), choice_labels=("silence", "a soft 425 Hz tone")),
+    Setting("mask_dtmf", "bool", "Cut keyed digits out", "On: touch-tones keyed after dialing (a card number "
+            "typed on the keypad) are cut out of the recording and not stored.", False, group="Card payments"),
     Setting("vox_start_dbfs", "float", "Sound that starts a call", "Sound louder than this (measured above "
             "300 Hz, so mains hum does not count) starts a call.", -40.0, group="Voice activation",
             unit="dBFS", needs="vox", lo=-70, hi=-10),

@@ -56,6 +56,12 @@
       card.querySelector(".levels").hidden = s.state === "stopped";
       setMeter(card.querySelector(".level-near"), s.level_near_dbfs);
       setMeter(card.querySelector(".level-far"), s.level_far_dbfs);
+      var form = card.querySelector(".pause-form");
+      if (form) {   // only for those who may pause: a call being recorded, paused or not
+        form.hidden = s.state !== "recording";
+        form.action = form.getAttribute("data-base") + s.line + "/" + (s.paused ? "resume" : "pause");
+        form.querySelector(".pause-button").textContent = s.paused ? "Resume recording" : "Pause recording";
+      }
     });
   }
 

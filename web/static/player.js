@@ -8,6 +8,21 @@
   var canvas = document.getElementById("waveform");
   if (!section || !audio || !canvas) { return; }
   var peaks = null;
+  var pauses = [];    // [{start_s, length_s}]: stretches held silent for a card payment
+  try { pauses = JSON.parse(section.getAttribute("data-pauses") || "[]"); } catch (e) { pauses = []; }
+  var lead = parseFloat(section.getAttribute("data-lead-s")) || 0;   // the decoded file starts this late
+
+  // The pause windows, shaded across both lanes (an open one reaches the end).
+  function drawPauses(ctx, w, h) {
+    var total = length();
+    if (!total) { return; }
+    ctx.fillStyle = "rgba(201, 138, 0, 0.28)";
+    pauses.forEach(function (p) {
+      var from = Math.max(0, (p.start_s + lead) / total * w);
+      var to = p.length_s === null ? w : Math.min(w, (p.start_s + lead + p.length_s) / total * w);
+      ctx.fillRect(from, 0, Math.max(2, to - from), h);
+    });
+  }
 
   function draw() {
     // Draw at the size the canvas is shown, in device pixels, so text and bars stay sharp.
@@ -41,6 +56,7 @@
       ctx.fillText("office", 4, 12);
       ctx.fillText("line", 4, half + 12);
     }
+    drawPauses(ctx, w, h);
     if (length()) {
       var px = Math.round(audio.currentTime / length() * w);
       ctx.fillStyle = "#b42318";
