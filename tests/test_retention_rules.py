@@ -205,3 +205,68 @@ def test_when_full_stop_recording_drops_the_next_call_with_its_reason_and_an_ala
         st.check("settings", "set", "when_full", "delete-oldest", "--data", data)
         st.simulate(st.write_scenario(tmp_path, office("2026-11-20T11:00:00Z", [1]), name="again.toml"), data)
         assert [c["status"] for c in st.calls(data)] == ["discarded", "complete"]
+
+
+# -- a sweep killed half-way ---------------------------------------------------------------------
+SWEEP_CHILD = """
+import sys, time
+from appliance.store import db, retention
+d = db.connect(sys.argv[1])
+print("ready", flush=True)
+retention.sweep(d, sys.argv[1], {"retention_days": 30}, time.time(), lambda: (1, 2))
+"""
+
+
+def _many_old_calls(data: Path, n: int) -> list[Path]:
+    """n complete calls from a year ago, each with a small file and peaks, written straight into
+    a new catalog (as bench_retention does, smaller)."""
+    db = dbmod.connect(data)
+    files = []
+    try:
+        with dbmod.immediate(db):
+            for i in range(n):
+                rel = f"recordings/2025/12/{1 + i % 28:02d}/old_{i:05d}.mp3"
+                (data / rel).parent.mkdir(parents=True, exist_ok=True)
+                (data / rel).write_bytes(b"\xff\xfb" + bytes(500))
+                files.append(data / rel)
+                db.execute("INSERT INTO calls (id, line, started_at, status, path, size_bytes, created_at) "
+                           "VALUES (?, 1, ?, 'complete', ?, 502, ?)",
+                           [f"old{i:07d}", f"2025-12-{1 + i % 28:02d}T10:00:00.000Z", rel, "2025-12-01T10:00:00.000Z"])
+                db.execute("INSERT INTO call_peaks (call_id, per_s, near, far) VALUES (?, 10, x'00', x'00')",
+                           [f"old{i:07d}"])
+    finally:
+        db.close()
+    return files
+
+
+@pytest.mark.parametrize("after_s", [0.02, 0.06, 0.12])
+def test_a_sweep_killed_half_way_never_leaves_a_row_deleted_with_its_file_there(tmp_path, after_s):
+    """SIGKILL at a few moments of a sweep of 6,000 calls (12 batches): whatever it hit (between
+    batches, or between a batch's file removals and its commit), no row says deleted while its
+    file is there, and the next sweep finishes the job with one event per call."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    data = tmp_path / "data"
+    files = _many_old_calls(data, 6000)
+    child = subprocess.Popen([sys.executable, "-c", SWEEP_CHILD, str(data)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(after_s)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    db = dbmod.connect(data)
+    try:
+        rows = {r["id"]: r for r in catalog.list_calls(db)}
+        deleted = {i for i, r in rows.items() if r["status"] == "deleted"}
+        for i, path in enumerate(files):
+            if f"old{i:07d}" in deleted:
+                assert not path.exists(), "a row says deleted while its file is still there"
+        # The next sweep completes the job: every call deleted once, with one event each, no file left.
+        retention.sweep(db, data, {"retention_days": 30}, time.time(), lambda: (1, 2))
+        assert all(r["status"] == "deleted" for r in catalog.list_calls(db))
+        assert not any(path.exists() for path in files)
+        events = [e for e in catalog.list_events(db) if e["kind"] == "deleted"]
+        assert len(events) == len(files) and len({e["call_id"] for e in events}) == len(files)
+    finally:
+        db.close()

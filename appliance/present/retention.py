@@ -56,9 +56,3 @@ def change_warning(outcome: Any, before: Any, zone: tzinfo) -> str | None:
     parts = "; ".join(f"{RULE_NAMES[e.rule].split(' (')[0]}: {e.count:,}" for e in outcome.effects.values() if e.count)
     return (f"This will delete {calls(more)} from before {upto:%Y-%m-%d} ({parts}). Calls on hold and calls "
             "younger than their minimum age stay.")
-
-
-def refused_line(call_id: str, started_at: str | None, why: str, zone: tzinfo) -> str:
-    """One call erasure or deletion refused: '2026-11-30 10:00  abc123  on hold: release the hold first'."""
-    return f"{local(started_at, zone, '%Y-%m-%d %H:%M')}  {call_id}  {why.replace(f'call {call_id} is ', '')}"
-
