@@ -5,9 +5,14 @@ deletes calls (the settings page over real HTTP, `hookline settings set`)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -244,10 +249,6 @@ def test_a_sweep_killed_half_way_never_leaves_a_row_deleted_with_its_file_there(
     """SIGKILL at a few moments of a sweep of 6,000 calls (12 batches): whatever it hit (between
     batches, or between a batch's file removals and its commit), no row says deleted while its
     file is there, and the next sweep finishes the job with one event per call."""
-    import os
-    import signal
-    import subprocess
-    import sys
     data = tmp_path / "data"
     files = _many_old_calls(data, 6000)
     child = subprocess.Popen([sys.executable, "-c", SWEEP_CHILD, str(data)], stdout=subprocess.PIPE, text=True)
