@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pty
+import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -203,5 +207,29 @@ def test_erasure_page_counts_confirms_and_lists_the_refused(box):
 
 def wt_text(html: str) -> str:
     """The page's text, tags removed and spaces squeezed."""
-    import re
     return " ".join(re.sub(r"<[^>]+>", " ", html).replace("&#39;", "'").split())
+
+
+def test_at_a_terminal_the_command_asks_and_no_erases_nothing(box):
+    data, db, calls = box
+
+    def answer(reply: str) -> subprocess.CompletedProcess:
+        master, slave = pty.openpty()
+        try:
+            proc = subprocess.Popen([st.HOOKLINE, "erase", "--number", "415 555 0999", "--data", str(data)],
+                                    stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    env=st.clean_env())
+            os.write(master, reply.encode())
+            out, err = proc.communicate(timeout=60)
+        finally:
+            os.close(master)
+            os.close(slave)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    no = answer("n\n")
+    assert "Erase 1 call(s)? This cannot be undone" in no.stderr and no.returncode == 1
+    assert calls["other"]["id"] in no.stdout, "the list comes before the question"
+    assert_untouched(db, data, calls["other"])
+    yes = answer("y\n")
+    assert yes.returncode == 0 and "erased 1 call(s), refused 0" in yes.stderr
+    assert row(db, calls["other"])["status"] == "deleted" and row(db, calls["other"])["remote_number"] is None
