@@ -19,7 +19,7 @@ import pytest
 
 import simtools as st
 import webtools as wt
-from appliance.store import audit, by_number, catalog, db as dbmod, retention, settings
+from appliance.store import audit, by_number, catalog, db as dbmod, retention, settings, users
 from appliance.store.removal import set_hold
 
 pytestmark = pytest.mark.xdist_group("erasure")
@@ -58,7 +58,6 @@ def template(tmp_path_factory):
         set_hold(db, rows[4]["id"], True)
         settings.set_value(db, "min_age_days", 30)
         for role, password in wt.PASSWORDS.items():
-            from appliance.store import users
             users.create_user(db, role, role, password)
     finally:
         db.close()
