@@ -13,7 +13,7 @@ import soundfile
 
 import simtools as st
 import webtools as wt
-from appliance.sim.scenario import DIAL_START_S, DTMF_OFF_S, DTMF_ON_S
+from appliance.sim.office import DIAL_START_S, DTMF_OFF_S, DTMF_ON_S
 from appliance.store import db as dbmod, dnr, users
 from test_live_settings import _stream_s
 

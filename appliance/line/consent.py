@@ -16,10 +16,10 @@ import numpy as np
 
 from ..audio import tones
 from ..store.kinds import Event
+from .digits import DIALING_QUIET_S
 
 NO_PLAYER = "consent is on but this line has no playback device in the config"
 NO_ANNOUNCEMENT = "the announcement is on but none has been uploaded: the tone was played instead"
-DIALING_QUIET_S = 3.0       # no new digit for this long: the number is dialed
 FIRST_DIGIT_WAIT_S = 5.0    # dial tone, then the first digit: whoever calls out starts by then
 PERIODIC = ("periodic", "announcement+periodic")
 

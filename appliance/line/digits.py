@@ -15,6 +15,7 @@ from typing import Any
 
 WAIT_S = 2.0            # a digit heard with no call waits this long for one
 DIAL_WINDOW_S = 10.0    # dial tone, then a number looked up or read out: the first digit comes by then
+DIALING_QUIET_S = 3.0   # no new digit for this long: the number is dialed (the notice, keyed digits)
 
 
 class DialedDigits:

@@ -9,6 +9,7 @@ from typing import Any
 from ..hook.base import HookEvent
 from ..store.dnr import hidden_caller_id
 from ..store.kinds import Event
+from .pause import command as pause_command
 from .policy import listed
 
 
@@ -45,7 +46,7 @@ def apply_event(line, ev: HookEvent) -> None:
     elif ev.kind == "digit-end":
         line.keys.released(ev.frame)
     elif ev.kind in ("pause", "resume", "button"):
-        line.pause_command(ev)
+        pause_command(line, ev)
     else:
         line.event(ev.kind, ev.frame, **ev.detail)
 

@@ -1,7 +1,7 @@
 """Touch-tones keyed on the office handset once a call's dialing is over: the pause and resume
 codes, and on a line with mask_dtmf on, every key (a card number typed on the keypad).
 
-Dialing is over on an inbound call at once, and on any other call DIAL_GAP_S after its last
+Dialing is over on an inbound call at once, and on any other call DIALING_QUIET_S after its last
 dialed digit (or, with none dialed, after digits.DIAL_WINDOW_S). Until then keys are dialed
 digits as always (digits.py).
 
@@ -21,9 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..store.kinds import Event
-from .digits import DIAL_WINDOW_S
+from .digits import DIAL_WINDOW_S, DIALING_QUIET_S
 
-DIAL_GAP_S = 3.0        # this long after the last dialed digit, dialing is over
 CODE_GAP_S = 3.0        # a code's keys follow one another within this
 GUARD_S = 0.02          # cut this much more on each side of a keyed tone
 # The decoder knows a key 35-40 ms into its tone; with the guard before it and its ±5 ms, the
@@ -37,7 +36,7 @@ def dialing_over(call, frame: int, last_dialed: int | None, rate: int) -> bool:
         return True
     if last_dialed is None:
         return (frame - call.offhook_frame) / rate > DIAL_WINDOW_S
-    return (frame - last_dialed) / rate >= DIAL_GAP_S
+    return (frame - last_dialed) / rate >= DIALING_QUIET_S
 
 
 class KeyedDigits:

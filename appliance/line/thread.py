@@ -40,7 +40,7 @@ from .heard import apply_event
 from .hook_state import HookDebounce
 from .inputs import LineInputs
 from .keyed import MIN_LAG_S, KeyedDigits
-from .pause import PauseControl, command as pause_command
+from .pause import PauseControl
 from .pause_button import PauseButton, start_button
 from .session import CallSession, Recorder
 from .who_called import WhoCalled, hears_rings
@@ -128,9 +128,6 @@ class Line(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
-
-    def pause_command(self, ev: HookEvent) -> None:
-        pause_command(self, ev)
 
     def snapshot(self) -> dict[str, Any]:
         """The line now, for the status file and `hookline status`."""

@@ -11,7 +11,7 @@ import numpy as np
 import soundfile
 
 from ..audio import tones
-from .scenario import DIAL_START_S, DTMF_OFF_S, DTMF_ON_S, Scenario, SimCall, SimLine, Source
+from .office import DIAL_START_S, DTMF_OFF_S, DTMF_ON_S, Scenario, SimCall, SimLine, Source
 
 NOISE_BLOCK = 4096
 DTMF_DBFS = -10.0   # each tone of a pair; a handset sends about -6 to -10 dBm0

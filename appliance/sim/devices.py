@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..config import Config, GpioHook, LineConfig, LineMonitorHook, ModemCallerId, PauseInputs, VoxHook, ring_hold_ms
 from . import unpluggable
-from .scenario import Scenario, SimLine
+from .office import Scenario, SimLine
 from .serial_peer import PtyPeer
 
 ALSA_BASE_CONFIG = Path("/usr/share/alsa/alsa.conf")

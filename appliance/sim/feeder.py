@@ -21,8 +21,8 @@ from pathlib import Path
 from ..line import BACKOFF_MAX_S
 from .audio import LineAudio
 from .devices import PIPE_BUF
+from .office import Scenario, SimLine
 from .played import PlayedAudio
-from .scenario import Scenario, SimLine
 from .schedule import Outages
 from .state import SYNC_TIMEOUT_S, SimState
 

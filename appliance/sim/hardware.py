@@ -22,8 +22,8 @@ from gpiozero.pins.mock import MockFactory
 from ..clock import StreamClock
 from .devices import PERIOD_MS, SENSE_PINS, SimDevices, capture_fifo
 from .feeder import CaptureFeeder
+from .office import Scenario
 from .played import PlayedAudio
-from .scenario import Scenario
 from .schedule import Schedule, capture_outages
 from .state import SYNC_TIMEOUT_S, SimState
 from .wires import WireDriver

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from .scenario import CALLERID_AFTER_RING_S, RING_ON_S, RING_PERIOD_S, SENSE_RING_HZ, Scenario, SimCall
+from .office import RING_ON_S, RING_PERIOD_S, Scenario, SimCall
+from .scenario import CALLERID_AFTER_RING_S, SENSE_RING_HZ
 
 Event = tuple[int, str, Any]   # (stream frame, action, argument)
 FAULT_ACTIONS = {"modem-hang": "hang", "modem-gone": "gone", "monitor-gone": "monitor-gone"}
