@@ -1,6 +1,7 @@
 """The recorder daemon: recovers what a crash left, starts a thread per line, and runs the
-maintenance loop (settings changes, the status file), the retention loop (retention_days
-and the disk guard: at start, every minute, and soon after their settings change; in a thread
+maintenance loop (settings changes, the status file), the retention loop (the ages, the size
+cap and the free-space floor, which may tell the lines to stop recording new calls: at start,
+every minute, and soon after their settings change; in a thread
 of its own so that a long sweep never delays a settings change or the status file), and the
 command channel (appliance.control: `hookline status` asks it for the live line states).
 
@@ -68,6 +69,7 @@ class Daemon:
         self._maintenance: threading.Thread | None = None
         self._retention: threading.Thread | None = None
         self._sweep_now = threading.Event()
+        self.disk_full: str | None = None     # why new calls are not recorded (None: they are)
         self._control: ControlServer | None = None
         self.disk = DiskWorker(self.data_dir)
 
@@ -82,6 +84,7 @@ class Daemon:
             self._settings_rows = settingsmod.snapshot(db)
             values = settingsmod.resolve(db, [line.id for line in self.config.lines])["lines"]
             self._dnr_changes, listed = dnr.changes(db), self._do_not_record(db)
+            self.disk_full = retention.check_full(db, self.data_dir, settingsmod.box_values(db), time.time())
         finally:
             db.close()
         self.disk.start()
@@ -90,7 +93,8 @@ class Daemon:
             line = Line(cfg, sample_rate=self.config.sample_rate, period_frames=period, data_dir=self.data_dir,
                         clock=self._clock_factory(cfg), hook=self._hook_factory(cfg),
                         callerid=self._callerid_factory(cfg),
-                        settings={k: v for k, (v, _) in values[cfg.id].items()}, tick=self._tick,
+                        settings={**{k: v for k, (v, _) in values[cfg.id].items()}, "disk_full": self.disk_full},
+                        tick=self._tick,
                         disk=self.disk)
             line.apply_dnr(listed)         # before its first call: queued ahead of anything it hears
             self.lines.append(line)
@@ -173,15 +177,27 @@ class Daemon:
             try:
                 if db is None:
                     db = dbmod.connect(self.data_dir)
-                deleted = retention.sweep(db, self.data_dir, settingsmod.box_values(db), time.time(),
-                                          should_stop=self._stop.is_set)
-                if deleted:
-                    log.info("retention: deleted %d call(s)", len(deleted))
+                outcome = retention.run(db, self.data_dir, settingsmod.box_values(db), time.time(),
+                                        should_stop=self._stop.is_set)
+                self._set_disk_full(outcome.full)
             except Exception:
                 log.exception("retention sweep failed; trying again in %.0f s", SWEEP_INTERVAL_S)
             self._sweep_now.wait(SWEEP_INTERVAL_S)
         if db is not None:
             db.close()
+
+    def _set_disk_full(self, reason: str | None) -> None:
+        """Tell the lines whether to record new calls (when_full = stop-recording), as a live
+        value beside their settings (line.policy.DiskFull reads it)."""
+        if reason == self.disk_full:
+            return
+        self.disk_full = reason
+        if reason:
+            log.error("the disk is below its free-space floor: new calls are not recorded (%s)", reason)
+        else:
+            log.warning("there is room on the disk again: new calls are recorded")
+        for line in self.lines:
+            line.apply_settings({"disk_full": reason})
 
     def pause(self, request: dict[str, Any], kind: str) -> dict[str, Any]:
         """The command channel's pause and resume: {"line": N, "by": ..., "user": ...}."""
@@ -201,7 +217,7 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         return {"updated_at": time.time(), "pid": os.getpid(), "running": not self._stop.is_set(),
-                "clock_synced": all(line.clock.synced for line in self.lines),
+                "clock_synced": all(line.clock.synced for line in self.lines), "disk_full": self.disk_full,
                 "lines": [line.snapshot() for line in self.lines]}
 
     def _write_status(self) -> None:

@@ -95,6 +95,8 @@ CASES = [
      "Replaced the announcement to callers 'old.mp3' (12 s) with 'notice.wav' (8.5 s)"),
     ("announcement", None, "admin", {"before": {"name": "notice.wav", "duration_s": 8.5}, "after": None},
      "Removed the announcement to callers 'notice.wav' (8.5 s)"),
+    ("erase", None, "manager", {"count": 3, "refused": 1, "number_hash": "36a2cef4ff9bf7a1abd2a933"},
+     "Erased 3 calls with one number (SHA-256 36a2cef4ff9b…); 1 call refused (on hold or under the minimum age)"),
 ]
 
 
@@ -136,6 +138,7 @@ def test_the_author_as_people_read_it():
     ("user-change", "carol", {"role": 5, "disabled": "maybe"}),
     ("listen", "c-in", {"length": "long"}),
     ("recover", None, {"calls": 3}),
+    ("erase", None, {"count": "many"}),
     ("frobnicate", "thing", {"x": 1}),
     ("logout", None, {"everywhere_else": True, "sessions_ended": "two"}),
     ("delete", "nowhere", {"started_at": "not a time"}),

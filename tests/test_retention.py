@@ -80,13 +80,18 @@ def box(template, tmp_path):
     db.close()
 
 
+def frac(fraction: float, total: int = 10**12):
+    """A disk of `total` bytes with this fraction free, whatever is deleted."""
+    return lambda: (int(fraction * total), total)
+
+
 def mp3_count(data: Path) -> int:
     return len(list((data / "recordings").rglob("*.mp3")))
 
 
 @pytest.mark.parametrize("batch", [200, 2], ids=["one batch", "batches of two"])
 def test_retention_deletes_what_is_older_than_the_limit_except_held_calls(box, batch, monkeypatch):
-    monkeypatch.setattr(retention, "BATCH", batch)
+    monkeypatch.setattr(retention.rules, "BATCH", batch)
     data, db, made = box
     jan, jun, nov = made["jan"], made["jun"], made["nov"]
     held = jan[1]
@@ -95,10 +100,10 @@ def test_retention_deletes_what_is_older_than_the_limit_except_held_calls(box, b
     catalog.create_call(db, {"id": "c0ffee0001", "line": 1, "started_at": "2026-01-01T00:00:00.000Z",
                              "status": "recording", "spool_path": "spool/c0ffee0001.mp3.part"})
 
-    assert retention.sweep(db, data, {"retention_days": 0, "disk_reserve_pct": 5}, NOW, lambda: 0.5) == []
+    assert retention.sweep(db, data, {"retention_days": 0, "disk_reserve_pct": 5}, NOW, frac(0.5)) == []
     assert mp3_count(data) == 5, "0 days: keep forever"
 
-    deleted = retention.sweep(db, data, {"retention_days": 30, "disk_reserve_pct": 5}, NOW, lambda: 0.5)
+    deleted = retention.sweep(db, data, {"retention_days": 30, "disk_reserve_pct": 5}, NOW, frac(0.5))
     assert deleted == [jan[0]["id"], jan[2]["id"], jan[3]["id"], jun[0]["id"]], "oldest first, held skipped"
     for row in (jan[0], jan[2], jun[0]):
         assert not (data / row["path"]).exists()
@@ -112,28 +117,30 @@ def test_retention_deletes_what_is_older_than_the_limit_except_held_calls(box, b
         assert reasons(db, row["id"]) == []
     assert status(db, "c0ffee0001") == "recording"
 
-    assert retention.sweep(db, data, {"retention_days": 30, "disk_reserve_pct": 5}, NOW, lambda: 0.5) == []
+    assert retention.sweep(db, data, {"retention_days": 30, "disk_reserve_pct": 5}, NOW, frac(0.5)) == []
     # 5 days: late November goes too, the held call still stays
-    assert retention.sweep(db, data, {"retention_days": 5, "disk_reserve_pct": 5}, NOW, lambda: 0.5) == [nov[0]["id"]]
+    assert retention.sweep(db, data, {"retention_days": 5, "disk_reserve_pct": 5}, NOW, frac(0.5)) == [nov[0]["id"]]
     assert status(db, held["id"]) == "complete"
 
 
 @pytest.mark.parametrize("batch", [200, 1], ids=["one batch", "batches of one"])
 def test_disk_guard_deletes_the_oldest_until_free_space_is_back(box, batch, monkeypatch):
-    monkeypatch.setattr(retention, "BATCH", batch)
+    monkeypatch.setattr(retention.rules, "BATCH", batch)
     data, db, made = box
     jan, jun, nov = made["jan"], made["jun"], made["nov"]
     set_hold(db, jan[0]["id"], True)
-    files = mp3_count(data)
+    size = jan[1]["size_bytes"]
+    total = int(1.5 * size / 0.04)       # 1 % free: 1.5 recordings short of the 5 % floor
     seen = []
 
-    def free() -> float:     # 1 % free, and each deleted recording frees 2 % of the disk
+    def free() -> tuple[int, int]:     # each deleted recording frees its size
         seen.append(mp3_count(data))
-        return 0.01 + 0.02 * (files - mp3_count(data))
+        gone = sum(r["size_bytes"] for r in (*jan[:3], *jun, *nov) if not (data / r["path"]).exists())
+        return int(0.01 * total) + gone, total
 
     deleted = retention.sweep(db, data, {"retention_days": 0, "disk_reserve_pct": 5}, NOW, free)
     assert deleted == [jan[1]["id"], jan[2]["id"]], "the two oldest that are not held"
-    assert seen == [5, 4, 3], "space is checked again after every deletion"
+    assert seen == ([5, 3] if batch > 1 else [5, 4, 3]), "space is checked again after every batch"
     for row in (jan[1], jan[2]):
         assert reasons(db, row["id"]) == ["disk guard: free space below 5%"]
         assert not (data / row["path"]).exists()
@@ -148,7 +155,7 @@ def test_disk_guard_with_only_held_calls_left_warns_once_an_hour(box):
     jan, jun, nov = made["jan"], made["jun"], made["nov"]
     set_hold(db, jun[0]["id"], True)
     full = {"retention_days": 0, "disk_reserve_pct": 10}
-    deleted = retention.sweep(db, data, full, NOW, lambda: 0.02)
+    deleted = retention.sweep(db, data, full, NOW, frac(0.02))
     assert deleted == [jan[0]["id"], jan[1]["id"], jan[2]["id"], nov[0]["id"]]
     assert status(db, jun[0]["id"]) == "complete" and (data / jun[0]["path"]).is_file()
 
@@ -159,10 +166,10 @@ def test_disk_guard_with_only_held_calls_left_warns_once_an_hour(box):
     assert warning["line"] is None and warning["call_id"] is None
     assert "nearly full" in warning["detail"]["message"] and "on hold" in warning["detail"]["message"]
     assert warning["detail"]["reserve_pct"] == 10 and warning["detail"]["held_recordings"] == 1
-    assert retention.sweep(db, data, full, NOW + 60, lambda: 0.02) == []
-    assert retention.sweep(db, data, full, NOW + 3000, lambda: 0.02) == []
+    assert retention.sweep(db, data, full, NOW + 60, frac(0.02)) == []
+    assert retention.sweep(db, data, full, NOW + 3000, frac(0.02)) == []
     assert len(warnings()) == 1, "not more than once an hour"
-    retention.sweep(db, data, full, NOW + 3700, lambda: 0.02)
+    retention.sweep(db, data, full, NOW + 3700, frac(0.02))
     assert len(warnings()) == 2
     assert status(db, jun[0]["id"]) == "complete"
 
@@ -175,7 +182,7 @@ def test_a_tampered_row_is_skipped_and_the_sweep_goes_on(box, tmp_path):
     for path in (str(victim), f"../{victim.name}", "../../../../../../etc/passwd"):
         with dbmod.immediate(db):
             db.execute("UPDATE calls SET path = ? WHERE id = ?", [path, jan[0]["id"]])
-        deleted = retention.sweep(db, data, {"retention_days": 30, "disk_reserve_pct": 5}, NOW, lambda: 0.01)
+        deleted = retention.sweep(db, data, {"retention_days": 30, "disk_reserve_pct": 5}, NOW, frac(0.01))
         assert jan[0]["id"] not in deleted
         assert victim.read_text() == "keep me" and Path("/etc/passwd").exists()
         assert status(db, jan[0]["id"]) == "complete"
@@ -286,7 +293,7 @@ def test_a_failing_sweep_is_logged_and_the_next_one_runs(tmp_path, monkeypatch, 
     data = tmp_path / "data"
     sc = scenariomod.load(st.write_scenario(tmp_path, office("2026-03-15T09:00:00Z", [2.5])))
     calls = []
-    real_sweep = retention.sweep
+    real_sweep = retention.run
 
     def flaky(*args, **kw):
         calls.append(threading.current_thread().name)
@@ -294,7 +301,7 @@ def test_a_failing_sweep_is_logged_and_the_next_one_runs(tmp_path, monkeypatch, 
             raise OSError("disk on fire")
         return real_sweep(*args, **kw)
 
-    monkeypatch.setattr(daemonmod.retention, "sweep", flaky)
+    monkeypatch.setattr(daemonmod.retention, "run", flaky)
     monkeypatch.setattr(daemonmod, "SWEEP_INTERVAL_S", 0.1)
     daemon, hw = runner.build_daemon(sc, data, realtime=False)
     caplog.set_level(logging.ERROR, logger="hookline.daemon")

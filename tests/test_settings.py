@@ -90,13 +90,14 @@ def test_set_get_unset_box_wide_and_per_line(tmp_path):
     pytest.param(["set", "max_call_s", "9"], ["max_call_s", "out of range", "10"], id="max below 10"),
     pytest.param(["set", "min_call_s", "nan"], ["min_call_s"], id="nan"),
     pytest.param(["set", "recording", "perhaps"], ["recording", "on or off"], id="not on/off"),
-    pytest.param(["set", "line.1.retention_days", "5"], ["retention_days", "box-wide"], id="retention for one line"),
-    pytest.param(["set", "retention_days", "5", "--line", "1"], ["retention_days", "box-wide"],
-                 id="retention with --line"),
+    pytest.param(["set", "line.1.max_recordings_gb", "5"], ["max_recordings_gb", "box-wide"], id="size cap for one line"),
+    pytest.param(["set", "when_full", "stop-recording", "--line", "1"], ["when_full", "box-wide"],
+                 id="when_full with --line"),
+    pytest.param(["set", "when_full", "stop"], ["when_full", "delete-oldest, stop-recording"], id="when_full unknown"),
     pytest.param(["set", "line.2.disk_reserve_pct", "10"], ["disk_reserve_pct", "box-wide"],
                  id="disk reserve for one line"),
-    pytest.param(["unset", "line.1.retention_days"], ["retention_days", "box-wide"], id="unset retention for one line"),
-    pytest.param(["get", "line.1.retention_days"], ["retention_days", "box-wide"], id="get retention for one line"),
+    pytest.param(["unset", "line.1.disk_reserve_pct"], ["disk_reserve_pct", "box-wide"], id="unset disk reserve for one line"),
+    pytest.param(["get", "line.1.max_recordings_gb"], ["max_recordings_gb", "box-wide"], id="get size cap for one line"),
     pytest.param(["set", "retention_days", "3651"], ["retention_days", "out of range", "3650"], id="retention too long"),
     pytest.param(["set", "retention_days", "--", "-1"], ["retention_days", "out of range"], id="retention negative"),
     pytest.param(["set", "retention_days", "1.5"], ["retention_days", "not an integer"], id="retention not whole"),
@@ -115,7 +116,7 @@ def test_bad_setting_is_refused_with_one_line_and_nothing_changes(tmp_path, args
     assert st.run("settings", "list", "--json", "--data", data, check=True).stdout == before
 
 
-def test_retention_settings_are_box_wide_only(tmp_path):
+def test_the_disk_settings_are_box_wide_and_the_ages_also_per_line(tmp_path):
     data = new_catalog(tmp_path)
     assert get(data, "retention_days") == 0, "keep forever by default"
     assert get(data, "disk_reserve_pct") == 5
@@ -128,27 +129,51 @@ def test_retention_settings_are_box_wide_only(tmp_path):
     set_(data, "min_call_s", "3", "--line", "1")
     listed = json.loads(st.run("settings", "list", "--json", "--data", data, check=True).stdout)
     assert "min_call_s" in listed["lines"]["1"]
-    assert "retention_days" not in listed["lines"]["1"] and "disk_reserve_pct" not in listed["lines"]["1"], \
+    assert "disk_reserve_pct" not in listed["lines"]["1"] and "max_recordings_gb" not in listed["lines"]["1"], \
         "a box-wide setting has no per-line value to show"
+    assert listed["lines"]["1"]["retention_days"] == {"value": 90, "source": "set"}, "the ages: per line too"
     rows = [row.split() for row in st.run("settings", "list", "--data", data, check=True).stdout.splitlines()]
     assert ["retention_days", "whole", "box", "90", "box", "setting"] in [row[:6] for row in rows]
-    assert [row[:3] for row in rows if row[0] in ("retention_days", "disk_reserve_pct")] == [
-        ["retention_days", "whole", "box"], ["disk_reserve_pct", "whole", "box"]], "box-wide: no row for a line"
+    assert [row[:3] for row in rows if row[0] in ("disk_reserve_pct",)] == [
+        ["disk_reserve_pct", "whole", "box"]], "box-wide: no row for a line"
     assert ["min_call_s", "line", "1", "3"] in [row[:4] for row in rows]
     st.run("settings", "unset", "retention_days", "--data", data, check=True)
     assert get(data, "retention_days") == 0
 
 
-def test_a_scenario_cannot_set_retention_for_one_line(tmp_path):
+def test_a_scenario_cannot_set_the_disk_floor_for_one_line(tmp_path):
     scenario = st.write_scenario(tmp_path, """
 [appliance]
 start = "2026-03-15T14:12:00Z"
-""" + _lines(1, {1: "{ retention_days = 5 }"}))
+""" + _lines(1, {1: "{ disk_reserve_pct = 5 }"}))
     data = tmp_path / "data"
     proc = st.run("simulate", scenario, "--data", data)
     assert proc.returncode == 2
     line = st.one_error_line(proc)
-    assert "line[1].settings" in line and "retention_days" in line and "box-wide" in line
+    assert "line[1].settings" in line and "disk_reserve_pct" in line and "box-wide" in line
+
+
+def test_a_minimum_age_above_the_maximum_is_refused_naming_the_scope(tmp_path):
+    data = new_catalog(tmp_path)
+    set_(data, "retention_days", "90")
+    set_(data, "min_age_days", "60", "--line", "2")
+    proc = st.run("settings", "set", "line.2.retention_days", "30", "--data", data)
+    assert proc.returncode == 2
+    line = last_line(proc)
+    assert "retention_days" in line and "line 2" in line and "above the maximum age" in line
+    assert "min_age_days set for line 2" in line and "retention_days set for line 2" in line
+    proc = st.run("settings", "set", "min_age_days", "100", "--data", data)
+    assert proc.returncode == 2 and "the whole box" in last_line(proc)
+    assert get(data, "min_age_days") == 0 and get(data, "retention_days", "--line", "2") == 90, "nothing changed"
+    set_(data, "retention_days", "0")                     # no maximum: any minimum goes
+    set_(data, "min_age_days", "100")
+    proc = st.run("settings", "set", "retention_days", "99", "--data", data)
+    assert proc.returncode == 2 and "min_age_days box-wide" in last_line(proc)
+
+
+def last_line(proc) -> str:
+    """The refusal: the last line on stderr (a catalog no recorder has started on adds a note first)."""
+    return proc.stderr.strip().splitlines()[-1]
 
 
 # -- settings in scenarios -----------------------------------------------------------------------

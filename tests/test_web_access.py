@@ -59,6 +59,9 @@ MATRIX = {
     "calls.hold": ("POST", "/calls/0000000000/hold", (PAGE_LOGIN, 403, 404, 404)),
     "calls.note": ("POST", "/calls/0000000000/note", (PAGE_LOGIN, 403, 404, 404)),
     "calls_zip.download": ("POST", "/calls/download.zip", (PAGE_LOGIN, 403, 400, 400)),
+    "erasure.index": ("GET", "/erase", (PAGE_LOGIN, 403, 200, 200)),
+    "erasure.index#post": ("POST", "/erase", (PAGE_LOGIN, 403, 400, 400)),
+    "erasure.confirm": ("POST", "/erase/confirm", (PAGE_LOGIN, 403, 400, 400)),
     "settings.index": ("GET", "/settings", (PAGE_LOGIN, 403, 403, 200)),
     "settings.index#post": ("POST", "/settings", (PAGE_LOGIN, 403, 403, 303)),
     "dnr.index": ("GET", "/settings/do-not-record", (PAGE_LOGIN, 403, 403, 200)),
@@ -215,7 +218,7 @@ def test_sessions_cookies_headers_and_logout(site):
 def test_pages_have_no_inline_script_or_style(clients, site):
     admin = clients["admin"]
     call = _kept_call(site)
-    for url in ("/", "/calls", f"/calls/{call}", f"/calls/{call}/delete", "/settings", "/users", "/account",
+    for url in ("/", "/calls", f"/calls/{call}", f"/calls/{call}/delete", "/erase", "/settings", "/users", "/account",
                 "/audit", "/login"):
         html = (admin if url != "/login" else wt.Client(site.base)).get(url).text
         for tag in re.findall(r"<script\b[^>]*>(.*?)</script>", html, flags=re.S):

@@ -193,7 +193,7 @@ def test_keeping_noting_and_deleting_join_the_story(tmp_path, data, calls):
         # Retention words its own deletions the same way, on the page and in the calls list.
         db = dbmod.connect(copy)
         try:
-            deleted = retention.expire(db, copy, 1, time.time() + 400 * 86400)
+            deleted = retention.sweep(db, copy, {"retention_days": 1}, time.time() + 400 * 86400, lambda: (1, 1))
             assert {calls["part1"]["id"], calls["part2"]["id"]} <= set(deleted)
         finally:
             db.close()

@@ -213,3 +213,20 @@ def test_a_failing_device_is_told_plainly_and_only_technicians_see_its_path(toda
         assert error in said["device"] and "/dev/serial/by-id/usb-modem" in said["modem"]
     finally:
         status_file.unlink()
+
+
+def test_a_recorder_that_stopped_recording_for_a_full_disk_says_so(today):
+    status_file = today.data / "run" / "status.json"
+    status_file.parent.mkdir(parents=True, exist_ok=True)
+    line = {"line": 1, "name": "Line 1", "state": "idle", "call_s": None, "level_near_dbfs": -70.0,
+            "level_far_dbfs": -70.0, "device_error": None, "sources": {}}
+    reason = "not recorded: the disk is below its free-space floor (5%) and the box is set to stop recording when full"
+    status_file.write_text(json.dumps({"updated_at": time.time() + 3600, "running": True, "clock_synced": True,
+                                       "disk_full": reason, "lines": [line]}))
+    try:
+        page = Page(wt.login(today.base, "listener").get("/").text).text
+        assert "New calls are not being recorded: the disk is below its free-space floor" in page
+        said = {w["kind"] for w in wt.login(today.base, "admin").get("/api/v1/status").json()["warnings"]}
+        assert "disk-full" in said
+    finally:
+        status_file.unlink()

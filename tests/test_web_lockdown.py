@@ -321,12 +321,16 @@ def test_revoking_someone_elses_token_names_its_owner(site, admin):
 
 
 def test_settings_changes_keep_before_and_after_from_the_page_and_the_console(site, admin):
+    audited = len(_entries(site, action="settings"))
     r = admin.post_form("/settings", {"box.retention_days": "90"})
+    assert r.status_code == 200 and "This will delete" in r.text, "the March calls: confirm first"
+    assert len(_entries(site, action="settings")) == audited, "nothing saved, nothing audited"
+    r = admin.post_form("/settings", {"box.retention_days": "90", "confirm_deletes": "1"})
     assert r.status_code == 303
     entry = _entries(site, action="settings")[0]
     assert entry["user"] == "admin"
     assert entry["detail"]["changes"] == {"box.retention_days": {"before": None, "after": 90}}
-    r = admin.post_form("/settings", {"box.retention_days": "30"})
+    r = admin.post_form("/settings", {"box.retention_days": "30", "confirm_deletes": "1"})
     assert _entries(site, action="settings")[0]["detail"]["changes"] == {
         "box.retention_days": {"before": 90, "after": 30}}
 

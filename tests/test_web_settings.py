@@ -90,7 +90,8 @@ def test_each_line_is_titled_with_its_name_and_shows_what_its_wiring_uses(site, 
     assert "This line has no playback device, so no notice can be played on it." in _text(vox)
     assert "voice-activated" in _text(vox) and "hook switch on a GPIO input" in _text(gpio)
     for line in (gpio, vox):
-        assert not _fields(line) & {"retention_days", "disk_reserve_pct"}, "box-wide settings stay box-wide"
+        assert not _fields(line) & {"max_recordings_gb", "disk_reserve_pct"}, "box-wide settings stay box-wide"
+        assert {"retention_days", "min_age_days"} <= _fields(line), "the ages: per line too"
     assert "name" not in _fields(_section(page, "box"))
 
 

@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "listen": ("listener", "manager", "admin"),
     "download": ("manager", "admin"),
     "manage_calls": ("manager", "admin"),     # delete, hold, notes
+    "erase": ("manager", "admin"),            # erasure by number
     "pause": ("manager", "admin"),            # pause and resume the recording of a call in progress
     "audit": ("manager", "admin"),
     "settings": ("admin",),

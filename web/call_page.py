@@ -7,20 +7,19 @@ import json
 import time
 from typing import Any
 
-from appliance.present import events as eventwords, pause_events, reasons, timeline
+from appliance.present import events as eventwords, pause_events, reasons, retention as retention_words, timeline, words
 from appliance.present.numbers import readable
 from appliance.present.words import person
 from appliance.recording.peaks import DECODER_DELAY
-from appliance.store import audit, catalog
-from appliance.store.kinds import NOT_KEPT, Event
+from appliance.store import ages as agesmod, audit, catalog
+from appliance.store.kinds import FINISHED, NOT_KEPT, Event
 
-from .db import get_box, get_db
-from .formatting import size
+from .db import get_box, get_db, get_zone
 
 # Call fields a technician reads in the technical details: label, and how the value is written.
 TECHNICAL_FIELDS = (
     ("id", "Call id", str), ("path", "File", str),
-    ("size_bytes", "Size", lambda n: f"{size(n)} ({n} bytes)"), ("sha256", "SHA-256", str),
+    ("size_bytes", "Size", lambda n: f"{words.size(n)} ({n} bytes)"), ("sha256", "SHA-256", str),
     ("audio_s", "Audio length", lambda s: f"{s:g} s"), ("preroll_s", "Pre-roll", lambda s: f"{s:g} s"),
     ("sample_rate", "Sample rate", lambda n: f"{n} Hz"), ("bitrate_kbps", "MP3 bit rate", lambda n: f"{n} kbit/s"),
     ("previous_id", "Previous part", str),
@@ -87,6 +86,18 @@ def why_not_kept(call: dict[str, Any]) -> str | None:
     return reasons_for([call["id"]])[call["id"]] if call["status"] in NOT_KEPT else None
 
 
+def protected(calls: list[dict[str, Any]]) -> dict[str, str]:
+    """call id -> the day until which its line's minimum age protects it, for the calls that are
+    protected now (none deleted, none still recording)."""
+    ages, now = agesmod.load(get_db()), time.time()
+    out = {}
+    for call in calls:
+        until = ages.protected_until(call.get("line"), call.get("started_at"))
+        if until is not None and now < until and call.get("status") in FINISHED:
+            out[call["id"]] = retention_words.day(until, get_zone())
+    return out
+
+
 def technical_facts(call: dict[str, Any]) -> list[tuple[str, str]]:
     return [(label, shown(call[key])) for key, label, shown in TECHNICAL_FIELDS if call.get(key) is not None]
 
@@ -110,7 +121,7 @@ def context(row: dict[str, Any], previous: dict[str, Any] | None, following: dic
     return {
         "call": call, "previous": previous, "following": following, "heading": heading(call),
         "rows": timeline.rows(events, ctx, people), "note_by": note_author(call, people),
-        "reason": why_not_kept(call),
+        "reason": why_not_kept(call), "protected": retention_words.protected_until(protected([call]).get(call["id"])),
         "dialed": eventwords.dialed(call.get("dialed") or "", ctx.region),
         "pauses": pause_events.windows(call, events),
         # The waveform and the player run on the decoded file's timeline, the codec's delay later.

@@ -111,7 +111,7 @@ def index():
     args = search_args()
     page: dict[str, Any] = {"args": args, "carry": carried(args), "lines": catalog.line_ids(db),
                             "statuses": search.STATUSES, "error": None, "calls": [], "query": None,
-                            "next_cursor": None, "count": None, "reasons": {}, "zip_cap": ZIP_CAP}
+                            "next_cursor": None, "count": None, "reasons": {}, "protected": {}, "zip_cap": ZIP_CAP}
     try:
         query = read_search(args)
     except search.QueryError as e:
@@ -120,7 +120,7 @@ def index():
     return render_template("calls.html", **page | {
         "calls": calls, "query": query, "next_cursor": next_cursor,
         "count": search.count(db, query) if not query.after else None, "filtered": search.has_filters(query),
-        "reasons": call_page.not_kept_reasons(calls)})
+        "reasons": call_page.not_kept_reasons(calls), "protected": call_page.protected(calls)})
 
 
 @bp.get("/calls/<call_id>")

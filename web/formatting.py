@@ -39,15 +39,6 @@ def duration(seconds: float | None) -> str:
     return words.clock(seconds)
 
 
-def size(n: int | None) -> str:
-    if n is None:
-        return ""
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}" if unit != "KB" else f"{n / scale:.0f} KB"
-    return f"{n} B"
-
-
 def dbfs(level: float | None) -> str:
     return "—" if level is None else f"{level:.0f} dBFS"
 
@@ -63,7 +54,7 @@ def party(call: dict) -> str:
 def init_app(app: Flask) -> None:
     app.add_template_filter(local_time, "local")
     app.add_template_filter(duration, "duration")
-    app.add_template_filter(size, "size")
+    app.add_template_filter(words.size, "size")
     app.add_template_filter(dbfs, "dbfs")
     app.add_template_filter(party, "party")
     app.add_template_filter(phone, "phone")

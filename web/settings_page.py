@@ -4,10 +4,12 @@ by field with the same rules as `hookline settings`, stored in SQLite; the daemo
 within a second. What the page shows and reads is laid out in settings_layout."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from appliance.present import audit as wording
-from appliance.store import settings as settingsmod
+from appliance.present import audit as wording, retention as retention_words
+from appliance.store import ages as agesmod, retention, settings as settingsmod
 
 from . import status as statusmod
 from .auth import record, require
@@ -43,11 +45,40 @@ def index():
         if not form.validate_on_submit():
             abort(400)
         changes = _read_form([f for scope in scopes for f in scope.fields()], stored)
-        errors = sum(1 for scope in scopes for f in scope.fields() if f.error)
-        if not errors:
+        errors = sum(1 for scope in scopes for f in scope.fields() if f.error) or _check_ages(db, changes)
+        deletes = None if errors else _deletes(db, changes)
+        if not errors and (deletes is None or request.form.get("confirm_deletes") == "1"):
             _save(db, changes)
             return redirect(url_for("settings.index"), 303)
+        if deletes:
+            return render_template("settings.html", scopes=scopes, form=form, errors=0, deletes=deletes)
     return render_template("settings.html", scopes=scopes, form=form, errors=errors), 400 if errors else 200
+
+
+def _check_ages(db, changes: list[Change]) -> int:
+    """The minimum and maximum ages of all the changes together (one by one they might pass
+    through a conflict): 1 with the message on the first age field changed, else 0."""
+    ages = [(field, value) for field, _, value in changes if field.setting.name in settingsmod.AGES]
+    try:
+        agesmod.check(db, [(field.setting.name, field.line, value) for field, value in ages])
+    except settingsmod.SettingError as e:
+        ages[0][0].error = str(e).split(": ", 1)[-1]
+        return 1
+    return 0
+
+
+def _deletes(db, changes: list[Change]) -> str | None:
+    """What saving these changes would delete that the settings as they are would not (None:
+    nothing), said before it happens ("This will delete 1,234 calls from before 2026-06-01")."""
+    asked = [(field.setting.name, field.line, value) for field, _, value in changes
+             if field.setting.name in settingsmod.RETENTION]
+    if not asked:
+        return None
+    try:
+        after, before = retention.preview_change(db, current_app.config["DATA_DIR"], asked, time.time())
+    except OSError:         # the data folder's disk cannot be measured: the rules are still worded
+        return None
+    return retention_words.change_warning(after, before, get_zone())
 
 
 def _read_form(fields: list[Field], stored: dict) -> list[Change]:
@@ -77,9 +108,9 @@ def _read_form(fields: list[Field], stored: dict) -> list[Change]:
 def _save(db, changes: list[Change]) -> None:
     for field, _, value in changes:
         if value is None:
-            settingsmod.clear_value(db, field.setting.name, field.line)
+            settingsmod.clear_value(db, field.setting.name, field.line, check_ages=False)
         else:
-            settingsmod.set_value(db, field.setting.name, value, field.line)
+            settingsmod.set_value(db, field.setting.name, value, field.line, check_ages=False)
     if not changes:
         flash("Nothing changed.")
         return

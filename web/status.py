@@ -49,6 +49,8 @@ def read_status(path: Path) -> dict[str, Any] | None:
             "updated_at": times.iso(updated) if age is not None else None,
             # A recorder that stopped cleanly says so in its last status.
             "stopped": doc.get("running") is False,
+            # Why new calls are not recorded (when_full = stop-recording), or None.
+            "disk_full": doc.get("disk_full") if isinstance(doc.get("disk_full"), str) else None,
             "stale": age is None or age > STATUS_STALE_S or doc.get("running") is False}
 
 
@@ -111,6 +113,11 @@ def warnings(status: dict[str, Any] | None, disk: dict[str, Any],
     elif status["stale"]:
         out.append({"kind": "recorder", "message": "The recorder has stopped reporting: is it running?"})
     live_lines = [] if status is None or status["stale"] else status["lines"]
+    if live_lines and status.get("disk_full"):
+        out.append({"kind": "disk-full", "message": "New calls are not being recorded: the disk is below its "
+                                                    "free-space floor and the box is set to stop recording when "
+                                                    "full. Export and delete calls, or change the retention "
+                                                    "settings."})
     for line in live_lines:
         name = _name(box, line)
         if line.get("device_error"):

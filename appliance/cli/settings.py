@@ -112,17 +112,43 @@ def settings_set(name: str, value: str, data: str | None, line: int | None) -> N
     """Set a setting for the whole box, or for one line."""
     from ..store import settings as s
     setting, line = _named_setting(name, line, value)   # refuse before touching (or creating) the catalog
-    db = _open_db(_data_dir(data), create=True)
+    data_dir = _data_dir(data)
+    db = _open_db(data_dir, create=True)
     view = _on_line(db, line)
     before = s.stored_value(db, setting.name, line)
     was, source = _effective(db, setting.name, line)
-    parsed = s.set_value(db, setting.name, value, line)
+    warning = _deletes(db, data_dir, setting, line, value)
+    try:
+        parsed = s.set_value(db, setting.name, value, line)
+    except s.SettingError as e:           # a minimum age above a maximum
+        _bad_input(str(e))
     subject = _subject(view, setting.name, line)
     if parsed == before:
         click.echo(f"{subject}: already {typed(parsed)}, nothing changed", err=True)
         return
     _audit_change(db, setting, line, before, parsed)
     click.echo(f"{subject}: now {typed(parsed)} (was {typed(was)}, the {SOURCES[source]})", err=True)
+    _warn_deletes(warning)
+
+
+def _warn_deletes(warning: str | None) -> None:
+    if warning:
+        click.echo(f"hookline: warning: {warning[:1].lower()}{warning[1:]} The recorder applies it within a "
+                   "minute (hookline retention sweep --dry-run lists them).", err=True)
+
+
+def _deletes(db, data_dir, setting, line: int | None, value: str | None) -> str | None:
+    """What setting a retention setting to `value` (None: unsetting it) would delete that is not
+    due now (None: nothing)."""
+    import time
+
+    from ..present import retention as words, zone
+    from ..store import box, retention, settings as s
+    if setting.name not in s.RETENTION:
+        return None
+    parsed = None if value is None else setting.parse(value)
+    after, before = retention.preview_change(db, data_dir, [(setting.name, line, parsed)], time.time())
+    return words.change_warning(after, before, zone.box_zone(box.facts(db).timezone))
 
 
 @settings.command("unset")
@@ -133,10 +159,15 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
     """Go back to the default (for a line: the box's value; else the config's, or the built-in one)."""
     from ..store import settings as s
     setting, line = _named_setting(name, line)
-    db = _open_db(_data_dir(data))
+    data_dir = _data_dir(data)
+    db = _open_db(data_dir)
     view = _on_line(db, line)
     before = s.stored_value(db, setting.name, line)
-    s.clear_value(db, setting.name, line)
+    warning = _deletes(db, data_dir, setting, line, None)
+    try:
+        s.clear_value(db, setting.name, line)
+    except s.SettingError as e:
+        _bad_input(str(e))
     now, source = _effective(db, setting.name, line)
     subject = _subject(view, setting.name, line)
     if before is None:
@@ -144,3 +175,4 @@ def settings_unset(name: str, data: str | None, line: int | None) -> None:
         return
     _audit_change(db, setting, line, before, None)
     click.echo(f"{subject}: back to {BACK_TO[source]} ({typed(now)}; was {typed(before)})", err=True)
+    _warn_deletes(warning)

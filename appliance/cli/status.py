@@ -50,3 +50,5 @@ def status(data: str | None, config_path: str | None, as_json: bool) -> None:
         return
     table.show(("LINE", "NAME", "STATE", "IN CALL", "OFFICE LEVEL", "LINE LEVEL", "PROBLEM"),
                [_row(line) for line in answer["lines"]], right={0, 3, 4, 5}, empty="the recorder has no lines")
+    if answer.get("disk_full"):          # when_full = stop-recording, and the disk is below its floor
+        click.echo(f"hookline: new calls are {answer['disk_full']}", err=True)

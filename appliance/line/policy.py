@@ -4,7 +4,8 @@ that drops the call decides, with the reason a person reads in the call's histor
 
 Today's rules: the do-not-record list (at off-hook on the caller ID, then whenever the caller ID
 or the dialed digits change), recording switched off for the line (at off-hook: the call is
-logged, not recorded) and the minimum length (at on-hook: too short to keep).
+logged, not recorded), a full disk when the box is set to stop recording then (at off-hook)
+and the minimum length (at on-hook: too short to keep).
 """
 from __future__ import annotations
 
@@ -76,6 +77,17 @@ class RecordingOff(Rule):
         return None
 
 
+class DiskFull(Rule):
+    """The disk is below its free-space floor and when_full is stop-recording: the retention
+    thread gives the lines the reason as the live value `disk_full` (None: there is room)."""
+
+    def at_offhook(self, info, settings):
+        reason = settings.get("disk_full")
+        if reason:
+            return Verdict(False, reason, {"rule": "disk-full"})
+        return None
+
+
 class MinimumLength(Rule):
     def at_end(self, info, talk_s, settings):
         minimum = settings["min_call_s"]
@@ -89,7 +101,8 @@ class RecordPolicy:
     def __init__(self, rules: list[Rule] | None = None) -> None:
         # The list comes first: a listed call on a line that does not record keeps its number out too.
         self.do_not_record = DoNotRecord()
-        self.rules = rules if rules is not None else [self.do_not_record, RecordingOff(), MinimumLength()]
+        self.rules = rules if rules is not None else [self.do_not_record, RecordingOff(), DiskFull(),
+                                                           MinimumLength()]
 
     def _first_drop(self, answers) -> Verdict:
         for verdict in answers:

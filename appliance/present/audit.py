@@ -32,6 +32,7 @@ ACTION_LABELS = {
     "dnr-add": "Added to the do-not-record list", "dnr-remove": "Removed from the do-not-record list",
     "announcement": "Announcement to callers",
     "pause": "Paused recording", "resume": "Resumed recording",
+    "erase": "Erasures by number",
 }
 
 
@@ -128,7 +129,8 @@ def _when(iso_text: str, zone: tzinfo, than: str) -> str:
 
 def _deletion_reason(reason: str) -> str:
     """What the retention sweep and the disk guard recorded, as a reason ("older than 90 days")."""
-    for prefix, why in (("retention: ", "retention rule: "), ("disk guard: ", "to free disk space: ")):
+    for prefix, why in (("retention: ", "retention rule: "), ("disk guard: ", "to free disk space: "),
+                        ("size cap: ", "size cap: ")):
         if reason.startswith(prefix):
             return why + reason[len(prefix):]
     return reason
@@ -302,4 +304,12 @@ _WORDING = {
     "dnr-add": lambda *args: _dnr(*args, "Added"),
     "dnr-remove": lambda *args: _dnr(*args, "Removed"),
     "announcement": _announcement,
+    "erase": lambda entry, target, detail, ctx: _erased(detail),
 }
+
+
+def _erased(detail: dict) -> str:
+    """An erasure by number: how many calls, what stayed, and the number's hash (never the number)."""
+    count, refused = detail.get("count", 0), detail.get("refused", 0)
+    said = f"Erased {plural(int(count), 'call')} with one number (SHA-256 {str(detail.get('number_hash', ''))[:12]}…)"
+    return said + (f"; {plural(int(refused), 'call')} refused (on hold or under the minimum age)" if refused else "")

@@ -59,3 +59,13 @@ def international_digits(text: str, region: str) -> str:
     if meta.national_prefix and text.startswith(meta.national_prefix):
         text = text[len(meta.national_prefix):]
     return f"{meta.country_code}{text}"
+
+
+def core_digits(text: str, region: str) -> str:
+    """The digits every stored form of a number contains (its national number: '4155550123' for
+    '+1 415 555 0123'), to find the candidates before international_digits compares them."""
+    key = international_digits(text, region)
+    try:
+        return str(phonenumbers.parse("+" + key).national_number)
+    except NumberParseException:
+        return key

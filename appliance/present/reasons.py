@@ -60,8 +60,21 @@ def _retention(facts: dict[str, Any]) -> str:
 
 
 def _disk_guard(facts: dict[str, Any]) -> str:
-    pct = as_number(facts.get("reserve_pct"))
-    return "Deleted to free disk space" + (f": less than {pct:g}% of the disk was free" if pct is not None else "")
+    pct, gb = as_number(facts.get("reserve_pct")), as_number(facts.get("reserve_gb"))
+    if pct is None:
+        return "Deleted to free disk space"
+    floor = f"{pct:g}% of the disk" + (f" or {gb:g} GB" if gb else "")
+    return f"Deleted to free disk space: less than {floor} was free"
+
+
+def _size_cap(facts: dict[str, Any]) -> str:
+    cap = as_number(facts.get("cap_gb"))
+    return "Deleted by the size cap" + (f": the recordings took more than {cap:g} GB" if cap is not None else "")
+
+
+def _erasure(facts: dict[str, Any]) -> str:
+    by = facts.get("by")
+    return "Erased on request, with every call with the same number" + (f", by {person(str(by))}" if by else "")
 
 
 def _by_person(facts: dict[str, Any]) -> str:
@@ -85,6 +98,10 @@ _SENTENCES = {
     "crash-no-file": lambda facts: "The recorder stopped unexpectedly before the recording file was written",
     "retention": _retention,
     "disk-guard": _disk_guard,
+    "size-cap": _size_cap,
+    "erasure": _erasure,
+    "disk-full": lambda facts: "Not recorded: the disk was below its free-space floor, and the box is set to "
+                               "stop recording when full",
     "person": _by_person,
 }
 

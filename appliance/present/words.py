@@ -18,6 +18,16 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
+def size(n: int | None) -> str:
+    """Bytes as people read them: '1.5 MB', '12 KB'."""
+    if n is None:
+        return ""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}" if unit != "KB" else f"{n / scale:.0f} KB"
+    return f"{n} B"
+
+
 def times_word(n: int) -> str:
     """How often, as people say it: 'once', 'twice', '3 times'."""
     return {1: "once", 2: "twice"}.get(n, f"{n} times")

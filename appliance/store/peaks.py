@@ -30,6 +30,6 @@ def load_peaks(db: sqlite_utils.Database, call_id: str) -> dict[str, Any] | None
     return {"per_s": int(row[0]), "near": list(bytes(row[1])), "far": list(bytes(row[2]))}
 
 
-def delete_peaks(db: sqlite_utils.Database, call_id: str) -> None:
-    """Forget a call's peaks, inside the caller's transaction (removal deletes them with the file)."""
-    db.execute("DELETE FROM call_peaks WHERE call_id = ?", [call_id])
+def delete_peaks_of(db: sqlite_utils.Database, call_ids: list[str]) -> None:
+    """Forget these calls' peaks, inside the caller's transaction (removal deletes them with the file)."""
+    db.conn.executemany("DELETE FROM call_peaks WHERE call_id = ?", [(call_id,) for call_id in call_ids])

@@ -4,7 +4,7 @@ A setting has a name (the contract of `hookline settings`, the catalog and the a
 and a range, and for people a label, a unit, a group and one line of help (the settings page and
 the audit log speak of "Shortest call kept", never of min_call_s). Line settings resolve per line
 in this order: ``line.N`` row, box-wide row, the default the hardware config gave (recorded by the
-daemon in ``meta``), the built-in default. Box-wide settings (``per_line=False``: retention, the
+daemon in ``meta``), the built-in default. Box-wide settings (``per_line=False``: the size cap, the
 disk guard) have no ``line.N`` form and do not appear among a line's values; line-only ones
 (``line_only``: a line's name) have no box-wide form. The daemon polls the database and applies
 changes within a second, without a restart.
@@ -189,11 +189,25 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             "a call, so clicks do not.", 150, group="Voice activation", unit="milliseconds", needs="vox",
             lo=50, hi=2000),
     Setting("retention_days", "int", "Delete calls after", "Calls older than this are deleted, except kept "
-            "ones; 0 keeps every call.", 0, group="Retention", unit="days", per_line=False, lo=0, hi=3650,
+            "ones; 0 keeps every call.", 0, group="Retention", unit="days", lo=0, hi=3650,
             zero="never (keep every call)"),
+    Setting("min_age_days", "int", "Keep every call at least", "No person and no rule deletes a call younger "
+            "than this (a legal minimum); 0: no minimum.", 0, group="Retention", unit="days", lo=0, hi=3650,
+            zero="no minimum"),
+    Setting("max_recordings_gb", "float", "Most space for recordings", "When the recordings take more than "
+            "this, the oldest calls past their minimum age are deleted; 0: no cap.", 0.0, group="Retention",
+            unit="GB", per_line=False, lo=0, hi=100000, zero="no cap"),
     Setting("disk_reserve_pct", "int", "Free space to keep", "When free space on the recordings disk falls "
             "below this, the oldest calls not kept are deleted until it is above again.", 5,
             group="Retention", unit="% of the disk", per_line=False, lo=1, hi=50),
+    Setting("disk_reserve_gb", "float", "Free space to keep, in GB", "The same floor in GB; the stricter of "
+            "the two applies; 0: only the percentage.", 0.0, group="Retention", unit="GB", per_line=False,
+            lo=0, hi=100000, zero="off (the percentage alone)"),
+    Setting("when_full", "choice", "When the disk is full", "What happens when free space is below the floor "
+            "and no rule may delete a call.", "delete-oldest", group="Retention", per_line=False,
+            choices=("delete-oldest", "stop-recording"),
+            choice_labels=("delete the oldest calls past their minimum age",
+                           "stop recording new calls and raise an alarm")),
     Setting("dnr_keep_number", "bool", "Keep the number of calls not recorded", "On: a call on the "
             "do-not-record list still shows its number in the call list; off: only the list's label.", False,
             group="Do not record", per_line=False),
@@ -201,8 +215,13 @@ REGISTRY: dict[str, Setting] = {s.name: s for s in (
             "in the config.", "Line {line}", group="Line name", line_only=True, lo=1, hi=40, config_key="name"),
 )}
 
-# The settings the retention sweeper reads (box-wide only).
-RETENTION = ("retention_days", "disk_reserve_pct")
+# The settings the retention sweeper reads (the two ages also per line: store.ages).
+RETENTION = ("retention_days", "min_age_days", "max_recordings_gb", "disk_reserve_pct", "disk_reserve_gb",
+             "when_full")
+
+
+# The two ages a call lives by (store.ages): the minimum never above the maximum, in any scope.
+AGES = ("min_age_days", "retention_days")
 
 
 def typed(value: Any) -> str:
@@ -254,16 +273,25 @@ def _scope(line: int | None) -> str:
     return "" if line is None else f"line.{line}"
 
 
-def set_value(db: sqlite_utils.Database, name: str, value: Any, line: int | None = None) -> Any:
+def set_value(db: sqlite_utils.Database, name: str, value: Any, line: int | None = None, *,
+              check_ages: bool = True) -> Any:
+    """Store a setting (refused: SettingError). check_ages False: the caller checked the two ages
+    of several changes made together (ages.check), which one by one might pass through a conflict."""
     setting, line = split_name(name, line)
     parsed = setting.parse(value)
+    if setting.name in AGES and check_ages:
+        from . import ages  # it reads the settings: imported here, not at the top
+        ages.check(db, [(setting.name, line, parsed)])
     db["settings"].upsert({"scope": _scope(line), "name": setting.name, "value": json.dumps(parsed),
                            "updated_at": times.now()}, pk=("scope", "name"))
     return parsed
 
 
-def clear_value(db: sqlite_utils.Database, name: str, line: int | None = None) -> None:
+def clear_value(db: sqlite_utils.Database, name: str, line: int | None = None, *, check_ages: bool = True) -> None:
     setting, line = split_name(name, line)
+    if setting.name in AGES and check_ages:
+        from . import ages
+        ages.check(db, [(setting.name, line, None)])
     db.execute("DELETE FROM settings WHERE scope = ? AND name = ?", (_scope(line), setting.name))
 
 
@@ -282,6 +310,19 @@ def _config_defaults(db: sqlite_utils.Database) -> dict:
 def stored_values(db: sqlite_utils.Database) -> dict[tuple[str, str], Any]:
     """What has been set: (scope, name) -> value, scope '' for the box or 'line.N'."""
     return {(r[0], r[1]): json.loads(r[2]) for r in db.execute("SELECT scope, name, value FROM settings")}
+
+
+def with_changes(stored: dict[tuple[str, str], Any],
+                 changes: list[tuple[str, int | None, Any]]) -> dict[tuple[str, str], Any]:
+    """stored_values() as they would be after these changes ((name, line, value); value None:
+    cleared), to check or preview a change before it is made."""
+    out = dict(stored)
+    for name, line, value in changes:
+        if value is None:
+            out.pop((_scope(line), name), None)
+        else:
+            out[(_scope(line), name)] = value
+    return out
 
 
 def snapshot(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
