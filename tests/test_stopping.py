@@ -126,8 +126,6 @@ def _read_until(proc: subprocess.Popen, text: str, timeout: float) -> str:
     while text not in said:
         left = deadline - time.monotonic()
         assert left > 0 and proc.poll() is None, f"the demo never said {text!r}: {said!r}"
-        # Straight from the pipe: readline() on the text stream would keep the lines that came
-        # with the first one in its buffer, where select() cannot see them.
         if select.select([proc.stdout], [], [], left)[0]:
             said += os.read(proc.stdout.fileno(), 65536).decode()
     return said
