@@ -33,54 +33,15 @@ name = "北京 José"
 offhook = "gpio"
 callerid = "none"
 
-[[call]]
-line = 1
-at = 1.0
-direction = "inbound"
-rings = 1
-caller_id = { number = "4155550123", name = "ACME PLUMBING" }
-talk = 3.0
-near = "tone:440@-12"
-far = "tone:700@-12"
-
-[[call]]
-line = 2
-at = 1.0
-direction = "outbound"
-dial = "4155550124"
-talk = 3.0
-near = "tone:440@-12"
-far = "tone:700@-12"
-
-[[call]]
-line = 1
-at = 10.0
-direction = "inbound"
-rings = 1
-caller_id = { number = "P", name = "P" }
-talk = 3.0
-near = "tone:440@-12"
-far = "tone:700@-12"
-
-[[call]]
-line = 2
-at = 10.0
-direction = "inbound"
-rings = 1
-talk = 3.0
-near = "tone:440@-12"
-far = "tone:700@-12"
-
-[[call]]
-line = 1
-at = 20.0
-direction = "inbound"
-rings = 1
-caller_id = { number = "2125550100", name = "DR WHO" }
-talk = 3.0
-near = "tone:440@-12"
-far = "tone:700@-12"
 """
+# (line, first ring or off-hook, how the box learns who it is)
+CALLS = [(1, 1.0, 'direction = "inbound"\nrings = 1\ncaller_id = { number = "4155550123", name = "ACME PLUMBING" }'),
+         (2, 1.0, 'direction = "outbound"\ndial = "4155550124"'),
+         (1, 10.0, 'direction = "inbound"\nrings = 1\ncaller_id = { number = "P", name = "P" }'),
+         (2, 10.0, 'direction = "inbound"\nrings = 1'),                 # no caller ID, no ring input
+         (1, 20.0, 'direction = "inbound"\nrings = 1\ncaller_id = { number = "2125550100", name = "DR WHO" }')]
+SCENARIO += "".join(f'\n[[call]]\nline = {line}\nat = {at}\n{who}\ntalk = 3.0\nnear = "tone:440@-12"\n'
+                    for line, at, who in CALLS)
 # (title, artist) by the number the catalog keeps; the line names itself, the zone is Los Angeles.
 EXPECTED = {
     "4155550123": ("Inbound from ACME PLUMBING, 4 Mar 2026 14:12, line 1", "ACME PLUMBING"),
