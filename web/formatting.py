@@ -45,10 +45,7 @@ def dbfs(level: float | None) -> str:
 
 def party(call: dict) -> str:
     """Who was on the other end, as a person would say it."""
-    number = call.get("remote_number") or call.get("dialed")
-    if number:
-        return phone(number)
-    return "number withheld" if call.get("remote_withheld") else "number not known"
+    return numbers.party(call, get_box().phone_region)
 
 
 def init_app(app: Flask) -> None:

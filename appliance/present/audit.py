@@ -15,7 +15,7 @@ from typing import Any
 
 from ..store import settings as settingsmod, times
 from ..store.box import BoxFacts
-from . import numbers
+from . import numbers, zone as zonemod
 from .words import plural
 
 # The actions about one call: their target is the call's id, and the page links them to it.
@@ -123,8 +123,7 @@ def _call(call_id: str, detail: dict, ctx: Context, at: Any) -> str:
 def _when(iso_text: str, zone: tzinfo, than: str) -> str:
     """ "4 Mar 14:12" in the box's zone (with the year when it is not the year of `than`)."""
     moment = times.parse(iso_text).astimezone(zone)
-    year = f" {moment.year}" if moment.year != times.parse(than).astimezone(zone).year else ""
-    return f"{moment.day} {moment:%b}{year} {moment:%H:%M}"
+    return zonemod.day_and_time(moment, year=moment.year != times.parse(than).astimezone(zone).year)
 
 
 def _deletion_reason(reason: str) -> str:

@@ -24,6 +24,14 @@ def readable(number: str | None, region: str) -> str:
     return phonenumbers.format_number(parsed, PhoneNumberFormat.NATIONAL if home else PhoneNumberFormat.INTERNATIONAL)
 
 
+def party(call: dict, region: str) -> str:
+    """A call's other end as people write its number, else 'number withheld' / 'number not known'."""
+    number = call.get("remote_number") or call.get("dialed")
+    if number:
+        return readable(number, region)
+    return "number withheld" if call.get("remote_withheld") else "number not known"
+
+
 def search_digits(text: str, region: str) -> str:
     """What a typed number means as stored digits: '(415) 555-01' -> '41555501'; '+44 20 7946'
     -> '44207946'; a number in the box's own region written with its country code ('+1 415 555')

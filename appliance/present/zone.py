@@ -34,6 +34,11 @@ def iso_local(iso_text: str | None, zone: tzinfo) -> str | None:
     return times.parse(iso_text).astimezone(zone).isoformat(timespec="milliseconds")
 
 
+def day_and_time(moment: datetime, year: bool = True) -> str:
+    """'4 Mar 2026 14:12' ('4 Mar 14:12' without the year): a moment as people write it."""
+    return f"{moment.day} {moment:%b}{f' {moment.year}' if year else ''} {moment:%H:%M}"
+
+
 def zone_label(zone: tzinfo, when: datetime | None = None) -> str:
     """How the zone is named once on a page: 'America/New_York (EST)', or the abbreviation alone."""
     when = (when or datetime.now(timezone.utc)).astimezone(zone)

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 import sqlite_utils
 
-from ..store import catalog
+from ..store import box as boxmod, catalog
 from ..store.kinds import Status
 from ..store.peaks import save_peaks
 from . import spool
@@ -154,7 +154,7 @@ class CallRecording:
         self._close()
         row = catalog.get_call(db, self.id)
         row.update(ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3))
-        done = spool.finalize(self.data_dir, self.part_path, row)
+        done = spool.finalize(self.data_dir, self.part_path, row, boxmod.facts(db))
         # Peaks before the row says complete: nothing can delete the call in between, and a
         # crash in between leaves the row 'recording' for recovery (which replaces them).
         near, far = self._peaks.finish(round(done.audio_s * self.sample_rate))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ..store import catalog, times
+from ..store import box as boxmod, catalog, times
 from ..store.kinds import Event, Status
 from . import mp3frames, peaks, spool
 
@@ -73,7 +73,7 @@ def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Pa
         return
     ended = times.seconds(row["started_at"]) + duration
     row.update(ended_at=catalog.iso(ended), duration_s=round(duration, 3))
-    fin = spool.finalize(data_dir, part, row)
+    fin = spool.finalize(data_dir, part, row, boxmod.facts(db))
     _store_peaks(db, row["id"], data_dir / fin.path)
     catalog.update_call(db, row["id"], status=Status.RECOVERED, path=fin.path, spool_path=None,
                         size_bytes=fin.size_bytes, sha256=fin.sha256, audio_s=fin.audio_s,

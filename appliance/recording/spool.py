@@ -2,7 +2,7 @@
 
 A part file only ever grows by whole MP3 frames' worth of encoder output and is fsynced at
 least every FSYNC_INTERVAL_S, so a crash or power cut loses at most that much audio.
-Finalizing tags the file (ID3 via mutagen), hashes it, and renames it atomically into
+Finalizing tags the file (ID3v2.3: id3tags.py), hashes it, and renames it atomically into
 recordings/YYYY/MM/DD/ under a name that is safe on FAT and exFAT sticks.
 """
 from __future__ import annotations
@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from mutagen.id3 import COMM, ID3, TCON, TDRC, TIT2, TPE1, TPE2, TRCK, TXXX
-
 from ..store import times
-from . import mp3frames
+from ..store.box import BoxFacts
+from . import id3tags, mp3frames
 
 FSYNC_INTERVAL_S = 1.0
 SPOOL = "spool"
@@ -91,32 +90,11 @@ class Finished:
     audio_s: float      # length of the audio in the file, from its frames
 
 
-def tag(path: Path, call: dict) -> None:
-    """Write ID3v2 tags: date, line, parties and call id, so a file explains itself on a stick."""
-    tags = ID3()
-    when = times.parse(call["started_at"])
-    way = call.get("direction") or "call"
-    party = call.get("remote_number") or call.get("dialed") or "unknown"
-    if call.get("remote_name"):
-        party = f"{call['remote_name']} <{party}>"
-    tags.add(TIT2(encoding=3, text=f"{when:%Y-%m-%d %H:%M:%S} UTC, line {call['line']}, {way}, {party}"))
-    tags.add(TDRC(encoding=3, text=when.strftime("%Y-%m-%dT%H:%M:%S")))
-    tags.add(TPE1(encoding=3, text=party))
-    tags.add(TPE2(encoding=3, text=f"Hookline line {call['line']}"))
-    tags.add(TRCK(encoding=3, text=str(call.get("part") or 1)))
-    tags.add(TCON(encoding=3, text="Telephone call"))
-    tags.add(COMM(encoding=3, lang="eng", desc="",
-                  text="Left channel: office (near leg). Right channel: line (far leg)."))
-    for key in ("id", "line", "direction", "started_at", "remote_number", "remote_name", "dialed", "previous_id"):
-        if call.get(key) not in (None, ""):
-            tags.add(TXXX(encoding=3, desc=f"hookline_{key}", text=str(call[key])))
-    tags.save(path, v2_version=4)
-
-
-def finalize(data_dir: Path, part_path: Path, call: dict) -> Finished:
-    """Tag, hash and atomically move a finished .part file into recordings/."""
+def finalize(data_dir: Path, part_path: Path, call: dict, box: BoxFacts) -> Finished:
+    """Tag (id3tags, in the words of the box), hash and atomically move a finished .part file
+    into recordings/."""
     audio = mp3frames.scan(part_path.read_bytes())
-    tag(part_path, call)
+    id3tags.write(part_path, call, box, audio.seconds)
     with open(part_path, "rb+") as f:
         os.fsync(f.fileno())
     size, sha256 = hash_file(part_path)
