@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pty
 import re
@@ -234,17 +235,21 @@ def test_at_a_terminal_the_command_asks_and_no_erases_nothing(box):
     assert row(db, calls["other"])["status"] == "deleted" and row(db, calls["other"])["remote_number"] is None
 
 
-def test_an_erased_number_is_gone_from_the_catalog_file(box):
-    """Every call with the number erased from the page: after a VACUUM the catalog's bytes hold
-    the number nowhere but in the schema's comment, and its search index holds none of the
-    number's own trigrams (from which its digits could be pieced together again)."""
+def test_an_erased_number_is_gone_from_the_catalog_file_and_the_log(box, caplog):
+    """Every call with the number erased from the page: no log line names it (a recording's file
+    name holds the number); after a VACUUM the catalog's bytes hold the number nowhere but in the
+    schema's comment, and its search index holds none of the number's own trigrams (from which
+    its digits could be pieced together again)."""
     data, db, calls = box
     set_hold(db, calls["new_held"]["id"], False)
     settings.set_value(db, "min_age_days", 0)
-    with wt.serving(data) as server:
+    with wt.serving(data) as server, caplog.at_level(logging.INFO):
         manager = wt.login(server.base, "manager")
         done = manager.post_form("/erase/confirm", {"number": "(415) 555-0123", "expected": "4"}, "/erase")
         assert "Erased 4 calls." in wt_text(done.text)
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("deleted (erased on request" in line for line in logged), logged
+    assert not [line for line in logged if "5550123" in line]
     db.execute("VACUUM")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     schema = "".join(sql for (sql,) in db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"))

@@ -139,7 +139,7 @@ def _unlink(call_id: str, target: Path | None, rel: str | None) -> None:
     try:
         os.unlink(target)
     except FileNotFoundError:
-        log.warning("call %s: its file %s was already gone; marking it deleted", call_id, rel)
+        log.warning("call %s: its file was already gone; marking it deleted", call_id)
 
 
 def delete_call(db: sqlite_utils.Database, data_dir: str | Path, call_id: str, reason: str,
@@ -199,9 +199,11 @@ def delete_calls(db: sqlite_utils.Database, data_dir: str | Path, call_ids: list
                             [(row["line"], row["id"], stamp, Event.DELETED, detail) for row in deleted])
         for call_id, target, rel in gone:      # before the commit: see delete_call
             _unlink(call_id, target, rel)
+    # The call by its id, not its file: the file's name holds the caller's number, which an
+    # erasure must leave in no log line.
     for call_id, target, rel in gone:
         log.info("call %s deleted (%s%s)%s", call_id, reason, f", by {by}" if by else "",
-                 f": removed {rel}" if target is not None else "")
+                 ": its file removed" if target is not None else "")
     return deleted, refused
 
 
