@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pty
 import re
@@ -232,3 +233,31 @@ def test_at_a_terminal_the_command_asks_and_no_erases_nothing(box):
     yes = answer("y\n")
     assert yes.returncode == 0 and "erased 1 call(s), refused 0" in yes.stderr
     assert row(db, calls["other"])["status"] == "deleted" and row(db, calls["other"])["remote_number"] is None
+
+
+def test_an_erased_number_is_gone_from_the_catalog_file_and_the_log(box, caplog):
+    """Every call with the number erased from the page: no log line names it (a recording's file
+    name holds the number); after a VACUUM the catalog's bytes hold the number nowhere but in the
+    schema's comment, and its search index holds none of the number's own trigrams (from which
+    its digits could be pieced together again)."""
+    data, db, calls = box
+    set_hold(db, calls["new_held"]["id"], False)
+    settings.set_value(db, "min_age_days", 0)
+    with wt.serving(data) as server, caplog.at_level(logging.INFO):
+        manager = wt.login(server.base, "manager")
+        done = manager.post_form("/erase/confirm", {"number": "(415) 555-0123", "expected": "4"}, "/erase")
+        assert "Erased 4 calls." in wt_text(done.text)
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("deleted (erased on request" in line for line in logged), logged
+    assert not [line for line in logged if "5550123" in line]
+    db.execute("VACUUM")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    schema = "".join(sql for (sql,) in db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL"))
+    file = (data / "hookline.db").read_bytes() + (data / "hookline.db-wal").read_bytes()
+    for text in (NUMBER_KEY[1:], NUMBER_KEY[4:]):
+        assert file.count(text.encode()) == schema.count(text), text
+    index = b"".join(block for (block,) in db.execute("SELECT block FROM calls_fts_data") if block)
+    assert row(db, calls["other"])["remote_number"] == "4155550999", "the other number stays, and is found"
+    assert [c["id"] for c in by_number.calls_with_number(db, "4155550999", "US")] == [calls["other"]["id"]]
+    for trigram in (b"141", b"501", b"012", b"123"):     # in 14155550123, not in 4155550999
+        assert trigram not in index, trigram

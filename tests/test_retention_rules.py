@@ -171,7 +171,13 @@ def test_the_settings_page_asks_before_a_change_deletes_calls(box):
         assert f"Nothing was saved yet. This will delete 3 calls from before {day} (maximum age: 3)" in said
         assert "Save and delete" in said
         assert settings.stored_value(db, "retention_days") is None and all(status(db, r) == "complete" for r in rows)
-        kept = admin.post_form("/settings", {"box.retention_days": "100", "confirm_deletes": "1"})
+        confirm = wt.form_value(asked.text, "confirm_deletes")
+        # The warning confirmed is for 100 days: 10 days (deleting more) is warned about again.
+        more = admin.post_form("/settings", {"box.retention_days": "10", "confirm_deletes": confirm})
+        assert more.status_code == 200 and "This will delete 5 calls" in " ".join(re.sub(r"<[^>]+>", " ", more.text).split())
+        assert settings.stored_value(db, "retention_days") is None and all(status(db, r) == "complete" for r in rows)
+        assert admin.post_form("/settings", {"box.retention_days": "100", "confirm_deletes": "1"}).status_code == 200
+        kept = admin.post_form("/settings", {"box.retention_days": "100", "confirm_deletes": confirm})
         assert kept.status_code == 303 and settings.stored_value(db, "retention_days") == 100
         harmless = admin.post_form("/settings", {"box.retention_days": "1000"})
         assert harmless.status_code == 303, "a change that deletes nothing saves at once"

@@ -41,6 +41,15 @@ def wav(seconds: float, level: float = 0.3, rate: int = 44100, channels: int = 2
     return buf.getvalue()
 
 
+def lying_rate(rate: int) -> bytes:
+    """A WAV of a second at 8 kHz whose header claims another sample rate."""
+    data = bytearray(wav(1.0, rate=8000, channels=1))
+    assert data[12:16] == b"fmt " and int.from_bytes(data[24:28], "little") == 8000
+    data[24:28] = rate.to_bytes(4, "little")
+    data[28:32] = (rate * 2 % 2 ** 32).to_bytes(4, "little")
+    return bytes(data)
+
+
 def mp3(seconds: float, rate: int = 22050) -> bytes:
     t = np.arange(int(seconds * rate)) / rate
     samples = np.round(0.4 * np.sin(2 * np.pi * 900 * t) * 32767).astype(np.int16)
@@ -112,6 +121,10 @@ BAD_FILES = {      # name -> (the file, what the answer says)
     "silence.wav": (lambda: wav(2.0, level=0.0), "holds no sound at all"),
     "long.wav": (lambda: wav(31.0, rate=8000, channels=1), "too long: 31.0 s (at most 30 s)"),
     "quiet.wav": (lambda: wav(2.0, level=0.01), "too quiet for a phone line: its loudest moment is -40 dBFS"),
+    # A header that lies about the rate: a few frames "at 2 GHz" once took gigabytes to resample.
+    "fast.wav": (lambda: lying_rate(1_000_000), "says its sample rate is 1000000 Hz"),
+    "absurd.wav": (lambda: lying_rate(2_000_000_000), "says its sample rate is 2000000000 Hz"),
+    "slow.wav": (lambda: lying_rate(100), "says its sample rate is 100 Hz"),
 }
 
 

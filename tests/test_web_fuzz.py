@@ -16,7 +16,10 @@ or a new form is fuzzed without anyone editing this file:
   lists have a next page, and the "next" links found are followed);
 - each field of each POST form is set in turn to each hostile value (the others keep their page
   values, the CSRF token is valid), then all of its fields at once, then the same form as a JSON
-  body (Flask-WTF takes one, with the token in X-CSRFToken) with fields of other types;
+  body (Flask-WTF takes one, with the token in X-CSRFToken) with fields of other types; a form's
+  file fields are sent as multipart uploads of hostile files (not what they claim, headers that
+  lie); the forms on the pages a form answers with (a confirmation step, a list that grew) are
+  fuzzed in their turn;
 - the headers the app reads: Range and conditions where it serves files, the bearer token, the
   session cookie, and the User-Agent a login keeps with its session;
 - logging in with each hostile next= (the redirect after the login).
@@ -35,6 +38,7 @@ every failure is reported at once, with its role, method, URL, field and value.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import logging
 import re
@@ -46,13 +50,16 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, quote, unquote, urljoin, urlsplit
 
+import numpy as np
 import pytest
+import soundfile
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
 import web
 import webtools as wt
-from appliance.store import audit, db as dbmod, users
+from appliance.notice import convert, stored
+from appliance.store import audit, catalog, db as dbmod, dnr, users
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
 
@@ -65,6 +72,7 @@ LOGIN_USER = ("fuzz-login", "listener", "logs in with next 12345")  # logs in wi
 AUDIT_SEED = 120        # more than a page of the audit log, so it has an "older entries" page
 
 HUGE = "9" * 25
+ERASABLE = str(2 ** 63)     # one of VALUES: a call has this number, as +1 (erasure by number finds it)
 # The values every parameter gets. The short list is for keys a route is not known to read (and
 # for the pages after the first); the full one for the keys it reads, path parameters and fields.
 SHORT_VALUES: tuple[str | bytes, ...] = ("x", "/\r\nX", HUGE)
@@ -75,6 +83,25 @@ VALUES: tuple[str | bytes, ...] = SHORT_VALUES + (
 # comes in the X-CSRFToken header): values of other types than text, and bodies that are no object.
 JSON_VALUES: tuple[Any, ...] = (["x", "y"], {"x": 1}, 10 ** 25, -1, 1.5, None, True, [], {})
 JSON_BODIES = ("[1, 2]", '"x"', "7", "null", "[[1, 2, 3]]", "{")
+
+
+def _wav_header(rate: int, channels: int = 1, data_bytes: int = 2 ** 32 - 1, frames: int = 400) -> bytes:
+    """A PCM WAV whose header says what it is told to (rate, channels, a data chunk's length),
+    followed by a little real audio."""
+    fmt = (1).to_bytes(2, "little") + channels.to_bytes(2, "little") + rate.to_bytes(4, "little") + \
+        (rate * 2 * channels % 2 ** 32).to_bytes(4, "little") + (2 * channels).to_bytes(2, "little") + \
+        (16).to_bytes(2, "little")
+    audio = bytes(range(256)) * (frames * 2 * channels // 256 + 1)
+    return b"RIFF" + (36 + len(audio)).to_bytes(4, "little") + b"WAVEfmt " + (16).to_bytes(4, "little") + fmt + \
+        b"data" + data_bytes.to_bytes(4, "little") + audio
+
+
+# The files a form's file fields get: (file name, content).
+FILE_VALUES: tuple[tuple[str, bytes], ...] = (
+    ("empty.wav", b""), ("notes.mp3", b"this is no audio\n" * 50), ("x.wav", b"RIFF\xff\xff\xff\xffWAVE"),
+    ("fast.wav", _wav_header(2_000_000_000)), ("slow.wav", _wav_header(1)), ("long.wav", _wav_header(8000, 1, 2 ** 31)),
+    ("wide.wav", _wav_header(48000, 1024)), ("head.mp3", b"ID3\x04\x00\x00\x7f\x7f\x7f\x7f" + b"\xff\xfb\x90\x00" * 500),
+    ("\r\n../é☎.wav", _wav_header(8000)), ("", _wav_header(8000)))
 # Keys no route is meant to read, named like werkzeug's and Flask's own arguments: a view that
 # hands request.args to url_for() gets them as url_for's keyword arguments.
 COLLIDING_KEYS = ("endpoint", "_method", "_external", "_anchor", "_scheme", "values", "method", "next",
@@ -214,6 +241,20 @@ def _qs(pairs: dict[str, str | bytes]) -> str:
     return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs.items())
 
 
+def _multipart(pairs: dict[str, str | bytes], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body of these fields and files, and its Content-Type."""
+    boundary = "fuzz-boundary-7d1f3a"
+    parts = []
+    for name, value in pairs.items():
+        value = value if isinstance(value, bytes) else value.encode()
+        parts.append(f'Content-Disposition: form-data; name="{quote(name)}"\r\n\r\n'.encode() + value)
+    for name, (filename, content) in files.items():
+        parts.append(f'Content-Disposition: form-data; name="{quote(name)}"; filename="{quote(filename)}"\r\n'
+                     f'Content-Type: audio/wav\r\n\r\n'.encode() + content)
+    body = b"".join(f"--{boundary}\r\n".encode() + part + b"\r\n" for part in parts) + f"--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
 # -- reading pages -------------------------------------------------------------------------------------
 @dataclass
 class Form:
@@ -222,6 +263,7 @@ class Form:
     method: str
     names: list[str] = field(default_factory=list)        # every named control, checked or not
     values: dict[str, str] = field(default_factory=dict)  # what the page would submit
+    files: list[str] = field(default_factory=list)        # its file fields (sent as multipart)
 
 
 class PageParser(HTMLParser):
@@ -258,6 +300,8 @@ class PageParser(HTMLParser):
         name = a.get("name")
         if tag == "input" and name:
             kind = a.get("type", "text").lower()
+            if kind == "file":
+                form.files.append(name)
             if kind in ("submit", "button", "reset", "image", "file"):
                 return
             self._name(name)
@@ -365,12 +409,16 @@ class Fuzzer:
     # -- sending and checking --
     def send(self, role: str, method: str, url: str, what: str, value: Any = None,
              data: dict[str, str | bytes] | None = None, browser: Browser | None = None,
-             headers: dict[str, str] | None = None, record: bool = True, json_body: str | None = None) -> Answer:
+             headers: dict[str, str] | None = None, record: bool = True, json_body: str | None = None,
+             files: dict[str, tuple[str, bytes]] | None = None) -> Answer:
         """One request; a 5xx, no answer, or anything the app logged at ERROR meanwhile is a
         failure (kept in self.failures unless record is False: answer.failure has it)."""
         browser = browser or self.browsers[role]
         body = _qs(data).encode() if data is not None else None
         sent_headers = headers
+        if files is not None:
+            body, kind = _multipart(data or {}, files)
+            sent_headers = {"Content-Type": kind, **(headers or {})}
         if json_body is not None:
             body = json_body.encode()
             sent_headers = {"Content-Type": "application/json", "X-CSRFToken": self.csrf.get(role, ""),
@@ -388,6 +436,8 @@ class Fuzzer:
                 shown = f"JSON (CSRF token in X-CSRFToken) {json_body}"
             elif headers:
                 shown = " ".join(f"{k}: {v!r}" for k, v in headers.items()) + (f" {shown}" if shown else "")
+            if files:
+                shown += " files " + ", ".join(f"{k}={name!r} ({len(content)} bytes)" for k, (name, content) in files.items())
             answer.failure = Failure(role, method, url, what, value, answer.status, logged, shown)
             if record:
                 self.failures.append(answer.failure)
@@ -472,6 +522,25 @@ class Fuzzer:
         answer = self.send(role, "GET", page, "reload after a change")
         if self.refused(answer) and role in LOGGED_IN:
             self.login(role)
+        else:
+            self.learn_forms(role, page, page, answer)
+
+    def learn_forms(self, role: str, url: str, page: str, answer: Answer) -> None:
+        """POST forms on a page reached through a form (a confirmation step, a list that grew)
+        that the crawl did not see: fuzzed too (page: where to go back to after one)."""
+        if answer.type != "text/html" or not isinstance(answer.status, int) or answer.status >= 500:
+            return
+        known = {self.form_key(f) for f in self.forms[role]}
+        parser = PageParser(url)
+        parser.feed(answer.text())
+        for form in parser.forms:
+            if form.method != "GET" and self.match(form.action, form.method) and self.form_key(form) not in known:
+                known.add(self.form_key(form))
+                self.forms[role].append(Form(page, form.action, form.method, form.names, form.values, form.files))
+
+    def form_key(self, form: Form) -> tuple:
+        found = self.match(form.action, form.method)
+        return (found[0].endpoint if found else form.action, tuple(form.names))
 
     # -- learning the app --
     def crawl(self, role: str) -> None:
@@ -658,8 +727,10 @@ class Fuzzer:
 
     def fuzz_forms(self, role: str, protected_ids: set[str], sacrificial_call: str) -> None:
         done: set[tuple] = set()
-        for form in list(self.forms[role]):
-            form = self.isolate(form, protected_ids, sacrificial_call)
+        index = 0
+        while index < len(self.forms[role]):        # grows with the forms found on the answers
+            form = self.isolate(self.forms[role][index], protected_ids, sacrificial_call)
+            index += 1
             if form is None:
                 continue
             endpoint = self.match(form.action, form.method)[0].endpoint
@@ -680,8 +751,16 @@ class Fuzzer:
                     data[name] = value
                 answer = self.send(role, form.method, form.action, f"form {name or 'every field'}", value,
                                    data=data)
+                self.learn_forms(role, form.action, form.page, answer)
                 if isinstance(answer.status, int) and answer.status < 400:
                     self.still_in(role, form.page)
+            for name in form.files:
+                for file in FILE_VALUES if full else FILE_VALUES[:2]:
+                    data = {**form.values, "csrf_token": self.csrf.get(role, "")}
+                    answer = self.send(role, form.method, form.action, f"file {name}", file[0], data=data,
+                                       files={name: file})
+                    if isinstance(answer.status, int) and answer.status < 400:
+                        self.still_in(role, form.page)
             if full:
                 for what, body, value in self.json_cases(form):
                     answer = self.send(role, form.method, form.action, what, value, json_body=body)
@@ -790,6 +869,12 @@ class Fuzzer:
             self.send(role, "GET", url, "page after the forms")
 
 
+def _wav_bytes(samples: np.ndarray, rate: int = 8000) -> bytes:
+    buf = io.BytesIO()
+    soundfile.write(buf, samples, rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()
+
+
 # -- the test ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fuzz_site(tmp_path_factory):
@@ -801,6 +886,13 @@ def fuzz_site(tmp_path_factory):
         token = users.create_token(db, TOKEN_USER[0], "fuzz")[1]
         for _ in range(AUDIT_SEED):
             audit.append(db, "login", user="admin", remote_addr="192.0.2.1")
+        # A call whose number is one of VALUES, so that erasing it shows the confirmation's form.
+        [kept] = db["calls"].rows_where("status = 'discarded'", limit=1)
+        catalog.create_call(db, {**kept, "id": catalog.new_call_id(), "remote_number": "1" + ERASABLE})
+        # Lists with an entry, so that the forms that remove one are on the pages.
+        dnr.add(db, "+1 415 555 0100", "Doctor", "admin", "US")
+        tone = np.sin(np.arange(8000) / 3) * 0.5
+        stored.save(data, *convert.decode(_wav_bytes(tone)), "welcome.wav", "admin")
     finally:
         db.close()
     server = wt.start(data)
@@ -844,7 +936,8 @@ def test_no_request_gets_a_server_error(fuzz_site, app_log, tmp_path):
     db = dbmod.connect(fuzz_site.data)
     try:
         protected = {str(u["id"]) for u in users.list_users(db) if u["name"] not in (VICTIM[0],)}
-        sacrificial_call = db.execute("SELECT id FROM calls WHERE status = 'discarded' LIMIT 1").fetchone()[0]
+        sacrificial_call = db.execute("SELECT id FROM calls WHERE status = 'discarded' AND remote_number IS NOT ? "
+                                      "LIMIT 1", ["1" + ERASABLE]).fetchone()[0]
     finally:
         db.close()
 

@@ -102,3 +102,14 @@ def test_pause_from_the_page_and_the_api_while_the_recorder_runs(box, tmp_path):
     page = admin.get(call_page).text
     assert page.count('class="pause-window"') == 2 and "by manager (web page)" in page
     assert "by manager (API)" in page and "data-pauses='[{" in page
+
+
+def test_a_line_is_named_by_its_number_in_ascii_digits(box):
+    """Line 0, -1, ٣ (an Arabic-Indic 3) or 25 digits: no line, a 404, before the recorder is asked
+    (werkzeug's int converter took ٣ as line 3 and 0 as a line)."""
+    server, data, tokens = box
+    manager = wt.login(server.base, "manager")
+    for line in ("0", "-1", "\u0663", "9" * 25, "1.0", "+1"):
+        assert manager.post_form(f"/lines/{line}/pause", {}, page="/").status_code == 404, line
+        assert _api(server.base, tokens["manager"], f"/api/v1/lines/{line}/resume").status_code == 404, line
+    assert manager.post_form("/lines/1/pause", {}, page="/").status_code == 303, "line 1: the recorder is asked"

@@ -3,6 +3,7 @@ waitress on a free port, and logged-in HTTP sessions (requests) that carry CSRF 
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import re
 import time
@@ -121,6 +122,13 @@ def csrf(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "no CSRF token in the page"
     return match.group(1)
+
+
+def form_value(page: str, name: str) -> str:
+    """The value a page's form field holds (as a browser would submit it)."""
+    match = re.search(rf'name="{re.escape(name)}"[^>]*?value="([^"]*)"', page)
+    assert match, f"no field {name} in the page"
+    return html.unescape(match.group(1))
 
 
 class Client(requests.Session):

@@ -64,8 +64,8 @@ class _Request(Request):
 
 
 class RowIdConverter(IntegerConverter):
-    """A catalog row id in a URL (`<rowid:user_id>`): 1 to 2**63 - 1, SQLite's integer range, so
-    25 digits are a 404 like any unknown id rather than an overflow in the query."""
+    """A catalog row id in a URL (`<rowid:user_id>`), or a line's number: 1 to 2**63 - 1, SQLite's
+    integer range, so 25 digits are a 404 like any unknown id rather than an overflow in the query."""
 
     regex = r"[0-9]+"     # not \d: werkzeug's would take other scripts' digits (٣ for 3)
 

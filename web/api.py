@@ -86,8 +86,8 @@ def audio(call_id: str):
     return serve_recording(call_id, download=download)
 
 
-@bp.post("/lines/<int:line>/pause", defaults={"kind": "pause"})
-@bp.post("/lines/<int:line>/resume", defaults={"kind": "resume"})
+@bp.post("/lines/<rowid:line>/pause", defaults={"kind": "pause"})
+@bp.post("/lines/<rowid:line>/resume", defaults={"kind": "resume"})
 @require("pause")
 def pause(line: int, kind: str):
     if not g.get("via_token"):

@@ -39,8 +39,8 @@ def said(kind: str, line: int, answer: dict[str, Any]) -> str:
     return f"Line {line} is recording again."
 
 
-@bp.post("/lines/<int:line>/pause", defaults={"kind": "pause"})
-@bp.post("/lines/<int:line>/resume", defaults={"kind": "resume"})
+@bp.post("/lines/<rowid:line>/pause", defaults={"kind": "pause"})
+@bp.post("/lines/<rowid:line>/resume", defaults={"kind": "resume"})
 @require("pause")
 def change(line: int, kind: str):
     back = _back()

@@ -47,7 +47,9 @@ def index():
         changes = _read_form([f for scope in scopes for f in scope.fields()], stored)
         errors = sum(1 for scope in scopes for f in scope.fields() if f.error) or _check_ages(db, changes)
         deletes = None if errors else _deletes(db, changes)
-        if not errors and (deletes is None or request.form.get("confirm_deletes") == "1"):
+        # The confirmation carries the warning it answers: values changed after it was shown
+        # (deleting more, or other calls) are warned about again, not saved.
+        if not errors and (deletes is None or request.form.get("confirm_deletes") == deletes):
             _save(db, changes)
             return redirect(url_for("settings.index"), 303)
         if deletes:

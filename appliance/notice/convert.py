@@ -15,6 +15,9 @@ MAX_S = 30.0                # longer keeps the caller waiting before the call ca
 MIN_PEAK_DBFS = -30.0       # quieter than this, a caller would hardly hear it on a phone line
 MIN_RMS_DBFS = -45.0
 SILENT_DBFS = -90.0         # below this everywhere: nothing at all
+# The sample rates a recording can have. A header may claim any 32-bit rate: 2 GHz would make the
+# resampler allocate gigabytes for a few frames, and a rate below a phone line's is no speech.
+MIN_RATE, MAX_RATE = 8000, 384000
 FORMATS = {"WAV": "WAV", "WAVEX": "WAV", "RF64": "WAV", "MP3": "MP3"}
 
 
@@ -61,6 +64,9 @@ def decode(data: bytes, rate: int = STORE_RATE) -> tuple[np.ndarray, Facts]:
             kind = FORMATS.get(f.format)
             if kind is None:
                 raise NoticeError(f"This is a {f.format_info or f.format} file: upload a WAV or MP3.")
+            if not MIN_RATE <= f.samplerate <= MAX_RATE:
+                raise NoticeError(f"The file says its sample rate is {f.samplerate} Hz: a recording has "
+                                  f"{MIN_RATE} to {MAX_RATE} Hz. Export it again as a WAV or MP3.")
             if f.frames > MAX_S * f.samplerate * 1.01:
                 raise NoticeError(f"The recording is too long: {f.frames / f.samplerate:.1f} s "
                                   f"(at most {MAX_S:g} s).")

@@ -16,7 +16,7 @@ number's hash can be matched by trying every number: it proves which number was 
 whoever already knows it, and tells no one else at a glance.
 
 SQLite's secure_delete is on for the erasure, so the cleared text is overwritten in the file,
-not just unlinked from it.
+not just unlinked from it, and the search index is merged so that its old segments go too.
 """
 from __future__ import annotations
 
@@ -76,6 +76,9 @@ def erase(db: sqlite_utils.Database, data_dir: str | Path, number: str, region: 
                                   by, rule=RULE, number_hash=done.number_hash)
         done.refused.update({call_id: str(e) for call_id, e in refused.items()})
         _clear(db, [c["id"] for c in done.erasable], by_number.loose_callerid_events(db, number, region))
+        # The search index only marks the cleared rows' trigrams deleted, beside the segments that
+        # still hold them (and the digits can be pieced together from them): merge them away.
+        db.execute("INSERT INTO calls_fts(calls_fts) VALUES ('optimize')")
         db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     finally:
         db.execute("PRAGMA secure_delete = OFF")

@@ -133,13 +133,13 @@ def _check(db: sqlite_utils.Database, files: _Files, row: dict[str, Any], now: f
     return files.target(row["path"]) if row.get("path") else None
 
 
-def _unlink(call_id: str, target: Path | None, rel: str | None) -> None:
+def _unlink(call_id: str, target: Path | None) -> None:
     if target is None:
         return
     try:
         os.unlink(target)
     except FileNotFoundError:
-        log.warning("call %s: its file %s was already gone; marking it deleted", call_id, rel)
+        log.warning("call %s: its file was already gone; marking it deleted", call_id)
 
 
 def delete_call(db: sqlite_utils.Database, data_dir: str | Path, call_id: str, reason: str,
@@ -170,7 +170,7 @@ def delete_calls(db: sqlite_utils.Database, data_dir: str | Path, call_ids: list
     files = _Files(Path(data_dir))
     deleted: list[dict[str, Any]] = []
     refused: dict[str, RemovalError] = {}
-    gone: list[tuple[str, Path | None, str | None]] = []
+    gone: list[tuple[str, Path | None]] = []
     detail = json.dumps({"reason": reason, "by": by, **rule}, sort_keys=True)
     stamp = iso(now)
     with dbmod.immediate(db):
@@ -188,7 +188,7 @@ def delete_calls(db: sqlite_utils.Database, data_dir: str | Path, call_ids: list
                 refused[call_id] = e
                 continue
             row = rows[call_id]
-            gone.append((call_id, target, row.get("path")))
+            gone.append((call_id, target))
             row.update(status=Status.DELETED, deleted_at=stamp, path=None, spool_path=None)
             deleted.append(row)
         ids = [(row["id"],) for row in deleted]
@@ -197,11 +197,13 @@ def delete_calls(db: sqlite_utils.Database, data_dir: str | Path, call_ids: list
         delete_peaks_of(db, [call_id for (call_id,) in ids])
         db.conn.executemany("INSERT INTO call_events (line, call_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
                             [(row["line"], row["id"], stamp, Event.DELETED, detail) for row in deleted])
-        for call_id, target, rel in gone:      # before the commit: see delete_call
-            _unlink(call_id, target, rel)
-    for call_id, target, rel in gone:
+        for call_id, target in gone:      # before the commit: see delete_call
+            _unlink(call_id, target)
+    # The call by its id, not its file: the file's name holds the caller's number, which an
+    # erasure must leave in no log line.
+    for call_id, target in gone:
         log.info("call %s deleted (%s%s)%s", call_id, reason, f", by {by}" if by else "",
-                 f": removed {rel}" if target is not None else "")
+                 ": its file removed" if target is not None else "")
     return deleted, refused
 
 
