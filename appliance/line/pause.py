@@ -18,7 +18,7 @@ from ..store.kinds import Event
 
 class PauseRefused(ValueError):
     """A pause or resume that cannot be done; str() says why, code says which: no-call,
-    already-paused, no-answer."""
+    not-recording, already-paused, no-answer."""
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
@@ -55,6 +55,9 @@ class PauseControl:
     def pause(self, call, frame: int, detail: dict[str, Any]) -> dict[str, Any]:
         if call is None:
             raise PauseRefused(f"line {self.line_id} has no call in progress", "no-call")
+        if call.recording is None:      # not recorded (the do-not-record list, recording off, a full disk)
+            raise PauseRefused(f"line {self.line_id}'s call is not being recorded: there is nothing to pause",
+                               "not-recording")
         if self.paused:
             raise PauseRefused(f"line {self.line_id} is already paused", "already-paused")
         frame = max(frame, call.cursor)         # what the recording has already can no longer change
