@@ -5,7 +5,8 @@ selection that erasure by number (store.erasure) and the access package for the 
 
 The trigram index finds the calls whose number or digits contain the number's national digits;
 present.numbers.international_digits (the do-not-record list's one form) then keeps those that are
-the same number, not merely contain it.
+the same number, not merely contain it; dialed digits count with a star code keyed before the
+number ('*67') or a '#' after it.
 """
 from __future__ import annotations
 
@@ -35,8 +36,14 @@ def key_of(number: str, region: str) -> str:
     return international_digits(bare, region)
 
 
+# Keyed around a number on the handset: a star code before it (*67 hides the caller ID, *82
+# shows it) and a # after it (dial now). The number dialed is the one between.
+KEYED_AROUND = re.compile(r"^\*[0-9]{2}|#$")
+
+
 def _same(stored: str | None, key: str, region: str) -> bool:
-    return bool(stored) and international_digits(stored, region) == key
+    return bool(stored) and key in (international_digits(stored, region),
+                                     international_digits(KEYED_AROUND.sub("", stored), region))
 
 
 def calls_with_number(db: sqlite_utils.Database, number: str, region: str) -> list[dict[str, Any]]:
