@@ -83,6 +83,16 @@ def test_an_outside_line_nine_is_listed_as_dialed():
     assert _listed("9 1 415 555 0123").match("4155550123") is None
 
 
+@pytest.mark.parametrize("dialed", ["*674155550123", "*6714155550123", "*82 415 555 0123", "4155550123#"])
+def test_a_listed_number_dialed_with_a_star_code_or_a_closing_hash_still_matches(dialed):
+    """*67 before the number (hide my caller ID) or # after it (dial now) do not make a listed
+    number, or a listed prefix, any less listed; a star code itself is still listed as keyed."""
+    assert _listed("+1 415 555 0123").match(dialed) is not None
+    assert _listed("(415) 555-*").match(dialed) is not None
+    assert _listed("*67 415 555 0123").match("*674155550123") is not None
+    assert _listed("+1 415 555 0123").match("*6741555501234") is None
+
+
 def test_hidden_caller_id_leaves_out_the_number_name_and_modem_lines():
     report = {"number": "4155550123", "name": "DR SMITH", "raw": ["NMBR = 4155550123"], "withheld": False}
     assert dnr.hidden_caller_id(report, _listed("+14155550123")) == {"withheld": False, "hidden": "do-not-record"}

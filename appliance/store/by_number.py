@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ..present.numbers import PUNCTUATION, core_digits, international_digits
+from ..present.numbers import PUNCTUATION, core_digits, international_digits, without_keyed_codes
 from .kinds import Event
 from .search_plan import fts_phrase
 
@@ -36,14 +36,9 @@ def key_of(number: str, region: str) -> str:
     return international_digits(bare, region)
 
 
-# Keyed around a number on the handset: a star code before it (*67 hides the caller ID, *82
-# shows it) and a # after it (dial now). The number dialed is the one between.
-KEYED_AROUND = re.compile(r"^\*[0-9]{2}|#$")
-
-
 def _same(stored: str | None, key: str, region: str) -> bool:
     return bool(stored) and key in (international_digits(stored, region),
-                                     international_digits(KEYED_AROUND.sub("", stored), region))
+                                     international_digits(without_keyed_codes(stored), region))
 
 
 def calls_with_number(db: sqlite_utils.Database, number: str, region: str) -> list[dict[str, Any]]:
