@@ -267,6 +267,8 @@ class CallSession:
             log.error("line %s: recording failed: %s", self.line_id, message, exc_info=error)
             self.event(Event.ERROR, pos, failed.id if failed else None, error=message, note=KEPT_FOR_RECOVERY)
         self.retry.last_error = message
+        if failed:
+            self.last_end = pos     # the part ends here (so does a pause in it, if no part comes back)
         if offhook:
             self.retry.at = pos + int(RESUME_AFTER_S * self.rate)
             if failed:

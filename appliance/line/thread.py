@@ -141,7 +141,7 @@ class Line(threading.Thread):
         finally:
             if self.session.call:
                 self.session.stopped(self.pos)
-                self._pause_step()
+            self._pause_step(goes_on=False)     # stopping: no part will come back to go on paused
             self.inputs.close()
             if self.player:
                 self.player.close()
@@ -264,8 +264,11 @@ class Line(threading.Thread):
         self._pause_step()
         self.session.advance(self.pos)
 
-    def _pause_step(self) -> None:
-        """Before the recording is fed: pauses and keyed codes that end, now or with the call."""
+    def _pause_step(self, goes_on: bool | None = None) -> None:
+        """Before the recording is fed: pauses and keyed codes that end, now or with the call (not
+        when the recording stopped and will come back in a linked part: goes_on)."""
         call, ended_at = self.session.call, self.session.last_end
-        self.pause.step(call, self.pos, ended_at)
+        if goes_on is None:
+            goes_on = self.session.retry.previous is not None
+        self.pause.step(call, self.pos, ended_at, goes_on)
         self.keys.step(call, self.pos, ended_at, self.settings)
