@@ -132,6 +132,26 @@ def test_a_listed_call_leaves_no_audio_in_the_line_memory(tmp_path):
     bench.db.close()
 
 
+def test_a_key_that_waited_for_the_pause_code_is_not_stored_once_the_call_is_listed(tmp_path):
+    """A key that may begin the pause code waits (keyed.py) and only later turns out to be an
+    ordinary key; by then the call may have been listed: it is not stored, nor named in its row."""
+    policy = RecordPolicy()
+    policy.do_not_record.listed = _listed("555*")
+    bench = Bench(tmp_path / "data", policy=policy)
+    bench.offhook()
+    for digit in "1555":
+        bench.run(0.2)
+        bench.session.digit(bench.pos, digit)
+    bench.run(0.5)
+    bench.session.digit(bench.pos, "*")                    # keyed before the match, let go after it
+    bench.run(0.5)
+    bench.onhook()
+    [call] = bench.calls()
+    assert call["status"] == "discarded" and call["dialed"] is None
+    assert not [e for e in catalog.list_events(bench.db) if e["kind"] == "digit"]
+    bench.db.close()
+
+
 def test_a_caller_on_the_list_is_never_in_the_line_memory(tmp_path):
     policy = RecordPolicy()
     policy.do_not_record.listed = _listed("+1 415 555 0123")

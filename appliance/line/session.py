@@ -207,6 +207,8 @@ class CallSession:
 
     def digit(self, frame: int, digit: str) -> None:
         call = self.call
+        if listed(call.dropped):        # a listed call's digits are not kept (nor a key keyed.py held back)
+            return
         self.event(Event.DIGIT, frame, call.call_id, digit=digit)
         self.consent.digit(frame)
         after_s = (frame - call.offhook_frame) / self.rate
@@ -219,7 +221,7 @@ class CallSession:
 
     def _add_digits(self, digits: list[tuple[int, str]]) -> None:
         for frame, digit in digits:
-            if self.call is not None and not listed(self.call.dropped):    # a listed call's digits are not kept
+            if self.call is not None:
                 self.digit(frame, digit)
 
     def _ask_policy(self, pos: int) -> None:
