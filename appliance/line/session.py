@@ -220,9 +220,8 @@ class CallSession:
             self.learnt(fields, frame)
 
     def _add_digits(self, digits: list[tuple[int, str]]) -> None:
-        for frame, digit in digits:
-            if self.call is not None:
-                self.digit(frame, digit)
+        for frame, digit in digits:     # session.digit keeps none of a listed call's
+            self.digit(frame, digit)
 
     def _ask_policy(self, pos: int) -> None:
         """The caller ID or the digits changed: may the call still be kept?"""
@@ -265,12 +264,11 @@ class CallSession:
         failed = call.recording if call else None
         if failed:
             failed.abandon()
+            self.last_end = pos     # the part ends here (so does a pause in it, if no part comes back)
         if message != self.retry.last_error or failed:     # once per cause, and for every call it hits
             log.error("line %s: recording failed: %s", self.line_id, message, exc_info=error)
             self.event(Event.ERROR, pos, failed.id if failed else None, error=message, note=KEPT_FOR_RECOVERY)
         self.retry.last_error = message
-        if failed:
-            self.last_end = pos     # the part ends here (so does a pause in it, if no part comes back)
         if offhook:
             self.retry.at = pos + int(RESUME_AFTER_S * self.rate)
             if failed:
