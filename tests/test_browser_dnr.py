@@ -8,6 +8,7 @@ import pytest
 
 import webtools as wt
 from test_browser import CHROMIUM, _shot, browser  # noqa: F401  (browser: the fixture)
+from test_browser_calls import _log_in
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,11 +34,7 @@ def test_an_admin_adds_and_removes_a_number(browser, site, size):  # noqa: F811
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(site.base + "/login")
-    page.fill("#name", "admin")
-    page.fill("#password", wt.PASSWORDS["admin"])
-    page.click("button[type=submit]")
-    page.wait_for_url(site.base + "/")
+    _log_in(page, site.base, "admin")
 
     page.click("nav >> text=Do not record")
     page.wait_for_load_state()

@@ -8,6 +8,7 @@ import pytest
 import webtools as wt
 from appliance.store import catalog, settings as settingsmod
 from test_browser import CHROMIUM, _shot, browser  # noqa: F401  (browser: the fixture)
+from test_browser_calls import _log_in
 from test_erasure import box, template  # noqa: F401  (the fixtures: calls with one number, old and young)
 
 pytestmark = [
@@ -30,11 +31,7 @@ def _login(browser, base: str, role: str):  # noqa: F811
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(base + "/login")
-    page.fill("#name", role)
-    page.fill("#password", wt.PASSWORDS[role])
-    page.click("button[type=submit]")
-    page.wait_for_url(base + "/")
+    _log_in(page, base, role)
     return page, errors
 
 

@@ -133,3 +133,35 @@ def test_the_tones_pitch_length_and_interval_are_settings(tmp_path):
         if following is not None:
             assert abs((following - start) - 6.0) <= 0.05, found
     assert {e["detail"]["hz"] for e in events if e["kind"] == "beep"} == {950}
+
+
+def test_a_pause_keeps_the_beeps_on_the_line_and_out_of_the_recording(tmp_path):
+    """The caller hears the periodic tone all through a pause (it is the law while the call goes
+    on) and each one is logged; the recording holds the pause's silence whole, the box's own tone
+    included, and the tone after the pause is still on its schedule, one interval after the last."""
+    data = tmp_path / "data"
+    text = scenario("periodic", talk=20.0) + """
+    [[action]]
+    line = 1
+    at = 7.5
+    kind = "pause-button"
+
+    [[action]]
+    line = 1
+    at = 16.5
+    kind = "resume-button"
+"""
+    st.check("simulate", st.write_scenario(tmp_path, text), "--data", data)
+    [call] = st.calls(data)
+    events = st.events(data)
+    start = st.ts(call["started_at"]) - call["preroll_s"]
+    at = {kind: [st.ts(e["at"]) - start for e in events if e["kind"] == kind] for kind in ("beep", "paused", "resume")}
+    [paused], [resumed] = at["paused"], at["resume"]
+    assert [round(t - at["beep"][0], 2) for t in at["beep"]] == [0, 5, 10, 15], at
+    assert sum(paused < t < resumed for t in at["beep"]) == 2, ("two beeps played while paused", at)
+    audio, rate = st.decode(data, call)
+    found = [s for s, _, _ in bursts(audio[st.CODEC_DELAY:, 1], rate, 1400)]
+    assert len(found) == 2 and all(not paused <= s <= resumed for s in found), (found, paused, resumed)
+    assert abs(found[1] - found[0] - 15.0) <= 0.05, found
+    held = audio[st.CODEC_DELAY + int(paused * rate) + rate // 50:st.CODEC_DELAY + int(resumed * rate)]
+    assert st.rms_dbfs(held) < -60, "the pause is silent, beeps included"

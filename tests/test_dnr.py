@@ -83,6 +83,16 @@ def test_an_outside_line_nine_is_listed_as_dialed():
     assert _listed("9 1 415 555 0123").match("4155550123") is None
 
 
+@pytest.mark.parametrize("dialed", ["*674155550123", "*6714155550123", "*82 415 555 0123", "4155550123#"])
+def test_a_listed_number_dialed_with_a_star_code_or_a_closing_hash_still_matches(dialed):
+    """*67 before the number (hide my caller ID) or # after it (dial now) do not make a listed
+    number, or a listed prefix, any less listed; a star code itself is still listed as keyed."""
+    assert _listed("+1 415 555 0123").match(dialed) is not None
+    assert _listed("(415) 555-*").match(dialed) is not None
+    assert _listed("*67 415 555 0123").match("*674155550123") is not None
+    assert _listed("+1 415 555 0123").match("*6741555501234") is None
+
+
 def test_hidden_caller_id_leaves_out_the_number_name_and_modem_lines():
     report = {"number": "4155550123", "name": "DR SMITH", "raw": ["NMBR = 4155550123"], "withheld": False}
     assert dnr.hidden_caller_id(report, _listed("+14155550123")) == {"withheld": False, "hidden": "do-not-record"}
@@ -119,6 +129,26 @@ def test_a_listed_call_leaves_no_audio_in_the_line_memory(tmp_path):
     assert call["status"] == "discarded" and call["dialed"] is None
     assert not [e for e in catalog.list_events(bench.db) if e["kind"] == "digit"]
     assert not list((tmp_path / "data").rglob("*.part")) and not list((tmp_path / "data").rglob("*.mp3"))
+    bench.db.close()
+
+
+def test_a_key_that_waited_for_the_pause_code_is_not_stored_once_the_call_is_listed(tmp_path):
+    """A key that may begin the pause code waits (keyed.py) and only later turns out to be an
+    ordinary key; by then the call may have been listed: it is not stored, nor named in its row."""
+    policy = RecordPolicy()
+    policy.do_not_record.listed = _listed("555*")
+    bench = Bench(tmp_path / "data", policy=policy)
+    bench.offhook()
+    for digit in "1555":
+        bench.run(0.2)
+        bench.session.digit(bench.pos, digit)
+    bench.run(0.5)
+    bench.session.digit(bench.pos, "*")                    # keyed before the match, let go after it
+    bench.run(0.5)
+    bench.onhook()
+    [call] = bench.calls()
+    assert call["status"] == "discarded" and call["dialed"] is None
+    assert not [e for e in catalog.list_events(bench.db) if e["kind"] == "digit"]
     bench.db.close()
 
 

@@ -108,6 +108,18 @@ def test_one_number_written_any_way_finds_the_same_calls(box):
         by_number.calls_with_number(db, "nobody", "US")
 
 
+@pytest.mark.parametrize("dialed", ["*6714155550123", "*674155550123", "4155550123#", "*8214155550123#"])
+def test_a_number_dialed_with_a_star_code_or_a_closing_hash_is_the_same_number(box, dialed):
+    """Keyed on the handset: *67 before the number (hide my caller ID), # after it (dial now).
+    Erasure must still find the call (GDPR Art. 17); a longer number is still not this one."""
+    data, db, calls = box
+    catalog.update_call(db, calls["old_out"]["id"], dialed=dialed)
+    found = [r["id"] for r in by_number.calls_with_number(db, "(415) 555-0123", "US")]
+    assert calls["old_out"]["id"] in found
+    catalog.update_call(db, calls["old_out"]["id"], dialed="*67141555501234")
+    assert calls["old_out"]["id"] not in [r["id"] for r in by_number.calls_with_number(db, "4155550123", "US")]
+
+
 def test_erase_command_lists_asks_erases_and_refuses_the_protected(box):
     data, db, calls = box
     dry = st.run("erase", "--number", "(415) 555-0123", "--dry-run", "--data", data)

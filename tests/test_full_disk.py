@@ -82,3 +82,75 @@ def test_full_disk_mid_call_loses_nothing_written_and_recording_resumes(tmp_path
     assert st.ts(second["ended_at"]) - st.ts("2026-03-15T09:00:00Z") == pytest.approx(121.0, abs=0.05)
     audio2, _ = soundfile.read(data / second["path"])
     assert len(audio2) / rate == pytest.approx(second["duration_s"] + second["preroll_s"], abs=0.3)
+
+
+PAUSED_SCENARIO = """
+[appliance]
+start = "2026-03-15T09:00:00Z"
+
+[[line]]
+id = 1
+offhook = "gpio"
+
+[[call]]
+line = 1
+at = 1.0
+direction = "outbound"
+talk = 120.0
+near = "noise@-20"
+far = "noise@-20"
+
+[[action]]
+line = 1
+at = 5.0
+kind = "pause-button"
+
+[[action]]
+line = 1
+at = 100.0
+kind = "resume-button"
+"""
+PAUSED_FREE_AT_S = 80.0
+
+
+def test_a_pause_goes_on_in_the_part_that_comes_back_after_a_full_disk(tmp_path, small_disk):
+    """Paused for a card payment, the disk fills, then has room again while the line is still
+    paused: the linked part that comes back is silent until the resume, not recording the card
+    number being read out."""
+    sc = scenariomod.load(st.write_scenario(tmp_path, PAUSED_SCENARIO))
+    data = small_disk / "data"
+    daemon, hw = runner.build_daemon(sc, data, realtime=False)
+    sim_tick = hw.tick
+    freed = []
+
+    def tick(line, pos):
+        if not freed and pos >= PAUSED_FREE_AT_S * sc.sample_rate:
+            subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+            freed.append(pos)
+        sim_tick(line, pos)
+
+    daemon._tick = tick
+    hw.start()
+    daemon.start()
+    try:
+        daemon.lines[0].join(120)
+        assert not daemon.lines[0].is_alive()
+    finally:
+        hw.stop()
+        daemon.stop()
+    db = dbmod.connect(data)
+    rows, events = catalog.list_calls(db), catalog.list_events(db)
+    db.close()
+    assert [r["part"] for r in rows] == [1, 2], [(r["part"], r["status"], r["duration_s"]) for r in rows]
+    second = rows[1]
+    start = st.ts("2026-03-15T09:00:00Z")
+    came_back = st.ts(second["started_at"]) - start
+    assert PAUSED_FREE_AT_S <= came_back <= PAUSED_FREE_AT_S + 5.5, came_back
+    pauses = [(e["kind"], e["detail"].get("continued") or e["detail"].get("ended"))
+              for e in events if e["kind"] in ("paused", "resume") and e["call_id"] == second["id"]]
+    assert pauses == [("paused", True), ("resume", None)], "the pause goes on in it; the button ends it"
+    audio, rate = soundfile.read(data / second["path"])
+    resumed_in_file = 100.0 - came_back
+    held = audio[:int((resumed_in_file - 0.05) * rate)]
+    assert st.rms_dbfs(held) < -60, "the part that came back is silent until the resume"
+    assert st.rms_dbfs(audio[int((resumed_in_file + 0.3) * rate):]) > -30, "and recorded after it"

@@ -133,3 +133,56 @@ def test_scenario_actions_are_checked(tmp_path, action, message):
     with pytest.raises(scenariomod.ScenarioError) as refused:
         scenariomod.load(st.write_scenario(tmp_path, text))
     assert message in str(refused.value)
+
+
+NOT_RECORDED_SCENARIO = """
+    [appliance]
+    dnr = [{ pattern = "4155550123", label = "Doctor" }]
+
+    [[line]]
+    id = 1
+    settings = { recording = false }
+
+    [[line]]
+    id = 2
+    callerid = "modem"
+
+    [[call]]                        # recording off for the line
+    line = 1
+    at = 1.0
+    direction = "outbound"
+    talk = 16.0
+    near = "noise@-30"
+    keys = [{ at = 12.0, digits = "*1" }]   # after the dialing: a code
+
+    [[action]]
+    line = 1
+    at = 15.0
+    kind = "pause-button"
+
+    [[call]]                        # on the do-not-record list
+    line = 2
+    at = 1.0
+    direction = "inbound"
+    rings = 1
+    caller_id = { number = "4155550123" }
+    talk = 10.0
+    near = "noise@-30"
+    keys = [{ at = 3.0, digits = "*1" }]
+
+    [[action]]
+    line = 2
+    at = 9.0
+    kind = "pause-button"
+"""
+
+
+def test_a_call_that_is_not_recorded_cannot_be_paused(tmp_path):
+    """Nothing is recorded, so there is nothing to pause: neither the keypad code nor the button
+    leaves a pause (an event naming the call, a lit LED) on a call recording is off for, or one
+    on the do-not-record list; the refusal is no error either."""
+    data = tmp_path / "data"
+    st.simulate(st.write_scenario(tmp_path, NOT_RECORDED_SCENARIO), data)
+    events = st.events(data)
+    assert [(e["line"], e["kind"], e["detail"]) for e in events if e["kind"] in ("paused", "resume", "error")] == []
+    assert {c["line"]: c["status"] for c in st.calls(data)} == {1: "discarded", 2: "discarded"}

@@ -291,3 +291,15 @@ def test_rows_from_a_tampered_catalog_still_render():
 ])
 def test_lengths_of_time_in_words(seconds, said):
     assert words.span(seconds) == said
+
+
+def test_a_pause_left_open_by_a_killed_recorder_lasts_to_the_end_of_the_recovered_file():
+    """The recorder was killed mid-pause: no resume was logged, the recovered file holds the
+    silence to its end, and the call's page must not say it is still paused."""
+    from appliance.present.pause_events import CUT_OFF, windows
+    call = {"id": "c1", "started_at": "2026-01-01T09:00:00.500Z", "preroll_s": 0.5, "duration_s": 4.25}
+    paused = [{"call_id": "c1", "kind": "paused", "at": "2026-01-01T09:00:02.880Z", "detail": {"by": "console"}}]
+    [window] = windows({**call, "status": "recovered"}, paused)
+    assert (window["start_s"], window["length_s"], window["ended"]) == (2.88, 1.87, CUT_OFF)
+    [live] = windows({**call, "status": "recording"}, paused)
+    assert live["length_s"] is None, "a call in progress is still paused"

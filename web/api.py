@@ -20,7 +20,8 @@ from .db import get_box, get_db, get_zone
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)   # tokens are not cookies; the one write (pause) checks a cookie's CSRF token itself
 # How the recorder's refusals of a pause answer (control.ControlError.code): the HTTP status.
-PAUSE_REFUSALS = {"not-running": 503, "no-answer": 503, "no-line": 404, "no-call": 409, "already-paused": 409}
+PAUSE_REFUSALS = {"not-running": 503, "no-answer": 503, "no-line": 404, "no-call": 409, "not-recording": 409,
+                  "already-paused": 409}
 
 
 @bp.get("/status")

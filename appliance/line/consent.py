@@ -6,7 +6,8 @@ device from the player's own thread, so a missing output never stalls the record
 When: an answered inbound call hears it at once. Any other call (outbound, or a line that cannot
 tell) is still being dialed, and the far party is not there yet: the notice waits until no digit
 has come for DIALING_QUIET_S, or FIRST_DIGIT_WAIT_S after the off-hook when none comes at all.
-Everything is in stream time (frames).
+A pause (pause.py) does not stop it: the caller still hears it, and the events log it, while the
+recording holds the pause's fill. Everything is in stream time (frames).
 """
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ class KeyedDigits:
             self.pending = []
             if self.pause.paused:
                 self.pause.resume(frame, {"by": "keypad"})
-            else:
+            elif call.recording is not None:    # a call not recorded has nothing to pause
                 self.pause.pause(call, frame, {"by": "keypad"})
 
     def released(self, end: int) -> None:

@@ -2,8 +2,9 @@
 `hookline pause`, the line's button or a code keyed on the handset. While paused the recording
 gets the fill (blanking.py) instead of the audio, so its length and timeline stay true; the
 line's LED (if it has one) is lit. A pause ends when someone resumes, by itself after
-pause_max_s, or with the call; one that spans a split (max_call_s) is closed in the part
-before and goes on in the next, so each part's events hold its own pause windows.
+pause_max_s, or with the call; one that spans a split (max_call_s, or recording that stopped on a
+full disk and came back while the call went on) is closed in the part before and goes on in the
+next, so each part's events hold its own pause windows.
 
 Only the line's own thread changes it (commands from other threads come through its queue).
 """
@@ -18,7 +19,7 @@ from ..store.kinds import Event
 
 class PauseRefused(ValueError):
     """A pause or resume that cannot be done; str() says why, code says which: no-call,
-    already-paused, no-answer."""
+    not-recording, already-paused, no-answer."""
 
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
@@ -55,6 +56,9 @@ class PauseControl:
     def pause(self, call, frame: int, detail: dict[str, Any]) -> dict[str, Any]:
         if call is None:
             raise PauseRefused(f"line {self.line_id} has no call in progress", "no-call")
+        if call.recording is None:      # not recorded (the do-not-record list, recording off, a full disk)
+            raise PauseRefused(f"line {self.line_id}'s call is not being recorded: there is nothing to pause",
+                               "not-recording")
         if self.paused:
             raise PauseRefused(f"line {self.line_id} is already paused", "already-paused")
         frame = max(frame, call.cursor)         # what the recording has already can no longer change
@@ -76,15 +80,17 @@ class PauseControl:
         self._light(False)
         return {**self.state(frame), "changed": True, "call_id": call_id, "after_s": after_s}
 
-    def step(self, call, pos: int, ended_at: int) -> None:
+    def step(self, call, pos: int, ended_at: int, goes_on: bool = False) -> None:
         """Before the recording is fed up to pos: end a pause whose call is over (at ended_at) or
-        that reached pause_max_s, and carry one across a split into the next part."""
+        that reached pause_max_s, and carry one across a split into the next part. goes_on: the
+        recording stopped (a full disk) but the call goes on and will come back in a linked
+        part, which is still paused (it is carried there like a split)."""
         if not self.paused:
             return
-        if call is None:
+        if call is None and not goes_on:
             self.resume(max(ended_at, self.since), self.asked, automatic=True, ended="call-end")
             return
-        if call.call_id != self.call_id:        # a new part: close the window here, open it there
+        if call is not None and call.call_id != self.call_id:    # a new part: close the window here, open it there
             self.event(Event.RESUME, call.part_start, self.call_id, **self.asked, automatic=True, ended="split",
                        after_s=round((call.part_start - self.since) / self.rate, 3))
             self.call_id = call.call_id

@@ -207,6 +207,8 @@ class CallSession:
 
     def digit(self, frame: int, digit: str) -> None:
         call = self.call
+        if listed(call.dropped):        # a listed call's digits are not kept (nor a key keyed.py held back)
+            return
         self.event(Event.DIGIT, frame, call.call_id, digit=digit)
         self.consent.digit(frame)
         after_s = (frame - call.offhook_frame) / self.rate
@@ -218,9 +220,8 @@ class CallSession:
             self.learnt(fields, frame)
 
     def _add_digits(self, digits: list[tuple[int, str]]) -> None:
-        for frame, digit in digits:
-            if self.call is not None and not listed(self.call.dropped):    # a listed call's digits are not kept
-                self.digit(frame, digit)
+        for frame, digit in digits:     # session.digit keeps none of a listed call's
+            self.digit(frame, digit)
 
     def _ask_policy(self, pos: int) -> None:
         """The caller ID or the digits changed: may the call still be kept?"""
@@ -263,6 +264,7 @@ class CallSession:
         failed = call.recording if call else None
         if failed:
             failed.abandon()
+            self.last_end = pos     # the part ends here (so does a pause in it, if no part comes back)
         if message != self.retry.last_error or failed:     # once per cause, and for every call it hits
             log.error("line %s: recording failed: %s", self.line_id, message, exc_info=error)
             self.event(Event.ERROR, pos, failed.id if failed else None, error=message, note=KEPT_FOR_RECOVERY)

@@ -141,7 +141,7 @@ class Line(threading.Thread):
         finally:
             if self.session.call:
                 self.session.stopped(self.pos)
-                self._pause_step()
+            self._pause_step(stopping=True)     # no part will come back to go on paused
             self.inputs.close()
             if self.player:
                 self.player.close()
@@ -264,8 +264,8 @@ class Line(threading.Thread):
         self._pause_step()
         self.session.advance(self.pos)
 
-    def _pause_step(self) -> None:
+    def _pause_step(self, stopping: bool = False) -> None:
         """Before the recording is fed: pauses and keyed codes that end, now or with the call."""
         call, ended_at = self.session.call, self.session.last_end
-        self.pause.step(call, self.pos, ended_at)
+        self.pause.step(call, self.pos, ended_at, goes_on=not stopping and self.session.retry.previous is not None)
         self.keys.step(call, self.pos, ended_at, self.settings)

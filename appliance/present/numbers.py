@@ -46,6 +46,14 @@ def search_digits(text: str, region: str) -> str:
 
 
 PUNCTUATION = re.compile(r"[\s\-.()/]")
+# Keyed around a number on the handset: a star code before it (*67 hides the caller ID, *82
+# shows it) and a '#' after it (dial now). The number dialed is the one between.
+KEYED_AROUND = re.compile(r"^\*[0-9]{2}|#$")
+
+
+def without_keyed_codes(dialed: str) -> str:
+    """Dialed digits without a star code keyed before the number or a '#' after it."""
+    return KEYED_AROUND.sub("", PUNCTUATION.sub("", dialed))
 
 
 def international_digits(text: str, region: str) -> str:

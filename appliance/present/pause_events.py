@@ -6,10 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..store import times
+from ..store.kinds import Status
 from .words import as_number, plural, span
 
 BY = {"web": "{user} (web page)", "api": "{user} (API)", "console": "{user} (console)",
       "button": "the line's pause button", "keypad": "a code keyed on the handset"}
+
+
+CUT_OFF = "The recording was cut off while paused"
 
 
 def by_whom(d: dict[str, Any]) -> str:
@@ -47,8 +51,9 @@ def masked(d: dict[str, Any], ctx) -> str:
 def windows(call: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The pause windows of one call part, from its paused and resume events: where each begins
     in the file and how long it lasts (seconds), who paused it, and how it ended when nobody
-    resumed it (by itself, with the call, in the next part). One still open (the call in
-    progress): length None."""
+    resumed it (by itself, with the call, in the next part). One still open: length None while
+    the call is in progress; in a part that is over (the recorder was killed mid-pause and the part
+    recovered: no resume was logged) it lasts to the end of the file, which holds its silence."""
     started = times.seconds(call["started_at"]) - (call.get("preroll_s") or 0.0)
     found: list[dict[str, Any]] = []
     for event in events:
@@ -62,4 +67,8 @@ def windows(call: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str
         elif event.get("kind") == "resume" and found and found[-1]["length_s"] is None:
             found[-1]["length_s"] = round(max(0.0, at - found[-1]["start_s"]), 3)
             found[-1]["ended"] = resumed(detail, None) if detail.get("automatic") else None
+    end_s = (call.get("duration_s") or 0.0) + (call.get("preroll_s") or 0.0)
+    if found and found[-1]["length_s"] is None and call.get("status") != Status.RECORDING and end_s:
+        found[-1]["length_s"] = round(max(0.0, end_s - found[-1]["start_s"]), 3)
+        found[-1]["ended"] = CUT_OFF
     return found

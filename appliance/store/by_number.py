@@ -5,7 +5,8 @@ selection that erasure by number (store.erasure) and the access package for the 
 
 The trigram index finds the calls whose number or digits contain the number's national digits;
 present.numbers.international_digits (the do-not-record list's one form) then keeps those that are
-the same number, not merely contain it.
+the same number, not merely contain it; dialed digits count with a star code keyed before the
+number ('*67') or a '#' after it.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
-from ..present.numbers import PUNCTUATION, core_digits, international_digits
+from ..present.numbers import PUNCTUATION, core_digits, international_digits, without_keyed_codes
 from .kinds import Event
 from .search_plan import fts_phrase
 
@@ -36,7 +37,8 @@ def key_of(number: str, region: str) -> str:
 
 
 def _same(stored: str | None, key: str, region: str) -> bool:
-    return bool(stored) and international_digits(stored, region) == key
+    return bool(stored) and key in (international_digits(stored, region),
+                                     international_digits(without_keyed_codes(stored), region))
 
 
 def calls_with_number(db: sqlite_utils.Database, number: str, region: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from ..present.numbers import PUNCTUATION, international_digits
+from ..present.numbers import PUNCTUATION, international_digits, without_keyed_codes
 from . import db as dbmod, times
 
 MIN_DIGITS = 3
@@ -98,12 +98,14 @@ class Listed:
         return len(self._rules)
 
     def match(self, number: str | None) -> Entry | None:
-        """The first entry that the number (caller ID or dialed digits, in any form) is on."""
+        """The first entry that the number (caller ID or dialed digits, in any form, with or
+        without a star code keyed before it or a '#' after it) is on."""
         if not number or not self._rules:
             return None
-        digits = international_digits(number, self.region)
+        forms = {international_digits(number, self.region),
+                 international_digits(without_keyed_codes(number), self.region)}
         for regex, entry in self._rules:
-            if regex.fullmatch(digits):
+            if any(regex.fullmatch(digits) for digits in forms):
                 return entry
         return None
 
