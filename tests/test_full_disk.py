@@ -37,16 +37,18 @@ def small_disk(tmp_path):
         yield mnt
 
 
-def test_full_disk_mid_call_loses_nothing_written_and_recording_resumes(tmp_path, small_disk):
-    sc = scenariomod.load(st.write_scenario(tmp_path, SCENARIO))
+def _run_freeing_space_at(tmp_path, small_disk, scenario: str, free_at_s: float):
+    """Run the one-line scenario on the small disk, which gets room again (20 MB) once line 1's
+    stream reaches free_at_s. ALSA's FIFOs and config go outside the small disk: only the
+    recorder's data is on it. Returns the data folder."""
+    sc = scenariomod.load(st.write_scenario(tmp_path, scenario))
     data = small_disk / "data"
     daemon, hw = runner.build_daemon(sc, data, realtime=False)
-    # ALSA's FIFOs and config go outside the small disk: only the recorder's data is on it.
     sim_tick = hw.tick
     freed = []
 
     def tick(line, pos):
-        if not freed and pos >= FREE_SPACE_AT_S * sc.sample_rate:
+        if not freed and pos >= free_at_s * sc.sample_rate:
             subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
             freed.append(pos)
         sim_tick(line, pos)
@@ -61,6 +63,11 @@ def test_full_disk_mid_call_loses_nothing_written_and_recording_resumes(tmp_path
         hw.stop()
         daemon.stop()
     assert freed, "the scenario never reached the point where space is freed"
+    return data
+
+
+def test_full_disk_mid_call_loses_nothing_written_and_recording_resumes(tmp_path, small_disk):
+    data = _run_freeing_space_at(tmp_path, small_disk, SCENARIO, FREE_SPACE_AT_S)
 
     st.check("recover", "--data", data)
     db = dbmod.connect(data)
@@ -117,27 +124,7 @@ def test_a_pause_goes_on_in_the_part_that_comes_back_after_a_full_disk(tmp_path,
     """Paused for a card payment, the disk fills, then has room again while the line is still
     paused: the linked part that comes back is silent until the resume, not recording the card
     number being read out."""
-    sc = scenariomod.load(st.write_scenario(tmp_path, PAUSED_SCENARIO))
-    data = small_disk / "data"
-    daemon, hw = runner.build_daemon(sc, data, realtime=False)
-    sim_tick = hw.tick
-    freed = []
-
-    def tick(line, pos):
-        if not freed and pos >= PAUSED_FREE_AT_S * sc.sample_rate:
-            subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
-            freed.append(pos)
-        sim_tick(line, pos)
-
-    daemon._tick = tick
-    hw.start()
-    daemon.start()
-    try:
-        daemon.lines[0].join(120)
-        assert not daemon.lines[0].is_alive()
-    finally:
-        hw.stop()
-        daemon.stop()
+    data = _run_freeing_space_at(tmp_path, small_disk, PAUSED_SCENARIO, PAUSED_FREE_AT_S)
     db = dbmod.connect(data)
     rows, events = catalog.list_calls(db), catalog.list_events(db)
     db.close()
