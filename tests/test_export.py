@@ -291,3 +291,29 @@ def test_fat_names_unit():
     assert names.unique("2026-03-15", "120000_L1_in_X", "mp3", taken) == "2026-03-15/120000_L1_in_X.mp3"
     assert names.unique("2026-03-15", "120000_L1_in_x", "mp3", taken) == "2026-03-15/120000_L1_in_x_2.mp3"
     assert names.unique("2026-03-15", "120000_L1_IN_X", "mp3", taken) == "2026-03-15/120000_L1_IN_X_3.mp3"
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_log_gets_lines(box, tmp_path):
+    import pty
+    data, _ = box
+    (tmp_path / "tty").mkdir()
+    leader, follower = pty.openpty()
+    proc = subprocess.run([st.HOOKLINE, "export", "--to", str(tmp_path / "tty"), "--data", str(data)],
+                          stdout=subprocess.PIPE, stderr=follower, env=st.clean_env(), timeout=120)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    text = seen.decode()
+    assert proc.returncode == 0
+    assert "\r[" in text and "3/3 files" in text and "left" in text and "export complete" in text
+    (tmp_path / "log").mkdir()
+    plain = export(data, tmp_path / "log")
+    assert "\r" not in plain.stderr and "copied and verified 3/3" in plain.stderr

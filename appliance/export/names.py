@@ -37,7 +37,7 @@ def _party(call: dict[str, Any]) -> str:
 def stem(call: dict[str, Any], started: datetime) -> str:
     """'141200_L1_in_4155550123' ('_part2' for a later part of a split call); `started` in the
     box's zone."""
-    way = {"inbound": "in", "outbound": "out"}.get(call.get("direction") or "", "unknown")
+    way = {"inbound": "in", "outbound": "out"}.get(call.get("direction") or "", "call")   # as recordings/ names it
     part = call.get("part") or 1
     text = f"{started:%H%M%S}_L{call['line']}_{way}_{_party(call)}" + (f"_part{part}" if part > 1 else "")
     return safe(text)
