@@ -160,6 +160,10 @@ def test_selection_by_day_in_the_box_zone_line_and_number(box, tmp_path):
     assert summary(three)["complete"]
     bad = export(data, tmp_path / "c", "--since", "15/03/2026")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+    no_line = export(data, tmp_path / "c", "--line", "9")
+    assert no_line.returncode == 2 and "there is no line 9" in no_line.stderr
+    not_a_number = export(data, tmp_path / "c", "--number", "ACME")
+    assert not_a_number.returncode == 2 and "is not a phone number" in not_a_number.stderr
 
 
 def test_new_twice_exports_nothing_the_second_time(box, tmp_path):

@@ -106,6 +106,7 @@ def run(db: sqlite_utils.Database, data_dir: Path, target: Path, sel: selection.
                 _copy_all(db, data_dir, root, calls, zone, result, progress or Quiet())
             except OSError as e:         # the stick's own small files (journal, marker) failed
                 _stopped_by(result, e)
+            result.seconds = time.monotonic() - began
             _finish(db, root, result, facts, zone, seal_path)
     except stick.Busy as e:
         result.exit_code, result.stopped_because = BUSY, str(e)

@@ -23,7 +23,7 @@ LOCK_NAME = "export.lock"
 
 
 class Busy(RuntimeError):
-    """Another export runs on this box."""
+    """Another export runs on this box (or the lock cannot be taken at all)."""
 
 
 def fsync_dir(path: Path) -> None:
@@ -118,7 +118,11 @@ def mark_complete(root: Path) -> None:
 def locked(data_dir: Path) -> Iterator[None]:
     """Hold the box's export lock (Busy if another export holds it); the kernel drops it when
     the process dies, so a killed export never blocks the next."""
-    fd = os.open(Path(data_dir) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o660)
+    try:
+        fd = os.open(Path(data_dir) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o660)
+    except OSError as e:
+        raise Busy(f"cannot take the export lock in {data_dir}: {e.strerror or e} (on the box, run it as the "
+                   f"recorder's user: sudo -u hookline hookline export ...)") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
