@@ -297,27 +297,37 @@ def test_fat_names_unit():
     assert names.unique("2026-03-15", "120000_L1_IN_X", "mp3", taken) == "2026-03-15/120000_L1_IN_X_3.mp3"
 
 
-def test_a_terminal_gets_a_progress_bar_and_a_log_gets_lines(box, tmp_path):
+def at_a_terminal(data: Path, to: Path) -> tuple[int, str]:
+    """`hookline export` with its stderr on a pty: (exit code, what the terminal got)."""
     import pty
-    data, _ = box
-    (tmp_path / "tty").mkdir()
     leader, follower = pty.openpty()
-    proc = subprocess.run([st.HOOKLINE, "export", "--to", str(tmp_path / "tty"), "--data", str(data)],
+    proc = subprocess.run([st.HOOKLINE, "export", "--to", str(to), "--data", str(data)],
                           stdout=subprocess.PIPE, stderr=follower, env=st.clean_env(), timeout=120)
     os.close(follower)
     seen = b""
     while True:
         try:
             chunk = os.read(leader, 65536)
-        except OSError:
+        except OSError:           # EIO: the pty's other end is closed and everything was read
             break
         if not chunk:
             break
         seen += chunk
     os.close(leader)
-    text = seen.decode()
-    assert proc.returncode == 0
+    return proc.returncode, seen.decode()
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_log_gets_lines(box, tmp_path):
+    data, rows = box
+    (tmp_path / "tty").mkdir()
+    code, text = at_a_terminal(data, tmp_path / "tty")
+    assert code == 0
     assert "\r[" in text and "3/3 files" in text and "left" in text and "export complete" in text
     (tmp_path / "log").mkdir()
     plain = export(data, tmp_path / "log")
-    assert "\r" not in plain.stderr and "copied and verified 3/3" in plain.stderr
+    assert "\r" not in plain.stderr and "copied and verified 3/3: 2026-03-15/000033_L1_in_4155550123.mp3" in plain.stderr
+    with open(data / rows[2]["path"], "r+b") as f:                   # the bar stops short of 3/3
+        f.write(b"\xff\xfb\x00")
+    (tmp_path / "tty2").mkdir()
+    code, text = at_a_terminal(data, tmp_path / "tty2")
+    assert code == 1 and "2/3 files" in text and "\r\nhookline: NOT exported" in text

@@ -57,6 +57,8 @@ def export(to: str, since: str | None, until: str | None, line_id: int | None, n
                          progress=progress, audit_detail=console, remote_addr=address)
     except selection.SelectionError as e:
         _bad_input(str(e))
+    if progress is not None:
+        progress.close()
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))
     else:

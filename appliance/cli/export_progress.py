@@ -17,6 +17,7 @@ class Bar:
         self.stream = stream or sys.stderr
         self.files = self.total_bytes = self.done_files = self.done_bytes = 0
         self.began = self.drawn = 0.0
+        self.open_line = False          # a bar is on screen with no newline after it
 
     def start(self, files: int, total_bytes: int) -> None:
         self.files, self.total_bytes, self.began = files, total_bytes, time.monotonic()
@@ -30,8 +31,14 @@ class Bar:
         self.done_files += 1
         self._draw(force=True)
         if self.done_files == self.files:
+            self.close()
+
+    def close(self) -> None:
+        """End the bar's line (a job that stopped early leaves it open), before the last message."""
+        if self.open_line:
             self.stream.write("\n")
             self.stream.flush()
+            self.open_line = False
 
     def left(self) -> str:
         spent = time.monotonic() - self.began
@@ -56,6 +63,7 @@ class Bar:
         width = shutil.get_terminal_size((80, 24)).columns
         self.stream.write("\r" + self.line(width)[: width - 1])
         self.stream.flush()
+        self.open_line = True
 
 
 class Lines:
@@ -74,5 +82,8 @@ class Lines:
 
     def file_done(self, name: str) -> None:
         self.done += 1
-        self.stream.write(f"copied and verified {self.done}/{self.files}: call {name}\n")
+        self.stream.write(f"copied and verified {self.done}/{self.files}: {name}\n")
         self.stream.flush()
+
+    def close(self) -> None:
+        pass

@@ -153,14 +153,17 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
             os.kill(os.getpid(), signal.SIGKILL)
 
     for call in todo:
-        if not _copy_one(db, data_dir, root, call, zone, taken, result, on_bytes):
+        ok, name = _copy_one(db, data_dir, root, call, zone, taken, result, on_bytes)
+        if not ok:
             break
-        progress.file_done(call["id"])
+        if name:
+            progress.file_done(name)
 
 
 def _copy_one(db, data_dir: Path, root: Path, call: dict[str, Any], zone, taken: set[str], result: Result,
-              on_bytes) -> bool:
-    """Copy one call; False when the export must stop (the target is full or failed)."""
+              on_bytes) -> tuple[bool, str | None]:
+    """Copy one call: (False, None) when the export must stop (the target is full or failed),
+    (True, None) when the recording was left out (it no longer matches), (True, its name)."""
     started = times.parse(call["started_at"]).astimezone(zone)
     name = names.unique(f"{started:%Y-%m-%d}", names.stem(call, started), "mp3", taken)
     try:
@@ -169,22 +172,22 @@ def _copy_one(db, data_dir: Path, root: Path, call: dict[str, Any], zone, taken:
         taken.discard(name.lower())
         result.mismatched.append({"call_id": call["id"], "path": call["path"], "reason": str(e)})
         result.exit_code = result.exit_code or MISMATCH
-        return True
+        return True, None
     except OSError as e:
         taken.discard(name.lower())
         _stopped_by(result, e)
-        return False
+        return False, None
     try:
         stick.append_journal(root, {"call_id": call["id"], "file": name, "sha256": copied.sha256,
                                     "size": copied.size, "line": call["line"], "started_at": call["started_at"]})
     except OSError as e:     # not journaled is not exported: the file goes, so no index can miss it
         (root / name).unlink(missing_ok=True)
         _stopped_by(result, e)
-        return False
+        return False, None
     exports.mark_taken(db, result.stick, call["id"], name, copied.sha256)
     result.copied.append(call["id"])
     result.bytes_copied += copied.size
-    return True
+    return True, name
 
 
 def _stopped_by(result: Result, e: OSError) -> None:
