@@ -160,6 +160,10 @@ def test_selection_by_day_in_the_box_zone_line_and_number(box, tmp_path):
     assert summary(three)["complete"]
     bad = export(data, tmp_path / "c", "--since", "15/03/2026")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+    (tmp_path / "d").mkdir()
+    backwards = export(data, tmp_path / "d", "--since", "2026-03-15", "--until", "2026-03-14")
+    assert backwards.returncode == 2 and "is before --since" in backwards.stderr
+    assert not (tmp_path / "d" / "Hookline").exists()                  # refused before touching the stick
     no_line = export(data, tmp_path / "c", "--line", "9")
     assert no_line.returncode == 2 and "there is no line 9" in no_line.stderr
     not_a_number = export(data, tmp_path / "c", "--number", "ACME")

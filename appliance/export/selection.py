@@ -25,6 +25,10 @@ class Selection:
     number: str | None = None
     new: bool = False
 
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.until < self.since:
+            raise SelectionError(f"--until {self.until} is before --since {self.since}")
+
     def describe(self) -> dict[str, Any]:
         """What the audit entry and the summary say was asked for."""
         return {"since": self.since and self.since.isoformat(), "until": self.until and self.until.isoformat(),
@@ -48,8 +52,6 @@ def _midnight(day: date, zone: tzinfo) -> str:
 def calls(db: sqlite_utils.Database, sel: Selection, zone: tzinfo, region: str,
           stick: str | None) -> list[dict[str, Any]]:
     """The calls to export, oldest first (stick: the target's id, for --new)."""
-    if sel.since and sel.until and sel.until < sel.since:
-        raise SelectionError(f"--until {sel.until} is before --since {sel.since}")
     found = exports.recordings(db, since=sel.since and _midnight(sel.since, zone),
                                until=sel.until and _midnight(sel.until + timedelta(days=1), zone), line=sel.line)
     if sel.number is not None:
