@@ -298,13 +298,22 @@ _WORDING = {
     "user-remove": lambda entry, target, detail, ctx: f"Removed user {target}",
     "token-create": lambda *args: _token(*args, "Created", "for"),
     "token-revoke": lambda *args: _token(*args, "Revoked", "of"),
-    "export": lambda entry, target, detail, ctx: f"Exported {target}" if target else "Exported the catalog",
+    "export": lambda entry, target, detail, ctx: _exported(detail),
     "recover": _recover,
     "dnr-add": lambda *args: _dnr(*args, "Added"),
     "dnr-remove": lambda *args: _dnr(*args, "Removed"),
     "announcement": _announcement,
     "erase": lambda entry, target, detail, ctx: _erased(detail),
 }
+
+
+def _exported(detail: dict) -> str:
+    """'Exported 12 recordings to /media/usb (incomplete: The target is full.)'."""
+    if "copied" not in detail:
+        return "Exported the catalog"
+    copied = detail.get("copied") if isinstance(detail.get("copied"), int) else 0
+    text = f"Exported {plural(copied, 'recording')} to {detail.get('to') or 'a stick'}"
+    return text if detail.get("complete") else f"{text} (incomplete: {detail.get('stopped_because') or 'stopped'})"
 
 
 def _erased(detail: dict) -> str:

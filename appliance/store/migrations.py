@@ -223,5 +223,19 @@ _M7_DO_NOT_RECORD = """
             BEGIN UPDATE meta SET value = value + 1 WHERE key = 'dnr_changes'; END
 """
 
+# USB export (appliance/export/): which call each stick has taken, so `hookline export --new`
+# copies only what no earlier export took to that stick. A stick is named by the id written on it
+# (Hookline/.stick-id); a row is added once the copy on the stick was read back and verified.
+_M8_EXPORTED = """
+        CREATE TABLE exported (
+            stick TEXT NOT NULL,               -- the id on the stick (Hookline/.stick-id)
+            call_id TEXT NOT NULL,
+            file TEXT NOT NULL,                -- where it is on the stick, under Hookline/
+            sha256 TEXT NOT NULL,              -- what was verified there
+            at TEXT NOT NULL,
+            PRIMARY KEY (stick, call_id)
+        )
+"""
+
 MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB, _M3_SEARCH_INDEXES, _M4_PARTS_INDEX, _M5_SERVER_SESSIONS,
-                         _M6_SORT_INDEXES, _M7_DO_NOT_RECORD]
+                         _M6_SORT_INDEXES, _M7_DO_NOT_RECORD, _M8_EXPORTED]

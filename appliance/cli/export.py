@@ -1,0 +1,79 @@
+"""`hookline export --to DIR`: copy recordings onto a stick, verified, with an offline index
+(appliance/export/). Exit codes: 0 complete, 1 some recordings no longer match their hash (left
+out, listed), 2 bad input, 3 another export runs, 4 the target filled up, 5 the target is
+missing, read-only or failed. Rerunning an export that stopped resumes it."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import DEFAULT_CONFIG, _bad_input, _console_person, _data_dir, _open_db, data_option, main
+from .box_view import BoxView
+from .export_progress import Bar, Lines
+
+
+def _seal_path(data_dir: Path) -> Path | None:
+    from .. import config as configmod
+    from ..store import audit_seal
+    try:
+        return audit_seal.seal_file(data_dir, DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    except (configmod.ConfigError, OSError):
+        return None
+
+
+@main.command()
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False), help="the stick (its mount point)")
+@click.option("--since", help="calls from this day on (YYYY-MM-DD, in the box's time zone)")
+@click.option("--until", help="calls up to and including this day (YYYY-MM-DD)")
+@click.option("--line", "line_id", type=int, help="only this line's calls")
+@click.option("--number", help="only calls with this number (caller ID or dialed, written any way)")
+@click.option("--new", "new", is_flag=True, help="only what no earlier export took to this stick")
+@click.option("--json", "as_json", is_flag=True, help="one JSON summary on stdout")
+@data_option
+def export(to: str, since: str | None, until: str | None, line_id: int | None, number: str | None, new: bool,
+           as_json: bool, data: str | None) -> None:
+    """Copy recordings to a stick as Hookline/YYYY-MM-DD/*.mp3, each read back and checked
+    against its SHA-256, with index.html, index.csv, SHA256SUMS and the audit log's head."""
+    from ..export import job, selection
+    data_dir = _data_dir(data)
+    db = _open_db(data_dir)
+    view = BoxView.of(db)
+    if line_id is not None:
+        view.check_line_with_calls(db, line_id)
+    try:
+        sel = selection.Selection(selection.parse_day(since), selection.parse_day(until), line_id, number, new)
+        if number is not None:
+            from ..store import by_number
+            by_number.key_of(number, view.facts.phone_region)
+    except (selection.SelectionError, ValueError) as e:
+        _bad_input(str(e))
+    progress = None if as_json else (Bar() if sys.stderr.isatty() else Lines())
+    person, console, address = _console_person()
+    try:
+        result = job.run(db, data_dir, Path(to), sel, by=person, seal_path=_seal_path(data_dir),
+                         progress=progress, audit_detail=console, remote_addr=address)
+    except selection.SelectionError as e:
+        _bad_input(str(e))
+    if progress is not None:
+        progress.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=1))
+    else:
+        _say(result)
+    sys.exit(result.exit_code)
+
+
+def _say(result) -> None:
+    for m in result.mismatched:
+        click.echo(f"hookline: NOT exported: call {m['call_id']} ({m['path']}): {m['reason']}", err=True)
+    copied = f"copied {len(result.copied)} recording(s)"
+    if result.already:
+        copied += f", {len(result.already)} already on the stick"
+    if result.complete:
+        click.echo(f"export complete: {copied}; {result.listed} listed in {Path(result.target) / 'Hookline'}", err=True)
+    else:
+        click.echo(f"hookline: export incomplete: {result.stopped_because} {copied}"
+                   f"{'' if result.stick is None else f'; {result.listed} listed in the index'}", err=True)

@@ -1,0 +1,232 @@
+"""The export job: check the target, take the box's lock, copy each selected recording verified
+(skipping what the stick's journal says is there already: a rerun resumes), then write the
+indexes and SHA256SUMS last, audit what it contained, and say how it ended.
+
+How it ends (the CLI's exit code, docs/cli.md): complete (0); some recordings no longer match
+their catalog hash and were left out (1); another export runs (3); the target filled up (4); the
+target is missing, read-only or failed, e.g. pulled (5). An export that stops early leaves only
+verified files under their real names, an index of those, and INCOMPLETE.txt; rerun it to resume.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from ..present import zone as zonemod
+from ..store import audit, audit_seal, box as boxmod, catalog, exports, times
+from . import indexes, names, selection, stick
+from .copying import CopyMismatch, SourceChanged, copy_verified
+
+OK, MISMATCH, BUSY, FULL, TARGET = 0, 1, 3, 4, 5
+# A test seam: the process kills itself (SIGKILL) once this many bytes were written, so a test
+# can interrupt a real export mid-file at a known point.
+DIE_AFTER_ENV = "HOOKLINE_EXPORT_DIE_AFTER_BYTES"
+
+
+class TargetError(Exception):
+    """The target cannot take an export (missing, read-only, not a folder)."""
+
+
+class Progress(Protocol):
+    def start(self, files: int, total_bytes: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def file_done(self, name: str) -> None: ...
+
+
+class Quiet:
+    def start(self, files: int, total_bytes: int) -> None: pass
+    def advance(self, n: int) -> None: pass
+    def file_done(self, name: str) -> None: pass
+
+
+@dataclass
+class Result:
+    target: str
+    selection: dict[str, Any]
+    stick: str | None = None
+    selected: int = 0
+    copied: list[str] = field(default_factory=list)        # call ids copied and verified by this run
+    already: list[str] = field(default_factory=list)       # call ids on the stick from before (resumed)
+    mismatched: list[dict[str, str]] = field(default_factory=list)   # {call_id, path, reason}
+    bytes_copied: int = 0
+    listed: int = 0                                        # recordings in the stick's index
+    stopped_because: str | None = None
+    exit_code: int = OK
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.exit_code == OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"complete": self.complete, "exit_code": self.exit_code, "target": self.target,
+                "stick": self.stick, "selection": self.selection, "selected": self.selected,
+                "copied": len(self.copied), "already_there": len(self.already), "listed": self.listed,
+                "bytes_copied": self.bytes_copied, "mismatched": self.mismatched,
+                "stopped_because": self.stopped_because, "seconds": round(self.seconds, 3)}
+
+
+def _open_target(target: Path) -> Path:
+    """The stick's Hookline folder, made if needed; TargetError when that cannot be."""
+    if not target.is_dir():
+        raise TargetError(f"{target} is not there (is the stick mounted?)")
+    root = target / stick.ROOT
+    try:
+        root.mkdir(exist_ok=True)
+        stick.stick_id(root)
+    except OSError as e:
+        if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise TargetError(f"{target} is read-only: cannot write the export there") from None
+        raise TargetError(f"cannot write to {target}: {e.strerror or e}") from None
+    return root
+
+
+def run(db: sqlite_utils.Database, data_dir: Path, target: Path, sel: selection.Selection, *,
+        by: str | None, seal_path: Path | None = None, progress: Progress | None = None,
+        audit_detail: dict[str, Any] | None = None, remote_addr: str | None = None) -> Result:
+    """Export the selection to target; the audit entry names `by` (None: the box itself)."""
+    began = time.monotonic()
+    result = Result(str(target), sel.describe())
+    facts = boxmod.facts(db)
+    zone = zonemod.box_zone(facts.timezone)
+    try:
+        with stick.locked(data_dir):
+            root = _open_target(target)
+            result.stick = stick.stick_id(root)
+            calls = selection.calls(db, sel, zone, facts.phone_region, result.stick)
+            result.selected = len(calls)
+            try:
+                _copy_all(db, data_dir, root, calls, zone, result, progress or Quiet())
+            except OSError as e:         # the stick's own small files (journal, marker) failed
+                _stopped_by(result, e)
+            result.seconds = time.monotonic() - began
+            _finish(db, root, result, facts, zone, seal_path)
+    except stick.Busy as e:
+        result.exit_code, result.stopped_because = BUSY, str(e)
+    except TargetError as e:
+        result.exit_code, result.stopped_because = TARGET, str(e)
+    result.seconds = time.monotonic() - began
+    audit.append(db, "export", user=by, target=result.stick and f"stick {result.stick}", remote_addr=remote_addr,
+                 detail={**_audit_facts(result), **(audit_detail or {})})
+    return result
+
+
+def _audit_facts(result: Result) -> dict[str, Any]:
+    return {"to": result.target, "selection": result.selection, "complete": result.complete,
+            "exit_code": result.exit_code, "copied": len(result.copied), "already_there": len(result.already),
+            "calls": result.copied[:1000], "bytes": result.bytes_copied,
+            "mismatched": [m["call_id"] for m in result.mismatched], "stopped_because": result.stopped_because}
+
+
+def _die_after() -> int | None:
+    value = os.environ.get(DIE_AFTER_ENV)
+    return int(value) if value else None
+
+
+def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone, result: Result,
+              progress: Progress) -> None:
+    stick.remove_leftovers(root)
+    journal = stick.read_journal(root)
+    todo = [c for c in calls if journal.get(c["id"], {}).get("sha256") != c["sha256"]]
+    for call in calls:
+        if call["id"] in journal and journal[call["id"]]["sha256"] == call["sha256"]:
+            result.already.append(call["id"])
+            exports.mark_taken(db, result.stick, call["id"], journal[call["id"]]["file"], call["sha256"])
+    stick.mark_incomplete(root, "An export to this stick has not finished (it is under way, or was interrupted).\r\n"
+                                "Run it again to resume; index.html lists only the recordings verified so far.\r\n")
+    taken = {e["file"].lower() for e in journal.values()} | {
+        p.relative_to(root).as_posix().lower() for p in root.glob("*/*") if p.is_file()}
+    progress.start(len(todo), sum(c["size_bytes"] or 0 for c in todo))
+    limit, written = _die_after(), [0]
+
+    def on_bytes(n: int) -> None:
+        written[0] += n
+        progress.advance(n)
+        if limit is not None and written[0] >= limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    for call in todo:
+        ok, name = _copy_one(db, data_dir, root, call, zone, taken, result, on_bytes)
+        if not ok:
+            break
+        if name:
+            progress.file_done(name)
+
+
+def _copy_one(db, data_dir: Path, root: Path, call: dict[str, Any], zone, taken: set[str], result: Result,
+              on_bytes) -> tuple[bool, str | None]:
+    """Copy one call: (False, None) when the export must stop (the target is full or failed),
+    (True, None) when the recording was left out (it no longer matches), (True, its name)."""
+    started = times.parse(call["started_at"]).astimezone(zone)
+    name = names.unique(f"{started:%Y-%m-%d}", names.stem(call, started), "mp3", taken)
+    try:
+        copied = copy_verified(data_dir / call["path"], root / name, call["sha256"], on_bytes)
+    except (SourceChanged, CopyMismatch) as e:
+        taken.discard(name.lower())
+        result.mismatched.append({"call_id": call["id"], "path": call["path"], "reason": str(e)})
+        result.exit_code = result.exit_code or MISMATCH
+        return True, None
+    except OSError as e:
+        taken.discard(name.lower())
+        _stopped_by(result, e)
+        return False, None
+    try:
+        stick.append_journal(root, {"call_id": call["id"], "file": name, "sha256": copied.sha256,
+                                    "size": copied.size, "line": call["line"], "started_at": call["started_at"]})
+    except OSError as e:     # not journaled is not exported: the file goes, so no index can miss it
+        (root / name).unlink(missing_ok=True)
+        _stopped_by(result, e)
+        return False, None
+    exports.mark_taken(db, result.stick, call["id"], name, copied.sha256)
+    result.copied.append(call["id"])
+    result.bytes_copied += copied.size
+    return True, name
+
+
+def _stopped_by(result: Result, e: OSError) -> None:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        result.exit_code, result.stopped_because = FULL, "The target is full."
+    else:
+        result.exit_code, result.stopped_because = TARGET, f"The target failed: {e.strerror or e}."
+
+
+def _finish(db, root: Path, result: Result, facts, zone, seal_path: Path | None) -> None:
+    """The indexes, from everything the stick's journal holds; INCOMPLETE.txt goes only when the
+    whole selection is there. A target that fails here (pulled) ends the export as TARGET."""
+    if result.mismatched and result.exit_code == MISMATCH:
+        result.stopped_because = (f"{len(result.mismatched)} recording(s) no longer match the SHA-256 the "
+                                  "catalog holds and were not exported.")
+    journal = stick.read_journal(root)
+    rows_by_id = {c["id"]: c for c in catalog.get_calls(db, list(journal))}
+    rows = sorted((indexes.row(e, rows_by_id.get(cid), facts, zone) for cid, e in journal.items()),
+                  key=lambda r: (r["started_utc"], r["file"]))
+    result.listed = len(rows)
+    summary = {**result.to_dict(), "finished_local": zonemod.local(times.now(), zone, "%Y-%m-%d %H:%M"),
+               "finished_utc": times.now()}
+    try:
+        indexes.write_all(root, rows, summary, _audit_head(db, seal_path), zone)
+        if result.complete:
+            stick.mark_complete(root)
+    except OSError as e:
+        if result.exit_code in (OK, MISMATCH):
+            result.exit_code = FULL if e.errno in (errno.ENOSPC, errno.EDQUOT) else TARGET
+        result.stopped_because = (result.stopped_because or "") + f" The index could not be written: {e.strerror or e}."
+
+
+def _audit_head(db, seal_path: Path | None) -> dict[str, Any]:
+    """The audit log's head now and as last sealed (None: never sealed, or the seal unreadable)."""
+    sealed = None
+    if seal_path is not None:
+        try:
+            head = audit_seal.read(seal_path)
+            sealed = head.to_dict() if head else None
+        except audit_seal.SealError:
+            sealed = None
+    return {"current": audit_seal.current_head(db).to_dict(), "sealed": sealed}

@@ -1,0 +1,66 @@
+"""Which recordings an export takes: the calls with a recording that started between two dates
+(days in the box's zone, both included), on one line, with one number (store.by_number, the
+selection erasure and the access package share), and with --new only those no earlier export
+took to this stick."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+import sqlite_utils
+
+from ..store import by_number, exports, times
+
+
+class SelectionError(ValueError):
+    """A date or number that cannot select anything; str() is the message for the person."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    since: date | None = None
+    until: date | None = None          # included: the whole day
+    line: int | None = None
+    number: str | None = None
+    new: bool = False
+
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.until < self.since:
+            raise SelectionError(f"--until {self.until} is before --since {self.since}")
+
+    def describe(self) -> dict[str, Any]:
+        """What the audit entry and the summary say was asked for."""
+        return {"since": self.since and self.since.isoformat(), "until": self.until and self.until.isoformat(),
+                "line": self.line, "number": self.number, "new": self.new}
+
+
+def parse_day(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise SelectionError(f"{text!r} is not a date: write it as YYYY-MM-DD (2026-03-04)") from None
+
+
+def _midnight(day: date, zone: tzinfo) -> str:
+    """The UTC moment the day starts in the box's zone."""
+    return times.iso_of(datetime.combine(day, time(0), zone))
+
+
+def calls(db: sqlite_utils.Database, sel: Selection, zone: tzinfo, region: str,
+          stick: str | None) -> list[dict[str, Any]]:
+    """The calls to export, oldest first (stick: the target's id, for --new)."""
+    found = exports.recordings(db, since=sel.since and _midnight(sel.since, zone),
+                               until=sel.until and _midnight(sel.until + timedelta(days=1), zone), line=sel.line)
+    if sel.number is not None:
+        try:
+            wanted = {c["id"] for c in by_number.calls_with_number(db, sel.number, region)}
+        except by_number.NumberError as e:
+            raise SelectionError(str(e)) from None
+        found = [c for c in found if c["id"] in wanted]
+    if sel.new and stick is not None:
+        taken = exports.taken_by(db, stick)
+        found = [c for c in found if c["id"] not in taken]
+    return found

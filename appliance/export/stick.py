@@ -1,0 +1,133 @@
+"""What an export keeps on the stick itself, so the stick tells its own story whatever happens to
+the box: its id (Hookline/.stick-id, for --new), a journal of the files copied and verified so
+far (Hookline/.journal.jsonl: a rerun resumes from it, never copying a verified file again),
+INCOMPLETE.txt while a job has not finished, and no leftovers: a file is copied under a
+temporary name (.NAME.partial) and renamed only once verified, and leftovers are removed.
+Also the box-wide lock that keeps a second export from starting while one runs."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = "Hookline"
+STICK_ID = ".stick-id"
+JOURNAL = ".journal.jsonl"
+INCOMPLETE = "INCOMPLETE.txt"
+PARTIAL = ".partial"
+LOCK_NAME = "export.lock"
+
+
+class Busy(RuntimeError):
+    """Another export runs on this box (or the lock cannot be taken at all)."""
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in this folder last (FAT drivers may ignore it: harmless)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write under a temporary name, fsync, rename: the file is either the old one or the new."""
+    tmp = path.with_name(f".{path.name}{PARTIAL}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def stick_id(root: Path) -> str:
+    """The id written on this stick (made on its first export)."""
+    path = root / STICK_ID
+    try:
+        text = path.read_text().strip()
+        if text:
+            return text
+    except FileNotFoundError:
+        pass
+    text = secrets.token_hex(8)
+    write_atomic(path, (text + "\n").encode())
+    return text
+
+
+def read_journal(root: Path) -> dict[str, dict[str, Any]]:
+    """call id -> its journal entry, for the files still on the stick at the size verified (a
+    line torn by a pulled stick, or a file deleted since, is not counted)."""
+    entries: dict[str, dict[str, Any]] = {}
+    try:
+        lines = (root / JOURNAL).read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return entries
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            path = root / entry["file"]
+            if path.stat().st_size == entry["size"]:
+                entries[entry["call_id"]] = entry
+        except (ValueError, KeyError, TypeError, OSError):
+            continue
+    return entries
+
+
+def append_journal(root: Path, entry: dict[str, Any]) -> None:
+    """One verified file, made durable before the next one starts."""
+    with open(root / JOURNAL, "a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def remove_leftovers(root: Path) -> int:
+    """Delete the temporary files an interrupted copy left; how many."""
+    gone = 0
+    for path in root.rglob(f"*{PARTIAL}"):
+        path.unlink(missing_ok=True)
+        gone += 1
+    return gone
+
+
+def mark_incomplete(root: Path, text: str) -> None:
+    write_atomic(root / INCOMPLETE, text.encode())
+
+
+def mark_complete(root: Path) -> None:
+    (root / INCOMPLETE).unlink(missing_ok=True)
+    fsync_dir(root)
+
+
+@contextlib.contextmanager
+def locked(data_dir: Path) -> Iterator[None]:
+    """Hold the box's export lock (Busy if another export holds it); the kernel drops it when
+    the process dies, so a killed export never blocks the next."""
+    try:
+        fd = os.open(Path(data_dir) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o660)
+    except OSError as e:
+        raise Busy(f"cannot take the export lock in {data_dir}: {e.strerror or e} (on the box, run it as the "
+                   f"recorder's user: sudo -u hookline hookline export ...)") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy("another export is running on this box: wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,337 @@
+"""USB export through the real doors: `hookline export` as a subprocess onto a real tmpfs mounted
+here (filled up on purpose), into a FAT image written with mtools (so a FAT implementation judges
+the names), a recording changed behind the catalog's back, --new twice, a copy killed mid-file and
+resumed, a second export while one holds the lock, a read-only and a missing target. What a person
+would check: the files and their names, `sha256sum -c SHA256SUMS`, what index.csv lists and
+whether it says the export is incomplete, the exit code, and the audit entry."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import simtools as st
+from appliance.export import stick
+from appliance.store import audit, db as dbmod
+
+pytestmark = pytest.mark.xdist_group("export")
+
+# Starts 10 s before midnight in Los Angeles: the first call is on 14 March in the box's zone
+# (15 March in UTC). The outbound call dials a star code ('*' is not allowed in a FAT name) and
+# is the long one, so a small stick fills up on it.
+SCENARIO = """
+[appliance]
+start = "2026-03-15T06:59:50Z"
+sample_rate = 8000
+seed = 7
+timezone = "America/Los_Angeles"
+
+[[line]]
+id = 1
+offhook = "gpio"
+callerid = "modem"
+
+[[line]]
+id = 2
+offhook = "gpio"
+callerid = "none"
+
+[[call]]
+line = 1
+at = 0.5
+direction = "inbound"
+rings = 1
+caller_id = { number = "4155550123", name = "ACME PLUMBING" }
+talk = 3.0
+near = "tone:440@-12"
+far = "tone:1000@-12"
+
+[[call]]
+line = 2
+at = 12.0
+direction = "outbound"
+dial = "*674155550999"
+talk = 20.0
+near = "noise@-20"
+far = "tone:660@-16"
+
+[[call]]
+line = 1
+at = 40.0
+direction = "inbound"
+rings = 1
+caller_id = { number = "4155550123", name = "ACME PLUMBING" }
+talk = 3.0
+near = "tone:350@-20"
+far = "noise@-28"
+"""
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    base = tmp_path_factory.mktemp("export")
+    data = base / "data"
+    st.simulate(st.write_scenario(base, SCENARIO), data)
+    rows = st.calls(data)
+    assert [r["status"] for r in rows] == ["complete"] * 3
+    return data, rows
+
+
+@pytest.fixture
+def box(template, tmp_path):
+    src, rows = template
+    data = tmp_path / "data"
+    shutil.copytree(src, data, ignore=shutil.ignore_patterns("sim", "run"))
+    return data, rows
+
+
+def export(data: Path, to: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    if env is None:
+        return st.run("export", "--to", to, "--data", data, *args)
+    return subprocess.run([st.HOOKLINE, "export", "--to", str(to), "--data", str(data), *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def summary(proc: subprocess.CompletedProcess) -> dict:
+    return json.loads(proc.stdout)
+
+
+def listed(root: Path) -> list[dict]:
+    with open(root / "index.csv", encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def sha_check(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=root, capture_output=True, text=True)
+
+
+def last_export(data: Path) -> dict:
+    db = dbmod.connect(data)
+    try:
+        return audit.entries(db, action="export", limit=1)[0]
+    finally:
+        db.close()
+
+
+def mp3s(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix == ".mp3")
+
+
+def test_export_to_a_tmpfs_verifies_and_lists_every_call(box, tmp_path):
+    data, rows = box
+    with st.small_tmpfs(tmp_path / "stick", "4m") as to:
+        proc = export(data, to, "--json")
+        assert proc.returncode == 0, proc.stderr
+        root = to / "Hookline"
+        assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3",
+                              "2026-03-15/000002_L2_out_-674155550999.mp3",
+                              "2026-03-15/000033_L1_in_4155550123.mp3"]
+        check = sha_check(root)
+        assert check.returncode == 0 and check.stdout.count(": OK") == 3 + 4, check.stdout + check.stderr
+        index = listed(root)
+        assert [r["call_id"] for r in index] == [r["id"] for r in rows]
+        assert index[0]["started"] == "2026-03-14 23:59:53" and index[0]["number"] == "(415) 555-0123"
+        assert index[0]["title"] == "Inbound from ACME PLUMBING, 14 Mar 2026 23:59, line 1"
+        assert not (root / stick.INCOMPLETE).exists()
+        head = json.loads((root / "audit-head.json").read_text())
+        assert head["current"]["format"] == "hookline-audit-head/1"
+        doc = summary(proc)
+        assert doc["complete"] and doc["copied"] == 3 and doc["bytes_copied"] == sum(r["size_bytes"] for r in rows)
+        entry = last_export(data)
+        assert entry["user"].startswith("console:") and entry["detail"]["calls"] == [r["id"] for r in rows]
+        assert entry["detail"]["complete"] is True
+
+
+def test_selection_by_day_in_the_box_zone_line_and_number(box, tmp_path):
+    data, rows = box
+    one = export(data, tmp_path / "a", "--since", "2026-03-15", "--json") if (tmp_path / "a").mkdir() is None else None
+    assert summary(one)["copied"] == 2                    # the first call is on 14 March in Los Angeles
+    (tmp_path / "b").mkdir()
+    two = export(data, tmp_path / "b", "--until", "2026-03-14", "--line", "1", "--json")
+    assert summary(two)["copied"] == 1
+    (tmp_path / "c").mkdir()
+    three = export(data, tmp_path / "c", "--number", "+1 (415) 555-0123", "--json")
+    assert [r["call_id"] for r in listed(tmp_path / "c" / "Hookline")] == [rows[0]["id"], rows[2]["id"]]
+    assert summary(three)["complete"]
+    bad = export(data, tmp_path / "c", "--since", "15/03/2026")
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+    (tmp_path / "d").mkdir()
+    backwards = export(data, tmp_path / "d", "--since", "2026-03-15", "--until", "2026-03-14")
+    assert backwards.returncode == 2 and "is before --since" in backwards.stderr
+    assert not (tmp_path / "d" / "Hookline").exists()                  # refused before touching the stick
+    no_line = export(data, tmp_path / "c", "--line", "9")
+    assert no_line.returncode == 2 and "there is no line 9" in no_line.stderr
+    not_a_number = export(data, tmp_path / "c", "--number", "ACME")
+    assert not_a_number.returncode == 2 and "is not a phone number" in not_a_number.stderr
+
+
+def test_new_twice_exports_nothing_the_second_time(box, tmp_path):
+    data, rows = box
+    (tmp_path / "stick").mkdir()
+    first = export(data, tmp_path / "stick", "--new", "--json")
+    assert summary(first)["copied"] == 3
+    again = export(data, tmp_path / "stick", "--new", "--json")
+    assert again.returncode == 0 and summary(again)["copied"] == 0 and summary(again)["selected"] == 0
+    assert len(listed(tmp_path / "stick" / "Hookline")) == 3          # the index still lists the stick's calls
+    (tmp_path / "other").mkdir()
+    other = export(data, tmp_path / "other", "--new", "--json")        # another stick: all of them
+    assert summary(other)["copied"] == 3
+
+
+def test_a_tampered_recording_is_reported_and_not_exported(box, tmp_path):
+    data, rows = box
+    with open(data / rows[1]["path"], "r+b") as f:
+        f.seek(2000)
+        f.write(b"\x00\x01\x02")
+    (tmp_path / "stick").mkdir()
+    proc = export(data, tmp_path / "stick")
+    assert proc.returncode == 1
+    assert f"NOT exported: call {rows[1]['id']}" in proc.stderr and "SHA-256" in proc.stderr
+    root = tmp_path / "stick" / "Hookline"
+    assert [r["call_id"] for r in listed(root)] == [rows[0]["id"], rows[2]["id"]]
+    assert len(mp3s(root)) == 2 and sha_check(root).returncode == 0
+    assert "no longer match" in (root / "index.html").read_text()
+    assert last_export(data)["detail"]["mismatched"] == [rows[1]["id"]]
+
+
+def test_a_full_stick_stops_cleanly_and_says_the_export_is_incomplete(box, tmp_path):
+    data, rows = box
+    # Room for the stick's small files, the first recording and the indexes, not the long second one.
+    page = 4096
+    pages = lambda n: -(-n // page) * page            # noqa: E731  (tmpfs counts whole pages)
+    size = 3 * page + pages(rows[0]["size_bytes"]) + 64 * 1024
+    assert rows[1]["size_bytes"] > 64 * 1024 + page
+    with st.small_tmpfs(tmp_path / "stick", f"{size // 1024}k") as to:
+        proc = export(data, to, "--json")
+        assert proc.returncode == 4, proc.stderr
+        doc = summary(proc)
+        assert doc["copied"] == 1 and not doc["complete"] and "full" in doc["stopped_because"]
+        root = to / "Hookline"
+        assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3"]
+        assert not list(root.rglob(f"*{stick.PARTIAL}"))                  # the partial file is gone
+        assert [r["call_id"] for r in listed(root)] == [rows[0]["id"]]
+        assert (root / stick.INCOMPLETE).exists() and "incomplete" in (root / "index.html").read_text()
+        assert sha_check(root).returncode == 0
+        assert last_export(data)["detail"]["exit_code"] == 4
+
+
+def test_an_export_killed_mid_copy_resumes_without_copying_again(box, tmp_path):
+    data, rows = box
+    (tmp_path / "stick").mkdir()
+    root = tmp_path / "stick" / "Hookline"
+    env = {**st.clean_env(), "HOOKLINE_EXPORT_DIE_AFTER_BYTES": str(rows[0]["size_bytes"] + 5000)}
+    killed = export(data, tmp_path / "stick", env=env)
+    assert killed.returncode == -9
+    assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3"]     # the half copy has no real name
+    assert (root / stick.INCOMPLETE).exists() and not (root / "SHA256SUMS").exists()
+    first = root / mp3s(root)[0]
+    before = first.stat()
+    resumed = export(data, tmp_path / "stick", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary(resumed)["copied"] == 2 and summary(resumed)["already_there"] == 1
+    assert first.stat().st_ino == before.st_ino and first.stat().st_mtime_ns == before.st_mtime_ns
+    assert not list(root.rglob(f"*{stick.PARTIAL}")) and not (root / stick.INCOMPLETE).exists()
+    assert len(listed(root)) == 3 and sha_check(root).returncode == 0
+
+
+def test_a_second_export_while_one_runs_is_refused(box, tmp_path):
+    data, _ = box
+    (tmp_path / "stick").mkdir()
+    with stick.locked(data):
+        proc = export(data, tmp_path / "stick")
+    assert proc.returncode == 3 and "another export" in proc.stderr
+    assert last_export(data)["detail"]["exit_code"] == 3
+
+
+def test_a_missing_or_read_only_target(box, tmp_path):
+    data, _ = box
+    missing = export(data, tmp_path / "nowhere")
+    assert missing.returncode == 5 and "is not there" in missing.stderr
+    target = tmp_path / "ro"
+    target.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(target)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        ro = export(data, target)
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+    assert ro.returncode == 5 and "read-only" in ro.stderr
+
+
+@pytest.mark.skipif(shutil.which("mformat") is None, reason="mtools is not installed (make test installs it)")
+def test_names_survive_a_fat_filesystem(box, tmp_path):
+    """The export copied into a FAT32 image by mtools keeps every name as it is (mtools would
+    refuse or mangle a name FAT cannot hold), and the checksums pass on what comes back out."""
+    data, _ = box
+    (tmp_path / "stick").mkdir()
+    assert export(data, tmp_path / "stick").returncode == 0
+    image = tmp_path / "fat.img"
+    subprocess.run(["truncate", "-s", "40M", str(image)], check=True)
+    subprocess.run(["mformat", "-i", str(image), "-F", "::"], check=True)
+    env = {**os.environ, "MTOOLS_SKIP_CHECK": "1"}
+    copy_in = subprocess.run(["mcopy", "-s", "-n", "-D", "o", "-i", str(image), str(tmp_path / "stick" / "Hookline"),
+                              "::"], capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)
+    assert copy_in.returncode == 0, copy_in.stderr
+    listing = subprocess.run(["mdir", "-/", "-b", "-i", str(image), "::/Hookline"], capture_output=True, text=True,
+                             check=True, env=env).stdout.split()
+    names = sorted(line.split("::/Hookline/", 1)[1] for line in listing if line.endswith(".mp3"))
+    assert names == mp3s(tmp_path / "stick" / "Hookline")
+    out = tmp_path / "back"
+    out.mkdir()
+    subprocess.run(["mcopy", "-s", "-n", "-i", str(image), "::/Hookline", str(out)], check=True, env=env)
+    assert sha_check(out / "Hookline").returncode == 0
+
+
+def test_fat_names_unit():
+    """What FAT32 and exFAT refuse never reaches a name; names that differ only in case get a suffix."""
+    from appliance.export import names
+    assert names.safe('a*b?c:"d"<e>|f\\g/h') == "a-b-c--d--e--f-g-h"
+    assert names.safe("trailing...") == "trailing" and names.safe("a b") == "a_b"
+    assert names.safe("CON") == "_CON" and names.safe("") == "_"
+    assert len(names.safe("9" * 500)) == names.MAX_STEM
+    taken: set[str] = set()
+    assert names.unique("2026-03-15", "120000_L1_in_X", "mp3", taken) == "2026-03-15/120000_L1_in_X.mp3"
+    assert names.unique("2026-03-15", "120000_L1_in_x", "mp3", taken) == "2026-03-15/120000_L1_in_x_2.mp3"
+    assert names.unique("2026-03-15", "120000_L1_IN_X", "mp3", taken) == "2026-03-15/120000_L1_IN_X_3.mp3"
+
+
+def at_a_terminal(data: Path, to: Path) -> tuple[int, str]:
+    """`hookline export` with its stderr on a pty: (exit code, what the terminal got)."""
+    import pty
+    leader, follower = pty.openpty()
+    proc = subprocess.run([st.HOOKLINE, "export", "--to", str(to), "--data", str(data)],
+                          stdout=subprocess.PIPE, stderr=follower, env=st.clean_env(), timeout=120)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:           # EIO: the pty's other end is closed and everything was read
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return proc.returncode, seen.decode()
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_log_gets_lines(box, tmp_path):
+    data, rows = box
+    (tmp_path / "tty").mkdir()
+    code, text = at_a_terminal(data, tmp_path / "tty")
+    assert code == 0
+    assert "\r[" in text and "3/3 files" in text and "left" in text and "export complete" in text
+    (tmp_path / "log").mkdir()
+    plain = export(data, tmp_path / "log")
+    assert "\r" not in plain.stderr and "copied and verified 3/3: 2026-03-15/000033_L1_in_4155550123.mp3" in plain.stderr
+    with open(data / rows[2]["path"], "r+b") as f:                   # the bar stops short of 3/3
+        f.write(b"\xff\xfb\x00")
+    (tmp_path / "tty2").mkdir()
+    code, text = at_a_terminal(data, tmp_path / "tty2")
+    assert code == 1 and "2/3 files" in text and "\r\nhookline: NOT exported" in text
