@@ -27,6 +27,7 @@ from .hook.gpio import GpioHookSource
 from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
 from .line.pause import PauseRefused, ask as ask_pause
+from .notice.stored import AnnouncementFile
 from .recording.disk import DiskWorker
 from .recording.recover import recover
 from .store import box, db as dbmod, dnr, retention, settings as settingsmod
@@ -88,14 +89,16 @@ class Daemon:
         finally:
             db.close()
         self.disk.start()
+        # One announcement for the box, loaded and converted once (every line has the box's rate).
+        self.announcement = AnnouncementFile(self.data_dir, self.config.sample_rate)
+        self.announcement.refresh()
         period = self.config.sample_rate * self.config.period_ms // 1000
         for cfg in self.config.lines:
             line = Line(cfg, sample_rate=self.config.sample_rate, period_frames=period, data_dir=self.data_dir,
                         clock=self._clock_factory(cfg), hook=self._hook_factory(cfg),
                         callerid=self._callerid_factory(cfg),
                         settings={**{k: v for k, (v, _) in values[cfg.id].items()}, "disk_full": self.disk_full},
-                        tick=self._tick,
-                        disk=self.disk)
+                        tick=self._tick, disk=self.disk, announcement=self.announcement)
             line.apply_dnr(listed)         # before its first call: queued ahead of anything it hears
             self.lines.append(line)
         for line in self.lines:
@@ -155,8 +158,7 @@ class Daemon:
                     for line in self.lines:
                         line.apply_dnr(listed)
                     log.info("do-not-record list loaded: %d entries", len(listed))
-                for line in self.lines:         # a new announcement uploaded: loaded here, not in the line
-                    line.announcement.refresh()
+                self.announcement.refresh()     # a new announcement uploaded: loaded here, not in a line
                 if time.monotonic() - last_status >= STATUS_INTERVAL_S:
                     self._write_status()
                     last_status = time.monotonic()

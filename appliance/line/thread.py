@@ -27,7 +27,6 @@ from ..audio.preroll import PrerollBuffer
 from ..config import LineConfig
 from ..hook.base import HookEvent, HookSource
 from ..hook.sense_rings import sense_rings
-from ..notice.stored import AnnouncementFile
 from ..recording.disk import DiskWorker
 from ..store import db as dbmod
 from ..store.kinds import Event
@@ -72,7 +71,8 @@ def line_status(line: "Line") -> dict[str, Any]:
 class Line(threading.Thread):
     def __init__(self, cfg: LineConfig, *, sample_rate: int, period_frames: int, data_dir: Path,
                  clock, hook: HookSource | None, settings: dict[str, Any], callerid: HookSource | None = None,
-                 tick: Callable[["Line", int], None] | None = None, disk: DiskWorker | None = None) -> None:
+                 tick: Callable[["Line", int], None] | None = None, disk: DiskWorker | None = None,
+                 announcement=None) -> None:
         super().__init__(name=f"line{cfg.id}", daemon=True)
         self.cfg = cfg
         self.rate = sample_rate
@@ -103,8 +103,7 @@ class Line(threading.Thread):
         self.digits = DialedDigits(sample_rate, lead_frames=self.lag)
         self.levels, self.xruns = (-120.0, -120.0), 0      # the last chunk's (near, far) dBFS; overruns
         self.device_error: str | None = None
-        self.announcement = AnnouncementFile(self.data_dir, sample_rate)   # refreshed by the daemon
-        self.announcement.refresh()
+        self.announcement = announcement    # notice.stored.AnnouncementFile: the box's one, kept fresh by the daemon
         self.db = None
         self.player: Player | None = None
         self.event: EventLog | None = None

@@ -89,9 +89,9 @@ def summary(meta: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 class AnnouncementFile:
-    """A line's copy of the announcement at its own rate. refresh() (the daemon's maintenance
+    """The announcement at the lines' rate, one for the box. refresh() (the daemon's maintenance
     thread, every half second) loads it again when its record changed, judged by the record's
-    stat; samples() (the line's thread, when the notice is due) only hands over what was loaded,
+    stat; samples() (a line's thread, when the notice is due) only hands over what was loaded,
     so loading and converting never hold up the capture."""
 
     def __init__(self, data_dir: Path, rate: int) -> None:
