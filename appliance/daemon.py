@@ -153,8 +153,9 @@ class Daemon:
                     log.info("settings changed; applied to the running lines")
                     self._sweep_now.set()       # retention_days or disk_reserve_pct may have changed
                     self._dnr_changes = None    # dnr_keep_number may have changed
-                if dnr.changes(db) != self._dnr_changes:
-                    self._dnr_changes, listed = dnr.changes(db), self._do_not_record(db)
+                dnr_changes = dnr.changes(db)
+                if dnr_changes != self._dnr_changes:
+                    self._dnr_changes, listed = dnr_changes, self._do_not_record(db)
                     for line in self.lines:
                         line.apply_dnr(listed)
                     log.info("do-not-record list loaded: %d entries", len(listed))

@@ -191,10 +191,10 @@ def delete_calls(db: sqlite_utils.Database, data_dir: str | Path, call_ids: list
             gone.append((call_id, target))
             row.update(status=Status.DELETED, deleted_at=stamp, path=None, spool_path=None)
             deleted.append(row)
-        ids = [(row["id"],) for row in deleted]
+        ids = [row["id"] for row in deleted]
         db.conn.executemany("UPDATE calls SET status = ?, deleted_at = ?, path = NULL, spool_path = NULL "
-                            "WHERE id = ?", [(Status.DELETED, stamp, call_id) for (call_id,) in ids])
-        delete_peaks_of(db, [call_id for (call_id,) in ids])
+                            "WHERE id = ?", [(Status.DELETED, stamp, call_id) for call_id in ids])
+        delete_peaks_of(db, ids)
         db.conn.executemany("INSERT INTO call_events (line, call_id, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
                             [(row["line"], row["id"], stamp, Event.DELETED, detail) for row in deleted])
         for call_id, target in gone:      # before the commit: see delete_call
