@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .stick import PARTIAL, fsync_dir
+from ..files import fsync_dir
+from .stick import PARTIAL
 
 CHUNK = 1 << 20
 

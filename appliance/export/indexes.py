@@ -12,11 +12,12 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
+from ..files import write_atomic
 from ..present import numbers, tag_words, zone as zonemod
 from ..present.words import direction
 from ..store.box import BoxFacts
 from . import page
-from .stick import write_atomic
+from .stick import PARTIAL
 
 CSV_FIELDS = ("file", "call_id", "started", "started_utc", "line", "line_name", "direction", "number",
               "name", "duration_s", "size_bytes", "sha256", "title")
@@ -57,6 +58,6 @@ def write_all(root: Path, rows: list[dict[str, Any]], summary: dict[str, Any], a
     }
     sums = [f"{r['sha256']}  {r['file']}" for r in rows]
     for name, data in files.items():
-        write_atomic(root / name, data)
+        write_atomic(root / name, data, tmp_suffix=PARTIAL)
         sums.append(f"{hashlib.sha256(data).hexdigest()}  {name}")
-    write_atomic(root / "SHA256SUMS", ("\n".join(sums) + "\n").encode("utf-8"))
+    write_atomic(root / "SHA256SUMS", ("\n".join(sums) + "\n").encode("utf-8"), tmp_suffix=PARTIAL)

@@ -14,6 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..files import fsync_dir, write_atomic
+
 ROOT = "Hookline"
 STICK_ID = ".stick-id"
 JOURNAL = ".journal.jsonl"
@@ -26,35 +28,6 @@ class Busy(RuntimeError):
     """Another export runs on this box (or the lock cannot be taken at all)."""
 
 
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new file in this folder last (FAT drivers may ignore it: harmless)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write under a temporary name, fsync, rename: the file is either the old one or the new."""
-    tmp = path.with_name(f".{path.name}{PARTIAL}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
 def stick_id(root: Path) -> str:
     """The id written on this stick (made on its first export)."""
     path = root / STICK_ID
@@ -65,7 +38,7 @@ def stick_id(root: Path) -> str:
     except FileNotFoundError:
         pass
     text = secrets.token_hex(8)
-    write_atomic(path, (text + "\n").encode())
+    write_atomic(path, (text + "\n").encode(), tmp_suffix=PARTIAL)
     return text
 
 
@@ -106,7 +79,7 @@ def remove_leftovers(root: Path) -> int:
 
 
 def mark_incomplete(root: Path, text: str) -> None:
-    write_atomic(root / INCOMPLETE, text.encode())
+    write_atomic(root / INCOMPLETE, text.encode(), tmp_suffix=PARTIAL)
 
 
 def mark_complete(root: Path) -> None:

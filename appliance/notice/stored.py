@@ -6,14 +6,15 @@ the new sound; the recorder notices the change within a second (AnnouncementFile
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile
 
+from ..files import write_atomic
 from ..store import db as dbmod, times
 from .convert import STORE_RATE, Facts, resample
 
@@ -48,25 +49,17 @@ def clean_name(name: str | None) -> str:
     return base[:NAME_MAX] or "announcement"
 
 
-def _write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save(data_dir: Path, samples: np.ndarray, facts: Facts, name: str | None, by: str | None) -> dict[str, Any]:
     """Keep this announcement (replacing the one before); returns its record."""
     dbmod.private_folder(Path(data_dir))
     where = folder(data_dir)
     where.mkdir(mode=0o750, exist_ok=True)
-    _write(where / AUDIO, lambda f: soundfile.write(f, samples, STORE_RATE, subtype="PCM_16", format="WAV"))
+    wav = io.BytesIO()
+    soundfile.write(wav, samples, STORE_RATE, subtype="PCM_16", format="WAV")
+    write_atomic(where / AUDIO, wav.getvalue(), mode=FILE_MODE)
     meta = {"name": clean_name(name), **facts.as_dict(), "rate": STORE_RATE,
             "sha256": hashlib.sha256(samples.tobytes()).hexdigest(), "uploaded_at": times.now(), "uploaded_by": by}
-    _write(where / META, lambda f: f.write(json.dumps(meta, indent=1).encode("utf-8")))
+    write_atomic(where / META, json.dumps(meta, indent=1).encode("utf-8"), mode=FILE_MODE)
     return meta
 
 
