@@ -21,8 +21,7 @@ import sqlite_utils
 
 from ..present import zone as zonemod
 from ..store import audit, audit_seal, box as boxmod, catalog, exports, times
-from . import indexes, names, selection, stick
-from .copying import CopyMismatch, SourceChanged, copy_verified
+from . import batches, indexes, names, selection, stick
 
 OK, MISMATCH, BUSY, FULL, TARGET = 0, 1, 3, 4, 5
 # A test seam: the process kills itself (SIGKILL) once this many bytes were written, so a test
@@ -134,6 +133,7 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
               progress: Progress) -> None:
     stick.remove_leftovers(root)
     journal = stick.read_journal(root)
+    stick.remove_superseded(root, journal)
     todo = [c for c in calls if journal.get(c["id"], {}).get("sha256") != c["sha256"]]
     for call in calls:
         if call["id"] in journal and journal[call["id"]]["sha256"] == call["sha256"]:
@@ -141,7 +141,11 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
             exports.mark_taken(db, result.stick, call["id"], journal[call["id"]]["file"], call["sha256"])
     stick.mark_incomplete(root, "An export to this stick has not finished (it is under way, or was interrupted).\r\n"
                                 "Run it again to resume; index.html lists only the recordings verified so far.\r\n")
-    taken = {e["file"].lower() for e in journal.values()} | {
+    # A name the journal gave is never given to another call (so a line can only describe the file
+    # it was written for); a call whose last copy was journaled but never renamed takes it again.
+    lines = stick.journal_lines(root)
+    unrenamed = {e["call_id"]: e["file"] for e in lines if not (root / e["file"]).exists()}
+    taken = {e["file"].lower() for e in lines} | {
         p.relative_to(root).as_posix().lower() for p in root.glob("*/*") if p.is_file()}
     progress.start(len(todo), sum(c["size_bytes"] or 0 for c in todo))
     limit, written = _die_after(), [0]
@@ -152,42 +156,33 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
         if limit is not None and written[0] >= limit:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    for call in todo:
-        ok, name = _copy_one(db, data_dir, root, call, zone, taken, result, on_bytes)
-        if not ok:
-            break
-        if name:
-            progress.file_done(name)
+    # A recording whose hash changed since this stick took it gets a new copy; the old one goes
+    # once the new one is durable and journaled.
+    items = [batches.Item(call, unrenamed.get(call["id"]) or _name(call, zone, taken),
+                          journal.get(call["id"], {}).get("file")) for call in todo]
+    batches.copy_all(data_dir, root, items, on_bytes, _Report(db, result, progress))
 
 
-def _copy_one(db, data_dir: Path, root: Path, call: dict[str, Any], zone, taken: set[str], result: Result,
-              on_bytes) -> tuple[bool, str | None]:
-    """Copy one call: (False, None) when the export must stop (the target is full or failed),
-    (True, None) when the recording was left out (it no longer matches), (True, its name)."""
+def _name(call: dict[str, Any], zone, taken: set[str]) -> str:
     started = times.parse(call["started_at"]).astimezone(zone)
-    name = names.unique(f"{started:%Y-%m-%d}", names.stem(call, started), "mp3", taken)
-    try:
-        copied = copy_verified(data_dir / call["path"], root / name, call["sha256"], on_bytes)
-    except (SourceChanged, CopyMismatch) as e:
-        taken.discard(name.lower())
-        result.mismatched.append({"call_id": call["id"], "path": call["path"], "reason": str(e)})
-        result.exit_code = result.exit_code or MISMATCH
-        return True, None
-    except OSError as e:
-        taken.discard(name.lower())
-        _stopped_by(result, e)
-        return False, None
-    try:
-        stick.append_journal(root, {"call_id": call["id"], "file": name, "sha256": copied.sha256,
-                                    "size": copied.size, "line": call["line"], "started_at": call["started_at"]})
-    except OSError as e:     # not journaled is not exported: the file goes, so no index can miss it
-        (root / name).unlink(missing_ok=True)
-        _stopped_by(result, e)
-        return False, None
-    exports.mark_taken(db, result.stick, call["id"], name, copied.sha256)
-    result.copied.append(call["id"])
-    result.bytes_copied += copied.size
-    return True, name
+    return names.unique(f"{started:%Y-%m-%d}", names.stem(call, started), "mp3", taken)
+
+
+class _Report:
+    """What the copy says per file, into the result, the catalog (what this stick took) and the progress."""
+
+    def __init__(self, db, result: Result, progress: Progress) -> None:
+        self.db, self.result, self.progress = db, result, progress
+
+    def mismatched(self, item: batches.Item, reason: str) -> None:
+        self.result.mismatched.append({"call_id": item.call["id"], "path": item.call["path"], "reason": reason})
+        self.result.exit_code = self.result.exit_code or MISMATCH
+
+    def verified(self, item: batches.Item, size: int) -> None:
+        exports.mark_taken(self.db, self.result.stick, item.call["id"], item.name, item.call["sha256"])
+        self.result.copied.append(item.call["id"])
+        self.result.bytes_copied += size
+        self.progress.file_done(item.name)
 
 
 def _stopped_by(result: Result, e: OSError) -> None:
