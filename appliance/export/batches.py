@@ -29,6 +29,7 @@ from .copying import CHUNK, hash_file, tmp_name
 
 BATCH_BYTES = 64 << 20
 BATCH_FILES = 64
+MIN_BATCH_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,9 @@ def copy_all(data_dir: Path, root: Path, items: list[Item], on_bytes: Callable[[
                     written, error = _write_batch(data_dir, root, batch, on_bytes, sink)
                 except BaseException as e:    # on_bytes stopped it (cancelled): the batch before still counts
                     written, error = [], e
-                _flush(root, written)
                 if pending is not None:
                     _commit(root, pending.result(), sink)
-                pending = pool.submit(_verify, data_dir, written)
+                pending = pool.submit(_flush_and_verify, data_dir, root, written)
                 if error is not None:
                     break
             if pending is not None:
@@ -81,11 +81,16 @@ def copy_all(data_dir: Path, root: Path, items: list[Item], on_bytes: Callable[[
 
 
 def _batches(items: list[Item]) -> Iterator[list[Item]]:
+    """Up to BATCH_FILES files and BATCH_BYTES, and at most a quarter of what is left (at least
+    MIN_BATCH_BYTES): the last batch, whose check nothing overlaps, is small."""
+    left = sum(item.call["size_bytes"] or 0 for item in items)
     batch: list[Item] = []
     size = 0
     for item in items:
-        if batch and (size + (item.call["size_bytes"] or 0) > BATCH_BYTES or len(batch) >= BATCH_FILES):
+        limit = min(BATCH_BYTES, max(MIN_BATCH_BYTES, left // 4))
+        if batch and (size + (item.call["size_bytes"] or 0) > limit or len(batch) >= BATCH_FILES):
             yield batch
+            left -= size
             batch, size = [], 0
         batch.append(item)
         size += item.call["size_bytes"] or 0
@@ -103,14 +108,13 @@ def _write_batch(data_dir: Path, root: Path, batch: list[Item], on_bytes: Callab
         for item in batch:
             tmp = tmp_name(root / item.name)
             try:
-                src = open(data_dir / item.call["path"], "rb")
+                src = os.open(data_dir / item.call["path"], os.O_RDONLY)
             except OSError as e:
                 sink.mismatched(item, f"cannot read it: {e.strerror or e}")
                 continue
             try:
-                with src:
-                    tmp.parent.mkdir(parents=True, exist_ok=True)
-                    written.append(Written(item, tmp, _copy(src, tmp, buf, on_bytes)))
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                written.append(Written(item, tmp, _copy(src, tmp, buf, on_bytes)))
             except _SourceError as e:
                 _remove([tmp])
                 sink.mismatched(item, f"cannot read it: {e}")
@@ -120,6 +124,8 @@ def _write_batch(data_dir: Path, root: Path, batch: list[Item], on_bytes: Callab
             except BaseException:
                 _remove([tmp])
                 raise
+            finally:
+                os.close(src)
     except BaseException:
         _remove([w.tmp for w in written])
         raise
@@ -138,25 +144,35 @@ class _SourceError(Exception):
     """Reading the recording on the box failed (as opposed to writing the stick)."""
 
 
-def _copy(src, tmp: Path, buf: bytearray, on_bytes: Callable[[int], None]) -> int:
+def _copy(src: int, tmp: Path, buf: bytearray, on_bytes: Callable[[int], None]) -> int:
+    """Copy in the kernel (sendfile: the bytes never pass through Python), a chunk at a time for
+    on_bytes; a chunk sendfile fails on is read and written instead, which either goes on or
+    raises the same error from the side it belongs to (_SourceError: the box's file)."""
     size = 0
-    view = memoryview(buf)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         while True:
             try:
-                n = src.readinto(buf)
-            except OSError as e:
-                raise _SourceError(e.strerror or str(e)) from None
+                n = os.sendfile(fd, src, size, CHUNK)
+            except OSError:
+                n = _read_write(src, fd, size, buf)
             if not n:
                 return size
-            done = 0
-            while done < n:
-                done += os.write(fd, view[done:n])
             size += n
             on_bytes(n)
     finally:
         os.close(fd)
+
+
+def _read_write(src: int, fd: int, offset: int, buf: bytearray) -> int:
+    try:
+        n = os.preadv(src, [buf], offset)
+    except OSError as e:
+        raise _SourceError(e.strerror or str(e)) from None
+    view = memoryview(buf)[:n]
+    while view:
+        view = view[os.write(fd, view):]
+    return n
 
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
@@ -186,9 +202,11 @@ def _flush(root: Path, written: list[Written]) -> None:
             os.close(fd)
 
 
-def _verify(data_dir: Path, written: list[Written]) -> list[tuple[Written, str | None]]:
-    """(file, None) when what reads back from the stick is the catalog's recording, else why not;
-    a mismatch is blamed on the box's file when that no longer matches the catalog either."""
+def _flush_and_verify(data_dir: Path, root: Path, written: list[Written]) -> list[tuple[Written, str | None]]:
+    """(file, None) when what reads back from the stick, once flushed, is the catalog's recording,
+    else why not; a mismatch is blamed on the box's file when that no longer matches the catalog
+    either. Runs in the worker thread: the stick writes this batch while the next one copies."""
+    _flush(root, written)
     checked = []
     for w in written:
         sha256 = w.item.call["sha256"]
