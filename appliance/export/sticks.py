@@ -44,7 +44,7 @@ class Stick:
 
 
 @dataclass(frozen=True)
-class _Mount:
+class Mount:
     point: Path
     source: str
     fstype: str
@@ -56,9 +56,9 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def _mounts(mountinfo: Path = MOUNTINFO) -> dict[Path, _Mount]:
+def _mounts(mountinfo: Path = MOUNTINFO) -> dict[Path, Mount]:
     """Mount point -> what is mounted there now (the last mount on a point hides earlier ones)."""
-    mounts: dict[Path, _Mount] = {}
+    mounts: dict[Path, Mount] = {}
     for line in mountinfo.read_text(errors="replace").splitlines():
         fields = line.split(" ")
         try:
@@ -67,11 +67,11 @@ def _mounts(mountinfo: Path = MOUNTINFO) -> dict[Path, _Mount]:
             fstype, source, super_opts = fields[dash + 1], _unescape(fields[dash + 2]), fields[dash + 3]
         except (ValueError, IndexError):
             continue
-        mounts[point] = _Mount(point, source, fstype, frozenset(fields[5].split(",") + super_opts.split(",")))
+        mounts[point] = Mount(point, source, fstype, frozenset(fields[5].split(",") + super_opts.split(",")))
     return mounts
 
 
-def _under(mount_root: Path) -> list[_Mount]:
+def mounted_under(mount_root: Path) -> list[Mount]:
     root = Path(os.path.realpath(mount_root))
     return sorted((m for p, m in _mounts().items() if p != root and p.is_relative_to(root)),
                   key=lambda m: str(m.point))
@@ -80,7 +80,7 @@ def _under(mount_root: Path) -> list[_Mount]:
 def find(mount_root: Path) -> list[Stick]:
     """The volumes mounted under mount_root (not mount_root itself), by mount point."""
     sticks = []
-    for mount in _under(mount_root):
+    for mount in mounted_under(mount_root):
         try:
             st = os.statvfs(mount.point)
         except OSError:        # pulled a moment ago: its mount is on its way out
@@ -142,7 +142,7 @@ def _flush(path: Path) -> None:
         os.close(fd)
 
 
-def _unit_of(mount: _Mount) -> str | None:
+def _unit_of(mount: Mount) -> str | None:
     """The hookline-stick@ unit that mounted this stick, when systemd runs it; else None."""
     if not mount.source.startswith("/dev/") or shutil.which("systemctl") is None:
         return None
