@@ -85,11 +85,17 @@ def find(mount_root: Path) -> list[Stick]:
             st = os.statvfs(mount.point)
         except OSError:        # pulled a moment ago: its mount is on its way out
             continue
-        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize     # free as free_bytes()
         read_only = "ro" in mount.options or not _writable(mount.point)
         sticks.append(Stick(mount.point, mount.point.name, mount.fstype, total, free, read_only,
                             _problem(mount.fstype, read_only, free)))
     return sticks
+
+
+def free_bytes(path: Path) -> int:
+    """The room an unprivileged writer has on the filesystem holding path."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 def _writable(point: Path) -> bool:
