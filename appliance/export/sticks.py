@@ -19,6 +19,8 @@ from pathlib import Path
 from ..present.words import size
 
 SUPPORTED = ("vfat", "exfat", "ext4")
+NAMES = {"vfat": "FAT32", "exfat": "exFAT", "ext4": "ext4", "ntfs": "NTFS", "ntfs3": "NTFS", "fuseblk": "NTFS or exFAT",
+         "hfsplus": "Mac OS Extended", "iso9660": "CD-ROM", "btrfs": "Btrfs", "xfs": "XFS"}
 NEARLY_FULL_BYTES = 50 * 1024 * 1024      # less than this free: an export would stop at once
 MOUNTINFO = Path("/proc/self/mountinfo")
 UNIT = "hookline-stick@{}.service"
@@ -107,7 +109,7 @@ def _writable(point: Path) -> bool:
 
 def _problem(fstype: str, read_only: bool, free: int) -> str | None:
     if fstype not in SUPPORTED:
-        return (f"The stick's filesystem is {fstype}, which the box does not export to: "
+        return (f"The stick's filesystem is {filesystem_name(fstype)}, which the box does not export to: "
                 "format it as FAT32 or exFAT (ext4 also works, but Windows and Macs cannot read it).")
     if read_only:
         return ("The stick is read-only: slide its lock switch off and plug it in again, "
@@ -115,6 +117,11 @@ def _problem(fstype: str, read_only: bool, free: int) -> str | None:
     if free < NEARLY_FULL_BYTES:
         return f"The stick is nearly full: only {size(free)} free. Make room on it or use another stick."
     return None
+
+
+def filesystem_name(fstype: str) -> str:
+    """The filesystem as people know it: vfat -> FAT32."""
+    return NAMES.get(fstype, fstype)
 
 
 def eject(path: Path) -> None:
