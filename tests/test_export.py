@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import simtools as st
+import sticktools
 from appliance.export import stick
 from appliance.store import audit, db as dbmod
 
@@ -204,17 +206,26 @@ def test_a_tampered_recording_is_reported_and_not_exported(box, tmp_path):
 
 
 def test_a_full_stick_stops_cleanly_and_says_the_export_is_incomplete(box, tmp_path):
+    """The stick fills up while the export copies (a stick with too little room from the start is
+    refused before copying: test_export_sticks.py). Stopped by strace as it fsyncs the first
+    recording, the stick is filled up to leave room for the stick's small files and the indexes,
+    not the long second recording; then the export goes on."""
     data, rows = box
-    # Room for the stick's small files, the first recording and the indexes, not the long second one.
     page = 4096
-    pages = lambda n: -(-n // page) * page            # noqa: E731  (tmpfs counts whole pages)
-    size = 3 * page + pages(rows[0]["size_bytes"]) + 64 * 1024
     assert rows[1]["size_bytes"] > 64 * 1024 + page
-    with st.small_tmpfs(tmp_path / "stick", f"{size // 1024}k") as to:
-        proc = export(data, to, "--json")
+    with st.small_tmpfs(tmp_path / "stick", "4m") as to:
+        partial = to / "Hookline" / "2026-03-14" / f".235953_L1_in_4155550123.mp3{stick.PARTIAL}"
+        stopped, pid = sticktools.stopped_mid_copy(
+            partial, [st.HOOKLINE, "export", "--to", str(to), "--data", str(data), "--json"], st.clean_env())
+        room = os.statvfs(to).f_bavail * page - (page + 64 * 1024)      # the journal's page and the indexes
+        with open(to / "filler", "wb") as f:
+            os.posix_fallocate(f.fileno(), 0, room)
+        os.kill(pid, signal.SIGCONT)
+        out, err = stopped.communicate(timeout=60)
+        proc = subprocess.CompletedProcess(stopped.args, stopped.returncode, out, err)
         assert proc.returncode == 4, proc.stderr
         doc = summary(proc)
-        assert doc["copied"] == 1 and not doc["complete"] and "full" in doc["stopped_because"]
+        assert doc["copied"] == 1 and not doc["complete"] and "full" in doc["stopped_because"], doc["stopped_because"]
         root = to / "Hookline"
         assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3"]
         assert not list(root.rglob(f"*{stick.PARTIAL}"))                  # the partial file is gone
@@ -224,11 +235,13 @@ def test_a_full_stick_stops_cleanly_and_says_the_export_is_incomplete(box, tmp_p
         assert last_export(data)["detail"]["exit_code"] == 4
 
 
+FAULTS = [sys.executable, str(Path(__file__).with_name("export_faults.py"))]   # then its options, --, ARGS
+
+
 def with_faults(data: Path, to: Path, *faults: str) -> subprocess.CompletedProcess:
     """`hookline export` with a fault injected by tests/export_faults.py (outside the shipped code)."""
-    return subprocess.run([sys.executable, str(Path(__file__).with_name("export_faults.py")), *faults, "--",
-                           "export", "--to", str(to), "--data", str(data)], capture_output=True, text=True,
-                          env=st.clean_env(), timeout=120)
+    return subprocess.run([*FAULTS, *faults, "--", "export", "--to", str(to), "--data", str(data)],
+                          capture_output=True, text=True, env=st.clean_env(), timeout=120)
 
 
 def partials(root: Path) -> list[str]:
@@ -236,6 +249,7 @@ def partials(root: Path) -> list[str]:
 
 
 def test_an_export_killed_mid_copy_resumes_without_copying_again(box, tmp_path):
+    """Killed (SIGKILL) mid-file by tests/export_faults.py, from outside the shipped code."""
     data, rows = box
     (tmp_path / "stick").mkdir()
     root = tmp_path / "stick" / "Hookline"
