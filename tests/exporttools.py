@@ -164,6 +164,3 @@ class Trickle:
                 os.close(self.fd)
             self.fd = None
 
-
-def files_on(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())

@@ -5,11 +5,13 @@ files on the stick and whether they verify, the stick ejected (safe to remove), 
 sentence, the refusals, and a cancel that leaves nothing half-written."""
 from __future__ import annotations
 
+import signal
 import subprocess
 
 import pytest
 
 import exporttools as et
+import simtools as st
 from appliance import control
 from appliance.export import commands, runner as runnermod, stick
 from appliance.store import audit, catalog, db as dbmod
@@ -163,3 +165,29 @@ def test_a_second_start_while_one_runs_is_refused_and_a_cancel_leaves_nothing_ha
     finally:
         trickle.close()
     assert [e["outcome"] for e in export_events(data)] == ["started", "refused", "cancelled"]
+
+
+def test_ctrl_c_in_hookline_export_cancels_cleanly_with_exit_6(box, tmp_path):
+    data, rows, _, _, _ = box
+    trickle = et.Trickle(data, rows[1])
+    target = tmp_path / "stick"
+    target.mkdir()
+    proc = subprocess.Popen([st.HOOKLINE, "export", "--to", str(target), "--data", str(data)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=st.clean_env())
+    try:
+        trickle.feed()
+        partial = et.wait_for(lambda: list(target.rglob("*.partial")))
+        proc.send_signal(signal.SIGINT)
+        trickle.finish()            # the rest of the file comes, but the copy stops at this chunk
+        _, err = proc.communicate(timeout=60)
+    finally:
+        trickle.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 6, err
+    assert "hookline: cancelling the export (Ctrl-C again to stop at once)" in err
+    assert err.strip().endswith("hookline: export incomplete: Cancelled. copied 1 recording(s); 1 listed in the index")
+    hookline = target / "Hookline"
+    assert not partial[0].exists() and not list(target.rglob("*.partial")) and (hookline / stick.INCOMPLETE).exists()
+    assert len(list(hookline.rglob("*.mp3"))) == 1
+    assert (hookline / "index.csv").read_text(encoding="utf-8-sig").count("\n") == 1 + 1
