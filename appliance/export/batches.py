@@ -53,9 +53,9 @@ class Sink(Protocol):
 
 
 def copy_all(data_dir: Path, root: Path, items: list[Item], on_bytes: Callable[[int], None], sink: Sink) -> None:
-    """Copy the items verified, batch by batch. OSError (the stick is full, read-only or gone, or
-    on_bytes raised it) stops the copy: what was fully written before it is still verified and
-    kept, the rest removed, and the error raised."""
+    """Copy the items verified, batch by batch. An OSError (the stick is full, read-only or gone)
+    or an exception from on_bytes (cancelled) stops the copy: the files written whole before it
+    are still flushed, verified and kept, the one under way removed, and the error raised."""
     error: BaseException | None = None
     with ThreadPoolExecutor(1, thread_name_prefix="export-verify") as pool:
         pending: Future | None = None
@@ -63,7 +63,7 @@ def copy_all(data_dir: Path, root: Path, items: list[Item], on_bytes: Callable[[
             for batch in _batches(items):
                 try:
                     written, error = _write_batch(data_dir, root, batch, on_bytes, sink)
-                except BaseException as e:    # on_bytes stopped it (cancelled): the batch before still counts
+                except BaseException as e:    # interrupted (a second Ctrl-C): the batch before still counts
                     written, error = [], e
                 if pending is not None:
                     _commit(root, pending.result(), sink)
@@ -99,9 +99,10 @@ def _batches(items: list[Item]) -> Iterator[list[Item]]:
 
 
 def _write_batch(data_dir: Path, root: Path, batch: list[Item], on_bytes: Callable[[int], None],
-                 sink: Sink) -> tuple[list[Written], OSError | None]:
+                 sink: Sink) -> tuple[list[Written], Exception | None]:
     """Each item under its temporary name (not flushed yet); a source that cannot be read is
-    reported and skipped. Stops at the first error of the target: (what was written, that error)."""
+    reported and skipped. Stops at the first error of the target, or what on_bytes raised (a
+    cancel): (the files written whole before it, that error); the file under way is removed."""
     written: list[Written] = []
     buf = bytearray(CHUNK)
     try:
@@ -118,7 +119,7 @@ def _write_batch(data_dir: Path, root: Path, batch: list[Item], on_bytes: Callab
             except _SourceError as e:
                 _remove([tmp])
                 sink.mismatched(item, f"cannot read it: {e}")
-            except OSError as e:
+            except Exception as e:      # the target failed, or on_bytes stopped the copy (cancelled)
                 _remove([tmp])
                 return written, e
             except BaseException:
@@ -153,9 +154,9 @@ def _copy(src: int, tmp: Path, buf: bytearray, on_bytes: Callable[[int], None]) 
     try:
         while True:
             try:
-                n = os.sendfile(fd, src, size, CHUNK)
+                n = os.sendfile(fd, src, None, CHUNK)
             except OSError:
-                n = _read_write(src, fd, size, buf)
+                n = _read_write(src, fd, buf)
             if not n:
                 return size
             size += n
@@ -164,9 +165,9 @@ def _copy(src: int, tmp: Path, buf: bytearray, on_bytes: Callable[[int], None]) 
         os.close(fd)
 
 
-def _read_write(src: int, fd: int, offset: int, buf: bytearray) -> int:
+def _read_write(src: int, fd: int, buf: bytearray) -> int:
     try:
-        n = os.preadv(src, [buf], offset)
+        n = os.readv(src, [buf])
     except OSError as e:
         raise _SourceError(e.strerror or str(e)) from None
     view = memoryview(buf)[:n]

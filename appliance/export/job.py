@@ -5,12 +5,14 @@ indexes and SHA256SUMS last, audit what it contained, and say how it ended.
 How it ends (the CLI's exit code, docs/cli.md): complete (0); some recordings no longer match
 their catalog hash and were left out (1); another export runs (3); the target filled up, or has
 clearly too little room for the selection, which is then refused before anything is copied (4); the
-target is missing, read-only or failed, e.g. pulled (5). An export that stops early leaves only
+target is missing, read-only or failed, e.g. pulled (5); it was cancelled (6: Ctrl-C, the button's
+long press, the web page's Cancel). An export that stops early leaves only
 verified files under their real names, an index of those, and INCOMPLETE.txt; rerun it to resume.
 """
 from __future__ import annotations
 
 import errno
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from ..present.words import plural, size
 from ..store import audit, audit_seal, box as boxmod, catalog, exports, times
 from . import batches, indexes, names, selection, stick, sticks
 
-OK, MISMATCH, BUSY, FULL, TARGET = 0, 1, 3, 4, 5
+OK, MISMATCH, BUSY, FULL, TARGET, CANCELLED = 0, 1, 3, 4, 5, 6
 
 
 class TargetError(Exception):
@@ -32,6 +34,10 @@ class TargetError(Exception):
 
 class NoRoom(Exception):
     """The stick has less room than the selection needs: refused before anything is copied."""
+
+
+class Cancelled(Exception):
+    """Raised between chunks once the job's cancel event is set: the batch being copied goes."""
 
 
 class Progress(Protocol):
@@ -90,8 +96,10 @@ def _open_target(target: Path) -> Path:
 
 def run(db: sqlite_utils.Database, data_dir: Path, target: Path, sel: selection.Selection, *,
         by: str | None, seal_path: Path | None = None, progress: Progress | None = None,
-        audit_detail: dict[str, Any] | None = None, remote_addr: str | None = None) -> Result:
-    """Export the selection to target; the audit entry names `by` (None: the box itself)."""
+        audit_detail: dict[str, Any] | None = None, remote_addr: str | None = None,
+        cancel: threading.Event | None = None) -> Result:
+    """Export the selection to target; the audit entry names `by` (None: the box itself). Setting
+    `cancel` stops it between chunks: the file under way is removed, the rest ends as a stop does."""
     began = time.monotonic()
     result = Result(str(target), sel.describe())
     facts = boxmod.facts(db)
@@ -103,7 +111,7 @@ def run(db: sqlite_utils.Database, data_dir: Path, target: Path, sel: selection.
             calls = selection.calls(db, sel, zone, facts.phone_region, result.stick)
             result.selected = len(calls)
             try:
-                _copy_all(db, data_dir, root, calls, zone, result, progress or Quiet())
+                _copy_all(db, data_dir, root, calls, zone, result, progress or Quiet(), cancel or threading.Event())
             except OSError as e:         # the stick's own small files (journal, marker) failed
                 _stopped_by(result, e)
             result.seconds = time.monotonic() - began
@@ -128,7 +136,7 @@ def _audit_facts(result: Result) -> dict[str, Any]:
 
 
 def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone, result: Result,
-              progress: Progress) -> None:
+              progress: Progress, cancel: threading.Event) -> None:
     stick.remove_leftovers(root)
     journal = stick.read_journal(root)
     stick.remove_superseded(root, journal)
@@ -150,11 +158,20 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
     taken = {e["file"].lower() for e in lines} | {
         p.relative_to(root).as_posix().lower() for p in root.glob("*/*") if p.is_file()}
     progress.start(len(todo), need)
+
+    def on_bytes(n: int) -> None:
+        progress.advance(n)
+        if cancel.is_set():
+            raise Cancelled
+
     # A recording whose hash changed since this stick took it gets a new copy; the old one goes
     # once the new one is durable and journaled.
     items = [batches.Item(call, unrenamed.get(call["id"]) or _name(call, zone, taken),
                           journal.get(call["id"], {}).get("file")) for call in todo]
-    batches.copy_all(data_dir, root, items, progress.advance, _Report(db, result, progress))
+    try:
+        batches.copy_all(data_dir, root, items, on_bytes, _Report(db, result, progress))
+    except Cancelled:       # the batch under way was removed; those before it count
+        result.exit_code, result.stopped_because = CANCELLED, "Cancelled."
 
 
 def _name(call: dict[str, Any], zone, taken: set[str]) -> str:
