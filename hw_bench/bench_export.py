@@ -11,9 +11,13 @@ a tmpfs mounted here and, where loop devices work, a FAT32 image (mkfs.vfat) and
 where the kernel cannot mount it); it is unmounted after the run. Before every run the page cache
 is dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`), so both sides read the recordings from
 disk alike. The sides:
-- `hookline export --to TARGET --json`: each file copied while hashed, fsynced, read back and
-  hashed again, renamed; then the indexes and SHA256SUMS. Its summary must say complete, with
-  every call copied, or the benchmark fails;
+- `hookline export --to TARGET --json`, a new process: Python's start and imports (from disk, the
+  cache being dropped), then the job: batches copied with sendfile, each flushed once (syncfs),
+  read back and hashed in a worker thread while the next copies, journaled, renamed; then the
+  indexes and SHA256SUMS. Its summary must say complete, with every call copied, or the
+  benchmark fails;
+- the same job in a running process (job.run in this one, imports done), as the box's button and
+  web UI run it in the recorder;
 - `cp -r recordings TARGET/` then `sync -f TARGET` (the files are on the stick only then).
 Each side runs RUNS times per target, alternating; prints files, MB, seconds and MB/s per run
 and the median ratio of throughputs. Needs root (mount, drop_caches).
