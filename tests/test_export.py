@@ -215,8 +215,9 @@ def test_a_full_stick_stops_cleanly_and_says_the_export_is_incomplete(box, tmp_p
     assert rows[1]["size_bytes"] > 64 * 1024 + page
     with st.small_tmpfs(tmp_path / "stick", "4m") as to:
         partial = to / "Hookline" / "2026-03-14" / f".235953_L1_in_4155550123.mp3{stick.PARTIAL}"
-        stopped, pid = sticktools.stopped_mid_copy(
-            partial, [st.HOOKLINE, "export", "--to", str(to), "--data", str(data), "--json"], st.clean_env())
+        stopped, pid = sticktools.stopped_mid_copy(     # one file at a time: the first is journaled before the next
+            partial, [*FAULTS, "--batch-files", "1", "--", "export", "--to", str(to), "--data", str(data), "--json"],
+            st.clean_env())
         room = os.statvfs(to).f_bavail * page - (page + 64 * 1024)      # the journal's page and the indexes
         with open(to / "filler", "wb") as f:
             os.posix_fallocate(f.fileno(), 0, room)
@@ -253,9 +254,9 @@ def test_an_export_killed_mid_copy_resumes_without_copying_again(box, tmp_path):
     data, rows = box
     (tmp_path / "stick").mkdir()
     root = tmp_path / "stick" / "Hookline"
-    # One file per batch: the first is journaled once the second is written; killed in the third.
+    # One file at a time: the first is journaled and renamed before the second starts; killed in it.
     killed = with_faults(data, tmp_path / "stick", "--batch-files", "1",
-                         "--kill-after-bytes", str(rows[0]["size_bytes"] + rows[1]["size_bytes"] + 5000))
+                         "--kill-after-bytes", str(rows[0]["size_bytes"] + 5000))
     assert killed.returncode == -9, killed.stderr
     assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3"]     # the half copy has no real name
     assert (root / stick.INCOMPLETE).exists() and not (root / "SHA256SUMS").exists()
@@ -270,15 +271,15 @@ def test_an_export_killed_mid_copy_resumes_without_copying_again(box, tmp_path):
 
 
 def test_killed_between_a_batch_verified_and_journaled(box, tmp_path):
-    """Killed with a batch written, flushed and verified but not yet journaled: its files are
-    only under temporary names, and the rerun copies that batch again and completes."""
+    """Killed with a group written, flushed and verified but not yet journaled: its files are
+    only under temporary names, and the rerun copies them again and completes."""
     data, rows = box
     (tmp_path / "stick").mkdir()
     root = tmp_path / "stick" / "Hookline"
     killed = with_faults(data, tmp_path / "stick", "--batch-files", "1", "--kill-at-journal", "2")
     assert killed.returncode == -9, killed.stderr
     assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3"]
-    assert partials(root) == [".000002_L2_out_-674155550999.mp3.partial", ".000033_L1_in_4155550123.mp3.partial"]
+    assert partials(root) == [".000002_L2_out_-674155550999.mp3.partial"]
     assert list(stick.read_journal(root)) == [rows[0]["id"]]
     resumed = export(data, tmp_path / "stick", "--json")
     assert resumed.returncode == 0, resumed.stderr
@@ -293,9 +294,10 @@ def test_killed_between_the_journal_and_the_renames(box, tmp_path):
     data, rows = box
     (tmp_path / "stick").mkdir()
     root = tmp_path / "stick" / "Hookline"
-    killed = with_faults(data, tmp_path / "stick", "--kill-after-journal", "1")
+    killed = with_faults(data, tmp_path / "stick", "--batch-files", "1", "--kill-after-journal", "1")
     assert killed.returncode == -9, killed.stderr
-    assert mp3s(root) == [] and len(partials(root)) == 3 and stick.read_journal(root) == {}
+    assert mp3s(root) == [] and partials(root) == [".235953_L1_in_4155550123.mp3.partial"]
+    assert len(stick.journal_lines(root)) == 1 and stick.read_journal(root) == {}
     resumed = export(data, tmp_path / "stick", "--json")
     assert resumed.returncode == 0 and summary(resumed)["copied"] == 3, resumed.stderr
     assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3", "2026-03-15/000002_L2_out_-674155550999.mp3",

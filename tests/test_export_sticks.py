@@ -34,7 +34,7 @@ pin = 17
 [export]
 mount_root = "{root}"
 """
-THIRD = f"2026-03-15/.000033_L1_in_4155550123.mp3{stick.PARTIAL}"
+SECOND = f"2026-03-15/.000002_L2_out_-674155550999.mp3{stick.PARTIAL}"
 
 
 @pytest.fixture
@@ -107,13 +107,12 @@ def test_a_stick_with_too_little_room_is_refused_before_copying(box_config, tmp_
 
 def test_a_stick_pulled_mid_copy_ends_with_exit_5_and_resumes_when_plugged_in_again(box_config, tmp_path):
     """The pull is real at the block layer: the loop device under the mounted ext4 fails every
-    read and write from the moment the export has written part of the third recording. One file
-    per batch (tests/export_faults.py): by then the first is journaled and renamed, the second
-    (written, being checked) is not."""
+    read and write from the moment the export has written part of the second recording. One file
+    at a time (tests/export_faults.py): by then the first is verified, journaled and renamed."""
     data, rows, config, root = box_config
     image = tmp_path / "PULLME.img"
     with sticktools.loop_stick(root, "PULLME", image) as (device, point):
-        proc, pid = sticktools.stopped_mid_copy(point / "Hookline" / THIRD,
+        proc, pid = sticktools.stopped_mid_copy(point / "Hookline" / SECOND,
                                                 [*FAULTS, "--batch-files", "1", "--", "export", "--to", str(point),
                                                  "--config", str(config)], st.clean_env())
         sticktools.pull(device)

@@ -1,16 +1,20 @@
-"""Many recordings onto the stick, verified, in batches: the fast path of the export job.
+"""Many recordings onto the stick, verified: the export's copy, a group commit.
 
-A stick's cost is its flushes, not its bytes, so a batch (up to BATCH_BYTES or BATCH_FILES) is
-copied under temporary names (.NAME.partial), flushed ONCE (syncfs(2) on the stick, else an
-fsync per file), read back from the device and checked against the catalog's SHA-256 in a
-worker thread while the next batch copies, and only then made real:
-  1. the batch's journal lines, in one write and one fsync;
-  2. the renames to the real names, and one fsync per folder touched;
-  3. the older copies of re-exported recordings (their hash changed) removed.
-So a file under its real name is always verified and durable, and a journal line counts only
-once its file is there at its size (stick.read_journal): a kill, a pull or a full stick at any
-point leaves partial files (removed by the rerun) and at most one batch to copy again. Names are
-never reused on a stick, so a line can only ever describe the file it was written for.
+The main thread copies file after file under temporary names (.NAME.partial; sendfile, so the
+bytes never pass through Python). A worker thread takes whatever has been written since it last
+looked, as one group, and makes it real:
+  1. one flush of the stick for the group (syncfs(2), else an fsync per file);
+  2. each file read back from the device (its page cache dropped) and hashed against the
+     catalog's SHA-256 while the main thread copies the next ones;
+  3. the verified files' journal lines in one write and one fsync, then their renames to the
+     real names and one fsync per folder touched; the older copies of re-exported recordings
+     (their hash changed) removed after that.
+On a slow stick the flushes take long, so groups grow and flushes are few; on a fast one a group
+may be a single file. The copy never runs more than BATCH_BYTES or BATCH_FILES ahead of what is
+verified. So a file under its real name is always verified and durable, a journal line counts
+only once its file is there at its size (stick.read_journal), and a kill, a pull or a full stick
+at any point leaves partial files (removed by the rerun) and at most that much to copy again.
+Names are never reused on a stick, so a line can only describe the file it was written for.
 """
 from __future__ import annotations
 
@@ -18,10 +22,11 @@ import ctypes
 import ctypes.util
 import errno
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Protocol
 
 from ..files import fsync_dir
 from . import stick
@@ -29,7 +34,6 @@ from .copying import CHUNK, hash_file, tmp_name
 
 BATCH_BYTES = 64 << 20
 BATCH_FILES = 64
-MIN_BATCH_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -47,90 +51,150 @@ class Written:
 
 
 class Sink(Protocol):
-    """What the job hears, per file: left out (with why), or copied and verified (journaled)."""
+    """What the job hears, per file. mismatched and verified come in the calling thread (the
+    catalog may be written there); checked comes from the worker as soon as a file is verified
+    and has its real name, for the progress, even while the copy waits on a slow source."""
     def mismatched(self, item: Item, reason: str) -> None: ...
-    def verified(self, item: Item, size: int) -> None: ...
+    def verified(self, item: Item, nbytes: int) -> None: ...
+    def checked(self, item: Item) -> None: ...
 
 
 def copy_all(data_dir: Path, root: Path, items: list[Item], on_bytes: Callable[[int], None], sink: Sink) -> None:
-    """Copy the items verified, batch by batch. An OSError (the stick is full, read-only or gone)
-    or an exception from on_bytes (cancelled) stops the copy: the files written whole before it
-    are still flushed, verified and kept, the one under way removed, and the error raised."""
+    """Copy the items verified. An OSError (the stick is full, read-only or gone) or an exception
+    from on_bytes (cancelled) stops the copy: the files written whole before it are still
+    flushed, verified and kept, the one under way removed, and the error raised."""
+    pipe = _Pipeline(data_dir, root, sink)
     error: BaseException | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="export-verify") as pool:
-        pending: Future | None = None
-        try:
-            for batch in _batches(items):
-                try:
-                    written, error = _write_batch(data_dir, root, batch, on_bytes, sink)
-                except BaseException as e:    # interrupted (a second Ctrl-C): the batch before still counts
-                    written, error = [], e
-                if pending is not None:
-                    _commit(root, pending.result(), sink)
-                pending = pool.submit(_flush_and_verify, data_dir, root, written)
-                if error is not None:
-                    break
-            if pending is not None:
-                _commit(root, pending.result(), sink)
-                pending = None
-        finally:
-            if pending is not None:            # a flush or a commit failed: no half batch stays
-                _remove([w.tmp for w, _ in _result_or_none(pending)])
+    try:
+        for item in items:
+            if not pipe.room_for_one():
+                break                               # the worker failed: its error is raised below
+            try:
+                written = _write_one(data_dir, root, item, on_bytes, sink)
+            except BaseException as e:              # noqa: BLE001  (the target, a cancel, Ctrl-C: kept, raised below)
+                error = e
+                break
+            if written is not None:
+                pipe.put(written)
+    finally:
+        pipe.finish()
     if error is not None:
         raise error
+    pipe.raise_failure()
 
 
-def _batches(items: list[Item]) -> Iterator[list[Item]]:
-    """Up to BATCH_FILES files and BATCH_BYTES, and at most a quarter of what is left (at least
-    MIN_BATCH_BYTES): the last batch, whose check nothing overlaps, is small."""
-    left = sum(item.call["size_bytes"] or 0 for item in items)
-    batch: list[Item] = []
-    size = 0
-    for item in items:
-        limit = min(BATCH_BYTES, max(MIN_BATCH_BYTES, left // 4))
-        if batch and (size + (item.call["size_bytes"] or 0) > limit or len(batch) >= BATCH_FILES):
-            yield batch
-            left -= size
-            batch, size = [], 0
-        batch.append(item)
-        size += item.call["size_bytes"] or 0
-    if batch:
-        yield batch
+class _Pipeline:
+    """The worker thread and what goes between it and the copying thread."""
 
+    def __init__(self, data_dir: Path, root: Path, sink: Sink) -> None:
+        self.data_dir, self.root, self.sink = data_dir, root, sink
+        self.todo: queue.SimpleQueue[Written | None] = queue.SimpleQueue()
+        self.told: queue.SimpleQueue[tuple[Item, str | None, int]] = queue.SimpleQueue()
+        self.ahead = threading.Condition()
+        self.files = self.nbytes = 0               # written, not yet verified (under ahead)
+        self.failure: BaseException | None = None
+        self.worker = threading.Thread(target=self._work, name="export-verify", daemon=True)
+        self.worker.start()
 
-def _write_batch(data_dir: Path, root: Path, batch: list[Item], on_bytes: Callable[[int], None],
-                 sink: Sink) -> tuple[list[Written], Exception | None]:
-    """Each item under its temporary name (not flushed yet); a source that cannot be read is
-    reported and skipped. Stops at the first error of the target, or what on_bytes raised (a
-    cancel): (the files written whole before it, that error); the file under way is removed."""
-    written: list[Written] = []
-    buf = bytearray(CHUNK)
-    try:
-        for item in batch:
-            tmp = tmp_name(root / item.name)
+    def room_for_one(self) -> bool:
+        """Wait until the copy is not too far ahead of the checks; False once the worker failed."""
+        with self.ahead:
+            self.ahead.wait_for(lambda: self.failure is not None or (
+                self.files < BATCH_FILES and self.nbytes < BATCH_BYTES))
+        self.absorb()
+        return self.failure is None
+
+    def put(self, written: Written) -> None:
+        with self.ahead:
+            self.files += 1
+            self.nbytes += written.size
+        self.todo.put(written)
+
+    def finish(self) -> None:
+        """Let the worker make real what was written, and tell the job about it."""
+        self.todo.put(None)
+        self.worker.join()
+        self.absorb()
+
+    def absorb(self) -> None:
+        while True:
             try:
-                src = os.open(data_dir / item.call["path"], os.O_RDONLY)
-            except OSError as e:
-                sink.mismatched(item, f"cannot read it: {e.strerror or e}")
-                continue
+                item, reason, nbytes = self.told.get_nowait()
+            except queue.Empty:
+                return
+            if reason is None:
+                self.sink.verified(item, nbytes)
+            else:
+                self.sink.mismatched(item, reason)
+
+    def raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def _work(self) -> None:
+        done = False
+        while not done:
+            group = [self.todo.get()]
+            while True:
+                try:
+                    group.append(self.todo.get_nowait())
+                except queue.Empty:
+                    break
+            done = group[-1] is None
+            group = [w for w in group if w is not None]
             try:
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                written.append(Written(item, tmp, _copy(src, tmp, buf, on_bytes)))
-            except _SourceError as e:
-                _remove([tmp])
-                sink.mismatched(item, f"cannot read it: {e}")
-            except Exception as e:      # the target failed, or on_bytes stopped the copy (cancelled)
-                _remove([tmp])
-                return written, e
-            except BaseException:
-                _remove([tmp])
-                raise
+                if self.failure is None:
+                    self._commit(_flush_and_verify(self.data_dir, self.root, group))
+            except BaseException as e:      # noqa: BLE001  (the copying thread raises it)
+                self.failure = e
             finally:
-                os.close(src)
+                _remove([w.tmp for w in group])     # what was not renamed (a rename removed the rest)
+                with self.ahead:
+                    self.files -= len(group)
+                    self.nbytes -= sum(w.size for w in group)
+                    self.ahead.notify_all()
+
+    def _commit(self, checked: list[tuple[Written, str | None]]) -> None:
+        """Journal, rename and report the verified files of a group; report the others."""
+        good = [w for w, reason in checked if reason is None]
+        for w, reason in checked:
+            if reason is not None:
+                self.told.put((w.item, reason, 0))
+        if not good:
+            return
+        stick.append_journal(self.root, [_entry(w) for w in good])
+        for w in good:
+            os.replace(w.tmp, self.root / w.item.name)
+        for folder in {(self.root / w.item.name).parent for w in good}:
+            fsync_dir(folder)
+        for w in good:
+            self.told.put((w.item, None, w.size))
+            self.sink.checked(w.item)
+        stick.remove_files(self.root, [w.item.replaces for w in good if w.item.replaces])
+
+
+def _write_one(data_dir: Path, root: Path, item: Item, on_bytes: Callable[[int], None],
+               sink: Sink) -> Written | None:
+    """The item under its temporary name (not flushed yet); None when its source cannot be read
+    (reported). Anything else raised (the target failed, on_bytes stopped it) removes the file."""
+    tmp = tmp_name(root / item.name)
+    try:
+        src = os.open(data_dir / item.call["path"], os.O_RDONLY)
+    except OSError as e:
+        sink.mismatched(item, f"cannot read it: {e.strerror or e}")
+        return None
+    try:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        return Written(item, tmp, _copy(src, tmp, bytearray(CHUNK), on_bytes))
+    except _SourceError as e:
+        _remove([tmp])
+        sink.mismatched(item, f"cannot read it: {e}")
+        return None
     except BaseException:
-        _remove([w.tmp for w in written])
+        _remove([tmp])
         raise
-    return written, None
+    finally:
+        os.close(src)
 
 
 def _remove(paths: list[Path]) -> None:
@@ -206,7 +270,7 @@ def _flush(root: Path, written: list[Written]) -> None:
 def _flush_and_verify(data_dir: Path, root: Path, written: list[Written]) -> list[tuple[Written, str | None]]:
     """(file, None) when what reads back from the stick, once flushed, is the catalog's recording,
     else why not; a mismatch is blamed on the box's file when that no longer matches the catalog
-    either. Runs in the worker thread: the stick writes this batch while the next one copies."""
+    either."""
     _flush(root, written)
     checked = []
     for w in written:
@@ -226,34 +290,6 @@ def _flush_and_verify(data_dir: Path, root: Path, written: list[Written]) -> lis
                       else "the copy read back from the target differs from the recording")
         checked.append((w, reason))
     return checked
-
-
-def _result_or_none(pending: Future) -> list[tuple[Written, str | None]]:
-    try:
-        return pending.result()
-    except Exception:       # noqa: BLE001  (only its temporary files are wanted, to remove them)
-        return []
-
-
-def _commit(root: Path, checked: list[tuple[Written, str | None]], sink: Sink) -> None:
-    """Journal, rename and report the verified files of a batch; drop the others."""
-    good = []
-    for w, reason in checked:
-        if reason is None:
-            good.append(w)
-        else:
-            _remove([w.tmp])
-            sink.mismatched(w.item, reason)
-    if not good:
-        return
-    stick.append_journal(root, [_entry(w) for w in good])
-    for w in good:
-        os.replace(w.tmp, root / w.item.name)
-    for folder in {(root / w.item.name).parent for w in good}:
-        fsync_dir(folder)
-    for w in good:
-        sink.verified(w.item, w.size)
-    stick.remove_files(root, [w.item.replaces for w in good if w.item.replaces])
 
 
 def _entry(w: Written) -> dict[str, Any]:

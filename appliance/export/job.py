@@ -37,7 +37,7 @@ class NoRoom(Exception):
 
 
 class Cancelled(Exception):
-    """Raised between chunks once the job's cancel event is set: the batch being copied goes."""
+    """Raised between chunks once the job's cancel event is set: the file being copied goes."""
 
 
 class Progress(Protocol):
@@ -159,8 +159,11 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
         p.relative_to(root).as_posix().lower() for p in root.glob("*/*") if p.is_file()}
     progress.start(len(todo), need)
 
+    report = _Report(db, result, progress)
+
     def on_bytes(n: int) -> None:
-        progress.advance(n)
+        with report.lock:
+            progress.advance(n)
         if cancel.is_set():
             raise Cancelled
 
@@ -169,8 +172,8 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
     items = [batches.Item(call, unrenamed.get(call["id"]) or _name(call, zone, taken),
                           journal.get(call["id"], {}).get("file")) for call in todo]
     try:
-        batches.copy_all(data_dir, root, items, on_bytes, _Report(db, result, progress))
-    except Cancelled:       # the batch under way was removed; those before it count
+        batches.copy_all(data_dir, root, items, on_bytes, report)
+    except Cancelled:       # the file under way was removed; those written before it count
         result.exit_code, result.stopped_because = CANCELLED, "Cancelled."
 
 
@@ -180,10 +183,12 @@ def _name(call: dict[str, Any], zone, taken: set[str]) -> str:
 
 
 class _Report:
-    """What the copy says per file, into the result, the catalog (what this stick took) and the progress."""
+    """What the copy says per file, into the result, the catalog (what this stick took) and the
+    progress (told from the copy's worker thread too, hence the lock)."""
 
     def __init__(self, db, result: Result, progress: Progress) -> None:
         self.db, self.result, self.progress = db, result, progress
+        self.lock = threading.Lock()
 
     def mismatched(self, item: batches.Item, reason: str) -> None:
         self.result.mismatched.append({"call_id": item.call["id"], "path": item.call["path"], "reason": reason})
@@ -193,7 +198,10 @@ class _Report:
         exports.mark_taken(self.db, self.result.stick, item.call["id"], item.name, item.call["sha256"])
         self.result.copied.append(item.call["id"])
         self.result.bytes_copied += nbytes
-        self.progress.file_done(item.name)
+
+    def checked(self, item: batches.Item) -> None:
+        with self.lock:
+            self.progress.file_done(item.name)
 
 
 def _stopped_by(result: Result, e: OSError) -> None:

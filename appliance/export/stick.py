@@ -84,8 +84,13 @@ def read_journal(root: Path) -> dict[str, dict[str, Any]]:
 
 def append_journal(root: Path, entries: list[dict[str, Any]]) -> None:
     """Verified files, in one write made durable (before they get their real names)."""
-    with open(root / JOURNAL, "a", encoding="utf-8") as f:
-        f.write("".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries))
+    with open(root / JOURNAL, "a+b") as f:
+        torn = False                      # the last line cut short (a full or pulled stick): end it first
+        if f.seek(0, os.SEEK_END) > 0:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+        text = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries)
+        f.write((("\n" if torn else "") + text).encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
 
