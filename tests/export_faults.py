@@ -3,11 +3,12 @@
     python tests/export_faults.py [--batch-files N] [--kill-after-bytes N] [--kill-at-journal K]
                                   [--kill-after-journal K] -- ARGS...
 
---batch-files N        at most N files per batch (appliance/export/batches.py's BATCH_FILES);
+--batch-files N        the copy runs at most N files ahead of what is verified (batches.py's
+                       BATCH_FILES; 1: one file at a time, each journaled before the next starts);
 --kill-after-bytes N   SIGKILL once N bytes of recordings were written to the target;
---kill-at-journal K    SIGKILL just before the K-th batch is journaled (its files written,
+--kill-at-journal K    SIGKILL just before the K-th group is journaled (its files written,
                        flushed and verified, still under their temporary names);
---kill-after-journal K SIGKILL just after the K-th batch was journaled, before any rename.
+--kill-after-journal K SIGKILL just after the K-th group was journaled, before any rename.
 """
 from __future__ import annotations
 
