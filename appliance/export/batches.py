@@ -170,7 +170,7 @@ class _Pipeline:
         for w in good:
             self.told.put((w.item, None, w.size))
             self.sink.checked(w.item)
-        stick.remove_files(self.root, [w.item.replaces for w in good if w.item.replaces])
+        stick.remove_files(self.root, [w.item.replaces for w in good if w.item.replaces not in (None, w.item.name)])
 
 
 def _write_one(data_dir: Path, root: Path, item: Item, on_bytes: Callable[[int], None],
