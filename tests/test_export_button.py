@@ -255,6 +255,7 @@ def test_the_running_recorder_exports_on_command_and_cancels_when_it_stops(templ
             et.wait_for(lambda: ask("export-status")["files_done"] == 1)      # the first is verified
             et.wait_for(lambda: list(usb.point.rglob("*.partial")))
             recorder.send_signal(signal.SIGTERM)              # the box shuts down mid-file
+            et.wait_for(lambda: ask("export-status")["message"].startswith("Cancelling"))   # before the file ends
             trickle.finish()
             recorder.communicate(timeout=60)
             assert recorder.returncode == 0

@@ -2,7 +2,7 @@
 
 The main thread copies file after file under temporary names (.NAME.partial; sendfile, so the
 bytes never pass through Python). A worker thread takes whatever has been written since it last
-looked, as one group, and makes it real:
+looked (at least GROUP_BYTES, or what came within GROUP_WAIT_S), as one group, and makes it real:
   1. one flush of the stick for the group (syncfs(2), else an fsync per file);
   2. each file read back from the device (its page cache dropped) and hashed against the
      catalog's SHA-256 while the main thread copies the next ones;
@@ -24,6 +24,7 @@ import errno
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -32,8 +33,10 @@ from ..files import fsync_dir
 from . import stick
 from .copying import CHUNK, hash_file, tmp_name
 
-BATCH_BYTES = 64 << 20
+BATCH_BYTES = 64 << 20          # the copy runs at most this far ahead of what is verified
 BATCH_FILES = 64
+GROUP_BYTES = 4 << 20           # a group is flushed once this much waits (fewer flushes on a fast target)
+GROUP_WAIT_S = 0.2              # or once its first file has waited this long
 
 
 @dataclass(frozen=True)
@@ -131,15 +134,26 @@ class _Pipeline:
         if self.failure is not None:
             raise self.failure
 
+    def _next_group(self) -> list[Written | None]:
+        """What was written since the last group, once it is GROUP_BYTES, or the copy waits for the
+        checks or has ended, or GROUP_WAIT_S have passed (a slow source: the progress still moves)."""
+        group = [self.todo.get()]
+        deadline = time.monotonic() + GROUP_WAIT_S
+        while group[-1] is not None:
+            with self.ahead:
+                waited_for = self.files >= BATCH_FILES or self.nbytes >= BATCH_BYTES
+            if waited_for or sum(w.size for w in group if w is not None) >= GROUP_BYTES:
+                break
+            try:
+                group.append(self.todo.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return group
+
     def _work(self) -> None:
         done = False
         while not done:
-            group = [self.todo.get()]
-            while True:
-                try:
-                    group.append(self.todo.get_nowait())
-                except queue.Empty:
-                    break
+            group = self._next_group()
             done = group[-1] is None
             group = [w for w in group if w is not None]
             try:
@@ -185,7 +199,7 @@ def _write_one(data_dir: Path, root: Path, item: Item, on_bytes: Callable[[int],
         return None
     try:
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        return Written(item, tmp, _copy(src, tmp, bytearray(CHUNK), on_bytes))
+        return Written(item, tmp, _copy(src, tmp, on_bytes))
     except _SourceError as e:
         _remove([tmp])
         sink.mismatched(item, f"cannot read it: {e}")
@@ -209,7 +223,7 @@ class _SourceError(Exception):
     """Reading the recording on the box failed (as opposed to writing the stick)."""
 
 
-def _copy(src: int, tmp: Path, buf: bytearray, on_bytes: Callable[[int], None]) -> int:
+def _copy(src: int, tmp: Path, on_bytes: Callable[[int], None]) -> int:
     """Copy in the kernel (sendfile: the bytes never pass through Python), a chunk at a time for
     on_bytes; a chunk sendfile fails on is read and written instead, which either goes on or
     raises the same error from the side it belongs to (_SourceError: the box's file)."""
@@ -220,7 +234,7 @@ def _copy(src: int, tmp: Path, buf: bytearray, on_bytes: Callable[[int], None]) 
             try:
                 n = os.sendfile(fd, src, None, CHUNK)
             except OSError:
-                n = _read_write(src, fd, buf)
+                n = _read_write(src, fd)
             if not n:
                 return size
             size += n
@@ -229,15 +243,15 @@ def _copy(src: int, tmp: Path, buf: bytearray, on_bytes: Callable[[int], None]) 
         os.close(fd)
 
 
-def _read_write(src: int, fd: int, buf: bytearray) -> int:
+def _read_write(src: int, fd: int) -> int:
     try:
-        n = os.readv(src, [buf])
+        data = os.read(src, CHUNK)
     except OSError as e:
         raise _SourceError(e.strerror or str(e)) from None
-    view = memoryview(buf)[:n]
+    view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-    return n
+    return len(data)
 
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
