@@ -1,16 +1,16 @@
 """Many recordings onto the stick, verified: the export's copy, a group commit.
 
 The main thread copies file after file under temporary names (.NAME.partial; sendfile, so the
-bytes never pass through Python). A worker thread takes whatever has been written since it last
-looked (at least GROUP_BYTES, or what came within GROUP_WAIT_S), as one group, and makes it real:
-  1. one flush of the stick for the group (syncfs(2), else an fsync per file);
-  2. each file read back from the device (its page cache dropped) and hashed against the
-     catalog's SHA-256 while the main thread copies the next ones;
-  3. the verified files' journal lines in one write and one fsync, then their renames to the
-     real names and one fsync per folder touched; the older copies of re-exported recordings
-     (their hash changed) removed after that.
+bytes never pass through Python). Two worker threads make them real, a group at a time (what was
+written since the last group: at least GROUP_BYTES, or what came within GROUP_WAIT_S):
+  1. the first flushes the stick once for the group (syncfs(2), else an fsync per file);
+  2. the second reads each file of the group back from the device (its page cache dropped) and
+     hashes it against the catalog's SHA-256, while the first flushes the next group and the
+     main thread copies on; then it writes the verified files' journal lines in one write and
+     one fsync, renames them to their real names with one fsync per folder touched, and removes
+     the older copies of re-exported recordings (their hash changed).
 On a slow stick the flushes take long, so groups grow and flushes are few; on a fast one a group
-may be a single file. The copy never runs more than BATCH_BYTES or BATCH_FILES ahead of what is
+may be small. The copy never runs more than BATCH_BYTES or BATCH_FILES ahead of what is
 verified. So a file under its real name is always verified and durable, a journal line counts
 only once its file is there at its size (stick.read_journal), and a kill, a pull or a full stick
 at any point leaves partial files (removed by the rerun) and at most that much to copy again.
@@ -35,7 +35,7 @@ from .copying import CHUNK, hash_file, tmp_name
 
 BATCH_BYTES = 64 << 20          # the copy runs at most this far ahead of what is verified
 BATCH_FILES = 64
-GROUP_BYTES = 4 << 20           # a group is flushed once this much waits (fewer flushes on a fast target)
+GROUP_BYTES = 16 << 20          # a group is flushed once this much waits (fewer flushes on a fast target)
 GROUP_WAIT_S = 0.2              # or once its first file has waited this long
 
 
@@ -96,8 +96,11 @@ class _Pipeline:
         self.ahead = threading.Condition()
         self.files = self.nbytes = 0               # written, not yet verified (under ahead)
         self.failure: BaseException | None = None
-        self.worker = threading.Thread(target=self._work, name="export-verify", daemon=True)
-        self.worker.start()
+        self.flushed: queue.SimpleQueue[tuple[list[Written], bool]] = queue.SimpleQueue()
+        self.workers = [threading.Thread(target=self._flushing, name="export-flush", daemon=True),
+                        threading.Thread(target=self._checking, name="export-verify", daemon=True)]
+        for worker in self.workers:
+            worker.start()
 
     def room_for_one(self) -> bool:
         """Wait until the copy is not too far ahead of the checks; False once the worker failed."""
@@ -116,7 +119,8 @@ class _Pipeline:
     def finish(self) -> None:
         """Let the worker make real what was written, and tell the job about it."""
         self.todo.put(None)
-        self.worker.join()
+        for worker in self.workers:
+            worker.join()
         self.absorb()
 
     def absorb(self) -> None:
@@ -150,7 +154,9 @@ class _Pipeline:
                 break
         return group
 
-    def _work(self) -> None:
+    def _flushing(self) -> None:
+        """The first worker: flush each group, then hand it to the second (the stick writes one
+        group while the one before is read back)."""
         done = False
         while not done:
             group = self._next_group()
@@ -158,7 +164,19 @@ class _Pipeline:
             group = [w for w in group if w is not None]
             try:
                 if self.failure is None:
-                    self._commit(_flush_and_verify(self.data_dir, self.root, group))
+                    _flush(self.root, group)
+            except BaseException as e:      # noqa: BLE001  (the copying thread raises it)
+                self.failure = e
+            self.flushed.put((group, done))
+
+    def _checking(self) -> None:
+        """The second worker: read back, verify, journal and rename each flushed group."""
+        done = False
+        while not done:
+            group, done = self.flushed.get()
+            try:
+                if self.failure is None:
+                    self._commit(_verify(self.data_dir, group))
             except BaseException as e:      # noqa: BLE001  (the copying thread raises it)
                 self.failure = e
             finally:
@@ -281,11 +299,10 @@ def _flush(root: Path, written: list[Written]) -> None:
             os.close(fd)
 
 
-def _flush_and_verify(data_dir: Path, root: Path, written: list[Written]) -> list[tuple[Written, str | None]]:
-    """(file, None) when what reads back from the stick, once flushed, is the catalog's recording,
-    else why not; a mismatch is blamed on the box's file when that no longer matches the catalog
+def _verify(data_dir: Path, written: list[Written]) -> list[tuple[Written, str | None]]:
+    """(file, None) when what reads back from the stick (flushed) is the catalog's recording, else
+    why not; a mismatch is blamed on the box's file when that no longer matches the catalog
     either."""
-    _flush(root, written)
     checked = []
     for w in written:
         sha256 = w.item.call["sha256"]
