@@ -12,9 +12,9 @@ where the kernel cannot mount it); it is unmounted after the run. Before every r
 is dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`), so both sides read the recordings from
 disk alike. The sides:
 - `hookline export --to TARGET --json`, a new process: Python's start and imports (from disk, the
-  cache being dropped), then the job: batches copied with sendfile, each flushed once (syncfs),
-  read back and hashed in a worker thread while the next copies, journaled, renamed; then the
-  indexes and SHA256SUMS. Its summary must say complete, with every call copied, or the
+  cache being dropped), then the job: files copied with sendfile, flushed a group at a time
+  (syncfs), read back and hashed in worker threads while the next copy, journaled, renamed; then
+  the indexes and SHA256SUMS. Its summary must say complete, with every call copied, or the
   benchmark fails;
 - the same job in a running process (job.run in this one, imports done), as the box's button and
   web UI run it in the recorder;
