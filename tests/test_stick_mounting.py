@@ -15,19 +15,10 @@ from pathlib import Path
 import pytest
 
 import simtools as st
+import sticktools
 from appliance.export import mounting, sticks
 
 FIRMWARE = st.REPO / "firmware_config"
-CONFIG = """
-[[line]]
-id = 1
-capture = "line1"
-[line.offhook]
-pin = 17
-
-[export]
-mount_root = "{root}"
-"""
 
 
 def helper(action: str, device: str, config: Path) -> subprocess.CompletedProcess:
@@ -64,7 +55,7 @@ def loop_stick(tmp_path):
 def test_the_helper_mounts_by_label_with_safe_options_and_unmounts(tmp_path, loop_stick):
     root = tmp_path / "media"
     config = tmp_path / "hookline.toml"
-    config.write_text(CONFIG.format(root=root))
+    sticktools.write_config(config, root)
     first, second = loop_stick("Office Calls/26"), loop_stick("Office Calls/26")
     assert helper("mount", first, config).returncode == 0
     mounted = helper("mount", second, config)
@@ -88,7 +79,7 @@ def test_the_helper_mounts_by_label_with_safe_options_and_unmounts(tmp_path, loo
 
 def test_the_helper_refuses_what_it_must_not_mount(tmp_path):
     config = tmp_path / "hookline.toml"
-    config.write_text(CONFIG.format(root=tmp_path / "media"))
+    sticktools.write_config(config, tmp_path / "media")
     bad = helper("mount", "../sda", config)
     assert bad.returncode == 2 and "not a device name" in bad.stderr
     assert mounting.mount_name("..", "sdb1", tmp_path) == "sdb1"

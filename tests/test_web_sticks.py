@@ -16,18 +16,6 @@ from appliance.present.words import size
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
-CONFIG = """
-data_dir = "{data}"
-
-[[line]]
-id = 1
-capture = "line1"
-[line.offhook]
-pin = 17
-
-[export]
-mount_root = "{root}"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +25,7 @@ def site(tmp_path_factory):
     data = wt.make_data(base)
     config = base / "hookline.toml"
     root = base / "media"
-    config.write_text(CONFIG.format(data=data, root=root))
+    sticktools.write_config(config, root, data)
     server = web.serve_in_thread(data, "127.0.0.1", 0, config_file=config)
     try:
         yield wt.login(f"http://127.0.0.1:{server.port}", "listener"), root
