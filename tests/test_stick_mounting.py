@@ -60,6 +60,7 @@ def test_the_helper_mounts_by_label_with_safe_options_and_unmounts(tmp_path, loo
     assert helper("mount", first, config).returncode == 0
     mounted = helper("mount", second, config)
     assert mounted.returncode == 0, mounted.stderr
+    assert helper("mount", second, config).returncode == 0           # the unit started again: no second mount
     found = sticks.find(root)
     assert [s.label for s in found] == ["Office_Calls_26", f"Office_Calls_26_{second}"]
     assert all(s.fstype == "ext4" and s.problem is None for s in found)
