@@ -130,3 +130,18 @@ def loop_stick(mount_root: Path, label: str, image: Path, size_mb: int = 80, *,
     finally:
         unmount(point)
         subprocess.run(["losetup", "-d", device], capture_output=True)
+
+
+def write_config(path: Path, mount_root: Path, data: Path | None = None) -> Path:
+    """A box config (hookline.toml) with one line, whose [export] mount_root is the test's."""
+    path.write_text((f'data_dir = "{data}"\n' if data else "") + f"""
+[[line]]
+id = 1
+capture = "line1"
+[line.offhook]
+pin = 17
+
+[export]
+mount_root = "{mount_root}"
+""")
+    return path

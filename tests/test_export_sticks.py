@@ -22,18 +22,6 @@ from test_export import FAULTS, box, listed, mp3s, sha_check, summary, template 
 
 pytestmark = pytest.mark.xdist_group("export_sticks")
 
-CONFIG = """
-data_dir = "{data}"
-
-[[line]]
-id = 1
-capture = "line1"
-[line.offhook]
-pin = 17
-
-[export]
-mount_root = "{root}"
-"""
 SECOND = f"2026-03-15/.000002_L2_out_-674155550999.mp3{stick.PARTIAL}"
 
 
@@ -42,7 +30,7 @@ def box_config(box, tmp_path):  # noqa: F811  (the fixture imported above)
     """(data folder, catalog rows, config file, mount root): the box's config names both."""
     data, rows = box
     config = tmp_path / "hookline.toml"
-    config.write_text(CONFIG.format(data=data, root=tmp_path / "media"))
+    sticktools.write_config(config, tmp_path / "media", data)
     return data, rows, config, tmp_path / "media"
 
 

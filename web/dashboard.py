@@ -1,7 +1,8 @@
 """The first page after login: each line's live state, today's calls, the disk, the USB sticks
-plugged in (as the page is drawn), and warnings.
+plugged in, and warnings.
 The page keeps itself current without a reload (web/static/dashboard.js): the line cards and
-warnings from /api/v1/status every second, today's calls from /today when they change."""
+warnings from /api/v1/status every second, today's calls from /today when they change; and
+web/static/sticks.js the sticks from /sticks every few seconds."""
 from __future__ import annotations
 
 from typing import Any
@@ -66,6 +67,13 @@ def _row(call: dict[str, Any], reason: str | None) -> dict[str, Any]:
             "time": local_time(call["started_at"], "%H:%M"), "what": " · ".join(what), "status": call["status"],
             "status_text": words.status(call["status"]),
             "reason": reason}
+
+
+@bp.get("/sticks")
+@require("listen")
+def sticks():
+    """The sticks as the dashboard shows them (for its script)."""
+    return jsonify(sticks=stick_rows(current_app.config["MOUNT_ROOT"]))
 
 
 def stick_rows(mount_root) -> list[dict[str, Any]]:
