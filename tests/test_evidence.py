@@ -230,7 +230,7 @@ def test_the_package_holds_every_call_of_the_number_verified_and_nothing_else(bo
     assert "3 calls, 3 recordings." in readme
     entry = last_entry(data)
     assert entry["user"].startswith("console:") and entry["detail"]["calls"] == [calls[n]["id"] for n in MINE]
-    assert entry["detail"]["complete"] is True and "4155550123" not in json.dumps(entry) and KEY not in json.dumps(entry)
+    assert entry["detail"]["written"] is True and "4155550123" not in json.dumps(entry) and KEY not in json.dumps(entry)
     again = evidence(data, to, "--number", KEY, "--evidence", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)["package"] == f"{root}_2", "never over an earlier one"
 
@@ -243,6 +243,7 @@ def test_a_tampered_recording_is_left_out_and_reported(box, tmp_path):
         f.write(b"\x00\x01\x02")
     proc = evidence(data, tmp_path, "--number", NUMBER, "--evidence")
     assert proc.returncode == 1, proc.stderr
+    assert "access package written: 3 call(s), 2 recording(s)" in proc.stderr
     assert f"NOT in the package: call {dialed['id']}" in proc.stderr
     [root] = tmp_path.glob("Hookline-access-*")
     assert not list(tmp_path.glob(".Hookline-access-*")), "no temporary folder left"
@@ -291,7 +292,7 @@ def test_busy_missing_and_full_targets(box, tmp_path):
         full = evidence(data, small, "--number", NUMBER, "--evidence", "--json")
         assert full.returncode == 4 and json.loads(full.stdout)["stopped_because"] == "The target is full."
         assert list(small.iterdir()) == [], "no half-written package"
-    assert last_entry(data)["detail"]["complete"] is False
+    assert last_entry(data)["detail"]["written"] is False
 
 
 def test_the_web_page_counts_and_its_zip_unpacks_and_verifies(box, tmp_path):

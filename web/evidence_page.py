@@ -8,6 +8,7 @@ never in a URL, and the audit entry ("evidence-export") keeps its fingerprint, n
 from __future__ import annotations
 
 import hashlib
+import logging
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,9 +23,11 @@ from appliance.export.job import _audit_head as audit_head
 from appliance.store import by_number, times
 
 from .auth import record, require
-from .calls_zip import CHUNK, ZIP_EPOCH, _Pipe
+from .calls_zip import CHUNK, ZIP_EPOCH, _Pipe  # the streaming ZIP's write-only pipe
 from .db import get_box, get_db, get_zone
 from .erasure import NUMBER_MAX
+
+log = logging.getLogger("hookline.web")
 
 bp = Blueprint("evidence", __name__)
 
@@ -91,7 +94,12 @@ def _stream(folder: str, docs: dict[str, bytes], sums: bytes, recordings: list[p
         for rec in recordings:
             started = max(times.parse(rec.call["started_at"]).astimezone(zone).replace(tzinfo=None), ZIP_EPOCH)
             info = zipfile.ZipInfo(f"{folder}/{rec.name}", started.timetuple()[:6])
-            with open(rec.source, "rb") as source, archive.open(info, "w") as member:
+            try:
+                source = open(rec.source, "rb")
+            except OSError as e:       # gone since it was hashed (retention): SHA256SUMS shows it missing
+                log.warning("call %s: its recording was left out of the access package: %s", rec.call["id"], e)
+                continue
+            with source, archive.open(info, "w") as member:
                 while chunk := source.read(CHUNK):
                     member.write(chunk)
                     yield pipe.take()

@@ -38,7 +38,7 @@ class Result:
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"complete": self.exit_code in (job.OK, job.MISMATCH) and self.folder is not None,
+        return {"complete": self.exit_code == job.OK, "written": self.folder is not None,
                 "exit_code": self.exit_code, "target": self.target, "package": self.folder, "calls": self.calls,
                 "recordings": self.recordings, "bytes_copied": self.bytes_copied, "mismatched": self.mismatched,
                 "stopped_because": self.stopped_because, "seconds": round(self.seconds, 3)}
@@ -130,7 +130,7 @@ def run(db: sqlite_utils.Database, data_dir: Path, target: Path, p: package.Plan
     result.seconds = time.monotonic() - began
     audit.append(db, "evidence-export", user=by, remote_addr=remote_addr,
                  detail={**audit_facts(p, result.recordings, [m["call_id"] for m in result.mismatched]),
-                         "to": result.target, "complete": result.folder is not None,
+                         "to": result.target, "written": result.folder is not None,
                          "exit_code": result.exit_code, "stopped_because": result.stopped_because,
                          **(audit_detail or {})})
     return result
