@@ -102,6 +102,15 @@ CASES = [
      "Removed the announcement to callers 'notice.wav' (8.5 s)"),
     ("erase", None, "manager", {"count": 3, "refused": 1, "number_hash": "36a2cef4ff9bf7a1abd2a933"},
      "Erased 3 calls with one number (SHA-256 36a2cef4ff9b…); 1 call refused (on hold or under the minimum age)"),
+    ("evidence-export", None, "manager", {"count": 3, "recordings": 2, "number_hash": "36a2cef4ff9bf7a1abd2a933",
+                                          "via": "web zip", "left_out": ["a1"]},
+     "Made the access package for one number (SHA-256 36a2cef4ff9b…): 3 calls, 2 recordings, as a ZIP; "
+     "1 recording left out (no longer matching its hash)"),
+    ("evidence-export", None, "console:root", {"count": 1, "recordings": 1, "number_hash": "36a2cef4ff9bf7a1abd2",
+                                               "to": "/media/usb", "written": False,
+                                               "stopped_because": "The target is full.", **CONSOLE},
+     "Made the access package for one number (SHA-256 36a2cef4ff9b…): 1 call, 1 recording, to /media/usb "
+     "(not written: The target is full.)"),
 ]
 
 
@@ -144,6 +153,7 @@ def test_the_author_as_people_read_it():
     ("listen", "c-in", {"length": "long"}),
     ("recover", None, {"calls": 3}),
     ("erase", None, {"count": "many"}),
+    ("evidence-export", None, {"count": "many", "left_out": "x"}),
     ("frobnicate", "thing", {"x": 1}),
     ("logout", None, {"everywhere_else": True, "sessions_ended": "two"}),
     ("delete", "nowhere", {"started_at": "not a time"}),

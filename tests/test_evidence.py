@@ -306,6 +306,8 @@ def test_the_web_page_counts_and_its_zip_unpacks_and_verifies(box, tmp_path):
         assert "3 calls with this number, 3 with a recording" in text
         bad = manager.post_form("/evidence", {"number": "call me"}, "/evidence")
         assert bad.status_code == 400 and "is not a phone number" in bad.text
+        none = manager.post_form("/evidence/package.zip", {"number": "(212) 555-0100"}, "/evidence")
+        assert none.status_code == 400 and "No call has this number" in none.text
         got = manager.post_form("/evidence/package.zip", {"number": NUMBER}, "/evidence")
         assert got.status_code == 200 and got.headers["Content-Type"] == "application/zip"
         assert got.headers["Content-Disposition"].startswith(f'attachment; filename="Hookline-access-{KEY}-')

@@ -38,9 +38,15 @@ class EvidenceForm(FlaskForm):
     number = StringField("Phone number", validators=[DataRequired(), Length(max=NUMBER_MAX)])
 
 
-def _plan(form: EvidenceForm) -> package.Plan:
-    return package.plan(get_db(), current_app.config["DATA_DIR"], form.number.data, get_box().phone_region,
-                        get_zone())
+def _asked(form: EvidenceForm):
+    """(the plan for the number the form sends, None) or (None, the page that says what is wrong)."""
+    if not form.validate_on_submit():
+        return None, _refused(form)
+    try:
+        return package.plan(get_db(), current_app.config["DATA_DIR"], form.number.data, get_box().phone_region,
+                            get_zone()), None
+    except by_number.NumberError as e:
+        return None, _refused(form, str(e))
 
 
 def _refused(form: EvidenceForm, message: str | None = None):
@@ -58,12 +64,9 @@ def index():
     form = EvidenceForm()
     if not form.is_submitted():
         return render_template("evidence.html", form=form, plan=None, shown=SHOWN)
-    if not form.validate_on_submit():
-        return _refused(form)
-    try:
-        plan = _plan(form)
-    except by_number.NumberError as e:
-        return _refused(form, str(e))
+    plan, refusal = _asked(form)
+    if plan is None:
+        return refusal
     return render_template("evidence.html", form=form, plan=plan, shown=SHOWN)
 
 
@@ -111,12 +114,9 @@ def _stream(folder: str, docs: dict[str, bytes], sums: bytes, recordings: list[p
 @require("evidence")
 def download():
     form = EvidenceForm()
-    if not form.validate_on_submit():
-        return _refused(form)
-    try:
-        plan = _plan(form)
-    except by_number.NumberError as e:
-        return _refused(form, str(e))
+    plan, refusal = _asked(form)
+    if plan is None:
+        return refusal
     if not plan.calls:
         return _refused(form, "No call has this number: there is nothing to put in a package.")
     db, zone = get_db(), get_zone()

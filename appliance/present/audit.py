@@ -32,7 +32,7 @@ ACTION_LABELS = {
     "dnr-add": "Added to the do-not-record list", "dnr-remove": "Removed from the do-not-record list",
     "announcement": "Announcement to callers",
     "pause": "Paused recording", "resume": "Resumed recording",
-    "erase": "Erasures by number",
+    "erase": "Erasures by number", "evidence-export": "Access packages by number",
 }
 
 
@@ -304,6 +304,7 @@ _WORDING = {
     "dnr-remove": lambda *args: _dnr(*args, "Removed"),
     "announcement": _announcement,
     "erase": lambda entry, target, detail, ctx: _erased(detail),
+    "evidence-export": lambda entry, target, detail, ctx: _evidence(detail),
 }
 
 
@@ -321,3 +322,16 @@ def _erased(detail: dict) -> str:
     count, refused = detail.get("count", 0), detail.get("refused", 0)
     said = f"Erased {plural(int(count), 'call')} with one number (SHA-256 {str(detail.get('number_hash', ''))[:12]}…)"
     return said + (f"; {plural(int(refused), 'call')} refused (on hold or under the minimum age)" if refused else "")
+
+
+def _evidence(detail: dict) -> str:
+    """'Made the access package for one number (SHA-256 36a2cef4ff9b…): 3 calls, 2 recordings, as a
+    ZIP; 1 recording left out (it no longer matches its hash)'."""
+    count, recordings = detail.get("count", 0), detail.get("recordings", 0)
+    said = (f"Made the access package for one number (SHA-256 {str(detail.get('number_hash', ''))[:12]}…): "
+            f"{plural(int(count), 'call')}, {plural(int(recordings), 'recording')}, "
+            + ("as a ZIP" if detail.get("via") == "web zip" else f"to {detail.get('to') or 'a folder'}"))
+    if detail.get("via") != "web zip" and not detail.get("written", True):
+        return f"{said} (not written: {detail.get('stopped_because') or 'stopped'})"
+    left_out = detail.get("left_out") if isinstance(detail.get("left_out"), list) else []
+    return said + (f"; {plural(len(left_out), 'recording')} left out (no longer matching its hash)" if left_out else "")
