@@ -279,7 +279,7 @@ def test_bad_input_writes_nothing(box, tmp_path, args, said):
     assert list(out.iterdir()) == []
 
 
-def test_busy_missing_and_full_targets(box, tmp_path):
+def test_busy_missing_full_and_read_only_targets(box, tmp_path):
     data, _, _ = box
     out = tmp_path / "out"
     out.mkdir()
@@ -292,6 +292,10 @@ def test_busy_missing_and_full_targets(box, tmp_path):
         full = evidence(data, small, "--number", NUMBER, "--evidence", "--json")
         assert full.returncode == 4 and json.loads(full.stdout)["stopped_because"] == "The target is full."
         assert list(small.iterdir()) == [], "no half-written package"
+    with st.small_tmpfs(tmp_path / "ro", "1m") as read_only:
+        subprocess.run(["mount", "-o", "remount,ro", str(read_only)], check=True)
+        ro = evidence(data, read_only, "--number", NUMBER, "--evidence")
+    assert ro.returncode == 5 and "is read-only: cannot write the package there" in ro.stderr, ro.stderr
     assert last_entry(data)["detail"]["written"] is False
 
 

@@ -23,6 +23,7 @@ from appliance.export.job import _audit_head as audit_head
 from appliance.store import by_number, times
 
 from .auth import record, require
+from .calls import recording_file
 from .calls_zip import CHUNK, ZIP_EPOCH, _Pipe  # the streaming ZIP's write-only pipe
 from .db import get_box, get_db, get_zone
 from .erasure import NUMBER_MAX
@@ -71,9 +72,13 @@ def index():
 
 
 def _left_out(plan: package.Plan) -> dict[str, str]:
-    """The recordings whose file is gone or no longer matches its catalog hash: call id -> why."""
+    """The recordings whose file is gone, outside DATA/recordings (a tampered catalog row), or no
+    longer matches its catalog hash: call id -> why."""
     out = {}
     for rec in plan.recordings:
+        if recording_file(current_app.config["DATA_DIR"], rec.call["path"]) is None:
+            out[rec.call["id"]] = "its file is not in the recordings folder"
+            continue
         try:
             with open(rec.source, "rb") as f:
                 same = hashlib.file_digest(f, "sha256").hexdigest() == rec.sha256
@@ -86,6 +91,12 @@ def _left_out(plan: package.Plan) -> dict[str, str]:
 
 
 def _stream(folder: str, docs: dict[str, bytes], sums: bytes, recordings: list[package.Recording],
+            zone) -> Iterator[bytes]:
+    """The ZIP in pieces as they are made (none empty)."""
+    return (piece for piece in _pieces(folder, docs, sums, recordings, zone) if piece)
+
+
+def _pieces(folder: str, docs: dict[str, bytes], sums: bytes, recordings: list[package.Recording],
             zone) -> Iterator[bytes]:
     """The ZIP: every document, SHA256SUMS, then each recording read a chunk at a time."""
     pipe, now = _Pipe(), datetime.now(zone).replace(tzinfo=None)

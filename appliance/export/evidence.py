@@ -11,7 +11,7 @@ import errno
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,13 +93,22 @@ def _write(db, p: package.Plan, work: Path, result: Result, seal_path: Path | No
                                   "catalog holds and were left out of the package.")
 
 
+def _failed(target: Path, e: OSError) -> tuple[int, str]:
+    """The exit code and the sentence for a target that failed while the package was written."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return job.FULL, "The target is full."
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return job.TARGET, f"{target} is read-only: cannot write the package there."
+    return job.TARGET, f"The target failed: {e.strerror or e}."
+
+
 def _check_target(target: Path) -> None:
     if not target.is_dir():
         raise job.TargetError(f"{target} is not there (is the stick mounted?)")
 
 
 def run(db: sqlite_utils.Database, data_dir: Path, target: Path, p: package.Plan, *, by: str | None,
-        today: date | None = None, seal_path: Path | None = None, progress: job.Progress | None = None,
+        seal_path: Path | None = None, progress: job.Progress | None = None,
         audit_detail: dict[str, Any] | None = None, remote_addr: str | None = None) -> Result:
     """Write the package for plan `p` into target; the audit entry names `by`."""
     began, result = time.monotonic(), Result(str(target), calls=len(p.calls))
@@ -109,7 +118,7 @@ def run(db: sqlite_utils.Database, data_dir: Path, target: Path, p: package.Plan
             _check_target(target)
             _remove_leftovers(target)
             zone = zonemod.box_zone(boxmod.facts(db).timezone)
-            name = _free_name(target, p.folder(today or datetime.now(zone).date()))
+            name = _free_name(target, p.folder(datetime.now(zone).date()))
             work = target / f".{name}{stick.PARTIAL}"
             work.mkdir()
             _write(db, p, work, result, seal_path, progress or job.Quiet())
@@ -121,9 +130,7 @@ def run(db: sqlite_utils.Database, data_dir: Path, target: Path, p: package.Plan
     except job.TargetError as e:
         result.exit_code, result.stopped_because = job.TARGET, str(e)
     except OSError as e:
-        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
-        result.exit_code = job.FULL if full else job.TARGET
-        result.stopped_because = "The target is full." if full else f"The target failed: {e.strerror or e}."
+        result.exit_code, result.stopped_because = _failed(target, e)
     finally:
         if work is not None:            # never leave a half-written package behind
             shutil.rmtree(work, ignore_errors=True)

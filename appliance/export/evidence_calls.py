@@ -82,7 +82,7 @@ def record(db: sqlite_utils.Database, call: dict[str, Any], box: BoxFacts, zone:
     return {
         "call_id": call["id"], "part": call.get("part") or 1, "previous_part": call.get("previous_id"),
         "started": _moment(call.get("started_at"), zone), "ended": _moment(call.get("ended_at"), zone),
-        "time_zone": zonemod.zone_label(zone), "duration_s": call.get("duration_s"),
+        "time_zone": zonemod.zone_label(zone, times.parse(call["started_at"])), "duration_s": call.get("duration_s"),
         "line": call.get("line"), "line_name": box.line_name(call["line"]),
         "direction": call.get("direction"), "direction_words": direction(call.get("direction")),
         **_party_numbers(call, region),
