@@ -30,20 +30,21 @@ def _seal_path(data_dir: Path) -> Path | None:
 @click.option("--until", help="calls up to and including this day (YYYY-MM-DD)")
 @click.option("--line", "line_id", type=int, help="only this line's calls")
 @click.option("--number", help="only calls with this number (caller ID or dialed, written any way)")
+# --evidence stays out of export()'s arguments: it is read from the context (export_evidence.py).
+@click.option("--evidence", is_flag=True, expose_value=False,
+              callback=lambda ctx, _, value: ctx.meta.update(evidence=value),
+              help="with --number: the access package for that number, in its own folder (docs/cli.md)")
 @click.option("--new", "new", is_flag=True, help="only what no earlier export took to this stick")
-@click.option("--evidence", is_flag=True, help="with --number: the access package for that number (calls, "
-              "metadata, events, audit entries, SHA256SUMS, README) in its own folder")
 @click.option("--json", "as_json", is_flag=True, help="one JSON summary on stdout")
 @data_option
 def export(to: str, since: str | None, until: str | None, line_id: int | None, number: str | None, new: bool,
-           evidence: bool, as_json: bool, data: str | None) -> None:
+           as_json: bool, data: str | None) -> None:
     """Copy recordings to a stick as Hookline/YYYY-MM-DD/*.mp3, each read back and checked
-    against its SHA-256, with index.html, index.csv, SHA256SUMS and the audit log's head.
-    With --number N --evidence: the access package for N (docs/cli.md)."""
-    from ..export import job, selection
-    if evidence:
+    against its SHA-256, with index.html, index.csv, SHA256SUMS and the audit log's head."""
+    if click.get_current_context().meta.get("evidence"):
         from .export_evidence import evidence_export
-        evidence_export(Path(to), number, since, until, line_id, new, as_json, data, _seal_path)
+        evidence_export(click.get_current_context().params)
+    from ..export import job, selection
     data_dir = _data_dir(data)
     db = _open_db(data_dir)
     view = BoxView.of(db)

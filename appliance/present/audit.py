@@ -29,10 +29,11 @@ ACTION_LABELS = {
     "settings": "Changed settings", "user-add": "Added users", "user-change": "Changed users",
     "user-remove": "Removed users", "token-create": "Created API tokens", "token-revoke": "Revoked API tokens",
     "export": "Exports", "recover": "Recovered calls",
+    "evidence-export": "Access packages by number",
     "dnr-add": "Added to the do-not-record list", "dnr-remove": "Removed from the do-not-record list",
     "announcement": "Announcement to callers",
     "pause": "Paused recording", "resume": "Resumed recording",
-    "erase": "Erasures by number", "evidence-export": "Access packages by number",
+    "erase": "Erasures by number",
 }
 
 
@@ -299,12 +300,12 @@ _WORDING = {
     "token-create": lambda *args: _token(*args, "Created", "for"),
     "token-revoke": lambda *args: _token(*args, "Revoked", "of"),
     "export": lambda entry, target, detail, ctx: _exported(detail),
+    "evidence-export": lambda entry, target, detail, ctx: _evidence(detail),
     "recover": _recover,
     "dnr-add": lambda *args: _dnr(*args, "Added"),
     "dnr-remove": lambda *args: _dnr(*args, "Removed"),
     "announcement": _announcement,
     "erase": lambda entry, target, detail, ctx: _erased(detail),
-    "evidence-export": lambda entry, target, detail, ctx: _evidence(detail),
 }
 
 
