@@ -199,3 +199,19 @@ def test_ctrl_c_in_hookline_export_cancels_cleanly_with_exit_6(box, tmp_path):
     assert not partial[0].exists() and not list(target.rglob("*.partial")) and (hookline / stick.INCOMPLETE).exists()
     assert len(list(hookline.rglob("*.mp3"))) == 1
     assert (hookline / "index.csv").read_text(encoding="utf-8-sig").count("\n") == 1 + 1
+
+
+def test_a_stick_that_cannot_be_ejected_is_an_error_that_says_not_to_pull_it(box):
+    data, _, _, ask, root = box
+    with et.usb_stick(root) as usb:
+        held = os.open(usb.point, os.O_RDONLY)          # something still uses the stick
+        try:
+            ask("export-start", selection={"new": True})
+            status = finished(ask)
+        finally:
+            os.close(held)
+        assert status["state"] == "error" and status["result"]["complete"], status
+        assert status["message"].startswith("Done: 6 recordings copied and verified to the stick OFFICE, but the "
+                                            "stick could not be ejected: Could not unmount the stick at ")
+        assert status["message"].endswith("Do not pull it out yet.") and usb.point.is_mount()
+    assert export_events(data)[-1]["outcome"] == "error"
