@@ -19,6 +19,8 @@ from pathlib import Path
 from ..present.words import size
 
 SUPPORTED = ("vfat", "exfat", "ext4")
+NAMES = {"vfat": "FAT32", "exfat": "exFAT", "ext4": "ext4", "ntfs": "NTFS", "ntfs3": "NTFS", "fuseblk": "NTFS or exFAT",
+         "hfsplus": "Mac OS Extended", "iso9660": "CD-ROM", "btrfs": "Btrfs", "xfs": "XFS"}
 NEARLY_FULL_BYTES = 50 * 1024 * 1024      # less than this free: an export would stop at once
 MOUNTINFO = Path("/proc/self/mountinfo")
 UNIT = "hookline-stick@{}.service"
@@ -44,7 +46,7 @@ class Stick:
 
 
 @dataclass(frozen=True)
-class _Mount:
+class Mount:
     point: Path
     source: str
     fstype: str
@@ -56,9 +58,9 @@ def _unescape(field: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
-def _mounts(mountinfo: Path = MOUNTINFO) -> dict[Path, _Mount]:
+def _mounts(mountinfo: Path = MOUNTINFO) -> dict[Path, Mount]:
     """Mount point -> what is mounted there now (the last mount on a point hides earlier ones)."""
-    mounts: dict[Path, _Mount] = {}
+    mounts: dict[Path, Mount] = {}
     for line in mountinfo.read_text(errors="replace").splitlines():
         fields = line.split(" ")
         try:
@@ -67,11 +69,11 @@ def _mounts(mountinfo: Path = MOUNTINFO) -> dict[Path, _Mount]:
             fstype, source, super_opts = fields[dash + 1], _unescape(fields[dash + 2]), fields[dash + 3]
         except (ValueError, IndexError):
             continue
-        mounts[point] = _Mount(point, source, fstype, frozenset(fields[5].split(",") + super_opts.split(",")))
+        mounts[point] = Mount(point, source, fstype, frozenset(fields[5].split(",") + super_opts.split(",")))
     return mounts
 
 
-def _under(mount_root: Path) -> list[_Mount]:
+def mounted_under(mount_root: Path) -> list[Mount]:
     root = Path(os.path.realpath(mount_root))
     return sorted((m for p, m in _mounts().items() if p != root and p.is_relative_to(root)),
                   key=lambda m: str(m.point))
@@ -80,16 +82,22 @@ def _under(mount_root: Path) -> list[_Mount]:
 def find(mount_root: Path) -> list[Stick]:
     """The volumes mounted under mount_root (not mount_root itself), by mount point."""
     sticks = []
-    for mount in _under(mount_root):
+    for mount in mounted_under(mount_root):
         try:
             st = os.statvfs(mount.point)
         except OSError:        # pulled a moment ago: its mount is on its way out
             continue
-        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize     # free as free_bytes()
         read_only = "ro" in mount.options or not _writable(mount.point)
         sticks.append(Stick(mount.point, mount.point.name, mount.fstype, total, free, read_only,
                             _problem(mount.fstype, read_only, free)))
     return sticks
+
+
+def free_bytes(path: Path) -> int:
+    """The room an unprivileged writer has on the filesystem holding path."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 def _writable(point: Path) -> bool:
@@ -101,7 +109,7 @@ def _writable(point: Path) -> bool:
 
 def _problem(fstype: str, read_only: bool, free: int) -> str | None:
     if fstype not in SUPPORTED:
-        return (f"The stick's filesystem is {fstype}, which the box does not export to: "
+        return (f"The stick's filesystem is {filesystem_name(fstype)}, which the box does not export to: "
                 "format it as FAT32 or exFAT (ext4 also works, but Windows and Macs cannot read it).")
     if read_only:
         return ("The stick is read-only: slide its lock switch off and plug it in again, "
@@ -109,6 +117,11 @@ def _problem(fstype: str, read_only: bool, free: int) -> str | None:
     if free < NEARLY_FULL_BYTES:
         return f"The stick is nearly full: only {size(free)} free. Make room on it or use another stick."
     return None
+
+
+def filesystem_name(fstype: str) -> str:
+    """The filesystem as people know it: vfat -> FAT32."""
+    return NAMES.get(fstype, fstype)
 
 
 def eject(path: Path) -> None:
@@ -142,7 +155,7 @@ def _flush(path: Path) -> None:
         os.close(fd)
 
 
-def _unit_of(mount: _Mount) -> str | None:
+def _unit_of(mount: Mount) -> str | None:
     """The hookline-stick@ unit that mounted this stick, when systemd runs it; else None."""
     if not mount.source.startswith("/dev/") or shutil.which("systemctl") is None:
         return None
