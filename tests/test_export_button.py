@@ -213,8 +213,9 @@ def test_the_export_button_config_is_checked(table, message):
 
 def test_the_example_config_s_export_table_works_once_uncommented():
     text = (st.REPO / "firmware_config" / "hookline.toml").read_text()
-    block = text[text.index("# [export]\n"):]
-    opened = text.replace(block, "\n".join(line[2:] for line in block.splitlines()) + "\n")
+    start = text.index("[export]\n")
+    block = text[start:text.index("\n\n", start)]
+    opened = text.replace(block, "\n".join(re.sub(r"^# (\w+ = )", r"\1", line) for line in block.splitlines()))
     opened = opened.replace("# [line.pause]\n# button = 5 ", "[line.pause]\nbutton = 5 ")     # and a pause button
     cfg = configmod.parse(configmod.tomllib.loads(opened)).export
     assert (cfg.button, cfg.led, cfg.pull, cfg.long_press_s) == (16, 26, "up", 2.0)
