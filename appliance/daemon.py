@@ -23,6 +23,8 @@ from . import control
 from .clock import RealClock
 from .config import Config, LineConfig
 from .control import ControlServer
+from .export import commands as export_commands
+from .export.button import start_button as start_export_button
 from .hook.gpio import GpioHookSource
 from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
@@ -73,6 +75,8 @@ class Daemon:
         self.disk_full: str | None = None     # why new calls are not recorded (None: they are)
         self._control: ControlServer | None = None
         self.disk = DiskWorker(self.data_dir)
+        self.exports = export_commands.runner_for(config, self.data_dir)    # USB export, one job at a time
+        self.export_button = None
 
     def start(self) -> None:
         db = dbmod.connect(self.data_dir)      # makes a new data folder, private (0750)
@@ -106,8 +110,10 @@ class Daemon:
         self._control = ControlServer(control.socket_path(self.status_file), {
             "status": lambda request: self.status(),
             "pause": lambda request: self.pause(request, "pause"),
-            "resume": lambda request: self.pause(request, "resume")})
+            "resume": lambda request: self.pause(request, "resume"),
+            **export_commands.handlers(self.exports)})
         self._control.start()
+        self.export_button = start_export_button(self.config.export, self.exports)
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
         self._retention = threading.Thread(target=self._retain, name="retention", daemon=True)
@@ -117,6 +123,7 @@ class Daemon:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop capture at once: every call in progress ends now and is finalized, with all its
         audio, before this returns (appliance/stopping.py says why a stop never waits for them)."""
+        self.exports.cancel(via="recorder stopping")    # winds down while the lines finish
         busy = self.calls_in_progress()
         if busy:
             log.info("stopping: finalizing %d call(s) in progress with all they recorded", busy)
@@ -125,6 +132,9 @@ class Daemon:
         for line in self.lines:
             line.join(timeout)
         self.disk.stop(timeout)       # finalizes what the lines handed over
+        self.exports.stop(timeout)    # an export under way is cancelled: nothing half-written stays
+        if self.export_button:
+            self.export_button.close()
         if self._control:
             self._control.stop()
         self._stop.set()
