@@ -46,6 +46,10 @@ def _mount_root(config_file: Path | None) -> Path:
 @click.option("--until", help="calls up to and including this day (YYYY-MM-DD)")
 @click.option("--line", "line_id", type=int, help="only this line's calls")
 @click.option("--number", help="only calls with this number (caller ID or dialed, written any way)")
+# --evidence stays out of export()'s arguments: it is read from the context (export_evidence.py).
+@click.option("--evidence", is_flag=True, expose_value=False,
+              callback=lambda ctx, _, value: ctx.meta.update(evidence=value),
+              help="with --number: the access package for that number, in its own folder (docs/cli.md)")
 @click.option("--new", "new", is_flag=True, help="only what no earlier export took to this stick")
 @click.option("--json", "as_json", is_flag=True, help="one JSON summary on stdout")
 @click.option("--keep-mounted", is_flag=True, help="leave the stick mounted at the end (else it is ejected)")
@@ -56,6 +60,9 @@ def export(to: str, since: str | None, until: str | None, line_id: int | None, n
            as_json: bool, keep_mounted: bool, config_path: str | None, data: str | None) -> None:
     """Copy recordings to a stick as Hookline/YYYY-MM-DD/*.mp3, each read back and checked
     against its SHA-256, with index.html, index.csv, SHA256SUMS and the audit log's head."""
+    if click.get_current_context().meta.get("evidence"):
+        from .export_evidence import evidence_export
+        evidence_export(click.get_current_context().params)
     from ..export import job, selection
     config_file = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     mount_root = _mount_root(config_file)
@@ -95,20 +102,6 @@ def export(to: str, since: str | None, until: str | None, line_id: int | None, n
     sys.exit(result.exit_code)
 
 
-def _eject(to: Path, mount_root: Path) -> bool | str | None:
-    """Eject the stick the export went to when it is one mounted under the mount root: True when
-    ejected, the sentence why not when that failed, None when `to` is no such stick."""
-    from ..export import sticks
-    point = Path(os.path.realpath(to))
-    if point not in {m.point for m in sticks.mounted_under(mount_root)}:
-        return None
-    try:
-        sticks.eject(point)
-    except sticks.EjectError as e:
-        return str(e)
-    return True
-
-
 @contextlib.contextmanager
 def _cancel_on_interrupt():
     """Ctrl-C (or SIGTERM) cancels the export cleanly at its next chunk (exit 6); a second Ctrl-C
@@ -127,6 +120,20 @@ def _cancel_on_interrupt():
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def _eject(to: Path, mount_root: Path) -> bool | str | None:
+    """Eject the stick the export went to when it is one mounted under the mount root: True when
+    ejected, the sentence why not when that failed, None when `to` is no such stick."""
+    from ..export import sticks
+    point = Path(os.path.realpath(to))
+    if point not in {m.point for m in sticks.mounted_under(mount_root)}:
+        return None
+    try:
+        sticks.eject(point)
+    except sticks.EjectError as e:
+        return str(e)
+    return True
 
 
 def _say(result) -> None:
