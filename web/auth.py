@@ -53,6 +53,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "manage_calls": ("manager", "admin"),     # delete, hold, notes
     "erase": ("manager", "admin"),            # erasure by number
     "pause": ("manager", "admin"),            # pause and resume the recording of a call in progress
+    "export": ("manager", "admin"),           # start and cancel an export to the USB stick
     "audit": ("manager", "admin"),
     "settings": ("admin",),
     "users": ("admin",),
