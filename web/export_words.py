@@ -1,16 +1,18 @@
-"""The export to a USB stick in the owner's words, from the recorder's "export-status" answer: the
-stick (its label and free space, or what is wrong with it), the job's progress (files, bytes, time
-left, how far along as a fraction for the progress bar) and how the last export ended. The page,
-its script (through /export/progress) and the API all show these same sentences."""
+"""The export to a USB stick as the page shows it, from the recorder's "export-status" answer: the
+stick (its label and free space, or what is wrong with it), the job's progress (the runner's
+sentence: files, bytes, time left; and how far along, for the progress bar), how the last export
+ended (the runner's sentence, and the recordings left out by name). The page, its script (through
+/export/progress) and the API show the same."""
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from appliance.present.words import plural, size, span
+from appliance.present.words import size
 
-# How job.run's exit codes end (appliance/export/job.py; CANCELLED from the runner).
-OK, MISMATCH, BUSY, FULL, TARGET, CANCELLED = 0, 1, 3, 4, 5, 6
+# How each state the runner ends in is shown: ended well, ended early on purpose, failed.
+OUTCOME_KINDS = {"done": "ok", "cancelled": "warning", "error": "error"}
+MISMATCHED_SHOWN = 50
 NOT_RUNNING = "The recorder is not running, so nothing can be exported now: start it, or restart the box."
 
 
@@ -30,20 +32,6 @@ def stick_text(stick: dict[str, Any] | None) -> str:
     return f"{name} is plugged in{room}."
 
 
-def progress_text(status: dict[str, Any]) -> str:
-    """'3 of 12 recordings · 4.1 MB of 20.0 MB · about 1 minute left'."""
-    done, total = _count(status.get("files_done")), _count(status.get("files_total"))
-    parts = [f"{done} of {plural(total, 'recording')}" if total else "Looking for the recordings to copy"]
-    if _count(status.get("bytes_total")):
-        parts.append(f"{size(_count(status.get('bytes_done')))} of {size(_count(status.get('bytes_total')))}")
-    left = status.get("seconds_left")
-    if isinstance(left, (int, float)) and not isinstance(left, bool) and left >= 0:
-        parts.append(f"about {span(max(1.0, float(left)))} left")
-    elif total:
-        parts.append("working out the time left")
-    return " · ".join(parts)
-
-
 def fraction(status: dict[str, Any]) -> float:
     """How far along, 0 to 1: by bytes, else by files."""
     for done, total in (("bytes_done", "bytes_total"), ("files_done", "files_total")):
@@ -52,57 +40,23 @@ def fraction(status: dict[str, Any]) -> float:
     return 0.0
 
 
-def outcome(result: dict[str, Any], name: Callable[[dict[str, Any]], str]) -> tuple[str, str]:
-    """(kind, sentences) for a finished export: kind "ok", "warning" or "error"; name(mismatch)
-    says which call a recording that no longer matches its fingerprint is."""
-    code = result.get("exit_code")
-    copied, already, selected = (_count(result.get(k)) for k in ("copied", "already_there", "selected"))
-    on_stick = copied + already
-    got = f"{plural(copied, 'recording')} copied and verified ({size(_count(result.get('bytes_copied')))})" + (
-        f", {already} already there from before" if already else "")
-    if code in (OK, MISMATCH) and not selected:
-        return "ok", "There was nothing to export: no recording matched (or the stick has them all already). " \
-                     "The stick is safe to remove."
-    if code == OK:
-        return "ok", f"The export is complete: {got}. The stick is safe to remove."
-    if code == MISMATCH:
-        bad = result.get("mismatched") or []
-        names = "; ".join(name(m) for m in bad if isinstance(m, dict))
-        return "warning", (f"The export is done, but {plural(len(bad), 'recording')} no longer "
-                           f"{'matches its' if len(bad) == 1 else 'match their'} fingerprint and "
-                           f"{'was' if len(bad) == 1 else 'were'} not exported: {names}. The rest is on the stick: "
-                           f"{got}. The stick is safe to remove.")
-    if code == FULL:
-        return "error", (f"The stick is full: {on_stick} of {plural(selected, 'recording')} are on it ({got}). "
-                         "Its index lists those and says the export is incomplete. Free some space or use a "
-                         "bigger stick, then export again for the rest.")
-    if code == TARGET:
-        return "error", (f"The stick was pulled out or failed during the export: {got} before that. "
-                         "Plug it back in and export again: it goes on where it stopped.")
-    if code == CANCELLED:
-        return "warning", (f"The export was cancelled: {on_stick} of {plural(selected, 'recording')} are on the "
-                           f"stick ({got}). Its index lists those and says the export is incomplete; export again "
-                           "for the rest.")
-    if code == BUSY:
-        return "error", "Another export was running, so this one did not start."
-    why = result.get("stopped_because") or "it stopped"
-    return "error", f"The export did not finish: {why} ({got})."
-
-
 def view(status: dict[str, Any] | None, problem: str | None,
          name: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
-    """What the page and its script show. status None: the recorder gave none (problem says why)."""
+    """What the page and its script show. status None: the recorder gave none (problem says why).
+    The runner's message is the sentence (the progress while it copies, how it ended after);
+    name(mismatch) names each recording left out because it no longer matches its hash."""
     if status is None:
         return {"recorder": problem or NOT_RUNNING, "state": "unknown", "running": False, "stick": None,
-                "stick_ready": False, "progress": None, "fraction": None, "outcome": None, "outcome_kind": None}
+                "progress": None, "fraction": None, "outcome": None, "outcome_kind": None, "mismatched": []}
     state = status.get("state") if isinstance(status.get("state"), str) else "idle"
     running = state == "copying"
-    stick = status.get("stick") if isinstance(status.get("stick"), dict) else None
-    result = status.get("result") if isinstance(status.get("result"), dict) else None
-    kind, said = outcome(result, name) if result and not running else (None, None)
-    if said is None and state == "error" and status.get("message"):
-        kind, said = "error", str(status["message"])
-    return {"recorder": None, "state": state, "running": running, "stick": stick_text(stick),
-            "stick_ready": bool(stick and not stick.get("problem")),
-            "progress": progress_text(status) if running else None,
-            "fraction": round(fraction(status), 4) if running else None, "outcome": said, "outcome_kind": kind}
+    message = status.get("message") if isinstance(status.get("message"), str) else ""
+    result = status.get("result") if isinstance(status.get("result"), dict) else {}
+    mismatched = [name(m) for m in result.get("mismatched") or [] if isinstance(m, dict)][:MISMATCHED_SHOWN]
+    kind = OUTCOME_KINDS.get(state)
+    if kind == "ok" and mismatched:
+        kind = "warning"
+    return {"recorder": None, "state": state, "running": running,
+            "stick": stick_text(status.get("stick") if isinstance(status.get("stick"), dict) else None),
+            "progress": message if running else None, "fraction": round(fraction(status), 4) if running else None,
+            "outcome": message if kind else None, "outcome_kind": kind, "mismatched": mismatched}

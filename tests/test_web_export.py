@@ -1,0 +1,269 @@
+"""Exporting to the USB stick from the web pages and the API, over real HTTP against the real app,
+with the box's own recorder (`hookline run`) running on the same data folder: its export runner
+copies onto a real ext4 volume (a loop device) mounted under the config's mount root. What an
+owner would notice: which calls are on the stick afterwards (a search, ticked calls, everything
+new), what the page says while it copies and when it is done (safe to remove, cancelled), the
+clear errors for bad choices; and that a listener can do none of it, and who did what is audited."""
+from __future__ import annotations
+
+import csv
+import io
+import signal
+from pathlib import Path
+
+import pytest
+
+import exporttools as et
+import simtools as st
+import webtools as wt
+from appliance.store import audit, call_query, db as dbmod, users
+
+pytestmark = [pytest.mark.xdist_group("export-runner"),
+              pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
+
+# Two lines, four calls: two from one number on line 1, two on line 2.
+SCENARIO = """
+[appliance]
+start = "2026-03-15T14:12:00Z"
+sample_rate = 8000
+seed = 3
+
+[[line]]
+id = 1
+offhook = "gpio"
+callerid = "modem"
+
+[[line]]
+id = 2
+offhook = "gpio"
+callerid = "modem"
+""" + "".join(f"""
+[[call]]
+line = {line}
+at = {1.0 + 7 * i}
+direction = "inbound"
+rings = 1
+caller_id = {{ number = "{number}" }}
+talk = 2.0
+near = "tone:440@-12"
+far = "tone:1000@-12"
+""" for i, (line, number) in enumerate(((1, "4155550123"), (2, "2125550100"), (1, "4155550123"), (2, "6175550111"))))
+
+BOX = """
+data_dir = "{data}"
+status_file = "{data}/run/status.json"
+timezone = "UTC"
+phone_region = "US"
+
+[export]
+mount_root = "{media}"
+
+[[line]]
+id = 1
+capture = "hookline_test_unplugged1"
+[line.offhook]
+pin = 17
+
+[[line]]
+id = 2
+capture = "hookline_test_unplugged2"
+[line.offhook]
+pin = 27
+"""
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    base = tmp_path_factory.mktemp("webexport")
+    data = base / "data"
+    st.simulate(st.write_scenario(base, SCENARIO), data)
+    rows = st.calls(data)
+    assert [r["status"] for r in rows] == ["complete"] * 4
+    db = dbmod.connect(data)
+    try:
+        for role, password in wt.PASSWORDS.items():
+            users.create_user(db, role, role, password)
+    finally:
+        db.close()
+    return data, rows
+
+
+class Box:
+    """The data folder, its calls, the recorder running on it, the web app, the mount root."""
+
+    def __init__(self, data: Path, rows: list[dict], media: Path, recorder, server: wt.Server) -> None:
+        self.data, self.rows, self.media, self.recorder, self.server = data, rows, media, recorder, server
+
+    def tokens(self) -> dict[str, str]:
+        db = dbmod.connect(self.data)
+        try:
+            return {role: users.create_token(db, role, "test")[1] for role in ("listener", "manager")}
+        finally:
+            db.close()
+
+
+@pytest.fixture
+def box(template, tmp_path):
+    data = et.copy_box(template[0], tmp_path / "data")
+    media = tmp_path / "media"
+    media.mkdir()
+    config = tmp_path / "hookline.toml"
+    config.write_text(BOX.format(data=data, media=media))
+    recorder = st.start_recorder(config)
+    server = None
+    try:
+        st.await_status(recorder, "--config", config, until=lambda lines: len(lines) == 2)
+        server = wt.start(data)
+        yield Box(data, template[1], media, recorder, server)
+    finally:
+        if server:
+            server.close()
+        recorder.send_signal(signal.SIGTERM)
+        recorder.communicate(timeout=30)
+
+
+def said(client) -> dict:
+    answer = client.get("/export/progress")
+    assert answer.status_code == 200, answer.status_code
+    return answer.json()
+
+
+def finished(client) -> dict:
+    return et.wait_for(lambda: (s := said(client))["outcome"] and not s["running"] and s)
+
+
+def flash(client, response) -> str:
+    assert response.status_code == 303, (response.status_code, response.text[:300])
+    page = client.get(response.headers["Location"]).text
+    return page[page.index('class="flash'):].split(">", 1)[1].split("<", 1)[0]
+
+
+def on_stick(usb) -> list[str]:
+    """The call ids the stick's index lists (plugged in again to read it)."""
+    with usb.mounted_again() as hookline:
+        with open(hookline / "index.csv", encoding="utf-8-sig", newline="") as f:
+            return [r["call_id"] for r in csv.DictReader(io.StringIO(f.read()))]
+
+
+def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
+    manager = wt.login(box.server.base, "manager")
+    ids = [r["id"] for r in box.rows]
+    # No stick yet: the page says so, and a start is refused in words.
+    assert "No USB stick is plugged in" in said(manager)["stick"]
+    refused = manager.post_form("/export", {"what": "new"}, page="/export")
+    assert flash(manager, refused) == ("The export did not start: No USB stick is plugged in: plug one into "
+                                       "the box and try again.")
+    # A search on the calls page (one number): its two calls, and only those.
+    with et.usb_stick(box.media, "SEARCH") as usb:
+        page = "/calls?q=415-555-0123"
+        assert 'id="export-search"' in manager.get(page).text
+        started = manager.post_form("/export", {"what": "search", "q": "415-555-0123"}, page=page)
+        assert started.headers["Location"] == "/export"
+        done = finished(manager)
+        assert done["outcome_kind"] == "ok" and "safe to remove" in done["outcome"], done
+        assert "safe to remove" in manager.get("/export").text
+        assert on_stick(usb) == [ids[0], ids[2]]
+    # Ticked calls: the one ticked.
+    with et.usb_stick(box.media, "PICKED") as usb:
+        manager.post_form("/export", {"what": "selected", "id": ids[3]}, page="/calls")
+        assert "2 recordings" not in finished(manager)["outcome"]
+        assert on_stick(usb) == [ids[3]]
+    # A search by days and a line goes as days and a line (no cap on the count).
+    with et.usb_stick(box.media, "LINE2") as usb:
+        manager.post_form("/export", {"what": "search", "line": "2", "date_from": "2026-03-15"}, page="/calls?line=2")
+        finished(manager)
+        assert on_stick(usb) == [ids[1], ids[3]]
+    # Everything new, from the export page: all four; again: nothing new.
+    with et.usb_stick(box.media, "NEWSTUFF") as usb:
+        manager.post_form("/export", {"what": "new"}, page="/export")
+        assert "4 recordings copied and verified" in finished(manager)["outcome"]
+        assert sorted(on_stick(usb)) == sorted(ids)
+        usb.plug()
+        before = said(manager)["outcome"]
+        manager.post_form("/export", {"what": "new"}, page="/export")
+        et.wait_for(lambda: said(manager)["outcome"] != before)
+        assert finished(manager)["outcome"].startswith("Nothing new to copy")
+    # Each export is audited by the recorder's job, in the manager's name and from where.
+    db = dbmod.connect(box.data)
+    try:
+        entries = audit.entries(db, action="export", limit=10)
+    finally:
+        db.close()
+    assert [(e["user"], e["remote_addr"], e["detail"]["copied"]) for e in reversed(entries)] == [
+        ("manager", "127.0.0.1", 2), ("manager", "127.0.0.1", 1), ("manager", "127.0.0.1", 2),
+        ("manager", "127.0.0.1", 4), ("manager", "127.0.0.1", 0)]
+
+
+def test_bad_choices_get_clear_errors_and_a_listener_cannot_export(box):
+    manager, listener = wt.login(box.server.base, "manager"), wt.login(box.server.base, "listener")
+    days = lambda **f: manager.post_form("/export", {"what": "days", **f}, page="/export")     # noqa: E731
+    for fields, error in ((dict(since="2026-03-15", until="2026-03-01"), "The last day (2026-03-01) is before the "
+                                                                         "first (2026-03-15): swap them."),
+                          (dict(since="15/03/2026"), "Write the first day as YYYY-MM-DD, for example 2026-03-04."),
+                          (dict(line="9"), "Line 9 has no calls to export."),
+                          (dict(line="x"), "Choose a line from 1 to 64."),
+                          (dict(number="call me"), "Give the phone number's digits (at least 3)")):
+        answer = days(**fields)
+        assert answer.status_code == 400 and error in answer.text, (fields, answer.text[-2000:])
+        assert 'aria-invalid="true"' in answer.text
+    ticked = lambda ids: manager.post_form("/export", {"what": "selected", "id": ids}, page="/calls")   # noqa: E731
+    assert flash(manager, ticked([])) == "Tick the calls to export first."
+    assert "not calls of this box" in flash(manager, ticked(["../etc"]))
+    assert "1 of the ticked calls is not in the catalog" in flash(manager, ticked([box.rows[0]["id"], "0000000000"]))
+    too_short = manager.post_form("/export", {"what": "search", "q": "x"}, page="/calls")
+    assert flash(manager, too_short) == call_query.MESSAGES["q"]
+    assert manager.post("/export", data={"what": "new"}).status_code == 400, "no CSRF token"
+    # A listener sees no export page, no buttons, and is refused at every door.
+    assert listener.get("/export").status_code == 403 and listener.get("/export/progress").status_code == 403
+    assert 'id="export-search"' not in listener.get("/calls").text and ">Export<" not in listener.get("/").text
+    assert listener.post_form("/export", {"what": "new"}, page="/account").status_code == 403
+    assert listener.post_form("/export/cancel", {}, page="/account").status_code == 403
+    # The recorder stopped: the page says so plainly.
+    box.recorder.send_signal(signal.SIGTERM)
+    box.recorder.communicate(timeout=30)
+    page = manager.get("/export").text
+    assert "The recorder is not running, so nothing can be exported now" in page
+
+
+def test_the_api_starts_follows_and_cancels_an_export(box):
+    tokens = box.tokens()
+    api = wt.Client(box.server.base)
+    as_ = lambda role: {"Authorization": f"Bearer {tokens[role]}"}      # noqa: E731
+    assert api.get("/api/v1/export", headers=as_("listener")).status_code == 403
+    assert api.post("/api/v1/export", json={"new": True}, headers=as_("listener")).status_code == 403
+    bad = api.post("/api/v1/export", json={"new": "yes"}, headers=as_("manager"))
+    assert bad.status_code == 400 and bad.json()["message"] == "Send new as true or false."
+    bad = api.post("/api/v1/export", json={"call_ids": ["0000000000"]}, headers=as_("manager"))
+    assert bad.status_code == 400 and bad.json()["field"] == "call_ids"
+    none = api.post("/api/v1/export", json={"new": True}, headers=as_("manager"))
+    assert none.status_code == 409 and none.json()["code"] == "no-stick"
+    trickle = et.Trickle(box.data, box.rows[2])         # the third recording comes 4 KB at a time
+    try:
+        with et.usb_stick(box.media, "OFFICE") as usb:
+            started = api.post("/api/v1/export", json={"new": True}, headers=as_("manager"))
+            assert started.status_code == 202 and started.json()["export"]["state"] == "copying"
+            trickle.feed()
+            status = et.wait_for(lambda: (s := api.get("/api/v1/export", headers=as_("manager")).json())
+                                 ["export"]["files_done"] == 2 and s)
+            assert status["said"]["running"] and status["said"]["progress"].startswith("Copying 3 of 4 recordings")
+            assert 0 < status["said"]["fraction"] < 1
+            manager = wt.login(box.server.base, "manager")
+            page = manager.get("/export").text
+            assert 'id="export-cancel"' in page and "<progress" in page and 'id="export-days-form"' not in page
+            assert flash(manager, manager.post_form("/export/cancel", {}, page="/export")).startswith(
+                "The export is stopping")
+            again = api.post("/api/v1/export/cancel", headers=as_("manager"))
+            assert again.status_code == 200 and again.json() == {"changed": False}
+            trickle.feed()
+            trickle.close()
+            done = finished(manager)
+            assert done["outcome_kind"] == "warning" and done["outcome"].startswith("Cancelled: 2 recordings")
+            assert usb.point.is_mount() and len(list((usb.point / "Hookline").rglob("*.mp3"))) == 2
+    finally:
+        trickle.close()
+    db = dbmod.connect(box.data)
+    try:
+        cancels = audit.entries(db, action="export-cancel", limit=5)
+    finally:
+        db.close()
+    assert [(e["user"], e["detail"]["via"]) for e in cancels] == [("manager", "web")]
