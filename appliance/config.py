@@ -5,7 +5,6 @@ the fix, so `hookline run` can print one line and exit 2 before anything starts.
 """
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -13,26 +12,14 @@ import tomllib
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import phonenumbers
+
+from .config_checks import ConfigError, _check_keys, _get
 
 SAMPLE_RATES = (8000, 16000)
 # lameenc clamps silently above these; refuse instead of lying about the bitrate.
 BITRATES = {8000: (8, 16, 24, 32, 40, 48, 56, 64), 16000: (8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)}
-
-
-class ConfigError(ValueError):
-    """A bad configuration value; str() is the one line a person reads."""
-
-    prefix = "config error"
-
-    def __init__(self, key: str, problem: str, fix: str = "") -> None:
-        self.key, self.problem, self.fix = key, problem, fix
-        msg = f"{self.prefix}: {key}: {problem}"
-        if fix:
-            msg += f" ({fix})"
-        super().__init__(msg)
 
 
 @dataclass(frozen=True)
@@ -110,6 +97,12 @@ class LineConfig:
 
 
 @dataclass(frozen=True)
+class ExportConfig:
+    """`[export]`: where the box mounts USB sticks (firmware_config/hookline-stick@.service)."""
+    mount_root: Path = Path("/media/hookline")
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     status_file: Path
@@ -121,6 +114,7 @@ class Config:
     audit_seal_file: Path = Path("/var/lib/hookline-seal/audit-head.json")
     timezone: str | None = None       # IANA zone the pages and the CLI show times in (None: the system's)
     phone_region: str = "US"          # ISO 3166 region numbers are read and written for (phonenumbers)
+    export: ExportConfig = ExportConfig()
 
     def line(self, line_id: int) -> LineConfig:
         for line in self.lines:
@@ -129,7 +123,9 @@ class Config:
         raise KeyError(line_id)
 
 
-_TOP = {"data_dir", "status_file", "audit_seal_file", "timezone", "phone_region", "audio", "recording", "line"}
+_TOP = {"data_dir", "status_file", "audit_seal_file", "timezone", "phone_region", "audio", "recording", "line",
+        "export"}
+_EXPORT = {"mount_root"}
 _AUDIO = {"sample_rate", "period_ms", "bitrate_kbps"}
 _RECORDING = {"preroll_s", "min_call_s", "max_call_s"}
 _LINE = ({"id", "name", "capture", "playback", "near_channel", "offhook", "callerid", "pause"} | _RECORDING
@@ -140,35 +136,6 @@ _MONITOR = {"source", "port", "baud", "offhook_pattern", "onhook_pattern", "ring
 _VOX = {"source", "debounce_ms"}
 _MODEM = {"source", "port", "baud", "init", "probe_interval_s", "reply_timeout_s"}
 BAUDS = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)
-
-
-def _check_keys(table: dict, allowed: set[str], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            near = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f"did you mean '{near[0]}'?" if near else f"allowed: {', '.join(sorted(allowed))}"
-            raise ConfigError(f"{where}{'.' if where else ''}{key}", "unknown key", hint)
-
-
-def _get(table: dict, key: str, where: str, kind: type | tuple, default: Any = ..., *,
-         lo: float | None = None, hi: float | None = None, choices: tuple | None = None) -> Any:
-    name = f"{where}.{key}" if where else key
-    if key not in table:
-        if default is ...:
-            raise ConfigError(name, "missing", "add it")
-        return default
-    value = table[key]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-        want = " or ".join(k.__name__ for k in kinds)
-        raise ConfigError(name, f"must be {want}, got {value!r}")
-    if choices is not None and value not in choices:
-        raise ConfigError(name, f"{value!r} is not allowed", f"use one of {', '.join(map(repr, choices))}")
-    if lo is not None and value < lo or hi is not None and value > hi:
-        allowed = f"use {lo} to {hi}" if lo is not None and hi is not None else \
-            f"use at least {lo}" if lo is not None else f"use at most {hi}"
-        raise ConfigError(name, f"{value!r} is out of range", allowed)
-    return value
 
 
 def _pattern(table: dict, key: str, where: str, default: str | None) -> str | None:
@@ -309,6 +276,16 @@ def _parse_region(doc: dict) -> str:
     return region.upper()
 
 
+def _parse_export(doc: dict) -> ExportConfig:
+    table = _get(doc, "export", "", dict, {})
+    _check_keys(table, _EXPORT, "export")
+    root = _get(table, "mount_root", "export", str, str(ExportConfig.mount_root))
+    if not os.path.isabs(root) or os.path.normpath(root) == "/":
+        raise ConfigError("export.mount_root", f"{root!r} is not a folder to mount sticks under",
+                          "give an absolute path such as '/media/hookline'")
+    return ExportConfig(mount_root=Path(os.path.normpath(root)))
+
+
 def parse(doc: dict, source: Path | None = None) -> Config:
     """Validate a parsed TOML document and build the Config."""
     _check_keys(doc, _TOP, "")
@@ -363,7 +340,7 @@ def parse(doc: dict, source: Path | None = None) -> Config:
         data_dir=data_dir, status_file=Path(_get(doc, "status_file", "", str, "/run/hookline/status.json")),
         sample_rate=rate, period_ms=period_ms, lines=tuple(lines), source=source,
         audit_seal_file=_parse_seal_file(doc, data_dir),
-        timezone=_parse_timezone(doc), phone_region=_parse_region(doc))
+        timezone=_parse_timezone(doc), phone_region=_parse_region(doc), export=_parse_export(doc))
 
 
 def load(path: str | Path) -> Config:

@@ -17,7 +17,7 @@ prefix=/opt/hookline
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq python3 python3-venv python3-dev gcc libasound2-dev libsndfile1 \
-    alsa-utils avahi-daemon
+    alsa-utils avahi-daemon polkitd
 
 id hookline >/dev/null 2>&1 || useradd --system --home-dir /var/lib/hookline --shell /usr/sbin/nologin hookline
 for group in audio gpio dialout; do
@@ -39,10 +39,18 @@ install -d -m 0755 /etc/hookline
 [ -e /etc/asound.conf ] || install -m 0644 "$repo/firmware_config/asound.conf" /etc/asound.conf
 install -m 0644 "$repo/firmware_config/70-hookline-audio.rules" /etc/udev/rules.d/70-hookline-audio.rules
 install -m 0644 "$repo/firmware_config/70-hookline-serial.rules" /etc/udev/rules.d/70-hookline-serial.rules
+install -m 0644 "$repo/firmware_config/70-hookline-sticks.rules" /etc/udev/rules.d/70-hookline-sticks.rules
 udevadm control --reload-rules 2>/dev/null || true
+# USB sticks: mounted under /media/hookline by hookline-stick@.service; user hookline may stop
+# (eject) those units and no others.
+install -m 0644 "$repo/firmware_config/hookline-sticks.conf" /etc/tmpfiles.d/hookline-sticks.conf
+systemd-tmpfiles --create /etc/tmpfiles.d/hookline-sticks.conf 2>/dev/null || install -d -m 0755 /media/hookline
+install -d -m 0755 /etc/polkit-1/rules.d
+install -m 0644 "$repo/firmware_config/50-hookline-stick.rules" /etc/polkit-1/rules.d/50-hookline-stick.rules
 install -m 0644 "$repo/firmware_config/hookline.service.avahi" /etc/avahi/services/hookline.service
 install -m 0644 "$repo/firmware_config/hookline-recorder.service" /etc/systemd/system/
 install -m 0644 "$repo/firmware_config/hookline-web.service" /etc/systemd/system/
+install -m 0644 "$repo/firmware_config/hookline-stick@.service" /etc/systemd/system/
 install -m 0644 "$repo/firmware_config/hookline-audit-seal.service" /etc/systemd/system/
 install -m 0644 "$repo/firmware_config/hookline-audit-seal.timer" /etc/systemd/system/
 

@@ -61,6 +61,13 @@ def test_good_config_loads_with_defaults(tmp_path):
     assert line.preroll_s == 1.0 and line.min_call_s == 2.0 and line.max_call_s == 4 * 3600
     assert line.offhook.active == "low" and line.offhook.pull == "up" and line.offhook.debounce_ms == 50
     assert not line.offhook.rings
+    assert cfg.export.mount_root == configmod.Path("/media/hookline")
+
+
+def test_export_mount_root_is_configurable(tmp_path):
+    path = tmp_path / "hookline.toml"
+    path.write_text(GOOD + '\n[export]\nmount_root = "/srv/sticks/"\n')
+    assert configmod.load(path).export.mount_root == configmod.Path("/srv/sticks")
 
 
 def test_a_sense_input_that_sees_rings_holds_levels_longer_than_a_ring_cycle(tmp_path):
@@ -109,6 +116,9 @@ BAD_CONFIGS = [
      ["line[1].offhook.ring_hz", "not a frequency band", "[15, 30]"]),
     ("debounce too short for sense rings", _variant("pin = 17", "pin = 17\nrings = true\ndebounce_ms = 50"),
      ["line[1].offhook.debounce_ms", "rings down to 15 Hz", "at least 100"]),
+    ("unknown export key", GOOD + '\n[export]\nmount_rot = "/media/x"\n', ["export.mount_rot", "did you mean 'mount_root'"]),
+    ("relative mount root", GOOD + '\n[export]\nmount_root = "media"\n', ["export.mount_root", "absolute path"]),
+    ("mount root not a string", GOOD + '\n[export]\nmount_root = 3\n', ["export.mount_root", "str"]),
     ("no lines", GOOD.split("[[line]]")[0], ["line", "no lines"]),
     ("invalid TOML", _variant("[audio]", "[audio"), ["hookline.toml", "TOML"]),
 ]
