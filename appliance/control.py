@@ -10,6 +10,8 @@ socket is the box user's and its group's (0660): the web page and root may ask, 
                             ->  {"ok": true, "result": {"line": 1, "paused": true, "paused_s": 0.0, "changed": true}}
     {"command": "resume", "line": 1, ...}   (the same; resuming a call that is not paused changes
                                              nothing: "changed": false and a message)
+    {"command": "export-start" | "export-status" | "export-cancel", ...}
+                            (the USB export runner: appliance/export/commands.py)
     {"command": "nope"}     ->  {"ok": false, "error": "unknown command 'nope' (known: pause, resume, status)"}
 """
 from __future__ import annotations

@@ -23,6 +23,7 @@ from . import control
 from .clock import RealClock
 from .config import Config, LineConfig
 from .control import ControlServer
+from .export import commands as export_commands
 from .hook.gpio import GpioHookSource
 from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
@@ -73,6 +74,7 @@ class Daemon:
         self.disk_full: str | None = None     # why new calls are not recorded (None: they are)
         self._control: ControlServer | None = None
         self.disk = DiskWorker(self.data_dir)
+        self.exports = export_commands.runner_for(config, self.data_dir)    # USB export, one job at a time
 
     def start(self) -> None:
         db = dbmod.connect(self.data_dir)      # makes a new data folder, private (0750)
@@ -106,7 +108,8 @@ class Daemon:
         self._control = ControlServer(control.socket_path(self.status_file), {
             "status": lambda request: self.status(),
             "pause": lambda request: self.pause(request, "pause"),
-            "resume": lambda request: self.pause(request, "resume")})
+            "resume": lambda request: self.pause(request, "resume"),
+            **export_commands.handlers(self.exports)})
         self._control.start()
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
@@ -125,6 +128,7 @@ class Daemon:
         for line in self.lines:
             line.join(timeout)
         self.disk.stop(timeout)       # finalizes what the lines handed over
+        self.exports.stop(timeout)    # an export under way is cancelled: nothing half-written stays
         if self._control:
             self._control.stop()
         self._stop.set()

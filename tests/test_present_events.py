@@ -105,6 +105,9 @@ EVERY_KIND = [
     (ev(Event.SERIAL_GARBAGE, call_id=None, **MODEM, sample="\x00\x7f~~", count=3, reason="not text"),
      "The caller-ID modem sent 3 unreadable lines: check its cable and speed (baud rate)"),
     (ev("direction", direction="outbound", learnt_from="dialing", after_s=1.5), "An outgoing call: a number was dialed"),
+    (ev(Event.EXPORT, call_id=None, outcome="refused", via="button", code="no-stick",
+        message="No USB stick is plugged in: plug one into the box and try again."),
+     "No USB stick is plugged in: plug one into the box and try again"),
 ]
 
 

@@ -4,7 +4,8 @@ indexes and SHA256SUMS last, audit what it contained, and say how it ended.
 
 How it ends (the CLI's exit code, docs/cli.md): complete (0); some recordings no longer match
 their catalog hash and were left out (1); another export runs (3); the target filled up (4); the
-target is missing, read-only or failed, e.g. pulled (5). An export that stops early leaves only
+target is missing, read-only or failed, e.g. pulled (5); it was cancelled (6: Ctrl-C, the button's
+long press, the web page's Cancel). An export that stops early leaves only
 verified files under their real names, an index of those, and INCOMPLETE.txt; rerun it to resume.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from ..store import audit, audit_seal, box as boxmod, catalog, exports, times
 from . import indexes, names, selection, stick
 from .copying import CopyMismatch, SourceChanged, copy_verified
 
-OK, MISMATCH, BUSY, FULL, TARGET = 0, 1, 3, 4, 5
+OK, MISMATCH, BUSY, FULL, TARGET, CANCELLED = 0, 1, 3, 4, 5, 6
 # A test seam: the process kills itself (SIGKILL) once this many bytes were written, so a test
 # can interrupt a real export mid-file at a known point.
 DIE_AFTER_ENV = "HOOKLINE_EXPORT_DIE_AFTER_BYTES"
@@ -32,6 +34,10 @@ DIE_AFTER_ENV = "HOOKLINE_EXPORT_DIE_AFTER_BYTES"
 
 class TargetError(Exception):
     """The target cannot take an export (missing, read-only, not a folder)."""
+
+
+class Cancelled(Exception):
+    """Raised between chunks once the job's cancel event is set: the file being copied goes."""
 
 
 class Progress(Protocol):
@@ -90,8 +96,10 @@ def _open_target(target: Path) -> Path:
 
 def run(db: sqlite_utils.Database, data_dir: Path, target: Path, sel: selection.Selection, *,
         by: str | None, seal_path: Path | None = None, progress: Progress | None = None,
-        audit_detail: dict[str, Any] | None = None, remote_addr: str | None = None) -> Result:
-    """Export the selection to target; the audit entry names `by` (None: the box itself)."""
+        audit_detail: dict[str, Any] | None = None, remote_addr: str | None = None,
+        cancel: threading.Event | None = None) -> Result:
+    """Export the selection to target; the audit entry names `by` (None: the box itself). Setting
+    `cancel` stops it between chunks: the file under way is removed, the rest ends as a stop does."""
     began = time.monotonic()
     result = Result(str(target), sel.describe())
     facts = boxmod.facts(db)
@@ -103,7 +111,7 @@ def run(db: sqlite_utils.Database, data_dir: Path, target: Path, sel: selection.
             calls = selection.calls(db, sel, zone, facts.phone_region, result.stick)
             result.selected = len(calls)
             try:
-                _copy_all(db, data_dir, root, calls, zone, result, progress or Quiet())
+                _copy_all(db, data_dir, root, calls, zone, result, progress or Quiet(), cancel or threading.Event())
             except OSError as e:         # the stick's own small files (journal, marker) failed
                 _stopped_by(result, e)
             result.seconds = time.monotonic() - began
@@ -131,7 +139,7 @@ def _die_after() -> int | None:
 
 
 def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone, result: Result,
-              progress: Progress) -> None:
+              progress: Progress, cancel: threading.Event) -> None:
     stick.remove_leftovers(root)
     journal = stick.read_journal(root)
     todo = [c for c in calls if journal.get(c["id"], {}).get("sha256") != c["sha256"]]
@@ -151,9 +159,17 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
         progress.advance(n)
         if limit is not None and written[0] >= limit:
             os.kill(os.getpid(), signal.SIGKILL)
+        if cancel.is_set():
+            raise Cancelled
 
     for call in todo:
-        ok, name = _copy_one(db, data_dir, root, call, zone, taken, result, on_bytes)
+        try:
+            if cancel.is_set():
+                raise Cancelled
+            ok, name = _copy_one(db, data_dir, root, call, zone, taken, result, on_bytes)
+        except Cancelled:       # copy_verified removed the file under way
+            result.exit_code, result.stopped_because = CANCELLED, "Cancelled."
+            break
         if not ok:
             break
         if name:

@@ -1,7 +1,7 @@
 """Which recordings an export takes: the calls with a recording that started between two dates
 (days in the box's zone, both included), on one line, with one number (store.by_number, the
-selection erasure and the access package share), and with --new only those no earlier export
-took to this stick."""
+selection erasure and the access package share), only the calls chosen by id (a selection on the
+web page), and with --new only those no earlier export took to this stick."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ class Selection:
     line: int | None = None
     number: str | None = None
     new: bool = False
+    call_ids: tuple[str, ...] = ()     # only these calls (empty: no such limit)
 
     def __post_init__(self) -> None:
         if self.since and self.until and self.until < self.since:
@@ -32,7 +33,8 @@ class Selection:
     def describe(self) -> dict[str, Any]:
         """What the audit entry and the summary say was asked for."""
         return {"since": self.since and self.since.isoformat(), "until": self.until and self.until.isoformat(),
-                "line": self.line, "number": self.number, "new": self.new}
+                "line": self.line, "number": self.number, "new": self.new,
+                **({"chosen_calls": len(self.call_ids)} if self.call_ids else {})}
 
 
 def parse_day(text: str | None) -> date | None:
@@ -60,6 +62,9 @@ def calls(db: sqlite_utils.Database, sel: Selection, zone: tzinfo, region: str,
         except by_number.NumberError as e:
             raise SelectionError(str(e)) from None
         found = [c for c in found if c["id"] in wanted]
+    if sel.call_ids:
+        chosen = set(sel.call_ids)
+        found = [c for c in found if c["id"] in chosen]
     if sel.new and stick is not None:
         taken = exports.taken_by(db, stick)
         found = [c for c in found if c["id"] not in taken]

@@ -231,6 +231,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.PAUSED: pause_events.paused,
     Event.RESUME: pause_events.resumed,
     Event.MASKED: pause_events.masked,
+    Event.EXPORT: lambda d, ctx: str(d.get("message") or "An export to a USB stick").rstrip("."),
 }
 # About the call before or after it (the next part's split says this one goes on there).
 LINKED = {Event.SPLIT: _split, Event.RESUMED: _resumed}

@@ -49,6 +49,7 @@ class Event:
     PAUSED = "paused"                   # recording paused for a card payment (by; continued: across a split)
     RESUME = "resume"                   # the pause ended (by, after_s, automatic; ended: split | call-end)
     MASKED = "masked"                   # touch-tones keyed after dialing were cut out of the recording (keys)
+    EXPORT = "export"                   # an export to a USB stick (no line): outcome, via, by, message, code
 
 
 EVENT_KINDS = tuple(value for name, value in vars(Event).items() if name.isupper())

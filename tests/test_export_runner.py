@@ -1,0 +1,163 @@
+"""The recorder's export runner (appliance/export/runner.py) through its command channel: the
+control commands export-start, export-status and export-cancel over a real Unix socket, onto a
+USB stick made of a real ext4 volume under the test's mount root. What an owner would notice: the
+files on the stick and whether they verify, the stick ejected (safe to remove), the status
+sentence, the refusals, and a cancel that leaves nothing half-written."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+import exporttools as et
+from appliance import control
+from appliance.export import commands, runner as runnermod, stick
+from appliance.store import audit, catalog, db as dbmod
+from appliance.store.kinds import Event
+from sticktools import tmpfs_stick
+
+pytestmark = pytest.mark.xdist_group("export-runner")
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return et.recorded_box(tmp_path_factory.mktemp("runner"))
+
+
+@pytest.fixture
+def box(template, tmp_path):
+    """(data dir, its calls, the runner, ask(command, **args) over a real socket, the mount root)."""
+    data = et.copy_box(template[0], tmp_path / "data")
+    root = tmp_path / "media"
+    root.mkdir()
+    runner = runnermod.ExportRunner(data, root, seal_path=data / "no-seal.json")
+    server = control.ControlServer(tmp_path / "control.sock", commands.handlers(runner))
+    assert server.start()
+    try:
+        yield data, template[1], runner, lambda command, **args: control.ask(server.path, command, **args), root
+    finally:
+        runner.stop()
+        server.stop()
+
+
+def finished(ask) -> dict:
+    return et.wait_for(lambda: (s := ask("export-status"))["state"] != "copying" and s)
+
+
+def export_events(data) -> list[dict]:
+    db = dbmod.connect(data)
+    try:
+        return [e["detail"] for e in catalog.list_events(db) if e["kind"] == Event.EXPORT]
+    finally:
+        db.close()
+
+
+def test_everything_new_goes_onto_the_stick_verified_and_the_stick_is_ejected(box):
+    data, rows, _, ask, root = box
+    with et.usb_stick(root) as usb:
+        assert ask("export-status")["state"] == "idle"
+        started = ask("export-start", selection={"new": True}, by="ann", remote_addr="10.0.0.5")
+        assert started["ok"] and started["job"]["state"] == "copying"
+        assert started["job"]["stick"]["label"] == "OFFICE" and started["job"]["stick"]["path"] == str(usb.point)
+        status = finished(ask)
+        assert status["state"] == "done", status
+        assert status["message"] == ("Done: 6 recordings copied and verified to the stick OFFICE. "
+                                      "The stick OFFICE is safe to remove.")
+        assert (status["files_done"], status["files_total"]) == (6, 6)
+        assert status["bytes_done"] == status["bytes_total"] == sum(r["size_bytes"] for r in rows)
+        assert status["result"]["complete"] and status["result"]["copied"] == 6
+        assert not usb.point.is_mount(), "ejected: safe to remove"
+        with usb.mounted_again() as hookline:
+            assert len(list(hookline.rglob("*.mp3"))) == 6 and not (hookline / stick.INCOMPLETE).exists()
+            check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=hookline, capture_output=True, text=True)
+            assert check.returncode == 0 and check.stdout.count(": OK") == 6 + 4, check.stdout
+        usb.plug()
+        again = ask("export-start", selection={"new": True}, via="button")
+        assert again["ok"]
+        assert finished(ask)["message"] == ("Nothing new to copy: the stick OFFICE already holds every recording. "
+                                            "The stick OFFICE is safe to remove.")
+    db = dbmod.connect(data)
+    try:
+        entry = audit.entries(db, action="export", limit=2)[1]
+    finally:
+        db.close()
+    assert (entry["user"], entry["remote_addr"], entry["detail"]["via"]) == ("ann", "10.0.0.5", "web")
+    assert [(e["outcome"], e["via"]) for e in export_events(data)] == [
+        ("started", "web"), ("done", "web"), ("started", "button"), ("done", "button")]
+
+
+def test_only_the_chosen_calls_go(box):
+    data, rows, _, ask, root = box
+    chosen = [rows[1]["id"], rows[4]["id"]]
+    with et.usb_stick(root) as usb:
+        ask("export-start", selection={"call_ids": chosen})
+        status = finished(ask)
+        assert status["result"]["copied"] == 2 and status["result"]["selection"]["chosen_calls"] == 2
+        with usb.mounted_again() as hookline:
+            listed = (hookline / "index.csv").read_text(encoding="utf-8-sig")
+            assert all(c in listed for c in chosen) and rows[0]["id"] not in listed
+
+
+def refusal(ask, **args) -> tuple[str | None, str]:
+    with pytest.raises(control.ControlError) as e:
+        ask("export-start", **args)
+    return e.value.code, str(e.value)
+
+
+def test_no_stick_two_sticks_a_bad_stick_or_a_running_export_are_refused_with_a_sentence(box, tmp_path):
+    data, _, _, ask, root = box
+    assert refusal(ask, selection={"new": True}) == (
+        "no-stick", "No USB stick is plugged in: plug one into the box and try again.")
+    with tmpfs_stick(root, "RAMDISK"):
+        code, said = refusal(ask)
+        assert code == "stick-problem" and said.startswith("The stick's filesystem is tmpfs")
+    with et.usb_stick(root, "ONE"), et.usb_stick(root, "TWO") as two:
+        assert refusal(ask) == ("several-sticks", "2 USB sticks are plugged in (ONE, TWO): choose one, or "
+                                                  "unplug the others.")
+        assert refusal(ask, target=str(tmp_path)) == (
+            "not-a-stick", f"{tmp_path} is not a USB stick plugged into the box.")
+        with stick.locked(data):            # `hookline export` is running
+            code, said = refusal(ask, target=str(two.point))
+            assert code == "busy" and said == "Another export is running on this box: wait for it to finish."
+        ask("export-start", target=str(two.point))
+        assert finished(ask)["state"] == "done"
+    for bad, why in (({"line": "1"}, "selection.line must be a line number"),
+                     ({"since": "March"}, "'March' is not a date"), ({"call_ids": "abc"}, "selection.call_ids"),
+                     ({"colour": "red"}, "unknown selection field(s): colour"), ("all", "selection must be an object")):
+        code, said = refusal(ask, selection=bad)
+        assert code == "bad-selection" and why in said
+    refused = [e for e in export_events(data) if e["outcome"] == "refused"]
+    assert [e["code"] for e in refused] == ["no-stick", "stick-problem", "several-sticks", "not-a-stick", "busy"]
+
+
+def test_a_second_start_while_one_runs_is_refused_and_a_cancel_leaves_nothing_half_written(box):
+    data, rows, runner, ask, root = box
+    trickle = et.Trickle(data, rows[2])          # the third recording comes in 4 KB at a time
+    try:
+        with et.usb_stick(root) as usb:
+            ask("export-start", selection={"new": True})
+            trickle.feed()
+            partial = et.wait_for(lambda: list(usb.point.rglob("*.partial")))
+            status = ask("export-status")
+            assert status["state"] == "copying" and status["files_done"] == 2
+            assert status["message"].startswith("Copying 3 of 6 recordings to the stick OFFICE (")
+            assert refusal(ask, selection={"new": True}) == (
+                "busy", "An export is already running: wait for it to finish, or cancel it.")
+            assert ask("export-cancel") == {"changed": True}
+            assert ask("export-cancel") == {"changed": False}
+            trickle.finish()        # the rest of the file comes, but the copy stops there: no third file
+            status = finished(ask)
+            assert status["state"] == "cancelled" and status["result"]["exit_code"] == 6
+            assert status["result"]["stopped_because"] == "Cancelled."
+            assert status["message"] == ("Cancelled: 2 recordings copied and verified so far; INCOMPLETE.txt on "
+                                         "the stick says the export is not finished. Press the button again (or "
+                                         "start it again) to go on.")
+            hookline = usb.point / "Hookline"
+            assert usb.point.is_mount(), "a cancelled export is not ejected"
+            assert not partial[0].exists() and not list(usb.point.rglob("*.partial"))
+            assert (hookline / stick.INCOMPLETE).exists()
+            assert len(list(hookline.rglob("*.mp3"))) == 2
+            assert (hookline / "index.csv").read_text(encoding="utf-8-sig").count("\n") == 1 + 2
+    finally:
+        trickle.close()
+    assert [e["outcome"] for e in export_events(data)] == ["started", "refused", "cancelled"]
