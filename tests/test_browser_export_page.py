@@ -1,6 +1,6 @@
 """The export page in a real browser (Debian's Chromium), with the box's recorder running and a
 USB stick (an ext4 volume on a loop device) under its mount root: a manager starts "everything
-new", the progress bar moves as a recording trickles in (the page polls without reloading),
+new", the progress bar moves as the recordings come in (the page polls without reloading),
 then the page says the stick is safe to remove. Screenshots go to test-artifacts/screenshots/."""
 from __future__ import annotations
 
@@ -18,11 +18,19 @@ pytestmark = [
     pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning"),
 ]
 
-BAR = "() => document.getElementById('export-bar') ? document.getElementById('export-bar').value : -1"
+BAR = "(document.getElementById('export-bar') ? document.getElementById('export-bar').value : -1)"
+
+
+def _pour(trickle: et.Trickle) -> None:
+    """The rest of a trickling recording, then its end."""
+    while trickle.sent < len(trickle.real):
+        trickle.feed(64 * 1024)
+    trickle.close()
 
 
 def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box):  # noqa: F811
-    trickle = et.Trickle(box.data, box.rows[1])        # the second of four recordings comes in chunks
+    # The second and the fourth of four recordings wait for the test: the export stops at each.
+    second, fourth = et.Trickle(box.data, box.rows[1]), et.Trickle(box.data, box.rows[3])
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     page = context.new_page()
     errors: list[str] = []
@@ -36,26 +44,26 @@ def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box): 
             page.wait_for_load_state()
             page.click("#export-new")
             page.wait_for_load_state()
-            trickle.feed()
-            page.wait_for_function(f"({BAR})() > 0")
-            first = page.evaluate(BAR)
+            second.feed()
+            page.wait_for_function(f"() => {BAR} > 0")
+            first = page.evaluate(f"() => {BAR}")
             assert page.inner_text("#export-progress").startswith("Copying 2 of 4 recordings")
             assert page.is_visible("#export-cancel") and not page.is_visible("#export-new")
             _shot(page, "export-copying")
             page.evaluate("() => { window.sameDocument = true; }")
-            for _ in range(3):
-                trickle.feed(16 * 1024)
-            page.wait_for_function(f"({BAR})() > {first}")      # moved, with no reload
+            _pour(second)
+            fourth.feed()
+            page.wait_for_function(f"() => {BAR} > {first}")
+            assert page.inner_text("#export-progress").startswith("Copying 4 of 4 recordings")
             assert page.evaluate("() => window.sameDocument === true"), "the bar moved without a reload"
-            while trickle.sent < len(trickle.real):
-                trickle.feed(64 * 1024)
-            trickle.close()
+            _pour(fourth)
             page.wait_for_selector("#export-outcome:has-text('safe to remove')", timeout=30000)
             outcome = page.inner_text("#export-outcome")
             assert outcome.startswith("Done: 4 recordings copied and verified"), outcome
             assert page.is_visible("#export-new") and not page.is_visible("#export-job")
             _shot(page, "export-done")
     finally:
-        trickle.close()
+        second.close()
+        fourth.close()
         context.close()
     assert errors == []

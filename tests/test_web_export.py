@@ -7,6 +7,7 @@ clear errors for bad choices; and that a listener can do none of it, and who did
 from __future__ import annotations
 
 import csv
+import html
 import io
 import signal
 from pathlib import Path
@@ -204,7 +205,7 @@ def test_bad_choices_get_clear_errors_and_a_listener_cannot_export(box):
                           (dict(line="x"), "Choose a line from 1 to 64."),
                           (dict(number="call me"), "Give the phone number's digits (at least 3)")):
         answer = days(**fields)
-        assert answer.status_code == 400 and error in answer.text, (fields, answer.text[-2000:])
+        assert answer.status_code == 400 and error in html.unescape(answer.text), (fields, answer.text[-2000:])
         assert 'aria-invalid="true"' in answer.text
     ticked = lambda ids: manager.post_form("/export", {"what": "selected", "id": ids}, page="/calls")   # noqa: E731
     assert flash(manager, ticked([])) == "Tick the calls to export first."
