@@ -55,7 +55,9 @@ def export_events(data) -> list[dict]:
 def test_everything_new_goes_onto_the_stick_verified_and_the_stick_is_ejected(box):
     data, rows, _, ask, root = box
     with et.usb_stick(root) as usb:
-        assert ask("export-status")["state"] == "idle"
+        before = ask("export-status")
+        assert before["state"] == "idle" and before["stick"]["label"] == "OFFICE" and before["stick"]["problem"] is None
+        assert [s["label"] for s in before["sticks"]] == ["OFFICE"]
         started = ask("export-start", selection={"new": True}, by="ann", remote_addr="10.0.0.5")
         assert started["ok"] and started["job"]["state"] == "copying"
         assert started["job"]["stick"]["label"] == "OFFICE" and started["job"]["stick"]["path"] == str(usb.point)
@@ -66,7 +68,7 @@ def test_everything_new_goes_onto_the_stick_verified_and_the_stick_is_ejected(bo
         assert (status["files_done"], status["files_total"]) == (6, 6)
         assert status["bytes_done"] == status["bytes_total"] == sum(r["size_bytes"] for r in rows)
         assert status["result"]["complete"] and status["result"]["copied"] == 6
-        assert not usb.point.is_mount(), "ejected: safe to remove"
+        assert not usb.point.is_mount() and status["stick"] is None, "ejected: safe to remove"
         with usb.mounted_again() as hookline:
             assert len(list(hookline.rglob("*.mp3"))) == 6 and not (hookline / stick.INCOMPLETE).exists()
             check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=hookline, capture_output=True, text=True)

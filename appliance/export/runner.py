@@ -3,7 +3,8 @@ one stick mounted under the box's mount root ([export] mount_root). The web page
 export-start, export-status, export-cancel) and the box's button start it; both watch its status:
 
     {"state": "idle" | "copying" | "done" | "error" | "cancelled",
-     "stick": {path, label, fstype, total_bytes, free_bytes, read_only, problem} or None,
+     "stick": {path, label, fstype, total_bytes, free_bytes, read_only, problem} or None (the
+              job's; while none runs, the one plugged in now), "sticks": every one plugged in now,
      "files_done", "files_total", "bytes_done", "bytes_total", "seconds_left" (None: not known yet),
      "message": a sentence for the owner, "result": job.Result.to_dict() once finished (else None)}
 
@@ -119,8 +120,14 @@ class ExportRunner:
         return self._thread is not None and self._thread.is_alive()
 
     def status(self) -> dict[str, Any]:
+        """The status; while no export runs, "stick" is the one plugged in now (the first, when
+        several are: "sticks" lists them all), so a page shows what an export would go to."""
+        plugged = [stick_dict(s) for s in sticks.find(self.mount_root)]
         with self._lock:
-            return self._status()
+            status = self._status()
+        if status["state"] != COPYING:
+            status["stick"] = plugged[0] if plugged else None
+        return {**status, "sticks": plugged}
 
     def _status(self) -> dict[str, Any]:
         tally = self._tally
