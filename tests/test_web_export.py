@@ -184,6 +184,15 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
         manager.post_form("/export", {"what": "new"}, page="/export")
         et.wait_for(lambda: said(manager)["outcome"] != before)
         assert finished(manager)["outcome"].startswith("Nothing new to copy")
+    # Two sticks: the page lists both and the manager chooses; a path that is no stick is refused.
+    with et.usb_stick(box.media, "ONE"), et.usb_stick(box.media, "TWO") as two:
+        assert said(manager)["stick"] == "2 USB sticks are plugged in: choose the one to export to."
+        assert [c["path"] for c in said(manager)["choices"]] == [str(box.media / "ONE"), str(two.point)]
+        wrong = manager.post_form("/export", {"what": "new", "target": "/etc"}, page="/export")
+        assert flash(manager, wrong) == "That stick is not plugged in (any more): choose one of those listed."
+        manager.post_form("/export", {"what": "days", "line": "1", "target": str(two.point)}, page="/export")
+        finished(manager)
+        assert on_stick(two) == [ids[0], ids[2]]
     # Each export is audited by the recorder's job, in the manager's name and from where.
     db = dbmod.connect(box.data)
     try:
@@ -192,7 +201,8 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
         db.close()
     assert [(e["user"], e["remote_addr"], e["detail"]["copied"]) for e in reversed(entries)] == [
         ("manager", "127.0.0.1", 2), ("manager", "127.0.0.1", 1), ("manager", "127.0.0.1", 2),
-        ("manager", "127.0.0.1", 4), ("manager", "127.0.0.1", 0)]
+        ("manager", "127.0.0.1", 4), ("manager", "127.0.0.1", 0), ("manager", "127.0.0.1", 2)]
+    assert {e["detail"]["via"] for e in entries} == {"web"}
 
 
 def test_bad_choices_get_clear_errors_and_a_listener_cannot_export(box):

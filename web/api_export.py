@@ -48,12 +48,14 @@ def status():
 def start():
     if not g.get("via_token"):
         csrf.protect()          # a logged-in browser: only the box's own pages may
+    body = request.get_json(silent=True)
     try:
-        selection = export_choice.from_json(request.get_json(silent=True))
+        target = export_page.chosen_stick(body.pop("target", None) if isinstance(body, dict) else None)
+        selection = export_choice.from_json(body)
     except export_choice.ChoiceError as e:
         return _error(400, str(e), field=e.field)
     try:
-        answer = export_page.start(selection)
+        answer = export_page.start(selection, "api", target)
     except control.ControlError as e:
         return _refused(e)
     job = answer.get("job") if isinstance(answer, dict) else None
@@ -87,6 +89,7 @@ def _status_schema() -> dict:
                                         "description": "why no export can go there (null: one can)"}}}
     export = {"type": "object", "properties": {
         "state": {"type": "string", "enum": ["idle", "copying", "done", "error", "cancelled"]}, "stick": stick,
+        "sticks": {"type": "array", "items": stick, "description": "every stick plugged in now"},
         "files_done": {"type": "integer"}, "files_total": {"type": "integer"}, "bytes_done": {"type": "integer"},
         "bytes_total": {"type": "integer"}, "seconds_left": {"type": "number", "nullable": True},
         "message": {**_STRING, "description": "a sentence for the owner"},
@@ -109,7 +112,9 @@ def _choice_schema() -> dict:
             "properties": {"since": {"type": "string", "format": "date"}, "until": {"type": "string", "format": "date"},
                            "line": {"type": "integer", "minimum": 1}, "number": _STRING, "new": {"type": "boolean"},
                            "search": {"type": "object", "additionalProperties": _STRING},
-                           "call_ids": {"type": "array", "items": _STRING, "maxItems": export_choice.ID_CAP}},
+                           "call_ids": {"type": "array", "items": _STRING, "maxItems": export_choice.ID_CAP},
+                           "target": {**_STRING, "description": "the stick's path (`sticks` of GET), when "
+                                                                "several are plugged in"}},
             "additionalProperties": False}
 
 

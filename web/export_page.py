@@ -24,7 +24,7 @@ from .forms import ActionForm
 
 bp = Blueprint("export", __name__)
 
-RANGE_FIELDS = ("since", "until", "line", "number")
+RANGE_FIELDS = ("since", "until", "line", "number", "target")
 
 
 # -- asking the recorder ------------------------------------------------------------------------------
@@ -40,14 +40,28 @@ def refusal(e: control.ControlError) -> str:
     return text if text.endswith(".") else text + "."
 
 
-def start(selection: dict[str, Any]) -> dict[str, Any]:
-    """Ask the recorder to export; its answer, or ControlError with its refusal."""
-    return ask("export-start", selection=selection, by=current_user.name, remote_addr=request.remote_addr)
+def start(selection: dict[str, Any], via: str, target: str | None = None) -> dict[str, Any]:
+    """Ask the recorder to export (to target: a stick's mount point, when several are plugged
+    in); its answer, or ControlError with its refusal."""
+    return ask("export-start", selection=selection, by=current_user.name, remote_addr=request.remote_addr, via=via,
+               target=target)
+
+
+def chosen_stick(target: Any) -> str | None:
+    """A stick the person chose (None: the one plugged in): one the recorder lists now."""
+    if target is None or target == "":
+        return None
+    status, _ = described()
+    plugged = [s.get("path") for s in (status or {}).get("sticks") or [] if isinstance(s, dict)]
+    if not isinstance(target, str) or target not in plugged:
+        raise export_choice.ChoiceError("That stick is not plugged in (any more): choose one of those listed.",
+                                        "target")
+    return target
 
 
 def cancel(via: str) -> bool:
     """Ask the recorder to stop the export; True when one was running (then audited)."""
-    answer = ask("export-cancel", by=current_user.name, remote_addr=request.remote_addr)
+    answer = ask("export-cancel", by=current_user.name, remote_addr=request.remote_addr, via=via)
     changed = bool(isinstance(answer, dict) and answer.get("changed"))
     if changed:
         record("export-cancel", None, via=via)
@@ -106,14 +120,14 @@ def begin():
         if from_calls else url_for("export.index")
     values = {k: request.form.get(k, "")[:100] for k in RANGE_FIELDS}
     try:
-        selection = _chosen(what)
+        selection, target = _chosen(what), chosen_stick(request.form.get("target"))
     except export_choice.ChoiceError as e:
         if from_calls or what == "new":
             flash(str(e), "error")
             return redirect(back, 303)
         return _page({e.field or "form": str(e)}, values, 400)
     try:
-        start(selection)
+        start(selection, "web", target)
     except control.ControlError as e:
         flash(f"The export did not start: {refusal(e)}", "error")
         return redirect(back if from_calls else url_for("export.index"), 303)
@@ -125,7 +139,7 @@ def _chosen(what: str | None) -> dict[str, Any]:
     if what == "new":
         return export_choice.everything_new()
     if what == "days":
-        return export_choice.by_days(*(request.form.get(k) for k in RANGE_FIELDS), request.form.get("new") == "1")
+        return export_choice.by_days(*(request.form.get(k) for k in RANGE_FIELDS[:4]), request.form.get("new") == "1")
     if what == "search":
         return export_choice.from_search(request.form)
     if what == "selected":

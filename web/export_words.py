@@ -47,7 +47,8 @@ def view(status: dict[str, Any] | None, problem: str | None,
     name(mismatch) names each recording left out because it no longer matches its hash."""
     if status is None:
         return {"recorder": problem or NOT_RUNNING, "state": "unknown", "running": False, "stick": None,
-                "progress": None, "fraction": None, "outcome": None, "outcome_kind": None, "mismatched": []}
+                "choices": [], "progress": None, "fraction": None, "outcome": None, "outcome_kind": None,
+                "mismatched": []}
     state = status.get("state") if isinstance(status.get("state"), str) else "idle"
     running = state == "copying"
     message = status.get("message") if isinstance(status.get("message"), str) else ""
@@ -56,7 +57,11 @@ def view(status: dict[str, Any] | None, problem: str | None,
     kind = OUTCOME_KINDS.get(state)
     if kind == "ok" and mismatched:
         kind = "warning"
+    plugged = [s for s in status.get("sticks") or [] if isinstance(s, dict) and isinstance(s.get("path"), str)]
+    several = len(plugged) > 1 and not running
     return {"recorder": None, "state": state, "running": running,
-            "stick": stick_text(status.get("stick") if isinstance(status.get("stick"), dict) else None),
+            "stick": f"{len(plugged)} USB sticks are plugged in: choose the one to export to." if several else
+            stick_text(status.get("stick") if isinstance(status.get("stick"), dict) else None),
+            "choices": [{"path": s["path"], "text": stick_text(s)} for s in plugged] if several else [],
             "progress": message if running else None, "fraction": round(fraction(status), 4) if running else None,
             "outcome": message if kind else None, "outcome_kind": kind, "mismatched": mismatched}
