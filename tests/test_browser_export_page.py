@@ -29,8 +29,8 @@ def _pour(trickle: et.Trickle) -> None:
 
 
 def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box):  # noqa: F811
-    # The second and the fourth of four recordings wait for the test: the export stops at each.
-    second, fourth = et.Trickle(box.data, box.rows[1]), et.Trickle(box.data, box.rows[3])
+    # The second and the third of three recordings wait for the test: the export stops at each.
+    second, third = et.Trickle(box.data, box.rows[1]), et.Trickle(box.data, box.rows[2])
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     page = context.new_page()
     errors: list[str] = []
@@ -47,23 +47,23 @@ def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box): 
             second.feed()
             page.wait_for_function(f"() => {BAR} > 0")
             first = page.evaluate(f"() => {BAR}")
-            assert page.inner_text("#export-progress").startswith("Copying 2 of 4 recordings")
+            assert page.inner_text("#export-progress").startswith("Copying 2 of 3 recordings")
             assert page.is_visible("#export-cancel") and not page.is_visible("#export-new")
             _shot(page, "export-copying")
             page.evaluate("() => { window.sameDocument = true; }")
             _pour(second)
-            fourth.feed()
+            third.feed()
             page.wait_for_function(f"() => {BAR} > {first}")
-            assert page.inner_text("#export-progress").startswith("Copying 4 of 4 recordings")
+            assert page.inner_text("#export-progress").startswith("Copying 3 of 3 recordings")
             assert page.evaluate("() => window.sameDocument === true"), "the bar moved without a reload"
-            _pour(fourth)
+            _pour(third)
             page.wait_for_selector("#export-outcome:has-text('safe to remove')", timeout=30000)
             outcome = page.inner_text("#export-outcome")
-            assert outcome.startswith("Done: 4 recordings copied and verified"), outcome
+            assert outcome.startswith("Done: 3 recordings copied and verified"), outcome
             assert page.is_visible("#export-new") and not page.is_visible("#export-job")
             _shot(page, "export-done")
     finally:
         second.close()
-        fourth.close()
+        third.close()
         context.close()
     assert errors == []

@@ -22,34 +22,6 @@ from appliance.store import audit, call_query, db as dbmod, users
 pytestmark = [pytest.mark.xdist_group("export-runner"),
               pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
 
-# Two lines, four calls: two from one number on line 1, two on line 2.
-SCENARIO = """
-[appliance]
-start = "2026-03-15T14:12:00Z"
-sample_rate = 8000
-seed = 3
-
-[[line]]
-id = 1
-offhook = "gpio"
-callerid = "modem"
-
-[[line]]
-id = 2
-offhook = "gpio"
-callerid = "modem"
-""" + "".join(f"""
-[[call]]
-line = {line}
-at = {1.0 + 7 * i}
-direction = "inbound"
-rings = 1
-caller_id = {{ number = "{number}" }}
-talk = 2.0
-near = "tone:440@-12"
-far = "tone:1000@-12"
-""" for i, (line, number) in enumerate(((1, "4155550123"), (2, "2125550100"), (1, "4155550123"), (2, "6175550111"))))
-
 BOX = """
 data_dir = "{data}"
 status_file = "{data}/run/status.json"
@@ -75,18 +47,12 @@ pin = 27
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    base = tmp_path_factory.mktemp("webexport")
-    data = base / "data"
-    st.simulate(st.write_scenario(base, SCENARIO), data)
-    rows = st.calls(data)
-    assert [r["status"] for r in rows] == ["complete"] * 4
-    db = dbmod.connect(data)
-    try:
-        for role, password in wt.PASSWORDS.items():
-            users.create_user(db, role, role, password)
-    finally:
-        db.close()
-    return data, rows
+    """webtools' office and its users: three kept calls, oldest first (a call dialed on line 2, one
+    from (555) 123-4567 on line 1, one more on line 2), and one not kept."""
+    data = wt.make_data(tmp_path_factory.mktemp("webexport"))
+    kept = sorted((r for r in st.calls(data) if r["status"] == "complete"), key=lambda r: r["started_at"])
+    assert [r["line"] for r in kept] == [2, 1, 2]
+    return data, kept
 
 
 class Box:
@@ -154,30 +120,30 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
     refused = manager.post_form("/export", {"what": "new"}, page="/export")
     assert flash(manager, refused) == ("The export did not start: No USB stick is plugged in: plug one into "
                                        "the box and try again.")
-    # A search on the calls page (one number): its two calls, and only those.
+    # A search on the calls page (a number): its call, and only that one.
     with et.usb_stick(box.media, "SEARCH") as usb:
-        page = "/calls?q=415-555-0123"
+        page = "/calls?q=555-123-4567"
         assert 'id="export-search"' in manager.get(page).text
-        started = manager.post_form("/export", {"what": "search", "q": "415-555-0123"}, page=page)
+        started = manager.post_form("/export", {"what": "search", "q": "555-123-4567"}, page=page)
         assert started.headers["Location"] == "/export"
         done = finished(manager)
         assert done["outcome_kind"] == "ok" and "safe to remove" in done["outcome"], done
         assert "safe to remove" in manager.get("/export").text
-        assert on_stick(usb) == [ids[0], ids[2]]
-    # Ticked calls: the one ticked.
+        assert on_stick(usb) == [ids[1]]
+    # Ticked calls: the two ticked.
     with et.usb_stick(box.media, "PICKED") as usb:
-        manager.post_form("/export", {"what": "selected", "id": ids[3]}, page="/calls")
-        assert "2 recordings" not in finished(manager)["outcome"]
-        assert on_stick(usb) == [ids[3]]
+        manager.post_form("/export", {"what": "selected", "id": [ids[0], ids[2]]}, page="/calls")
+        assert finished(manager)["outcome"].startswith("Done: 2 recordings copied and verified")
+        assert on_stick(usb) == [ids[0], ids[2]]
     # A search by days and a line goes as days and a line (no cap on the count).
     with et.usb_stick(box.media, "LINE2") as usb:
         manager.post_form("/export", {"what": "search", "line": "2", "date_from": "2026-03-15"}, page="/calls?line=2")
         finished(manager)
-        assert on_stick(usb) == [ids[1], ids[3]]
-    # Everything new, from the export page: all four; again: nothing new.
+        assert on_stick(usb) == [ids[0], ids[2]]
+    # Everything new, from the export page: all three; again: nothing new.
     with et.usb_stick(box.media, "NEWSTUFF") as usb:
         manager.post_form("/export", {"what": "new"}, page="/export")
-        assert "4 recordings copied and verified" in finished(manager)["outcome"]
+        assert "3 recordings copied and verified" in finished(manager)["outcome"]
         assert sorted(on_stick(usb)) == sorted(ids)
         usb.plug()
         before = said(manager)["outcome"]
@@ -192,7 +158,7 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
         assert flash(manager, wrong) == "That stick is not plugged in (any more): choose one of those listed."
         manager.post_form("/export", {"what": "days", "line": "1", "target": str(two.point)}, page="/export")
         finished(manager)
-        assert on_stick(two) == [ids[0], ids[2]]
+        assert on_stick(two) == [ids[1]]
     # Each export is audited by the recorder's job, in the manager's name and from where.
     db = dbmod.connect(box.data)
     try:
@@ -200,8 +166,8 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
     finally:
         db.close()
     assert [(e["user"], e["remote_addr"], e["detail"]["copied"]) for e in reversed(entries)] == [
-        ("manager", "127.0.0.1", 2), ("manager", "127.0.0.1", 1), ("manager", "127.0.0.1", 2),
-        ("manager", "127.0.0.1", 4), ("manager", "127.0.0.1", 0), ("manager", "127.0.0.1", 2)]
+        ("manager", "127.0.0.1", 1), ("manager", "127.0.0.1", 2), ("manager", "127.0.0.1", 2),
+        ("manager", "127.0.0.1", 3), ("manager", "127.0.0.1", 0), ("manager", "127.0.0.1", 1)]
     assert {e["detail"]["via"] for e in entries} == {"web"}
 
 
@@ -248,15 +214,15 @@ def test_the_api_starts_follows_and_cancels_an_export(box):
     assert bad.status_code == 400 and bad.json()["field"] == "call_ids"
     none = api.post("/api/v1/export", json={"new": True}, headers=as_("manager"))
     assert none.status_code == 409 and none.json()["code"] == "no-stick"
-    trickle = et.Trickle(box.data, box.rows[2])         # the third recording comes 4 KB at a time
+    trickle = et.Trickle(box.data, box.rows[1])         # the second recording waits for the test
     try:
         with et.usb_stick(box.media, "OFFICE") as usb:
             started = api.post("/api/v1/export", json={"new": True}, headers=as_("manager"))
             assert started.status_code == 202 and started.json()["export"]["state"] == "copying"
             trickle.feed()
             status = et.wait_for(lambda: (s := api.get("/api/v1/export", headers=as_("manager")).json())
-                                 ["export"]["files_done"] == 2 and s)
-            assert status["said"]["running"] and status["said"]["progress"].startswith("Copying 3 of 4 recordings")
+                                 ["export"]["files_done"] == 1 and s)
+            assert status["said"]["running"] and status["said"]["progress"].startswith("Copying 2 of 3 recordings")
             assert 0 < status["said"]["fraction"] < 1
             manager = wt.login(box.server.base, "manager")
             page = manager.get("/export").text
@@ -268,8 +234,8 @@ def test_the_api_starts_follows_and_cancels_an_export(box):
             trickle.feed()
             trickle.close()
             done = finished(manager)
-            assert done["outcome_kind"] == "warning" and done["outcome"].startswith("Cancelled: 2 recordings")
-            assert usb.point.is_mount() and len(list((usb.point / "Hookline").rglob("*.mp3"))) == 2
+            assert done["outcome_kind"] == "warning" and done["outcome"].startswith("Cancelled: 1 recording copied")
+            assert usb.point.is_mount() and len(list((usb.point / "Hookline").rglob("*.mp3"))) == 1
     finally:
         trickle.close()
     db = dbmod.connect(box.data)
