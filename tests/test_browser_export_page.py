@@ -36,7 +36,7 @@ def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box): 
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
-        with et.usb_stick(box.media, "OFFICE"):
+        with et.usb_stick(box.media, "OFFICE") as usb:
             page.goto(f"{box.server.base}/login?next=/export")
             page.fill("#name", "manager")
             page.fill("#password", wt.PASSWORDS["manager"])
@@ -62,6 +62,15 @@ def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box): 
             assert outcome.startswith("Done: 3 recordings copied and verified"), outcome
             assert page.is_visible("#export-new") and not page.is_visible("#export-job")
             _shot(page, "export-done")
+            # From the calls list: the ticked call goes (it is on the stick already: said so).
+            usb.plug()
+            page.goto(f"{box.server.base}/calls")
+            page.check(f"#call-{box.rows[0]['id']} input[name=id]")
+            assert page.inner_text("#export-selected") == "Export selected (1) to the USB stick"
+            _shot(page, "export-from-calls")
+            page.click("#export-selected")
+            page.wait_for_load_state()
+            page.wait_for_selector("#export-outcome:has-text('1 already there')", timeout=30000)
     finally:
         second.close()
         third.close()
