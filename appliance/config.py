@@ -98,8 +98,13 @@ class LineConfig:
 
 @dataclass(frozen=True)
 class ExportConfig:
-    """`[export]`: where the box mounts USB sticks (firmware_config/hookline-stick@.service)."""
+    """`[export]`: where the box mounts USB sticks (firmware_config/hookline-stick@.service), and
+    the box's export button and LED (appliance/export/button.py), each optional."""
     mount_root: Path = Path("/media/hookline")
+    button: int | None = None      # a press exports everything new; a long press cancels
+    led: int | None = None         # blinks while copying, steady when safe to remove, flashes on an error
+    pull: str = "up"               # up: the button shorts the pin to ground; down: to 3.3 V
+    long_press_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class Config:
 
 _TOP = {"data_dir", "status_file", "audit_seal_file", "timezone", "phone_region", "audio", "recording", "line",
         "export"}
-_EXPORT = {"mount_root"}
+_EXPORT = {"mount_root", "button", "led", "pull", "long_press_s"}
 _AUDIO = {"sample_rate", "period_ms", "bitrate_kbps"}
 _RECORDING = {"preroll_s", "min_call_s", "max_call_s"}
 _LINE = ({"id", "name", "capture", "playback", "near_channel", "offhook", "callerid", "pause"} | _RECORDING
@@ -276,14 +281,23 @@ def _parse_region(doc: dict) -> str:
     return region.upper()
 
 
-def _parse_export(doc: dict) -> ExportConfig:
+def _parse_export(doc: dict, seen_pins: set[int]) -> ExportConfig:
     table = _get(doc, "export", "", dict, {})
     _check_keys(table, _EXPORT, "export")
     root = _get(table, "mount_root", "export", str, str(ExportConfig.mount_root))
     if not os.path.isabs(root) or os.path.normpath(root) == "/":
         raise ConfigError("export.mount_root", f"{root!r} is not a folder to mount sticks under",
                           "give an absolute path such as '/media/hookline'")
-    return ExportConfig(mount_root=Path(os.path.normpath(root)))
+    pins = {}
+    for key in ("button", "led"):
+        pin = pins[key] = _get(table, key, "export", int, None, lo=0, hi=27)
+        if pin is not None and pin in seen_pins:
+            raise ConfigError(f"export.{key}", f"GPIO{pin} is already used", "give it a pin of its own")
+        if pin is not None:
+            seen_pins.add(pin)
+    return ExportConfig(mount_root=Path(os.path.normpath(root)), **pins,
+                        pull=_get(table, "pull", "export", str, "up", choices=("up", "down")),
+                        long_press_s=float(_get(table, "long_press_s", "export", (int, float), 2.0, lo=0.3, hi=10)))
 
 
 def parse(doc: dict, source: Path | None = None) -> Config:
@@ -340,7 +354,7 @@ def parse(doc: dict, source: Path | None = None) -> Config:
         data_dir=data_dir, status_file=Path(_get(doc, "status_file", "", str, "/run/hookline/status.json")),
         sample_rate=rate, period_ms=period_ms, lines=tuple(lines), source=source,
         audit_seal_file=_parse_seal_file(doc, data_dir),
-        timezone=_parse_timezone(doc), phone_region=_parse_region(doc), export=_parse_export(doc))
+        timezone=_parse_timezone(doc), phone_region=_parse_region(doc), export=_parse_export(doc, seen_pins))
 
 
 def load(path: str | Path) -> Config:

@@ -24,6 +24,7 @@ from .clock import RealClock
 from .config import Config, LineConfig
 from .control import ControlServer
 from .export import commands as export_commands
+from .export.button import start_button as start_export_button
 from .hook.gpio import GpioHookSource
 from .hook.serial import LineMonitorSource, ModemSource
 from .line import Line
@@ -75,6 +76,7 @@ class Daemon:
         self._control: ControlServer | None = None
         self.disk = DiskWorker(self.data_dir)
         self.exports = export_commands.runner_for(config, self.data_dir)    # USB export, one job at a time
+        self.export_button = None
 
     def start(self) -> None:
         db = dbmod.connect(self.data_dir)      # makes a new data folder, private (0750)
@@ -111,6 +113,7 @@ class Daemon:
             "resume": lambda request: self.pause(request, "resume"),
             **export_commands.handlers(self.exports)})
         self._control.start()
+        self.export_button = start_export_button(self.config.export, self.exports)
         self._maintenance = threading.Thread(target=self._maintain, name="maintenance", daemon=True)
         self._maintenance.start()
         self._retention = threading.Thread(target=self._retain, name="retention", daemon=True)
@@ -129,6 +132,8 @@ class Daemon:
             line.join(timeout)
         self.disk.stop(timeout)       # finalizes what the lines handed over
         self.exports.stop(timeout)    # an export under way is cancelled: nothing half-written stays
+        if self.export_button:
+            self.export_button.close()
         if self._control:
             self._control.stop()
         self._stop.set()

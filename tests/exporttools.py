@@ -12,9 +12,8 @@ import contextlib
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Iterator
 
 import pytest
 
@@ -57,16 +56,7 @@ def copy_box(template: Path, to: Path) -> Path:
     return to
 
 
-def wait_for(what: Callable[[], Any], timeout: float = 30.0, step: float = 0.02) -> Any:
-    """Poll until what() is true (its value), or fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {what}")
-        time.sleep(step)
+wait_for = st.wait_for
 
 
 def _root(argv: list[str]) -> str:
@@ -164,6 +154,3 @@ class Trickle:
                 os.close(self.fd)
             self.fd = None
 
-
-def files_on(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())

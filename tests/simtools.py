@@ -148,6 +148,19 @@ def wait_for_recording(data: Path, line: int = 1, deadline_s: float = 15.0) -> d
     raise AssertionError(f"no call started on line {line}")
 
 
+def wait_for(condition, timeout: float = 30.0, what: str = "", step: float = 0.02):
+    """Poll until condition() is true and return its value, or fail the test after timeout seconds."""
+    import pytest
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"not within {timeout} s: {what or condition}")
+        time.sleep(step)
+
+
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
     """The single non-empty stderr line of a refused command (asserts there is exactly one)."""
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

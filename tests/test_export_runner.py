@@ -5,11 +5,15 @@ files on the stick and whether they verify, the stick ejected (safe to remove), 
 sentence, the refusals, and a cancel that leaves nothing half-written."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import threading
 
 import pytest
 
 import exporttools as et
+import simtools as st
 from appliance import control
 from appliance.export import commands, runner as runnermod, stick
 from appliance.store import audit, catalog, db as dbmod
@@ -135,6 +139,7 @@ def test_no_stick_two_sticks_a_bad_stick_or_a_running_export_are_refused_with_a_
 def test_a_second_start_while_one_runs_is_refused_and_a_cancel_leaves_nothing_half_written(box):
     data, rows, runner, ask, root = box
     trickle = et.Trickle(data, rows[2])          # the third recording comes in 4 KB at a time
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     try:
         with et.usb_stick(root) as usb:
             ask("export-start", selection={"new": True})
@@ -145,6 +150,11 @@ def test_a_second_start_while_one_runs_is_refused_and_a_cancel_leaves_nothing_ha
             assert status["message"].startswith("Copying 3 of 6 recordings to the stick OFFICE (")
             assert refusal(ask, selection={"new": True}) == (
                 "busy", "An export is already running: wait for it to finish, or cancel it.")
+            copier = next(t for t in threading.enumerate() if t.name == "export").native_id
+            assert os.getpriority(os.PRIO_PROCESS, copier) == 19, "the copy yields the CPU to the recorder"
+            ionice = subprocess.run(["ionice", "-p", str(copier)], capture_output=True, text=True).stdout
+            assert ionice.strip() == "best-effort: prio 7", "and the disk"
+            assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine, "only its own thread"
             assert ask("export-cancel") == {"changed": True}
             assert ask("export-cancel") == {"changed": False}
             trickle.finish()        # the rest of the file comes, but the copy stops there: no third file
@@ -163,3 +173,45 @@ def test_a_second_start_while_one_runs_is_refused_and_a_cancel_leaves_nothing_ha
     finally:
         trickle.close()
     assert [e["outcome"] for e in export_events(data)] == ["started", "refused", "cancelled"]
+
+
+def test_ctrl_c_in_hookline_export_cancels_cleanly_with_exit_6(box, tmp_path):
+    data, rows, _, _, _ = box
+    trickle = et.Trickle(data, rows[1])
+    target = tmp_path / "stick"
+    target.mkdir()
+    proc = subprocess.Popen([st.HOOKLINE, "export", "--to", str(target), "--data", str(data)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=st.clean_env())
+    try:
+        trickle.feed()
+        partial = et.wait_for(lambda: list(target.rglob("*.partial")))
+        proc.send_signal(signal.SIGINT)
+        trickle.finish()            # the rest of the file comes, but the copy stops at this chunk
+        _, err = proc.communicate(timeout=60)
+    finally:
+        trickle.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 6, err
+    assert "hookline: cancelling the export (Ctrl-C again to stop at once)" in err
+    assert err.strip().endswith("hookline: export incomplete: Cancelled. copied 1 recording(s); 1 listed in the index")
+    hookline = target / "Hookline"
+    assert not partial[0].exists() and not list(target.rglob("*.partial")) and (hookline / stick.INCOMPLETE).exists()
+    assert len(list(hookline.rglob("*.mp3"))) == 1
+    assert (hookline / "index.csv").read_text(encoding="utf-8-sig").count("\n") == 1 + 1
+
+
+def test_a_stick_that_cannot_be_ejected_is_an_error_that_says_not_to_pull_it(box):
+    data, _, _, ask, root = box
+    with et.usb_stick(root) as usb:
+        held = os.open(usb.point, os.O_RDONLY)          # something still uses the stick
+        try:
+            ask("export-start", selection={"new": True})
+            status = finished(ask)
+        finally:
+            os.close(held)
+        assert status["state"] == "error" and status["result"]["complete"], status
+        assert status["message"].startswith("Done: 6 recordings copied and verified to the stick OFFICE, but the "
+                                            "stick could not be ejected: Could not unmount the stick at ")
+        assert status["message"].endswith("Do not pull it out yet.") and usb.point.is_mount()
+    assert export_events(data)[-1]["outcome"] == "error"

@@ -19,6 +19,7 @@ from collections import Counter
 import pytest
 import requests
 
+import simtools as st
 import web
 import webtools as wt
 from appliance.store import db as dbmod
@@ -30,15 +31,8 @@ TRICKLERS = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5")
 PERIOD_S = 0.5        # one more header line this often
 
 
-def wait_for(condition, timeout: float, what: str, step: float = 0.05):
-    end = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"not within {timeout} s: {what}")
-        time.sleep(step)
+def wait_for(condition, timeout: float, what: str):
+    return st.wait_for(condition, timeout, what, step=0.05)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,15 @@
 """`hookline export --to DIR`: copy recordings onto a stick, verified, with an offline index
 (appliance/export/). Exit codes: 0 complete, 1 some recordings no longer match their hash (left
 out, listed), 2 bad input, 3 another export runs, 4 the target filled up, 5 the target is
-missing, read-only or failed. Rerunning an export that stopped resumes it."""
+missing, read-only or failed, 6 cancelled (Ctrl-C: the file under way is removed, the index lists
+what was verified; a second Ctrl-C stops at once). Rerunning an export that stopped resumes it."""
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -53,8 +57,9 @@ def export(to: str, since: str | None, until: str | None, line_id: int | None, n
     progress = None if as_json else (Bar() if sys.stderr.isatty() else Lines())
     person, console, address = _console_person()
     try:
-        result = job.run(db, data_dir, Path(to), sel, by=person, seal_path=_seal_path(data_dir),
-                         progress=progress, audit_detail=console, remote_addr=address)
+        with _cancel_on_interrupt() as cancel:
+            result = job.run(db, data_dir, Path(to), sel, by=person, seal_path=_seal_path(data_dir),
+                             progress=progress, audit_detail=console, remote_addr=address, cancel=cancel)
     except selection.SelectionError as e:
         _bad_input(str(e))
     if progress is not None:
@@ -64,6 +69,26 @@ def export(to: str, since: str | None, until: str | None, line_id: int | None, n
     else:
         _say(result)
     sys.exit(result.exit_code)
+
+
+@contextlib.contextmanager
+def _cancel_on_interrupt():
+    """Ctrl-C (or SIGTERM) cancels the export cleanly at its next chunk (exit 6); a second Ctrl-C
+    interrupts at once (the file under way is still removed)."""
+    cancel = threading.Event()
+
+    def stop(signum, frame) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        sys.stderr.write("\nhookline: cancelling the export (Ctrl-C again to stop at once)\n")
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield cancel
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _say(result) -> None:

@@ -105,6 +105,7 @@ class ExportRunner:
         self.seal_path = seal_path
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._busy = False              # from a start until its end is told (under _lock)
         self._cancel = threading.Event()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._state, self._stick, self._result = IDLE, None, None
@@ -117,7 +118,7 @@ class ExportRunner:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._busy
 
     def status(self) -> dict[str, Any]:
         """The status; while no export runs, "stick" is the one plugged in now (the first, when
@@ -146,15 +147,13 @@ class ExportRunner:
         in); the status, or ExportRefused (logged as an event, so a press that did nothing says why)."""
         try:
             with self._lock:
-                if self.running:
+                if self._busy:
                     raise ExportRefused("An export is already running: wait for it to finish, or cancel it.", "busy")
                 found = self._choose(target)
                 self._check_lock()
+                self._busy = True
                 self._state, self._stick, self._result, self._message = COPYING, stick_dict(found), None, None
                 self._tally, self._cancel = _Tally(), threading.Event()
-                self._thread = threading.Thread(target=self._run, args=(sel, found, by, via, remote_addr),
-                                                name="export", daemon=True)
-                self._thread.start()
         except ExportRefused as e:
             log.warning("export (%s) refused: %s", via, e)
             self._event("refused", via, by, str(e), code=e.code)
@@ -162,7 +161,10 @@ class ExportRunner:
         log.info("export (%s%s) started to %s", via, f", {by}" if by else "", found.path)
         self._event("started", via, by, f"An export to {words.stick_name(self._stick)} started.",
                     selection=sel.describe())
-        self._changed()
+        self._changed()         # before the thread starts: its end is always told after its start
+        self._thread = threading.Thread(target=self._run, args=(sel, found, by, via, remote_addr), name="export",
+                                        daemon=True)
+        self._thread.start()
         return self.status()
 
     def _choose(self, target: str | None) -> sticks.Stick:
@@ -193,7 +195,7 @@ class ExportRunner:
     def cancel(self, via: str = "web", by: str | None = None) -> bool:
         """Stop the running export at its next chunk; False when none runs (or it is stopping)."""
         with self._lock:
-            if not self.running or self._cancel.is_set():
+            if not self._busy or self._cancel.is_set():
                 return False
             self._cancel.set()
             self._message = "Cancelling: the file being copied is removed, what is verified stays."
@@ -247,12 +249,12 @@ class ExportRunner:
 
     def _end(self, state: str, message: str, result: dict[str, Any] | None, via: str, by: str | None,
              **facts: Any) -> None:
-        with self._lock:
-            self._state, self._message, self._result = state, message, result
         (log.info if state in (DONE, CANCELLED) else log.error)("export %s: %s", state, message)
         brief = {k: result[k] for k in ("exit_code", "copied", "already_there", "bytes_copied", "stick")
                  } if result else {}
-        self._event(state, via, by, message, **brief, **facts)
+        self._event(state, via, by, message, **brief, **facts)      # logged before anyone sees the end
+        with self._lock:
+            self._state, self._message, self._result, self._busy = state, message, result, False
         self._changed()
 
     def _changed(self) -> None:
