@@ -96,7 +96,7 @@ def said(client) -> dict:
 
 
 def finished(client) -> dict:
-    return et.wait_for(lambda: (s := said(client))["outcome"] and not s["running"] and s)
+    return st.wait_for(lambda: (s := said(client))["outcome"] and not s["running"] and s)
 
 
 def flash(client, response) -> str:
@@ -148,7 +148,7 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
         usb.plug()
         before = said(manager)["outcome"]
         manager.post_form("/export", {"what": "new"}, page="/export")
-        et.wait_for(lambda: said(manager)["outcome"] != before)
+        st.wait_for(lambda: said(manager)["outcome"] != before)
         assert finished(manager)["outcome"].startswith("Nothing new to copy")
     # Two sticks: the page lists both and the manager chooses; a path that is no stick is refused.
     with et.usb_stick(box.media, "ONE"), et.usb_stick(box.media, "TWO") as two:
@@ -220,7 +220,7 @@ def test_the_api_starts_follows_and_cancels_an_export(box):
             started = api.post("/api/v1/export", json={"new": True}, headers=as_("manager"))
             assert started.status_code == 202 and started.json()["export"]["state"] == "copying"
             trickle.feed()
-            status = et.wait_for(lambda: (s := api.get("/api/v1/export", headers=as_("manager")).json())
+            status = st.wait_for(lambda: (s := api.get("/api/v1/export", headers=as_("manager")).json())
                                  ["export"]["files_done"] == 1 and s)
             assert status["said"]["running"] and status["said"]["progress"].startswith("Copying 2 of 3 recordings")
             assert 0 < status["said"]["fraction"] < 1
