@@ -244,3 +244,19 @@ def test_the_api_starts_follows_and_cancels_an_export(box):
     finally:
         db.close()
     assert [(e["user"], e["detail"]["via"]) for e in cancels] == [("manager", "web")]
+
+
+def test_a_recording_that_no_longer_matches_its_hash_is_named_on_the_page(box):
+    with open(box.data / box.rows[0]["path"], "r+b") as f:      # changed behind the catalog's back
+        f.seek(2000)
+        f.write(b"\x00\x01\x02")
+    manager = wt.login(box.server.base, "manager")
+    with et.usb_stick(box.media, "OFFICE") as usb:
+        manager.post_form("/export", {"what": "new"}, page="/export")
+        done = finished(manager)
+        assert done["outcome_kind"] == "warning" and "safe to remove" in done["outcome"], done
+        [named] = done["mismatched"]
+        assert named == f"the call of 2026-03-15 14:12 on Line 2 ({Path(box.rows[0]['path']).name})"
+        page = html.unescape(manager.get("/export").text)
+        assert named in page and "no longer matches the checksum" in page
+        assert on_stick(usb) == [r["id"] for r in box.rows[1:]]

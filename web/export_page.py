@@ -6,6 +6,7 @@ export runner copies, and whose export job audits each export with who started i
 Cancelling is audited here (the job's own entry names who started it)."""
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -69,10 +70,10 @@ def cancel(via: str) -> bool:
 
 
 def name_mismatch(mismatch: dict[str, Any]) -> str:
-    """'the call of 2026-03-14 23:00 on Front desk (2026-03-14/230000_L1_in_4155550123.mp3)'."""
+    """'the call of 2026-03-14 23:00 on Front desk (2026-03-14_23-00-00_L1_in_4155550123_5a1e.mp3)'."""
     call_id = mismatch.get("call_id")
     row = catalog.get_call(get_db(), call_id) if isinstance(call_id, str) and len(call_id) <= 32 else None
-    where = f" ({mismatch['path']})" if mismatch.get("path") else ""
+    where = f" ({PurePath(str(mismatch['path'])).name})" if mismatch.get("path") else ""
     if row is None:
         return f"call {str(call_id)[:32]}{where}"
     return f"the call of {local_time(row['started_at'], '%Y-%m-%d %H:%M')} on {line_name(row['line'])}{where}"

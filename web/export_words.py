@@ -13,6 +13,7 @@ from appliance.present.words import size
 # How each state the runner ends in is shown: ended well, ended early on purpose, failed.
 OUTCOME_KINDS = {"done": "ok", "cancelled": "warning", "error": "error"}
 MISMATCHED_SHOWN = 50
+MISMATCH = 1            # job.MISMATCH: recordings left out, every other one exported
 NOT_RUNNING = "The recorder is not running, so nothing can be exported now: start it, or restart the box."
 
 
@@ -55,7 +56,7 @@ def view(status: dict[str, Any] | None, problem: str | None,
     result = status.get("result") if isinstance(status.get("result"), dict) else {}
     mismatched = [name(m) for m in result.get("mismatched") or [] if isinstance(m, dict)][:MISMATCHED_SHOWN]
     kind = OUTCOME_KINDS.get(state)
-    if kind == "ok" and mismatched:
+    if kind and mismatched and result.get("exit_code") == MISMATCH:     # the rest is there, verified
         kind = "warning"
     plugged = [s for s in status.get("sticks") or [] if isinstance(s, dict) and isinstance(s.get("path"), str)]
     several = len(plugged) > 1 and not running
