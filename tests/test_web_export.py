@@ -137,7 +137,8 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
         assert on_stick(usb) == [ids[0], ids[2]]
     # A search by days and a line goes as days and a line (no cap on the count).
     with et.usb_stick(box.media, "LINE2") as usb:
-        manager.post_form("/export", {"what": "search", "line": "2", "date_from": "2026-03-15"}, page="/calls?line=2")
+        search = {"what": "search", "line": "2", "date_from": "2026-03-15", "match": "contains", "order": "oldest"}
+        manager.post_form("/export", search, page="/calls?line=2")
         finished(manager)
         assert on_stick(usb) == [ids[0], ids[2]]
     # Everything new, from the export page: all three; again: nothing new.
@@ -169,6 +170,9 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
         ("manager", "127.0.0.1", 1), ("manager", "127.0.0.1", 2), ("manager", "127.0.0.1", 2),
         ("manager", "127.0.0.1", 3), ("manager", "127.0.0.1", 0), ("manager", "127.0.0.1", 1)]
     assert {e["detail"]["via"] for e in entries} == {"web"}
+    by_line = entries[-3]["detail"]["selection"]       # the search by day and line went as those
+    assert (by_line["since"], by_line["line"], by_line.get("chosen_calls")) == ("2026-03-15", 2, None)
+    assert entries[-1]["detail"]["selection"]["chosen_calls"] == 1     # the number search: as its call
 
 
 def test_bad_choices_get_clear_errors_and_a_listener_cannot_export(box):

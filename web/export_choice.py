@@ -22,7 +22,8 @@ from .db import get_box, get_db
 ID_CAP = 2000
 ID_MAX = 32                     # a call id's length at most (they are 10 hex digits)
 NUMBER_MAX = 40
-AS_DAYS = {"date_from", "date_to", "line", "order", "limit", "after"}   # a search these keys describe whole
+# A search these keys describe whole (match says how a number matches: with no number, nothing).
+AS_DAYS = {"date_from", "date_to", "line", "match", "order", "limit", "after"}
 
 
 class ChoiceError(ValueError):
