@@ -62,6 +62,9 @@ def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box): 
             assert outcome.startswith("Done: 3 recordings copied and verified"), outcome
             assert page.is_visible("#export-new") and not page.is_visible("#export-job")
             _shot(page, "export-done")
+            page.set_viewport_size({"width": 390, "height": 844})
+            _shot(page, "export-done-phone")
+            page.set_viewport_size({"width": 1100, "height": 900})
             # From the calls list: the ticked call goes (it is on the stick already: said so).
             usb.plug()
             page.goto(f"{box.server.base}/calls")
