@@ -93,7 +93,7 @@ def described() -> tuple[dict[str, Any] | None, dict[str, Any]]:
 # -- pages --------------------------------------------------------------------------------------------
 def _page(errors: dict[str, str] | None = None, values: dict[str, str] | None = None, code: int = 200):
     _, said = described()
-    return render_template("export.html", said=said, form=ActionForm(), errors=errors or {}, values=values or {},
+    return render_template("export.html", said=said, errors=errors or {}, values=values or {},
                            lines=catalog.line_ids(get_db())), code
 
 
@@ -131,7 +131,7 @@ def begin():
         start(selection, "web", target)
     except control.ControlError as e:
         flash(f"The export did not start: {refusal(e)}", "error")
-        return redirect(back if from_calls else url_for("export.index"), 303)
+        return redirect(back, 303)
     flash("The export has started: its progress is below.")
     return redirect(url_for("export.index"), 303)
 
