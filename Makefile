@@ -10,8 +10,9 @@ BIN := $(VENV)/bin
 APT_PACKAGES := gcc libasound2-dev libsndfile1 alsa-utils lame
 # Tests also use real speech (espeak-ng) to check that speech never decodes as touch-tones,
 # and Debian's Chromium, driven by Playwright, for the web pages (never `playwright install`).
-# id3v2 (id3lib), eyed3 and mp3val read the recordings as other tools and players do.
-TEST_APT_PACKAGES := espeak-ng chromium id3v2 eyed3 mp3val mtools dosfstools
+# id3v2 (id3lib), eyed3 and mp3val read the recordings as other tools and players do; strace
+# stops an export mid-copy from outside it (the pulled-stick and killed-export tests).
+TEST_APT_PACKAGES := espeak-ng chromium id3v2 eyed3 mp3val mtools dosfstools strace
 # The live-path benchmark paces a real-time ALSA device with a private PulseAudio null sink.
 BENCH_LIVE_APT_PACKAGES := pulseaudio libasound2-plugins
 

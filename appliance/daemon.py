@@ -123,6 +123,7 @@ class Daemon:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop capture at once: every call in progress ends now and is finalized, with all its
         audio, before this returns (appliance/stopping.py says why a stop never waits for them)."""
+        self.exports.cancel(via="recorder stopping")    # winds down while the lines finish
         busy = self.calls_in_progress()
         if busy:
             log.info("stopping: finalizing %d call(s) in progress with all they recorded", busy)

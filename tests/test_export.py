@@ -10,12 +10,14 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import simtools as st
+import sticktools
 from appliance.export import stick
 from appliance.store import audit, db as dbmod
 
@@ -200,17 +202,26 @@ def test_a_tampered_recording_is_reported_and_not_exported(box, tmp_path):
 
 
 def test_a_full_stick_stops_cleanly_and_says_the_export_is_incomplete(box, tmp_path):
+    """The stick fills up while the export copies (a stick with too little room from the start is
+    refused before copying: test_export_sticks.py). Stopped by strace as it fsyncs the first
+    recording, the stick is filled up to leave room for the stick's small files and the indexes,
+    not the long second recording; then the export goes on."""
     data, rows = box
-    # Room for the stick's small files, the first recording and the indexes, not the long second one.
     page = 4096
-    pages = lambda n: -(-n // page) * page            # noqa: E731  (tmpfs counts whole pages)
-    size = 3 * page + pages(rows[0]["size_bytes"]) + 64 * 1024
     assert rows[1]["size_bytes"] > 64 * 1024 + page
-    with st.small_tmpfs(tmp_path / "stick", f"{size // 1024}k") as to:
-        proc = export(data, to, "--json")
+    with st.small_tmpfs(tmp_path / "stick", "4m") as to:
+        partial = to / "Hookline" / "2026-03-14" / f".235953_L1_in_4155550123.mp3{stick.PARTIAL}"
+        stopped, pid = sticktools.stopped_mid_copy(
+            partial, [st.HOOKLINE, "export", "--to", str(to), "--data", str(data), "--json"], st.clean_env())
+        room = os.statvfs(to).f_bavail * page - (page + 64 * 1024)      # the journal's page and the indexes
+        with open(to / "filler", "wb") as f:
+            os.posix_fallocate(f.fileno(), 0, room)
+        os.kill(pid, signal.SIGCONT)
+        out, err = stopped.communicate(timeout=60)
+        proc = subprocess.CompletedProcess(stopped.args, stopped.returncode, out, err)
         assert proc.returncode == 4, proc.stderr
         doc = summary(proc)
-        assert doc["copied"] == 1 and not doc["complete"] and "full" in doc["stopped_because"]
+        assert doc["copied"] == 1 and not doc["complete"] and "full" in doc["stopped_because"], doc["stopped_because"]
         root = to / "Hookline"
         assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3"]
         assert not list(root.rglob(f"*{stick.PARTIAL}"))                  # the partial file is gone
@@ -221,12 +232,18 @@ def test_a_full_stick_stops_cleanly_and_says_the_export_is_incomplete(box, tmp_p
 
 
 def test_an_export_killed_mid_copy_resumes_without_copying_again(box, tmp_path):
+    """Killed (SIGKILL) with the second recording written under its temporary name but not yet
+    fsynced; strace stops it there from outside, the export has no test hook of its own."""
     data, rows = box
     (tmp_path / "stick").mkdir()
     root = tmp_path / "stick" / "Hookline"
-    env = {**st.clean_env(), "HOOKLINE_EXPORT_DIE_AFTER_BYTES": str(rows[0]["size_bytes"] + 5000)}
-    killed = export(data, tmp_path / "stick", env=env)
-    assert killed.returncode == -9
+    partial = root / "2026-03-15" / f".000002_L2_out_-674155550999.mp3{stick.PARTIAL}"
+    proc, pid = sticktools.stopped_mid_copy(
+        partial, [st.HOOKLINE, "export", "--to", str(tmp_path / "stick"), "--data", str(data)], st.clean_env())
+    assert partial.stat().st_size == rows[1]["size_bytes"]
+    os.kill(pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -9
     assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3"]     # the half copy has no real name
     assert (root / stick.INCOMPLETE).exists() and not (root / "SHA256SUMS").exists()
     first = root / mp3s(root)[0]

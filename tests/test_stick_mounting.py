@@ -15,19 +15,10 @@ from pathlib import Path
 import pytest
 
 import simtools as st
+import sticktools
 from appliance.export import mounting, sticks
 
 FIRMWARE = st.REPO / "firmware_config"
-CONFIG = """
-[[line]]
-id = 1
-capture = "line1"
-[line.offhook]
-pin = 17
-
-[export]
-mount_root = "{root}"
-"""
 
 
 def helper(action: str, device: str, config: Path) -> subprocess.CompletedProcess:
@@ -64,11 +55,12 @@ def loop_stick(tmp_path):
 def test_the_helper_mounts_by_label_with_safe_options_and_unmounts(tmp_path, loop_stick):
     root = tmp_path / "media"
     config = tmp_path / "hookline.toml"
-    config.write_text(CONFIG.format(root=root))
+    sticktools.write_config(config, root)
     first, second = loop_stick("Office Calls/26"), loop_stick("Office Calls/26")
     assert helper("mount", first, config).returncode == 0
     mounted = helper("mount", second, config)
     assert mounted.returncode == 0, mounted.stderr
+    assert helper("mount", second, config).returncode == 0           # the unit started again: no second mount
     found = sticks.find(root)
     assert [s.label for s in found] == ["Office_Calls_26", f"Office_Calls_26_{second}"]
     assert all(s.fstype == "ext4" and s.problem is None for s in found)
@@ -88,7 +80,7 @@ def test_the_helper_mounts_by_label_with_safe_options_and_unmounts(tmp_path, loo
 
 def test_the_helper_refuses_what_it_must_not_mount(tmp_path):
     config = tmp_path / "hookline.toml"
-    config.write_text(CONFIG.format(root=tmp_path / "media"))
+    sticktools.write_config(config, tmp_path / "media")
     bad = helper("mount", "../sda", config)
     assert bad.returncode == 2 and "not a device name" in bad.stderr
     assert mounting.mount_name("..", "sdb1", tmp_path) == "sdb1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import sticktools
 from appliance.export import sticks
 from sticktools import ext4_stick, tmpfs_stick
 
@@ -81,3 +82,18 @@ def test_eject_of_what_is_not_mounted_or_still_in_use_is_a_sentence(tmp_path):
 def test_mountinfo_escapes_are_read_back():
     assert sticks._unescape(r"/media/hookline/my\040stick\134x") == "/media/hookline/my stick\\x"
     assert isinstance(sticks.find(Path("/nonexistent-root")), list)
+
+
+def test_eject_of_a_stick_that_fails_says_so_instead_of_safe(tmp_path):
+    """What was written but cannot reach the stick (pulled: its device fails every write) makes the
+    flush fail, and eject says so rather than reporting the stick safe."""
+    with sticktools.loop_stick(tmp_path / "media", "GONE", tmp_path / "gone.img") as (device, point):
+        with open(point / "late.txt", "w") as f:
+            f.write("not on the stick yet\n")            # in the page cache only
+        sticktools.pull(device)
+        try:
+            sticks.eject(point)
+            raise AssertionError("a stick whose writes fail must not be ejected as safe")
+        except sticks.EjectError as e:
+            said = str(e)       # EIO, or EROFS once ext4 has given up on the journal
+            assert said.startswith(f"Could not flush the stick at {point}: ") and "It may have been pulled out" in said

@@ -49,6 +49,7 @@ PAGE_LOGIN = 302
 MATRIX = {
     "dashboard.index": ("GET", "/", (PAGE_LOGIN, 200, 200, 200)),
     "dashboard.today": ("GET", "/today", (PAGE_LOGIN, 200, 200, 200)),
+    "dashboard.sticks": ("GET", "/sticks", (PAGE_LOGIN, 200, 200, 200)),
     "calls.index": ("GET", "/calls", (PAGE_LOGIN, 200, 200, 200)),
     "calls.detail": ("GET", "/calls/{call}", (PAGE_LOGIN, 200, 200, 200)),
     "calls.peaks": ("GET", "/calls/{call}/peaks", (PAGE_LOGIN, 200, 200, 200)),

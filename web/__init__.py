@@ -17,6 +17,7 @@ from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter, ValidationError
 
+from appliance import config as configmod
 from appliance.store import audit_seal, db as dbmod, sessions
 
 # Every response, pages as well as audio, assets and errors: only this box's own assets, never
@@ -107,6 +108,8 @@ def create_app(data_dir: str | Path, status_file: str | Path | None = None, *,
         # and `hookline demo` have it in the data folder.
         STATUS_FILE=Path(status_file) if status_file else data_dir / "run" / "status.json",
         CONFIG_FILE=Path(config_file) if config_file else None,
+        # Where the box mounts USB sticks (the dashboard shows them): the config's [export] mount_root.
+        MOUNT_ROOT=(configmod.load(config_file).export if config_file else configmod.ExportConfig()).mount_root,
         # The audit log's sealed head: the config's audit_seal_file, else in the data folder (as the CLI).
         AUDIT_SEAL_FILE=audit_seal.seal_file(data_dir, config_file),
         SECRET_KEY=_secret_key(data_dir),

@@ -1,6 +1,8 @@
-"""The first page after login: each line's live state, today's calls, the disk, and warnings.
+"""The first page after login: each line's live state, today's calls, the disk, the USB sticks
+plugged in, and warnings.
 The page keeps itself current without a reload (web/static/dashboard.js): the line cards and
-warnings from /api/v1/status every second, today's calls from /today when they change."""
+warnings from /api/v1/status every second, today's calls from /today when they change; and
+web/static/sticks.js the sticks from /sticks every few seconds."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, url_for
 from flask_login import current_user
 
+from appliance.export import sticks as sticksmod
 from appliance.present import words
 from appliance.store.kinds import Status
 
@@ -34,6 +37,7 @@ def index():
     count, today = today_rows()
     return render_template("dashboard.html", cards=statusmod.line_cards(status, get_box()), disk=disk,
                            today=today, today_count=count, blank_row=BLANK_ROW,
+                           sticks=stick_rows(current_app.config["MOUNT_ROOT"]),
                            warnings=statusmod.warnings(status, disk, get_box(), current_user.can("technical")))
 
 
@@ -63,3 +67,21 @@ def _row(call: dict[str, Any], reason: str | None) -> dict[str, Any]:
             "time": local_time(call["started_at"], "%H:%M"), "what": " · ".join(what), "status": call["status"],
             "status_text": words.status(call["status"]),
             "reason": reason}
+
+
+@bp.get("/sticks")
+@require("listen")
+def sticks():
+    """The sticks as the dashboard shows them (for its script)."""
+    return jsonify(sticks=stick_rows(current_app.config["MOUNT_ROOT"]))
+
+
+def stick_rows(mount_root) -> list[dict[str, Any]]:
+    """Each stick under the mount root: its label, filesystem and room in words, or why an
+    export cannot go there."""
+    try:
+        found = sticksmod.find(mount_root)
+    except OSError:          # no mount table to read: no sticks to show
+        return []
+    return [{"label": s.label, "filesystem": sticksmod.filesystem_name(s.fstype), "space": s.space_words(),
+             "problem": s.problem} for s in found]

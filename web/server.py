@@ -385,8 +385,9 @@ class _Server:
 
 
 def serve_in_thread(data_dir: str | Path, host: str, port: int, status_file: str | Path | None = None,
-                    trust_proxy: bool = False, *, limits: Limits | None = None) -> _Server:
+                    trust_proxy: bool = False, *, limits: Limits | None = None,
+                    config_file: str | Path | None = None) -> _Server:
     """Start waitress in a background thread (the demo and the tests run it beside the daemon)."""
     from . import create_app
-    return _Server(create_server(create_app(data_dir, status_file), host, port,
+    return _Server(create_server(create_app(data_dir, status_file, config_file=config_file), host, port,
                                  trust_proxy=trust_proxy, limits=limits))

@@ -3,7 +3,8 @@
 indexes and SHA256SUMS last, audit what it contained, and say how it ended.
 
 How it ends (the CLI's exit code, docs/cli.md): complete (0); some recordings no longer match
-their catalog hash and were left out (1); another export runs (3); the target filled up (4); the
+their catalog hash and were left out (1); another export runs (3); the target filled up, or has
+clearly too little room for the selection, which is then refused before anything is copied (4); the
 target is missing, read-only or failed, e.g. pulled (5); it was cancelled (6: Ctrl-C, the button's
 long press, the web page's Cancel). An export that stops early leaves only
 verified files under their real names, an index of those, and INCOMPLETE.txt; rerun it to resume.
@@ -11,8 +12,6 @@ verified files under their real names, an index of those, and INCOMPLETE.txt; re
 from __future__ import annotations
 
 import errno
-import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,18 +21,20 @@ from typing import Any, Protocol
 import sqlite_utils
 
 from ..present import zone as zonemod
+from ..present.words import plural, size
 from ..store import audit, audit_seal, box as boxmod, catalog, exports, times
-from . import indexes, names, selection, stick
+from . import indexes, names, selection, stick, sticks
 from .copying import CopyMismatch, SourceChanged, copy_verified
 
 OK, MISMATCH, BUSY, FULL, TARGET, CANCELLED = 0, 1, 3, 4, 5, 6
-# A test seam: the process kills itself (SIGKILL) once this many bytes were written, so a test
-# can interrupt a real export mid-file at a known point.
-DIE_AFTER_ENV = "HOOKLINE_EXPORT_DIE_AFTER_BYTES"
 
 
 class TargetError(Exception):
     """The target cannot take an export (missing, read-only, not a folder)."""
+
+
+class NoRoom(Exception):
+    """The stick has less room than the selection needs: refused before anything is copied."""
 
 
 class Cancelled(Exception):
@@ -120,6 +121,8 @@ def run(db: sqlite_utils.Database, data_dir: Path, target: Path, sel: selection.
         result.exit_code, result.stopped_because = BUSY, str(e)
     except TargetError as e:
         result.exit_code, result.stopped_because = TARGET, str(e)
+    except NoRoom as e:
+        result.exit_code, result.stopped_because = FULL, str(e)
     result.seconds = time.monotonic() - began
     audit.append(db, "export", user=by, target=result.stick and f"stick {result.stick}", remote_addr=remote_addr,
                  detail={**_audit_facts(result), **(audit_detail or {})})
@@ -133,16 +136,15 @@ def _audit_facts(result: Result) -> dict[str, Any]:
             "mismatched": [m["call_id"] for m in result.mismatched], "stopped_because": result.stopped_because}
 
 
-def _die_after() -> int | None:
-    value = os.environ.get(DIE_AFTER_ENV)
-    return int(value) if value else None
-
-
 def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone, result: Result,
               progress: Progress, cancel: threading.Event) -> None:
     stick.remove_leftovers(root)
     journal = stick.read_journal(root)
     todo = [c for c in calls if journal.get(c["id"], {}).get("sha256") != c["sha256"]]
+    need, free = sum(c["size_bytes"] or 0 for c in todo), sticks.free_bytes(root)
+    if need > free:
+        raise NoRoom(f"The stick has {size(free)} free, but the {plural(len(todo), 'recording')} to copy need "
+                     f"{size(need)}: nothing was copied. Make room on it or use a bigger stick.")
     for call in calls:
         if call["id"] in journal and journal[call["id"]]["sha256"] == call["sha256"]:
             result.already.append(call["id"])
@@ -151,14 +153,10 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
                                 "Run it again to resume; index.html lists only the recordings verified so far.\r\n")
     taken = {e["file"].lower() for e in journal.values()} | {
         p.relative_to(root).as_posix().lower() for p in root.glob("*/*") if p.is_file()}
-    progress.start(len(todo), sum(c["size_bytes"] or 0 for c in todo))
-    limit, written = _die_after(), [0]
+    progress.start(len(todo), need)
 
     def on_bytes(n: int) -> None:
-        written[0] += n
         progress.advance(n)
-        if limit is not None and written[0] >= limit:
-            os.kill(os.getpid(), signal.SIGKILL)
         if cancel.is_set():
             raise Cancelled
 
@@ -210,7 +208,9 @@ def _stopped_by(result: Result, e: OSError) -> None:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         result.exit_code, result.stopped_because = FULL, "The target is full."
     else:
-        result.exit_code, result.stopped_because = TARGET, f"The target failed: {e.strerror or e}."
+        result.exit_code, result.stopped_because = TARGET, (
+            f"The target failed: {e.strerror or e}. Was the stick pulled out? Plug it in and run the export "
+            "again: it resumes where it stopped.")
 
 
 def _finish(db, root: Path, result: Result, facts, zone, seal_path: Path | None) -> None:

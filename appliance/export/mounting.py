@@ -65,7 +65,12 @@ def probe(dev: Path) -> dict[str, str]:
 
 
 def mount(device: str, root: Path, owner: str = OWNER) -> Path:
+    """Mount the device under root; where it is mounted there already (the unit started again),
+    that mount point."""
     dev = Path("/dev") / device
+    for mounted in sticks.mounted_under(root):
+        if mounted.source == str(dev):
+            return mounted.point
     found = probe(dev)
     fstype = found["TYPE"]
     if fstype not in sticks.SUPPORTED:

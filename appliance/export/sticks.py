@@ -19,6 +19,8 @@ from pathlib import Path
 from ..present.words import size
 
 SUPPORTED = ("vfat", "exfat", "ext4")
+NAMES = {"vfat": "FAT32", "exfat": "exFAT", "ext4": "ext4", "ntfs": "NTFS", "ntfs3": "NTFS", "fuseblk": "NTFS or exFAT",
+         "hfsplus": "Mac OS Extended", "iso9660": "CD-ROM", "btrfs": "Btrfs", "xfs": "XFS"}
 NEARLY_FULL_BYTES = 50 * 1024 * 1024      # less than this free: an export would stop at once
 MOUNTINFO = Path("/proc/self/mountinfo")
 UNIT = "hookline-stick@{}.service"
@@ -85,11 +87,17 @@ def find(mount_root: Path) -> list[Stick]:
             st = os.statvfs(mount.point)
         except OSError:        # pulled a moment ago: its mount is on its way out
             continue
-        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+        total, free = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize     # free as free_bytes()
         read_only = "ro" in mount.options or not _writable(mount.point)
         sticks.append(Stick(mount.point, mount.point.name, mount.fstype, total, free, read_only,
                             _problem(mount.fstype, read_only, free)))
     return sticks
+
+
+def free_bytes(path: Path) -> int:
+    """The room an unprivileged writer has on the filesystem holding path."""
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 def _writable(point: Path) -> bool:
@@ -101,7 +109,7 @@ def _writable(point: Path) -> bool:
 
 def _problem(fstype: str, read_only: bool, free: int) -> str | None:
     if fstype not in SUPPORTED:
-        return (f"The stick's filesystem is {fstype}, which the box does not export to: "
+        return (f"The stick's filesystem is {filesystem_name(fstype)}, which the box does not export to: "
                 "format it as FAT32 or exFAT (ext4 also works, but Windows and Macs cannot read it).")
     if read_only:
         return ("The stick is read-only: slide its lock switch off and plug it in again, "
@@ -109,6 +117,11 @@ def _problem(fstype: str, read_only: bool, free: int) -> str | None:
     if free < NEARLY_FULL_BYTES:
         return f"The stick is nearly full: only {size(free)} free. Make room on it or use another stick."
     return None
+
+
+def filesystem_name(fstype: str) -> str:
+    """The filesystem as people know it: vfat -> FAT32."""
+    return NAMES.get(fstype, fstype)
 
 
 def eject(path: Path) -> None:

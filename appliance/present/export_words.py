@@ -49,6 +49,8 @@ def finished(result: dict[str, Any], stick: dict[str, Any] | None, ejected: bool
         return (f"{plural(bad, 'recording')} no longer {'matches' if bad == 1 else 'match'} the checksum the box "
                 f"holds and {'was' if bad == 1 else 'were'} not exported (see the export's log); "
                 f"{_copied(result)} to {name}.{safe}")
+    if code == 4 and not result["copied"] and result["stopped_because"]:     # too little room: refused
+        return result["stopped_because"]
     if code == 4:
         return f"{name[0].upper()}{name[1:]} is full: {so_far} Make room on it or use a bigger stick."
     if code == 3:
