@@ -37,11 +37,14 @@ def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box): 
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         with et.usb_stick(box.media, "OFFICE") as usb:
-            page.goto(f"{box.server.base}/login?next=/export")
+            page.goto(f"{box.server.base}/login")
             page.fill("#name", "manager")
             page.fill("#password", wt.PASSWORDS["manager"])
             page.click("button[type=submit]")
             page.wait_for_load_state()
+            page.click("#export-link a")            # the dashboard shows the stick, and the way to export
+            page.wait_for_load_state()
+            assert page.inner_text("#export-stick").startswith("“OFFICE” is plugged in: ")
             page.click("#export-new")
             page.wait_for_load_state()
             second.feed()

@@ -80,7 +80,7 @@ def box(template, tmp_path):
     server = None
     try:
         st.await_status(recorder, "--config", config, until=lambda lines: len(lines) == 2)
-        server = wt.start(data)
+        server = wt.start(data, config)        # the dashboard finds sticks under its mount root
         yield Box(data, template[1], media, recorder, server)
     finally:
         if server:
@@ -115,13 +115,15 @@ def on_stick(usb) -> list[str]:
 def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
     manager = wt.login(box.server.base, "manager")
     ids = [r["id"] for r in box.rows]
-    # No stick yet: the page says so, and a start is refused in words.
+    # No stick yet: the page says so, the dashboard has no link to it, a start is refused in words.
     assert "No USB stick is plugged in" in said(manager)["stick"]
+    assert '<p id="export-link" hidden>' in manager.get("/").text
     refused = manager.post_form("/export", {"what": "new"}, page="/export")
     assert flash(manager, refused) == ("The export did not start: No USB stick is plugged in: plug one into "
                                        "the box and try again.")
     # A search on the calls page (a number): its call, and only that one.
     with et.usb_stick(box.media, "SEARCH") as usb:
+        assert '<p id="export-link"><a href="/export">Export to the stick</a>' in manager.get("/").text
         page = "/calls?q=555-123-4567"
         assert 'id="export-search"' in manager.get(page).text
         started = manager.post_form("/export", {"what": "search", "q": "555-123-4567"}, page=page)
@@ -197,6 +199,7 @@ def test_bad_choices_get_clear_errors_and_a_listener_cannot_export(box):
     # A listener sees no export page, no buttons, and is refused at every door.
     assert listener.get("/export").status_code == 403 and listener.get("/export/progress").status_code == 403
     assert 'id="export-search"' not in listener.get("/calls").text and ">Export<" not in listener.get("/").text
+    assert 'id="export-link"' not in listener.get("/").text
     assert listener.post_form("/export", {"what": "new"}, page="/account").status_code == 403
     assert listener.post_form("/export/cancel", {}, page="/account").status_code == 403
     # The recorder stopped: the page says so plainly.
