@@ -48,16 +48,16 @@ def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box): 
             page.click("#export-new")
             page.wait_for_load_state()
             second.feed()
-            page.wait_for_function(f"() => {BAR} > 0")
+            page.wait_for_selector("#export-progress:has-text('Copying 2 of 3 recordings')")
             first = page.evaluate(f"() => {BAR}")
-            assert page.inner_text("#export-progress").startswith("Copying 2 of 3 recordings")
+            assert first > 0, "the first recording is on the stick"
             assert page.is_visible("#export-cancel") and not page.is_visible("#export-new")
             _shot(page, "export-copying")
             page.evaluate("() => { window.sameDocument = true; }")
             _pour(second)
             third.feed()
-            page.wait_for_function(f"() => {BAR} > {first}")
-            assert page.inner_text("#export-progress").startswith("Copying 3 of 3 recordings")
+            page.wait_for_selector("#export-progress:has-text('Copying 3 of 3 recordings')")
+            assert page.evaluate(f"() => {BAR}") > first
             assert page.evaluate("() => window.sameDocument === true"), "the bar moved without a reload"
             _pour(third)
             page.wait_for_selector("#export-outcome:has-text('safe to remove')", timeout=30000)
