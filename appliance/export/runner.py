@@ -208,12 +208,6 @@ class ExportRunner:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def wait(self, timeout: float | None = None) -> dict[str, Any]:
-        """Wait for the running export to end (tests, the CLI's view); the status then."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.status()
-
     # -- the job's thread ----------------------------------------------------------------------
     def _run(self, sel: selection.Selection, found: sticks.Stick, by: str | None, via: str,
              remote_addr: str | None) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .words import clock, plural, size
+from .words import clock, first_upper, plural, size
 
 
 def stick_name(stick: dict[str, Any] | None) -> str:
@@ -36,7 +36,7 @@ def finished(result: dict[str, Any], stick: dict[str, Any] | None, ejected: bool
     """The sentence for a job that ran to its end (state done, error or cancelled)."""
     name = stick_name(stick)
     code = result["exit_code"]
-    safe = f" {name[0].upper()}{name[1:]} is safe to remove." if ejected else ""
+    safe = f" {first_upper(name)} is safe to remove." if ejected else ""
     if code == 0:
         if not result["copied"] and not result["already_there"]:
             return f"Nothing new to copy: {name} already holds every recording.{safe}"
@@ -52,11 +52,12 @@ def finished(result: dict[str, Any], stick: dict[str, Any] | None, ejected: bool
     if code == 4 and not result["copied"] and result["stopped_because"]:     # too little room: refused
         return result["stopped_because"]
     if code == 4:
-        return f"{name[0].upper()}{name[1:]} is full: {so_far} Make room on it or use a bigger stick."
+        return f"{first_upper(name)} is full: {so_far} Make room on it or use a bigger stick."
     if code == 3:
-        return f"{result['stopped_because']}"
-    return (f"The export to {name} failed ({str(result['stopped_because'] or '').rstrip('.')}): was it pulled out? "
-            f"{so_far} Plug it in again and start the export again to go on.")
+        return first_upper(str(result["stopped_because"]))
+    reason = str(result["stopped_because"] or "The stick failed.")     # the job's words: pulled?
+    end = "" if reason.endswith((".", "?", "!")) else "."
+    return f"The export to {name} stopped: {reason}{end} {first_upper(so_far)} Start the export again to go on."
 
 
 def not_ejected(result_sentence: str, why: str) -> str:
