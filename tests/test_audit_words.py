@@ -89,6 +89,15 @@ CASES = [
     ("export", "stick 1a2b", "console:root", {"to": "/media/usb", "copied": 1, "complete": False,
                                               "stopped_because": "The target is full.", **CONSOLE},
      "Exported 1 recording to /media/usb (incomplete: The target is full.)"),
+    ("evidence-export", None, "manager", {"count": 3, "recordings": 2, "number_hash": "36a2cef4ff9bf7a1abd2a933",
+                                          "via": "web zip", "left_out": ["a1"]},
+     "Made the access package for one number (SHA-256 36a2cef4ff9b…): 3 calls, 2 recordings, as a ZIP; "
+     "1 recording left out (no longer matching its hash)"),
+    ("evidence-export", None, "console:root", {"count": 1, "recordings": 1, "number_hash": "36a2cef4ff9bf7a1abd2",
+                                               "to": "/media/usb", "written": False,
+                                               "stopped_because": "The target is full.", **CONSOLE},
+     "Made the access package for one number (SHA-256 36a2cef4ff9b…): 1 call, 1 recording, to /media/usb "
+     "(not written: The target is full.)"),
     ("recover", None, "console:root", {"calls": ["a", "b", "c"], **CONSOLE},
      "Recovered 3 calls left unfinished (after a power cut or a crash)"),
     ("dnr-add", "+14155550123", "admin", {"label": "Doctor"}, "Added (415) 555-0123 to the do-not-record list (Doctor)"),
@@ -146,6 +155,7 @@ def test_the_author_as_people_read_it():
     ("listen", "c-in", {"length": "long"}),
     ("recover", None, {"calls": 3}),
     ("erase", None, {"count": "many"}),
+    ("evidence-export", None, {"count": "many", "left_out": "x"}),
     ("frobnicate", "thing", {"x": 1}),
     ("logout", None, {"everywhere_else": True, "sessions_ended": "two"}),
     ("delete", "nowhere", {"started_at": "not a time"}),

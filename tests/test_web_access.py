@@ -63,6 +63,9 @@ MATRIX = {
     "erasure.index": ("GET", "/erase", (PAGE_LOGIN, 403, 200, 200)),
     "erasure.index#post": ("POST", "/erase", (PAGE_LOGIN, 403, 400, 400)),
     "erasure.confirm": ("POST", "/erase/confirm", (PAGE_LOGIN, 403, 400, 400)),
+    "evidence.index": ("GET", "/evidence", (PAGE_LOGIN, 403, 200, 200)),
+    "evidence.index#post": ("POST", "/evidence", (PAGE_LOGIN, 403, 400, 400)),      # no number
+    "evidence.download": ("POST", "/evidence/package.zip", (PAGE_LOGIN, 403, 400, 400)),
     "settings.index": ("GET", "/settings", (PAGE_LOGIN, 403, 403, 200)),
     "settings.index#post": ("POST", "/settings", (PAGE_LOGIN, 403, 403, 303)),
     "dnr.index": ("GET", "/settings/do-not-record", (PAGE_LOGIN, 403, 403, 200)),

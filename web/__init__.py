@@ -141,12 +141,12 @@ def create_app(data_dir: str | Path, status_file: str | Path | None = None, *,
     from .dashboard import bp as dashboard_bp
     from .dnr_page import bp as dnr_bp
     from .erasure import bp as erasure_bp
+    from .evidence_page import bp as evidence_bp
     from .export_page import bp as export_bp
     from .pause import bp as pause_bp
     from .settings_page import bp as settings_bp
     for bp in (auth.bp, dashboard_bp, calls_bp, calls_zip_bp, erasure_bp, settings_bp, announcement_bp, dnr_bp,
-               admin_bp, api_bp, pause_bp, export_bp,
-               api_export_bp):
+               admin_bp, api_bp, pause_bp, evidence_bp, export_bp, api_export_bp):
         app.register_blueprint(bp)
     from . import formatting
     formatting.init_app(app)

@@ -52,6 +52,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "download": ("manager", "admin"),
     "manage_calls": ("manager", "admin"),     # delete, hold, notes
     "erase": ("manager", "admin"),            # erasure by number
+    "evidence": ("manager", "admin"),         # the access package by number (recordings, events, audit)
     "pause": ("manager", "admin"),            # pause and resume the recording of a call in progress
     "export": ("manager", "admin"),           # start and cancel an export to the USB stick
     "audit": ("manager", "admin"),

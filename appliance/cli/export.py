@@ -46,6 +46,10 @@ def _mount_root(config_file: Path | None) -> Path:
 @click.option("--until", help="calls up to and including this day (YYYY-MM-DD)")
 @click.option("--line", "line_id", type=int, help="only this line's calls")
 @click.option("--number", help="only calls with this number (caller ID or dialed, written any way)")
+# --evidence stays out of export()'s arguments: it is read from the context (export_evidence.py).
+@click.option("--evidence", is_flag=True, expose_value=False,
+              callback=lambda ctx, _, value: ctx.meta.update(evidence=value),
+              help="with --number: the access package for that number, in its own folder (docs/cli.md)")
 @click.option("--new", "new", is_flag=True, help="only what no earlier export took to this stick")
 @click.option("--json", "as_json", is_flag=True, help="one JSON summary on stdout")
 @click.option("--keep-mounted", is_flag=True, help="leave the stick mounted at the end (else it is ejected)")
@@ -56,6 +60,9 @@ def export(to: str, since: str | None, until: str | None, line_id: int | None, n
            as_json: bool, keep_mounted: bool, config_path: str | None, data: str | None) -> None:
     """Copy recordings to a stick as Hookline/YYYY-MM-DD/*.mp3, each read back and checked
     against its SHA-256, with index.html, index.csv, SHA256SUMS and the audit log's head."""
+    if click.get_current_context().meta.get("evidence"):
+        from .export_evidence import evidence_export
+        evidence_export(click.get_current_context().params)
     from ..export import job, selection
     config_file = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     mount_root = _mount_root(config_file)

@@ -29,6 +29,7 @@ ACTION_LABELS = {
     "settings": "Changed settings", "user-add": "Added users", "user-change": "Changed users",
     "user-remove": "Removed users", "token-create": "Created API tokens", "token-revoke": "Revoked API tokens",
     "export": "Exports", "recover": "Recovered calls",
+    "evidence-export": "Access packages by number",
     "dnr-add": "Added to the do-not-record list", "dnr-remove": "Removed from the do-not-record list",
     "announcement": "Announcement to callers",
     "pause": "Paused recording", "resume": "Resumed recording",
@@ -300,6 +301,7 @@ _WORDING = {
     "token-create": lambda *args: _token(*args, "Created", "for"),
     "token-revoke": lambda *args: _token(*args, "Revoked", "of"),
     "export": lambda entry, target, detail, ctx: _exported(detail),
+    "evidence-export": lambda entry, target, detail, ctx: _evidence(detail),
     "recover": _recover,
     "dnr-add": lambda *args: _dnr(*args, "Added"),
     "dnr-remove": lambda *args: _dnr(*args, "Removed"),
@@ -324,3 +326,16 @@ def _erased(detail: dict) -> str:
     count, refused = detail.get("count", 0), detail.get("refused", 0)
     said = f"Erased {plural(int(count), 'call')} with one number (SHA-256 {str(detail.get('number_hash', ''))[:12]}…)"
     return said + (f"; {plural(int(refused), 'call')} refused (on hold or under the minimum age)" if refused else "")
+
+
+def _evidence(detail: dict) -> str:
+    """'Made the access package for one number (SHA-256 36a2cef4ff9b…): 3 calls, 2 recordings, as a
+    ZIP; 1 recording left out (it no longer matches its hash)'."""
+    count, recordings = detail.get("count", 0), detail.get("recordings", 0)
+    said = (f"Made the access package for one number (SHA-256 {str(detail.get('number_hash', ''))[:12]}…): "
+            f"{plural(int(count), 'call')}, {plural(int(recordings), 'recording')}, "
+            + ("as a ZIP" if detail.get("via") == "web zip" else f"to {detail.get('to') or 'a folder'}"))
+    if detail.get("via") != "web zip" and not detail.get("written", True):
+        return f"{said} (not written: {detail.get('stopped_because') or 'stopped'})"
+    left_out = detail.get("left_out") if isinstance(detail.get("left_out"), list) else []
+    return said + (f"; {plural(len(left_out), 'recording')} left out (no longer matching its hash)" if left_out else "")

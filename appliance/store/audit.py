@@ -19,6 +19,7 @@ from .times import iso
 # The actions written by Hookline (the web app and the `hookline` command).
 ACTIONS = ("login", "login-failed", "logout", "listen", "download", "delete", "hold", "release", "note",
            "settings", "user-add", "user-change", "user-remove", "token-create", "token-revoke", "export",
+           "evidence-export",
            "recover", "dnr-add", "dnr-remove", "announcement", "pause", "resume", "erase",
            "export-cancel")
 
@@ -88,6 +89,18 @@ def entries(db: sqlite_utils.Database, *, user: str | None = None, action: str |
     sql += " ORDER BY id DESC LIMIT ?"
     params.append(max(1, min(int(limit), MAX_LIMIT)))
     return [{**r, "detail": json.loads(r["detail"])} for r in db.query(sql, params)]
+
+
+def entries_naming(db: sqlite_utils.Database, call_ids: list[str]) -> list[dict[str, Any]]:
+    """The entries whose target is one of these calls or whose detail names one (an export's or a
+    batch delete's list of ids), oldest first, stored as they are (their hashes still check)."""
+    if not call_ids:
+        return []
+    ids = json.dumps(sorted(set(call_ids)))
+    sql = ("SELECT id, at, user, action, target, detail, remote_addr, prev_hash, hash FROM audit WHERE "
+           "target IN (SELECT value FROM json_each(?)) OR EXISTS (SELECT 1 FROM json_each(?) j "
+           "WHERE instr(audit.detail, '\"' || j.value || '\"') > 0) ORDER BY id")
+    return [{**r, "detail": json.loads(r["detail"])} for r in db.query(sql, [ids, ids])]
 
 
 def count(db: sqlite_utils.Database) -> int:

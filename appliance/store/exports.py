@@ -34,3 +34,12 @@ def mark_taken(db: sqlite_utils.Database, stick: str, call_id: str, file: str, s
     with dbmod.immediate(db):
         db.execute("INSERT OR REPLACE INTO exported (stick, call_id, file, sha256, at) VALUES (?, ?, ?, ?, ?)",
                    [stick, call_id, file, sha256, times.now()])
+
+
+def line_free_since(db: sqlite_utils.Database, call: dict[str, Any]) -> str | None:
+    """When the call's line last ended another call before this one started (None: never): the
+    line's events before then belong to that call, not to this one (the access package)."""
+    row = db.execute("SELECT max(ended_at) FROM calls WHERE line = ? AND id != ? AND started_at < ? "
+                     "AND ended_at IS NOT NULL AND ended_at <= ?",
+                     [call["line"], call["id"], call["started_at"], call["started_at"]]).fetchone()
+    return row[0] if row else None
