@@ -253,6 +253,7 @@ def test_the_running_recorder_exports_on_command_and_cancels_when_it_stops(templ
             assert ask("export-status")["stick"]["label"] == "OFFICE"
             assert ask("export-start", selection={"new": True}, by="ann")["job"]["state"] == "copying"
             trickle.feed()
+            et.wait_for(lambda: ask("export-status")["files_done"] == 1)      # the first is verified
             et.wait_for(lambda: list(usb.point.rglob("*.partial")))
             recorder.send_signal(signal.SIGTERM)              # the box shuts down mid-file
             et.wait_for(lambda: ask("export-status")["message"].startswith("Cancelling"))
