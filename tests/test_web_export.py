@@ -219,6 +219,9 @@ def test_the_api_starts_follows_and_cancels_an_export(box):
     assert bad.status_code == 400 and bad.json()["message"] == "Send new as true or false."
     bad = api.post("/api/v1/export", json={"call_ids": ["0000000000"]}, headers=as_("manager"))
     assert bad.status_code == 400 and bad.json()["field"] == "call_ids"
+    for ids in ([["x"]], [{}], [box.rows[0]["id"], {"id": 1}]):       # JSON of the wrong type: words, not a 500
+        bad = api.post("/api/v1/export", json={"call_ids": ids}, headers=as_("manager"))
+        assert bad.status_code == 400 and "not calls of this box" in bad.json()["message"], (ids, bad.text)
     none = api.post("/api/v1/export", json={"new": True}, headers=as_("manager"))
     assert none.status_code == 409 and none.json()["code"] == "no-stick"
     trickle = et.Trickle(box.data, box.rows[1])         # the second recording waits for the test
