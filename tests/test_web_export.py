@@ -189,6 +189,11 @@ def test_bad_choices_get_clear_errors_and_a_listener_cannot_export(box):
         answer = days(**fields)
         assert answer.status_code == 400 and error in html.unescape(answer.text), (fields, answer.text[-2000:])
         assert 'aria-invalid="true"' in answer.text
+    # The stick chosen among two was pulled, the other stays: the page (no choice to show now) says why.
+    with et.usb_stick(box.media, "LEFT"):
+        answer = days(line="1", target=str(box.media / "PULLED"))
+        assert answer.status_code == 400
+        assert "That stick is not plugged in (any more)" in html.unescape(answer.text), answer.text[-2000:]
     ticked = lambda ids: manager.post_form("/export", {"what": "selected", "id": ids}, page="/calls")   # noqa: E731
     assert flash(manager, ticked([])) == "Tick the calls to export first."
     assert "not calls of this box" in flash(manager, ticked(["../etc"]))
