@@ -72,7 +72,7 @@ def test_everything_new_goes_onto_the_stick_verified_and_the_stick_is_ejected(bo
         assert (status["files_done"], status["files_total"]) == (6, 6)
         assert status["bytes_done"] == status["bytes_total"] == sum(r["size_bytes"] for r in rows)
         assert status["result"]["complete"] and status["result"]["copied"] == 6
-        assert not usb.point.is_mount() and status["stick"] is None, "ejected: safe to remove"
+        assert not usb.point.is_mount() and status["stick"] is None and status["ejected"], "ejected: safe to remove"
         with usb.mounted_again() as hookline:
             assert len(list(hookline.rglob("*.mp3"))) == 6 and not (hookline / stick.INCOMPLETE).exists()
             check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=hookline, capture_output=True, text=True)

@@ -131,6 +131,8 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
         done = finished(manager)
         assert done["outcome_kind"] == "ok" and "safe to remove" in done["outcome"], done
         assert "safe to remove" in manager.get("/export").text
+        # The ejected stick is still in the box: the page does not tell the owner to plug one in.
+        assert done["stick"] == "The stick was ejected after the export: it is safe to remove.", done
         assert on_stick(usb) == [ids[1]]
     # Ticked calls: the two ticked.
     with et.usb_stick(box.media, "PICKED") as usb:
