@@ -214,6 +214,11 @@ def test_bad_choices_get_clear_errors_and_a_listener_cannot_export(box):
     box.recorder.communicate(timeout=30)
     page = manager.get("/export").text
     assert "The recorder is not running, so nothing can be exported now" in page
+    # Asked for a stick then, the API says the recorder is not running (not that the stick is gone).
+    token = box.tokens()["manager"]
+    answer = wt.Client(box.server.base).post("/api/v1/export", json={"new": True, "target": str(box.media / "A")},
+                                             headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 503 and answer.json()["code"] == "not-running", answer.text
 
 
 def test_the_api_starts_follows_and_cancels_an_export(box):

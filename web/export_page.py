@@ -53,6 +53,8 @@ def chosen_stick(target: Any) -> str | None:
     if target is None or target == "":
         return None
     status, _ = described()
+    if status is None and isinstance(target, str):
+        return target           # no recorder to list them: the start says that, not that the stick is gone
     plugged = [s.get("path") for s in (status or {}).get("sticks") or [] if isinstance(s, dict)]
     if not isinstance(target, str) or target not in plugged:
         raise export_choice.ChoiceError("That stick is not plugged in (any more): choose one of those listed.",
