@@ -23,6 +23,7 @@ import sqlite_utils
 from ..present import zone as zonemod
 from ..present.words import plural, size
 from ..store import audit, audit_seal, box as boxmod, catalog, exports, times
+from ..store.kinds import WITH_FILE
 from . import indexes, names, selection, stick, sticks
 from .copying import CopyMismatch, SourceChanged, copy_verified
 
@@ -184,6 +185,8 @@ def _copy_one(db, data_dir: Path, root: Path, call: dict[str, Any], zone, taken:
         copied = copy_verified(data_dir / call["path"], root / name, call["sha256"], on_bytes)
     except (SourceChanged, CopyMismatch) as e:
         taken.discard(name.lower())
+        if _deleted_since(db, call["id"]):      # deleted after it was chosen: not damaged, just not there
+            return True, None
         result.mismatched.append({"call_id": call["id"], "path": call["path"], "reason": str(e)})
         result.exit_code = result.exit_code or MISMATCH
         return True, None
@@ -202,6 +205,11 @@ def _copy_one(db, data_dir: Path, root: Path, call: dict[str, Any], zone, taken:
     result.copied.append(call["id"])
     result.bytes_copied += copied.size
     return True, name
+
+
+def _deleted_since(db, call_id: str) -> bool:
+    row = catalog.get_call(db, call_id)
+    return row is None or row.get("status") not in WITH_FILE
 
 
 def _stopped_by(result: Result, e: OSError) -> None:
