@@ -159,6 +159,9 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
     with et.usb_stick(box.media, "ONE"), et.usb_stick(box.media, "TWO") as two:
         assert said(manager)["stick"] == "2 USB sticks are plugged in: choose the one to export to."
         assert [c["path"] for c in said(manager)["choices"]] == [str(box.media / "ONE"), str(two.point)]
+        picked = manager.post_form("/export", {"what": "selected", "id": [ids[0]]}, page="/calls")
+        assert flash(manager, picked) == ("The export did not start: several USB sticks are plugged in, and the calls "
+                                          "list cannot choose one: unplug all but the stick to export to.")
         wrong = manager.post_form("/export", {"what": "new", "target": "/etc"}, page="/export")
         assert flash(manager, wrong) == "That stick is not plugged in (any more): choose one of those listed."
         manager.post_form("/export", {"what": "days", "line": "1", "target": str(two.point)}, page="/export")

@@ -132,7 +132,11 @@ def begin():
     try:
         start(selection, "web", target)
     except control.ControlError as e:
-        flash(f"The export did not start: {refusal(e)}", "error")
+        why = refusal(e)
+        if from_calls and e.code == "several-sticks":      # the recorder says "choose one": not here
+            why = "several USB sticks are plugged in, and the calls list cannot choose one: unplug all but the " \
+                  "stick to export to."
+        flash(f"The export did not start: {why}", "error")
         return redirect(back, 303)
     flash("The export has started: its progress is below.")
     return redirect(url_for("export.index"), 303)
