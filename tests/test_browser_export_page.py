@@ -82,3 +82,33 @@ def test_the_progress_bar_moves_and_the_page_says_safe_to_remove(browser, box): 
         third.close()
         context.close()
     assert errors == []
+
+
+def test_a_page_left_copying_goes_to_the_login_when_the_session_ends(browser, box):  # noqa: F811
+    """Logged out in another tab while an export copies: the page does not go on showing the
+    progress it last had (its polls are answered by the login page now), it shows the login."""
+    held = et.Trickle(box.data, box.rows[0])        # the first recording waits: the export stays copying
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    try:
+        with et.usb_stick(box.media, "OFFICE"):
+            page.goto(f"{box.server.base}/login")
+            page.fill("#name", "manager")
+            page.fill("#password", wt.PASSWORDS["manager"])
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            page.goto(f"{box.server.base}/export")
+            page.click("#export-new")
+            page.wait_for_load_state()
+            page.wait_for_selector("#export-progress:has-text('Copying 1 of 3 recordings')")
+            held.feed()
+            other = context.new_page()
+            other.goto(f"{box.server.base}/")
+            other.click("form[action='/logout'] button")
+            other.wait_for_load_state()
+            page.wait_for_url("**/login**", timeout=10000)
+            assert page.is_visible("#password")
+            _pour(held)
+    finally:
+        held.close()
+        context.close()

@@ -14,13 +14,15 @@ import shutil
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 import simtools as st
 import sticktools
-from appliance.export import stick
+from appliance.export import selection, stick
 from appliance.store import audit, db as dbmod
 
 pytestmark = pytest.mark.xdist_group("export")
@@ -473,3 +475,19 @@ def test_a_terminal_gets_a_progress_bar_and_a_log_gets_lines(box, tmp_path):
     (tmp_path / "tty2").mkdir()
     code, text = at_a_terminal(data, tmp_path / "tty2")
     assert code == 1 and "2/3 files" in text and "\r\nhookline: NOT exported" in text
+
+
+def test_days_at_the_ends_of_the_calendar_mean_no_bound(box, tmp_path):
+    """'Until 9999-12-31' (a date field's last day) or 'since 0001-01-01' east of UTC select every
+    call, rather than failing on a moment the clock cannot hold."""
+    data, rows = box
+    (tmp_path / "e").mkdir()
+    forever = export(data, tmp_path / "e", "--since", "0001-01-01", "--until", "9999-12-31", "--json")
+    assert forever.returncode == 0 and summary(forever)["copied"] == 3, forever.stderr
+    db = dbmod.connect(data)
+    try:
+        for zone in ("Europe/Berlin", "America/Los_Angeles", "UTC"):
+            edges = selection.Selection(since=date.min, until=date.max)
+            assert len(selection.calls(db, edges, ZoneInfo(zone), "US", None)) == 3, zone
+    finally:
+        db.close()

@@ -16,7 +16,7 @@ import exporttools as et
 import simtools as st
 from appliance import control
 from appliance.export import commands, runner as runnermod, stick
-from appliance.store import audit, catalog, db as dbmod
+from appliance.store import audit, catalog, db as dbmod, removal
 from appliance.store.kinds import Event
 from sticktools import tmpfs_stick
 
@@ -72,7 +72,7 @@ def test_everything_new_goes_onto_the_stick_verified_and_the_stick_is_ejected(bo
         assert (status["files_done"], status["files_total"]) == (6, 6)
         assert status["bytes_done"] == status["bytes_total"] == sum(r["size_bytes"] for r in rows)
         assert status["result"]["complete"] and status["result"]["copied"] == 6
-        assert not usb.point.is_mount() and status["stick"] is None, "ejected: safe to remove"
+        assert not usb.point.is_mount() and status["stick"] is None and status["ejected"], "ejected: safe to remove"
         with usb.mounted_again() as hookline:
             assert len(list(hookline.rglob("*.mp3"))) == 6 and not (hookline / stick.INCOMPLETE).exists()
             check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=hookline, capture_output=True, text=True)
@@ -216,3 +216,26 @@ def test_a_stick_that_cannot_be_ejected_is_an_error_that_says_not_to_pull_it(box
                                             "stick could not be ejected: Could not unmount the stick at ")
         assert status["message"].endswith("Do not pull it out yet.") and usb.point.is_mount()
     assert export_events(data)[-1]["outcome"] == "error"
+
+
+def test_a_call_deleted_while_the_export_runs_is_not_called_damaged(box):
+    """A call deleted (by a manager, or retention) after the export chose it and before its turn:
+    it is simply not exported; the owner is not told its file no longer matches its checksum."""
+    data, rows, runner, ask, root = box
+    held = et.Trickle(data, rows[0])            # the first recording waits for the test
+    try:
+        with et.usb_stick(root):
+            ask("export-start", selection={"new": True})
+            held.feed()
+            db = dbmod.connect(data)
+            try:
+                removal.delete_call(db, data, rows[1]["id"], "manual", by="manager")
+            finally:
+                db.close()
+            held.finish()
+            status = finished(ask)
+            assert status["result"]["mismatched"] == [], status["message"]
+            assert status["state"] == "done" and status["result"]["copied"] == len(rows) - 1, status["message"]
+            assert "no longer match" not in status["message"]
+    finally:
+        held.close()

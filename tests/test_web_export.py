@@ -131,6 +131,8 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
         done = finished(manager)
         assert done["outcome_kind"] == "ok" and "safe to remove" in done["outcome"], done
         assert "safe to remove" in manager.get("/export").text
+        # The ejected stick is still in the box: the page does not tell the owner to plug one in.
+        assert done["stick"] == "The stick was ejected after the export: it is safe to remove.", done
         assert on_stick(usb) == [ids[1]]
     # Ticked calls: the two ticked.
     with et.usb_stick(box.media, "PICKED") as usb:
@@ -157,6 +159,9 @@ def test_a_search_ticked_calls_and_everything_new_go_onto_the_stick(box):
     with et.usb_stick(box.media, "ONE"), et.usb_stick(box.media, "TWO") as two:
         assert said(manager)["stick"] == "2 USB sticks are plugged in: choose the one to export to."
         assert [c["path"] for c in said(manager)["choices"]] == [str(box.media / "ONE"), str(two.point)]
+        picked = manager.post_form("/export", {"what": "selected", "id": [ids[0]]}, page="/calls")
+        assert flash(manager, picked) == ("The export did not start: several USB sticks are plugged in, and the calls "
+                                          "list cannot choose one: unplug all but the stick to export to.")
         wrong = manager.post_form("/export", {"what": "new", "target": "/etc"}, page="/export")
         assert flash(manager, wrong) == "That stick is not plugged in (any more): choose one of those listed."
         manager.post_form("/export", {"what": "days", "line": "1", "target": str(two.point)}, page="/export")
@@ -189,6 +194,11 @@ def test_bad_choices_get_clear_errors_and_a_listener_cannot_export(box):
         answer = days(**fields)
         assert answer.status_code == 400 and error in html.unescape(answer.text), (fields, answer.text[-2000:])
         assert 'aria-invalid="true"' in answer.text
+    # The stick chosen among two was pulled, the other stays: the page (no choice to show now) says why.
+    with et.usb_stick(box.media, "LEFT"):
+        answer = days(line="1", target=str(box.media / "PULLED"))
+        assert answer.status_code == 400
+        assert "That stick is not plugged in (any more)" in html.unescape(answer.text), answer.text[-2000:]
     ticked = lambda ids: manager.post_form("/export", {"what": "selected", "id": ids}, page="/calls")   # noqa: E731
     assert flash(manager, ticked([])) == "Tick the calls to export first."
     assert "not calls of this box" in flash(manager, ticked(["../etc"]))
@@ -207,6 +217,11 @@ def test_bad_choices_get_clear_errors_and_a_listener_cannot_export(box):
     box.recorder.communicate(timeout=30)
     page = manager.get("/export").text
     assert "The recorder is not running, so nothing can be exported now" in page
+    # Asked for a stick then, the API says the recorder is not running (not that the stick is gone).
+    token = box.tokens()["manager"]
+    answer = wt.Client(box.server.base).post("/api/v1/export", json={"new": True, "target": str(box.media / "A")},
+                                             headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 503 and answer.json()["code"] == "not-running", answer.text
 
 
 def test_the_api_starts_follows_and_cancels_an_export(box):
@@ -219,6 +234,9 @@ def test_the_api_starts_follows_and_cancels_an_export(box):
     assert bad.status_code == 400 and bad.json()["message"] == "Send new as true or false."
     bad = api.post("/api/v1/export", json={"call_ids": ["0000000000"]}, headers=as_("manager"))
     assert bad.status_code == 400 and bad.json()["field"] == "call_ids"
+    for ids in ([["x"]], [{}], [box.rows[0]["id"], {"id": 1}]):       # JSON of the wrong type: words, not a 500
+        bad = api.post("/api/v1/export", json={"call_ids": ids}, headers=as_("manager"))
+        assert bad.status_code == 400 and "not calls of this box" in bad.json()["message"], (ids, bad.text)
     none = api.post("/api/v1/export", json={"new": True}, headers=as_("manager"))
     assert none.status_code == 409 and none.json()["code"] == "no-stick"
     trickle = et.Trickle(box.data, box.rows[1])         # the second recording waits for the test

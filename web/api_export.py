@@ -93,6 +93,8 @@ def _status_schema() -> dict:
         "files_done": {"type": "integer"}, "files_total": {"type": "integer"}, "bytes_done": {"type": "integer"},
         "bytes_total": {"type": "integer"}, "seconds_left": {"type": "number", "nullable": True},
         "message": {**_STRING, "description": "a sentence for the owner"},
+        "ejected": {"type": "boolean", "description": "the last export's stick was flushed and unmounted: safe "
+                                                      "to remove"},
         "result": {"type": "object", "nullable": True, "description": "how the last export ended: complete, "
                    "exit_code (as `hookline export`'s), selected, copied, already_there, bytes_copied, "
                    "mismatched, stopped_because"}}}

@@ -109,14 +109,14 @@ def from_search(args: Mapping[str, str]) -> dict[str, Any]:
 def from_ids(ids: list[Any]) -> dict[str, Any]:
     """The calls ticked on the calls page (or listed by the API): each must be a call in the
     catalog; those without a recording are left out."""
-    ids = list(dict.fromkeys(ids))
+    if not all(isinstance(i, str) and 0 < len(i) <= ID_MAX and i.isascii() and i.isalnum() for i in ids):
+        raise ChoiceError("Those are not calls of this box: reload the calls list and tick them again.", "call_ids")
+    ids = list(dict.fromkeys(ids))          # after the check: an API's list may hold lists, unhashable
     if not ids:
         raise ChoiceError("Tick the calls to export first.", "call_ids")
     if len(ids) > ID_CAP:
         raise ChoiceError(f"An export of ticked calls takes at most {ID_CAP:,}: tick fewer, or export by days.",
                           "call_ids")
-    if not all(isinstance(i, str) and 0 < len(i) <= ID_MAX and i.isascii() and i.isalnum() for i in ids):
-        raise ChoiceError("Those are not calls of this box: reload the calls list and tick them again.", "call_ids")
     rows = catalog.get_calls(get_db(), ids)
     if len(rows) < len(ids):
         missing = len(ids) - len(rows)

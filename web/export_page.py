@@ -53,6 +53,8 @@ def chosen_stick(target: Any) -> str | None:
     if target is None or target == "":
         return None
     status, _ = described()
+    if status is None and isinstance(target, str):
+        return target           # no recorder to list them: the start says that, not that the stick is gone
     plugged = [s.get("path") for s in (status or {}).get("sticks") or [] if isinstance(s, dict)]
     if not isinstance(target, str) or target not in plugged:
         raise export_choice.ChoiceError("That stick is not plugged in (any more): choose one of those listed.",
@@ -130,7 +132,11 @@ def begin():
     try:
         start(selection, "web", target)
     except control.ControlError as e:
-        flash(f"The export did not start: {refusal(e)}", "error")
+        why = refusal(e)
+        if from_calls and e.code == "several-sticks":      # the recorder says "choose one": not here
+            why = "several USB sticks are plugged in, and the calls list cannot choose one: unplug all but the " \
+                  "stick to export to."
+        flash(f"The export did not start: {why}", "error")
         return redirect(back, 303)
     flash("The export has started: its progress is below.")
     return redirect(url_for("export.index"), 303)

@@ -14,6 +14,7 @@ from appliance.present.words import size
 OUTCOME_KINDS = {"done": "ok", "cancelled": "warning", "error": "error"}
 MISMATCHED_SHOWN = 50
 MISMATCH = 1            # job.MISMATCH: recordings left out, every other one exported
+EJECTED = "The stick was ejected after the export: it is safe to remove."
 NOT_RUNNING = "The recorder is not running, so nothing can be exported now: start it, or restart the box."
 
 
@@ -21,10 +22,11 @@ def _count(n: Any) -> int:
     return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else 0
 
 
-def stick_text(stick: dict[str, Any] | None) -> str:
-    """'“OFFICE” is plugged in: 3.2 GB free of 7.5 GB.', its problem, or that there is none."""
+def stick_text(stick: dict[str, Any] | None, ejected: bool = False) -> str:
+    """'“OFFICE” is plugged in: 3.2 GB free of 7.5 GB.', its problem, or that there is none (or
+    none mounted: the last export's stick, ejected, may still be in the box)."""
     if not stick:
-        return "No USB stick is plugged in: plug one into the box."
+        return EJECTED if ejected else "No USB stick is plugged in: plug one into the box."
     name = f"“{stick['label']}”" if stick.get("label") else "A USB stick"
     if stick.get("problem"):
         return f"{name} is plugged in, but it cannot take an export: {stick['problem']}"
@@ -62,7 +64,8 @@ def view(status: dict[str, Any] | None, problem: str | None,
     several = len(plugged) > 1 and not running
     return {"recorder": None, "state": state, "running": running,
             "stick": f"{len(plugged)} USB sticks are plugged in: choose the one to export to." if several else
-            stick_text(status.get("stick") if isinstance(status.get("stick"), dict) else None),
+            stick_text(status.get("stick") if isinstance(status.get("stick"), dict) else None,
+                       status.get("ejected") is True and not running),
             "choices": [{"path": s["path"], "text": stick_text(s)} for s in plugged] if several else [],
             "progress": message if running else None, "fraction": round(fraction(status), 4) if running else None,
             "outcome": message if kind else None, "outcome_kind": kind, "mismatched": mismatched}

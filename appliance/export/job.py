@@ -23,6 +23,7 @@ import sqlite_utils
 from ..present import zone as zonemod
 from ..present.words import plural, size
 from ..store import audit, audit_seal, box as boxmod, catalog, exports, times
+from ..store.kinds import WITH_FILE
 from . import batches, indexes, names, selection, stick, sticks
 
 OK, MISMATCH, BUSY, FULL, TARGET, CANCELLED = 0, 1, 3, 4, 5, 6
@@ -191,6 +192,8 @@ class _Report:
         self.lock = threading.Lock()
 
     def mismatched(self, item: batches.Item, reason: str) -> None:
+        if _deleted_since(self.db, item.call["id"]):      # deleted after it was chosen: not damaged, just not there
+            return
         self.result.mismatched.append({"call_id": item.call["id"], "path": item.call["path"], "reason": reason})
         self.result.exit_code = self.result.exit_code or MISMATCH
 
@@ -202,6 +205,11 @@ class _Report:
     def checked(self, item: batches.Item) -> None:
         with self.lock:
             self.progress.file_done(item.name)
+
+
+def _deleted_since(db, call_id: str) -> bool:
+    row = catalog.get_call(db, call_id)
+    return row is None or row.get("status") not in WITH_FILE
 
 
 def _stopped_by(result: Result, e: OSError) -> None:

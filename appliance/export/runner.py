@@ -6,7 +6,8 @@ export-start, export-status, export-cancel) and the box's button start it; both 
      "stick": {path, label, fstype, total_bytes, free_bytes, read_only, problem} or None (the
               job's; while none runs, the one plugged in now), "sticks": every one plugged in now,
      "files_done", "files_total", "bytes_done", "bytes_total", "seconds_left" (None: not known yet),
-     "message": a sentence for the owner, "result": job.Result.to_dict() once finished (else None)}
+     "message": a sentence for the owner, "result": job.Result.to_dict() once finished (else None),
+     "ejected": whether the last export's stick was flushed and unmounted (safe to remove)}
 
 A start is refused (ExportRefused: a sentence and a code) when no stick is plugged in, when more
 than one is and none was chosen, when the stick has a problem (read-only, nearly full, a
@@ -109,6 +110,7 @@ class ExportRunner:
         self._cancel = threading.Event()
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
         self._state, self._stick, self._result = IDLE, None, None
+        self._ejected = False           # the last export's stick was ejected: safe to remove
         self._message = "No export has run since the recorder started."
         self._tally = _Tally()
 
@@ -135,7 +137,7 @@ class ExportRunner:
         status = {"state": self._state, "stick": self._stick, "files_done": tally.files_done,
                   "files_total": tally.files_total, "bytes_done": tally.bytes_done,
                   "bytes_total": tally.bytes_total, "seconds_left": tally.seconds_left(),
-                  "message": self._message, "result": self._result}
+                  "message": self._message, "result": self._result, "ejected": self._ejected}
         if self._message is None:         # copying: the sentence follows the figures
             status["message"] = words.copying(status)
         return status
@@ -153,6 +155,7 @@ class ExportRunner:
                 self._check_lock()
                 self._busy = True
                 self._state, self._stick, self._result, self._message = COPYING, stick_dict(found), None, None
+                self._ejected = False
                 self._tally, self._cancel = _Tally(), threading.Event()
         except ExportRefused as e:
             log.warning("export (%s) refused: %s", via, e)
@@ -249,6 +252,7 @@ class ExportRunner:
         self._event(state, via, by, message, **brief, **facts)      # logged before anyone sees the end
         with self._lock:
             self._state, self._message, self._result, self._busy = state, message, result, False
+            self._ejected = bool(facts.get("ejected"))
         self._changed()
 
     def _changed(self) -> None:

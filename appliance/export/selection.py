@@ -46,16 +46,25 @@ def parse_day(text: str | None) -> date | None:
         raise SelectionError(f"{text!r} is not a date: write it as YYYY-MM-DD (2026-03-04)") from None
 
 
-def _midnight(day: date, zone: tzinfo) -> str:
-    """The UTC moment the day starts in the box's zone."""
-    return times.iso_of(datetime.combine(day, time(0), zone))
+def _midnight(day: date | None, zone: tzinfo) -> str | None:
+    """The UTC moment the day starts in the box's zone; None (no bound) for none, or for a day at
+    the calendar's ends whose moment the clock cannot hold (until 9999-12-31, since 0001-01-01
+    east of UTC): every call is within those."""
+    try:
+        return times.iso_of(datetime.combine(day, time(0), zone)) if day else None
+    except OverflowError:
+        return None
+
+
+def _day_after(day: date | None) -> date | None:
+    return day + timedelta(days=1) if day and day < date.max else None
 
 
 def calls(db: sqlite_utils.Database, sel: Selection, zone: tzinfo, region: str,
           stick: str | None) -> list[dict[str, Any]]:
     """The calls to export, oldest first (stick: the target's id, for --new)."""
-    found = exports.recordings(db, since=sel.since and _midnight(sel.since, zone),
-                               until=sel.until and _midnight(sel.until + timedelta(days=1), zone), line=sel.line)
+    found = exports.recordings(db, since=_midnight(sel.since, zone), until=_midnight(_day_after(sel.until), zone),
+                               line=sel.line)
     if sel.number is not None:
         try:
             wanted = {c["id"] for c in by_number.calls_with_number(db, sel.number, region)}

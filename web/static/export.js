@@ -35,8 +35,14 @@
   function poll() {
     if (document.hidden) { window.setTimeout(poll, 1000); return; }
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        // Logged out (the login page answers) or no longer allowed: the page shows why, rather
+        // than go on showing the progress it last had.
+        if (r.redirected || r.status === 401 || r.status === 403) { window.location.reload(); return false; }
+        return r.ok ? r.json() : null;
+      })
       .then(function (said) {
+        if (said === false) { return; }
         if (said === null || show(said)) { window.setTimeout(poll, 1000); }
       })
       .catch(function () { window.setTimeout(poll, 3000); });
