@@ -137,3 +137,23 @@ console.log(JSON.stringify(asks.map(([user, verb, unit, id]) => rule(
     done = subprocess.run(["node", "-e", script, json.dumps(asks)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["yes", "no", "no", "no", "no", "no", "no"]
+
+
+def test_a_stick_whose_hookline_folder_is_a_link_gives_nothing_outside_it_away(tmp_path, loop_stick):
+    # The helper runs as root: an ext4 stick made with Hookline -> /etc must not get /etc's files
+    # handed to the recorder's user (nor anything the link leads to).
+    root, config = tmp_path / "media", tmp_path / "hookline.toml"
+    sticktools.write_config(config, root)
+    victim = tmp_path / "victim"
+    (victim / "inner").mkdir(parents=True)
+    (victim / "shadow").write_text("secret\n")
+    device = loop_stick("Evil")
+    planted = tmp_path / "plant"
+    planted.mkdir()
+    subprocess.run(["mount", f"/dev/{device}", str(planted)], check=True, capture_output=True)
+    (planted / "Hookline").symlink_to(victim)
+    subprocess.run(["umount", str(planted)], check=True, capture_output=True)
+    mounted = helper("mount", device, config)
+    assert mounted.returncode == 0, mounted.stderr
+    owners = {p.name: p.lstat().st_uid for p in [victim, *victim.rglob("*")]}
+    assert owners == {"victim": 0, "inner": 0, "shadow": 0}

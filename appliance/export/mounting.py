@@ -95,8 +95,12 @@ def _own_export_folder(point: Path, owner: str) -> None:
     folder = point / "Hookline"
     try:
         folder.mkdir(mode=0o750, exist_ok=True)
-        for path in [folder, *folder.rglob("*")]:
-            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+        # fwalk without following links, by descriptor: a stick made with Hookline (or a folder in
+        # it) linking to /etc would otherwise have root give what the link leads to away.
+        for _, dirs, files, fd in os.fwalk(folder, follow_symlinks=False):
+            os.chown(fd, user.pw_uid, user.pw_gid)
+            for name in dirs + files:
+                os.chown(name, user.pw_uid, user.pw_gid, dir_fd=fd, follow_symlinks=False)
     except OSError:
         pass
 
