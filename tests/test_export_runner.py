@@ -215,3 +215,31 @@ def test_a_stick_that_cannot_be_ejected_is_an_error_that_says_not_to_pull_it(box
                                             "stick could not be ejected: Could not unmount the stick at ")
         assert status["message"].endswith("Do not pull it out yet.") and usb.point.is_mount()
     assert export_events(data)[-1]["outcome"] == "error"
+
+
+@pytest.mark.parametrize("link", ["Hookline", "Hookline/.journal.jsonl", "Hookline/day"])
+def test_a_stick_with_links_out_of_it_is_refused_and_nothing_of_the_box_is_touched(box, link):
+    # An ext4 stick can hold symlinks; the recorder writes as the user owning the data dir, so a
+    # Hookline folder (or its journal, or a day folder) leading into DATA must not be written through.
+    data, _, _, ask, root = box
+    before = {p: p.stat().st_mtime_ns for p in data.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    with et.usb_stick(root) as usb:
+        (usb.point / "Hookline").mkdir()
+        where = usb.point / link
+        if link == "Hookline":
+            where.rmdir()
+        where.symlink_to(data / "hookline.db" if link.endswith(".jsonl") else data)
+        ask("export-start", selection={"new": True})
+        status = finished(ask)
+        assert status["state"] == "error" and status["result"]["exit_code"] == 5, status
+        assert "link" in status["message"], status["message"]
+        assert usb.point.is_mount(), "not ejected as if done"
+    assert not list(data.glob("*.partial")) and not (data / "INCOMPLETE.txt").exists()
+    assert not (data / ".stick-id").exists() and not (data / "index.html").exists()
+    changed = [p.name for p, t in before.items() if p.exists() and p.stat().st_mtime_ns != t and p.name != "hookline.db"]
+    assert changed == []
+    db = dbmod.connect(data)
+    try:
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.close()

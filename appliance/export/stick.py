@@ -42,6 +42,21 @@ def stick_id(root: Path) -> str:
     return text
 
 
+def first_link(root: Path) -> Path | None:
+    """The first symbolic link at or under root (None: none). FAT and exFAT have none; an ext4
+    stick can, and the export writes as the user who owns the box's data, so a Hookline folder,
+    journal or day folder leading off the stick (into the data dir) must not be written through."""
+    if root.is_symlink():
+        return root
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                return Path(entry.path)
+            if entry.is_dir(follow_symlinks=False) and (found := first_link(Path(entry.path))):
+                return found
+    return None
+
+
 def read_journal(root: Path) -> dict[str, dict[str, Any]]:
     """call id -> its journal entry, for the files still on the stick at the size verified (a
     line torn by a pulled stick, or a file deleted since, is not counted)."""
