@@ -3,6 +3,9 @@ the test: what find() says of each, and eject() flushing and unmounting one."""
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
+import tempfile
 from pathlib import Path
 
 import sticktools
@@ -97,3 +100,38 @@ def test_eject_of_a_stick_that_fails_says_so_instead_of_safe(tmp_path):
         except sticks.EjectError as e:
             said = str(e)       # EIO, or EROFS once ext4 has given up on the journal
             assert said.startswith(f"Could not flush the stick at {point}: ") and "It may have been pulled out" in said
+
+
+def test_eject_of_a_stick_whose_root_the_recorder_cannot_read_is_a_sentence(tmp_path):
+    """An ext4 stick's root belongs to whoever made it: with mode 0711 the recorder's user can
+    write its Hookline folder but not open the root to flush it. eject must say so, not raise a
+    bare OSError (which ended the recorder's export thread with the state left 'copying')."""
+    base = Path(tempfile.mkdtemp(prefix="hookline-locked-"))       # a path the recorder's user can reach
+    base.chmod(0o755)
+    try:
+        root = base / "media"
+        with sticktools.tmpfs_stick(root, "LOCKED") as point:
+            point.chmod(0o711)
+            nobody = pwd.getpwnam("nobody")
+            reader, writer = os.pipe()
+            child = os.fork()
+            if child == 0:          # the recorder runs as its own user, not root
+                try:
+                    os.setgid(nobody.pw_gid)
+                    os.setuid(nobody.pw_uid)
+                    sticks.eject(point)
+                    said = "ejected"
+                except sticks.EjectError as e:
+                    said = f"EjectError: {e}"
+                except BaseException as e:
+                    said = f"{type(e).__name__}: {e}"
+                os.write(writer, said.encode())
+                os._exit(0)
+            os.close(writer)
+            with os.fdopen(reader) as f:
+                said = f.read()
+            os.waitpid(child, 0)
+            assert said.startswith(f"EjectError: Could not flush the stick at {point}: "), said
+            assert os.path.ismount(point)
+    finally:
+        shutil.rmtree(base)

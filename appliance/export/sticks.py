@@ -144,7 +144,11 @@ def eject(path: Path) -> None:
 
 def _flush(path: Path) -> None:
     """syncfs(2) on the stick: every file written there reaches it before the unmount starts."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:        # pulled and gone, or an ext4 stick's root the recorder may not read
+        raise EjectError(f"Could not flush the stick at {path}: {e.strerror or e}. "
+                         "Do not pull it out yet; close what uses it, or plug it in and export again.") from None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.syncfs(fd) != 0:
