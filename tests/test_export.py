@@ -318,6 +318,19 @@ def test_fat_names_unit():
     assert names.unique("2026-03-15", "120000_L1_IN_X", "mp3", taken) == "2026-03-15/120000_L1_IN_X_3.mp3"
 
 
+def test_a_journal_naming_files_off_the_stick_resumes_nothing(tmp_path):
+    """A journal line whose file is outside the Hookline folder (../, an absolute path) is not a
+    file on this stick: it must not count as copied, or --new would never take that call there."""
+    root = tmp_path / "stick" / "Hookline"
+    (root / "2026-03-15").mkdir(parents=True)
+    (root / "2026-03-15" / "a.mp3").write_bytes(b"x" * 10)
+    (tmp_path / "outside.mp3").write_bytes(b"x" * 10)
+    for call_id, file in [("a", "2026-03-15/a.mp3"), ("b", "../../outside.mp3"), ("c", str(tmp_path / "outside.mp3")),
+                          ("d", "2026-03-15/../../../outside.mp3")]:
+        stick.append_journal(root, {"call_id": call_id, "file": file, "sha256": "0" * 64, "size": 10})
+    assert list(stick.read_journal(root)) == ["a"]
+
+
 def at_a_terminal(data: Path, to: Path) -> tuple[int, str]:
     """`hookline export` with its stderr on a pty: (exit code, what the terminal got)."""
     import pty

@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import secrets
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 from ..files import fsync_dir, write_atomic
@@ -59,7 +59,7 @@ def first_link(root: Path) -> Path | None:
 
 def read_journal(root: Path) -> dict[str, dict[str, Any]]:
     """call id -> its journal entry, for the files still on the stick at the size verified (a
-    line torn by a pulled stick, or a file deleted since, is not counted)."""
+    line torn by a pulled stick, a file deleted since, or one named outside root, is not counted)."""
     entries: dict[str, dict[str, Any]] = {}
     try:
         lines = (root / JOURNAL).read_text(errors="replace").splitlines()
@@ -68,7 +68,10 @@ def read_journal(root: Path) -> dict[str, dict[str, Any]]:
     for line in lines:
         try:
             entry = json.loads(line)
-            path = root / entry["file"]
+            name = PurePosixPath(entry["file"])
+            if name.is_absolute() or ".." in name.parts:      # not a file on this stick
+                continue
+            path = root / name
             if path.stat().st_size == entry["size"]:
                 entries[entry["call_id"]] = entry
         except (ValueError, KeyError, TypeError, OSError):
