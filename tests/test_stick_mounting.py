@@ -157,3 +157,21 @@ def test_a_stick_whose_hookline_folder_is_a_link_gives_nothing_outside_it_away(t
     assert mounted.returncode == 0, mounted.stderr
     owners = {p.name: p.lstat().st_uid for p in [victim, *victim.rglob("*")]}
     assert owners == {"victim": 0, "inner": 0, "shadow": 0}
+
+
+def test_a_disk_the_box_has_mounted_already_is_not_taken_for_a_stick(tmp_path, loop_stick):
+    # The box's SSD is on USB too (README: "SSD on USB 3"): its partitions, mounted at / or at the
+    # data folder, match the udev rule. Mounted a second time under the root, they showed on the
+    # dashboard as sticks, a press exported onto the box's own disk, or was refused for "several".
+    root, config = tmp_path / "media", tmp_path / "hookline.toml"
+    sticktools.write_config(config, root)
+    device = loop_stick("rootfs")
+    own = tmp_path / "own-disk"
+    own.mkdir()
+    subprocess.run(["mount", f"/dev/{device}", str(own)], check=True, capture_output=True)
+    try:
+        refused = helper("mount", device, config)
+        assert refused.returncode == 1 and f"already mounted at {own}" in refused.stderr, refused.stderr
+        assert sticks.find(root) == [] and not (own / "Hookline").exists()
+    finally:
+        subprocess.run(["umount", str(own)], capture_output=True)

@@ -71,6 +71,9 @@ def mount(device: str, root: Path, owner: str = OWNER) -> Path:
     for mounted in sticks.mounted_under(root):
         if mounted.source == str(dev):
             return mounted.point
+    elsewhere = sticks.mounted_from(dev)
+    if elsewhere:       # the box's own SSD is on USB too: its partitions are not sticks
+        raise MountError(f"{dev} is already mounted at {elsewhere[0]}: a disk of the box's own, not a stick")
     found = probe(dev)
     fstype = found["TYPE"]
     if fstype not in sticks.SUPPORTED:

@@ -51,6 +51,7 @@ class Mount:
     source: str
     fstype: str
     options: frozenset[str]
+    device: str = ""            # the filesystem's device number, "major:minor" (as st_dev)
 
 
 def _unescape(field: str) -> str:
@@ -69,8 +70,17 @@ def _mounts(mountinfo: Path = MOUNTINFO) -> dict[Path, Mount]:
             fstype, source, super_opts = fields[dash + 1], _unescape(fields[dash + 2]), fields[dash + 3]
         except (ValueError, IndexError):
             continue
-        mounts[point] = Mount(point, source, fstype, frozenset(fields[5].split(",") + super_opts.split(",")))
+        mounts[point] = Mount(point, source, fstype, frozenset(fields[5].split(",") + super_opts.split(",")),
+                              fields[2])
     return mounts
+
+
+def mounted_from(dev: Path) -> list[Path]:
+    """Where the block device dev is mounted now, by its device number (so also where mountinfo
+    names it otherwise, e.g. /dev/root)."""
+    rdev = os.stat(dev).st_rdev
+    number = f"{os.major(rdev)}:{os.minor(rdev)}"
+    return sorted(m.point for m in _mounts().values() if m.device == number)
 
 
 def mounted_under(mount_root: Path) -> list[Mount]:
