@@ -113,8 +113,8 @@ def free_bytes(path: Path) -> int:
 def _writable(point: Path) -> bool:
     """Whether this process may write where an export goes (the Hookline folder once there is one;
     an ext4 stick's own root belongs to whoever made it). Asked without writing to the stick."""
-    folder = point / "Hookline"
-    return os.access(folder if folder.is_dir() else point, os.W_OK)
+    folder = point / "Hookline"     # os.path.isdir: a root the recorder may not enter is "no", not an error
+    return os.access(folder if os.path.isdir(folder) else point, os.W_OK)
 
 
 def _problem(fstype: str, read_only: bool, free: int) -> str | None:
