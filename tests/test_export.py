@@ -331,6 +331,24 @@ def test_a_journal_naming_files_off_the_stick_resumes_nothing(tmp_path):
     assert list(stick.read_journal(root)) == ["a"]
 
 
+def test_links_are_found_however_deep_the_folders_nest(tmp_path):
+    """An export refuses a Hookline folder holding a link (job._open_target); a stick nesting
+    folders deeper than Python's recursion limit must be walked too, not crash the export."""
+    root = tmp_path / "Hookline"
+    deepest = root
+    root.mkdir()
+    for _ in range(1100):           # one letter a level: within PATH_MAX, past the recursion limit
+        deepest = deepest / "a"
+        deepest.mkdir()
+    assert stick.first_link(root) is None
+    (deepest / "data").symlink_to("/var/lib/hookline")
+    assert stick.first_link(root) == deepest / "data"
+    (deepest / "data").unlink()
+    while deepest != tmp_path:       # shutil.rmtree recurses too: take the levels down one by one
+        deepest.rmdir()
+        deepest = deepest.parent
+
+
 def at_a_terminal(data: Path, to: Path) -> tuple[int, str]:
     """`hookline export` with its stderr on a pty: (exit code, what the terminal got)."""
     import pty

@@ -48,12 +48,14 @@ def first_link(root: Path) -> Path | None:
     journal or day folder leading off the stick (into the data dir) must not be written through."""
     if root.is_symlink():
         return root
-    with os.scandir(root) as entries:
-        for entry in entries:
-            if entry.is_symlink():
-                return Path(entry.path)
-            if entry.is_dir(follow_symlinks=False) and (found := first_link(Path(entry.path))):
-                return found
+    folders = [root]            # a stack, not recursion: a stick may nest folders deeper than Python's limit
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    return Path(entry.path)
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
     return None
 
 
