@@ -332,15 +332,18 @@ def test_a_journal_naming_files_off_the_stick_resumes_nothing(tmp_path):
 
 
 def test_links_are_found_however_deep_the_folders_nest(tmp_path):
-    """An export refuses a Hookline folder holding a link (job._open_target); a stick nesting
-    folders deeper than Python's recursion limit must be walked too, not crash the export."""
+    """An export refuses a Hookline folder holding a link (job._open_target) and removes what an
+    interrupted copy left; a stick nesting folders deeper than Python's recursion limit must be
+    walked too, not crash the export."""
     root = tmp_path / "Hookline"
     deepest = root
     root.mkdir()
     for _ in range(1100):           # one letter a level: within PATH_MAX, past the recursion limit
         deepest = deepest / "a"
         deepest.mkdir()
-    assert stick.first_link(root) is None
+    (deepest / ".call.mp3.partial").write_bytes(b"half")
+    assert stick.first_link(root) is None and stick.remove_leftovers(root) == 1
+    assert not (deepest / ".call.mp3.partial").exists()
     (deepest / "data").symlink_to("/var/lib/hookline")
     assert stick.first_link(root) == deepest / "data"
     (deepest / "data").unlink()

@@ -42,21 +42,25 @@ def stick_id(root: Path) -> str:
     return text
 
 
+def _entries(root: Path) -> Iterator[os.DirEntry]:
+    """Everything under root, links not followed; a stack, not recursion (pathlib's rglob
+    recurses): a stick may nest folders deeper than Python's recursion limit."""
+    folders = [root]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                yield entry
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
+
+
 def first_link(root: Path) -> Path | None:
     """The first symbolic link at or under root (None: none). FAT and exFAT have none; an ext4
     stick can, and the export writes as the user who owns the box's data, so a Hookline folder,
     journal or day folder leading off the stick (into the data dir) must not be written through."""
     if root.is_symlink():
         return root
-    folders = [root]            # a stack, not recursion: a stick may nest folders deeper than Python's limit
-    while folders:
-        with os.scandir(folders.pop()) as entries:
-            for entry in entries:
-                if entry.is_symlink():
-                    return Path(entry.path)
-                if entry.is_dir(follow_symlinks=False):
-                    folders.append(Path(entry.path))
-    return None
+    return next((Path(e.path) for e in _entries(root) if e.is_symlink()), None)
 
 
 def read_journal(root: Path) -> dict[str, dict[str, Any]]:
@@ -92,8 +96,8 @@ def append_journal(root: Path, entry: dict[str, Any]) -> None:
 def remove_leftovers(root: Path) -> int:
     """Delete the temporary files an interrupted copy left; how many."""
     gone = 0
-    for path in root.rglob(f"*{PARTIAL}"):
-        path.unlink(missing_ok=True)
+    for entry in [e for e in _entries(root) if e.name.endswith(PARTIAL) and not e.is_dir(follow_symlinks=False)]:
+        Path(entry.path).unlink(missing_ok=True)
         gone += 1
     return gone
 
