@@ -175,3 +175,22 @@ def test_a_disk_the_box_has_mounted_already_is_not_taken_for_a_stick(tmp_path, l
         assert sticks.find(root) == [] and not (own / "Hookline").exists()
     finally:
         subprocess.run(["umount", str(own)], capture_output=True)
+
+
+def test_a_stick_nesting_folders_deeply_still_mounts_cleanly(tmp_path, loop_stick):
+    # Walking the Hookline folder deeper than Python's recursion limit must not fail the unit
+    # (a failed start leaves the stick mounted with no unit the recorder may stop to eject it).
+    root, config = tmp_path / "media", tmp_path / "hookline.toml"
+    sticktools.write_config(config, root)
+    device = loop_stick("DEEP")
+    planted = tmp_path / "plant"
+    planted.mkdir()
+    subprocess.run(["mount", f"/dev/{device}", str(planted)], check=True, capture_output=True)
+    deepest = planted / "Hookline"
+    for _ in range(1100):
+        deepest = deepest / "a"
+        deepest.mkdir(parents=True)
+    subprocess.run(["umount", str(planted)], check=True, capture_output=True)
+    mounted = helper("mount", device, config)
+    assert mounted.returncode == 0 and mounted.stderr == "", mounted.stderr[-300:]
+    assert [s.label for s in sticks.find(root)] == ["DEEP"]

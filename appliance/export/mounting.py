@@ -104,7 +104,7 @@ def _own_export_folder(point: Path, owner: str) -> None:
             os.chown(fd, user.pw_uid, user.pw_gid)
             for name in dirs + files:
                 os.chown(name, user.pw_uid, user.pw_gid, dir_fd=fd, follow_symlinks=False)
-    except OSError:
+    except (OSError, RecursionError):      # fwalk recurses: a stick may nest folders deeper than that
         pass
 
 
