@@ -343,10 +343,13 @@ def test_links_are_found_however_deep_the_folders_nest(tmp_path):
             deepest = deepest / "a"
             deepest.mkdir()
         (deepest / ".call.mp3.partial").write_bytes(b"half")
-        assert stick.first_link(root) is None and stick.remove_leftovers(root) == 1
+        assert stick.first_odd(root) is None and stick.remove_leftovers(root) == 1
         assert not (deepest / ".call.mp3.partial").exists()
         (deepest / "data").symlink_to("/var/lib/hookline")
-        assert stick.first_link(root) == deepest / "data"
+        assert stick.first_odd(root) == deepest / "data"
+        (deepest / "data").unlink()
+        os.mkfifo(deepest / "data")
+        assert stick.first_odd(root) == deepest / "data"
     finally:        # rm, not shutil.rmtree (pytest's too), which recurses
         subprocess.run(["rm", "-rf", str(root)], check=True)
 

@@ -232,7 +232,7 @@ def test_a_stick_with_links_out_of_it_is_refused_and_nothing_of_the_box_is_touch
         ask("export-start", selection={"new": True})
         status = finished(ask)
         assert status["state"] == "error" and status["result"]["exit_code"] == 5, status
-        assert "link" in status["message"], status["message"]
+        assert "holds a link or special file" in status["message"], status["message"]
         assert usb.point.is_mount(), "not ejected as if done"
     assert not list(data.glob("*.partial")) and not (data / "INCOMPLETE.txt").exists()
     assert not (data / ".stick-id").exists() and not (data / "index.html").exists()
@@ -243,3 +243,24 @@ def test_a_stick_with_links_out_of_it_is_refused_and_nothing_of_the_box_is_touch
         assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
     finally:
         db.close()
+
+
+def test_a_stick_with_a_fifo_where_the_export_reads_is_refused_not_hung_on(box):
+    # An ext4 stick can hold a FIFO (nodev stops devices, not FIFOs): reading Hookline/.stick-id
+    # from one blocked the export's thread for good, with the box's lock held: 'copying' forever,
+    # the cancel unheard, every later press 'busy' until the recorder restarted.
+    data, _, _, ask, root = box
+    with et.usb_stick(root) as usb:
+        fifo = usb.point / "Hookline" / stick.STICK_ID
+        fifo.parent.mkdir()
+        os.mkfifo(fifo)
+        try:
+            ask("export-start", selection={"new": True})
+            status = et.wait_for(lambda: (s := ask("export-status"))["state"] != "copying" and s, timeout=10)
+        finally:        # let a reader stuck on it go, so the test ends either way
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+        assert status["state"] == "error" and status["result"]["exit_code"] == 5, status
+        assert "special file" in status["message"], status["message"]

@@ -88,9 +88,9 @@ def _open_target(target: Path) -> Path:
     try:
         if not root.is_symlink():
             root.mkdir(exist_ok=True)
-        if (link := stick.first_link(root)) is not None:
-            raise TargetError(f"{target} holds a link ({link.relative_to(target)}) where the export writes: the "
-                              "box does not write through links. Remove it or use another stick.")
+        if (odd := stick.first_odd(root)) is not None:
+            raise TargetError(f"{target} holds a link or special file ({odd.relative_to(target)}) where the export "
+                              "writes: the box does not write through those. Remove it or use another stick.")
         stick.stick_id(root)
     except OSError as e:
         if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):

@@ -54,13 +54,15 @@ def _entries(root: Path) -> Iterator[os.DirEntry]:
                     folders.append(Path(entry.path))
 
 
-def first_link(root: Path) -> Path | None:
-    """The first symbolic link at or under root (None: none). FAT and exFAT have none; an ext4
-    stick can, and the export writes as the user who owns the box's data, so a Hookline folder,
-    journal or day folder leading off the stick (into the data dir) must not be written through."""
+def first_odd(root: Path) -> Path | None:
+    """The first symbolic link or special file (FIFO, socket, device) at or under root (None:
+    none). FAT and exFAT have none; an ext4 stick can. The export writes as the user who owns the
+    box's data, so a Hookline folder, journal or day folder leading off the stick (into the data
+    dir) must not be written through, and reading a FIFO (the stick's id) would block for good."""
     if root.is_symlink():
         return root
-    return next((Path(e.path) for e in _entries(root) if e.is_symlink()), None)
+    return next((Path(e.path) for e in _entries(root)
+                 if e.is_symlink() or not (e.is_file(follow_symlinks=False) or e.is_dir(follow_symlinks=False))), None)
 
 
 def read_journal(root: Path) -> dict[str, dict[str, Any]]:
