@@ -139,20 +139,26 @@ console.log(JSON.stringify(asks.map(([user, verb, unit, id]) => rule(
     assert json.loads(done.stdout) == ["yes", "no", "no", "no", "no", "no", "no"]
 
 
+def made_stick(tmp_path: Path, device: str, make) -> tuple[Path, str]:
+    """(the config, the device) once make(mount point) has shaped the stick as whoever formatted it."""
+    sticktools.write_config(tmp_path / "hookline.toml", tmp_path / "media")
+    on = tmp_path / "plant"
+    on.mkdir()
+    subprocess.run(["mount", f"/dev/{device}", str(on)], check=True, capture_output=True)
+    try:
+        make(on)
+    finally:
+        subprocess.run(["umount", str(on)], check=True, capture_output=True)
+    return tmp_path / "hookline.toml", device
+
+
 def test_a_stick_whose_hookline_folder_is_a_link_gives_nothing_outside_it_away(tmp_path, loop_stick):
     # The helper runs as root: an ext4 stick made with Hookline -> /etc must not get /etc's files
     # handed to the recorder's user (nor anything the link leads to).
-    root, config = tmp_path / "media", tmp_path / "hookline.toml"
-    sticktools.write_config(config, root)
     victim = tmp_path / "victim"
     (victim / "inner").mkdir(parents=True)
     (victim / "shadow").write_text("secret\n")
-    device = loop_stick("Evil")
-    planted = tmp_path / "plant"
-    planted.mkdir()
-    subprocess.run(["mount", f"/dev/{device}", str(planted)], check=True, capture_output=True)
-    (planted / "Hookline").symlink_to(victim)
-    subprocess.run(["umount", str(planted)], check=True, capture_output=True)
+    config, device = made_stick(tmp_path, loop_stick("Evil"), lambda on: (on / "Hookline").symlink_to(victim))
     mounted = helper("mount", device, config)
     assert mounted.returncode == 0, mounted.stderr
     owners = {p.name: p.lstat().st_uid for p in [victim, *victim.rglob("*")]}
@@ -180,17 +186,13 @@ def test_a_disk_the_box_has_mounted_already_is_not_taken_for_a_stick(tmp_path, l
 def test_a_stick_nesting_folders_deeply_still_mounts_cleanly(tmp_path, loop_stick):
     # Walking the Hookline folder deeper than Python's recursion limit must not fail the unit
     # (a failed start leaves the stick mounted with no unit the recorder may stop to eject it).
-    root, config = tmp_path / "media", tmp_path / "hookline.toml"
-    sticktools.write_config(config, root)
-    device = loop_stick("DEEP")
-    planted = tmp_path / "plant"
-    planted.mkdir()
-    subprocess.run(["mount", f"/dev/{device}", str(planted)], check=True, capture_output=True)
-    deepest = planted / "Hookline"
-    for _ in range(1100):
-        deepest = deepest / "a"
-        deepest.mkdir(parents=True)
-    subprocess.run(["umount", str(planted)], check=True, capture_output=True)
+    def nest(on: Path) -> None:
+        deepest = on / "Hookline"
+        for _ in range(1100):       # one at a time: pathlib's mkdir(parents=True) recurses
+            deepest = deepest / "a"
+            deepest.mkdir(parents=True)
+
+    config, device = made_stick(tmp_path, loop_stick("DEEP"), nest)
     mounted = helper("mount", device, config)
     assert mounted.returncode == 0 and mounted.stderr == "", mounted.stderr[-300:]
-    assert [s.label for s in sticks.find(root)] == ["DEEP"]
+    assert [s.label for s in sticks.find(tmp_path / "media")] == ["DEEP"]
