@@ -111,6 +111,8 @@ CASES = [
      "Removed the announcement to callers 'notice.wav' (8.5 s)"),
     ("erase", None, "manager", {"count": 3, "refused": 1, "number_hash": "36a2cef4ff9bf7a1abd2a933"},
      "Erased 3 calls with one number (SHA-256 36a2cef4ff9b…); 1 call refused (on hold or under the minimum age)"),
+    ("export-cancel", None, "manager", {"via": "web"}, "Cancelled the export to the USB stick"),
+    ("export-cancel", None, "manager", {"via": "api"}, "Cancelled the export to the USB stick (by the API)"),
 ]
 
 

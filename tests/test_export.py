@@ -7,11 +7,13 @@ whether it says the export is incomplete, the exit code, and the audit entry."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,9 +80,11 @@ far = "noise@-28"
 def template(tmp_path_factory):
     base = tmp_path_factory.mktemp("export")
     data = base / "data"
-    st.simulate(st.write_scenario(base, SCENARIO), data)
+    # The recorder runs in Tokyo's zone (TZ), the box's is Los Angeles: names follow the box.
+    st.simulate(st.write_scenario(base, SCENARIO), data, tz="Asia/Tokyo")
     rows = st.calls(data)
     assert [r["status"] for r in rows] == ["complete"] * 3
+    assert rows[0]["path"].startswith("recordings/2026/03/14/2026-03-14_23-59-5"), rows[0]["path"]
     return data, rows
 
 
@@ -211,8 +215,9 @@ def test_a_full_stick_stops_cleanly_and_says_the_export_is_incomplete(box, tmp_p
     assert rows[1]["size_bytes"] > 64 * 1024 + page
     with st.small_tmpfs(tmp_path / "stick", "4m") as to:
         partial = to / "Hookline" / "2026-03-14" / f".235953_L1_in_4155550123.mp3{stick.PARTIAL}"
-        stopped, pid = sticktools.stopped_mid_copy(
-            partial, [st.HOOKLINE, "export", "--to", str(to), "--data", str(data), "--json"], st.clean_env())
+        stopped, pid = sticktools.stopped_mid_copy(     # one file at a time: the first is journaled before the next
+            partial, [*FAULTS, "--batch-files", "1", "--", "export", "--to", str(to), "--data", str(data), "--json"],
+            st.clean_env())
         room = os.statvfs(to).f_bavail * page - (page + 64 * 1024)      # the journal's page and the indexes
         with open(to / "filler", "wb") as f:
             os.posix_fallocate(f.fileno(), 0, room)
@@ -231,19 +236,28 @@ def test_a_full_stick_stops_cleanly_and_says_the_export_is_incomplete(box, tmp_p
         assert last_export(data)["detail"]["exit_code"] == 4
 
 
+FAULTS = [sys.executable, str(Path(__file__).with_name("export_faults.py"))]   # then its options, --, ARGS
+
+
+def with_faults(data: Path, to: Path, *faults: str) -> subprocess.CompletedProcess:
+    """`hookline export` with a fault injected by tests/export_faults.py (outside the shipped code)."""
+    return subprocess.run([*FAULTS, *faults, "--", "export", "--to", str(to), "--data", str(data)],
+                          capture_output=True, text=True, env=st.clean_env(), timeout=120)
+
+
+def partials(root: Path) -> list[str]:
+    return sorted(p.name for p in root.rglob(f"*{stick.PARTIAL}"))
+
+
 def test_an_export_killed_mid_copy_resumes_without_copying_again(box, tmp_path):
-    """Killed (SIGKILL) with the second recording written under its temporary name but not yet
-    fsynced; strace stops it there from outside, the export has no test hook of its own."""
+    """Killed (SIGKILL) mid-file by tests/export_faults.py, from outside the shipped code."""
     data, rows = box
     (tmp_path / "stick").mkdir()
     root = tmp_path / "stick" / "Hookline"
-    partial = root / "2026-03-15" / f".000002_L2_out_-674155550999.mp3{stick.PARTIAL}"
-    proc, pid = sticktools.stopped_mid_copy(
-        partial, [st.HOOKLINE, "export", "--to", str(tmp_path / "stick"), "--data", str(data)], st.clean_env())
-    assert partial.stat().st_size == rows[1]["size_bytes"]
-    os.kill(pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
-    assert proc.returncode == -9
+    # One file at a time: the first is journaled and renamed before the second starts; killed in it.
+    killed = with_faults(data, tmp_path / "stick", "--batch-files", "1",
+                         "--kill-after-bytes", str(rows[0]["size_bytes"] + 5000))
+    assert killed.returncode == -9, killed.stderr
     assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3"]     # the half copy has no real name
     assert (root / stick.INCOMPLETE).exists() and not (root / "SHA256SUMS").exists()
     first = root / mp3s(root)[0]
@@ -252,8 +266,115 @@ def test_an_export_killed_mid_copy_resumes_without_copying_again(box, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert summary(resumed)["copied"] == 2 and summary(resumed)["already_there"] == 1
     assert first.stat().st_ino == before.st_ino and first.stat().st_mtime_ns == before.st_mtime_ns
-    assert not list(root.rglob(f"*{stick.PARTIAL}")) and not (root / stick.INCOMPLETE).exists()
+    assert not partials(root) and not (root / stick.INCOMPLETE).exists()
     assert len(listed(root)) == 3 and sha_check(root).returncode == 0
+
+
+def test_killed_between_a_batch_verified_and_journaled(box, tmp_path):
+    """Killed with a group written, flushed and verified but not yet journaled: its files are
+    only under temporary names, and the rerun copies them again and completes."""
+    data, rows = box
+    (tmp_path / "stick").mkdir()
+    root = tmp_path / "stick" / "Hookline"
+    killed = with_faults(data, tmp_path / "stick", "--batch-files", "1", "--kill-at-journal", "2")
+    assert killed.returncode == -9, killed.stderr
+    assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3"]
+    assert partials(root) == [".000002_L2_out_-674155550999.mp3.partial"]
+    assert list(stick.read_journal(root)) == [rows[0]["id"]]
+    resumed = export(data, tmp_path / "stick", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert summary(resumed)["copied"] == 2 and summary(resumed)["already_there"] == 1
+    assert not partials(root) and [r["call_id"] for r in listed(root)] == [r["id"] for r in rows]
+    assert len(mp3s(root)) == 3 and sha_check(root).returncode == 0
+
+
+def test_killed_between_the_journal_and_the_renames(box, tmp_path):
+    """Journaled but killed before any file got its real name: the journal's lines count for
+    nothing (their files are not there), and the rerun copies them again under the same names."""
+    data, rows = box
+    (tmp_path / "stick").mkdir()
+    root = tmp_path / "stick" / "Hookline"
+    killed = with_faults(data, tmp_path / "stick", "--batch-files", "1", "--kill-after-journal", "1")
+    assert killed.returncode == -9, killed.stderr
+    assert mp3s(root) == [] and partials(root) == [".235953_L1_in_4155550123.mp3.partial"]
+    assert len(stick.journal_lines(root)) == 1 and stick.read_journal(root) == {}
+    resumed = export(data, tmp_path / "stick", "--json")
+    assert resumed.returncode == 0 and summary(resumed)["copied"] == 3, resumed.stderr
+    assert mp3s(root) == ["2026-03-14/235953_L1_in_4155550123.mp3", "2026-03-15/000002_L2_out_-674155550999.mp3",
+                          "2026-03-15/000033_L1_in_4155550123.mp3"]
+    assert not partials(root) and len(listed(root)) == 3 and sha_check(root).returncode == 0
+
+
+def rewrite_recording(data: Path, row: dict, at: int, patch: bytes) -> bytes:
+    """Change a recording on the box and its catalog row (size, SHA-256) alike, as a re-tag would."""
+    path = data / row["path"]
+    body = bytearray(path.read_bytes())
+    body[at:at + len(patch)] = patch
+    path.write_bytes(bytes(body))
+    db = dbmod.connect(data)
+    try:
+        with dbmod.immediate(db):
+            db.execute("UPDATE calls SET sha256 = ?, size_bytes = ? WHERE id = ?",
+                       [hashlib.sha256(body).hexdigest(), len(body), row["id"]])
+    finally:
+        db.close()
+    return bytes(body)
+
+
+def test_a_recording_whose_hash_changed_replaces_its_old_copy(box, tmp_path):
+    data, rows = box
+    (tmp_path / "stick").mkdir()
+    root = tmp_path / "stick" / "Hookline"
+    assert export(data, tmp_path / "stick").returncode == 0
+    before = mp3s(root)
+    same_size = rewrite_recording(data, rows[0], 40, b"RETAGGED")              # same size, new hash
+    longer = rewrite_recording(data, rows[2], rows[2]["size_bytes"], b"\xff" * 417)   # grows
+    again = export(data, tmp_path / "stick", "--json")
+    assert again.returncode == 0, again.stderr
+    assert summary(again)["copied"] == 2 and summary(again)["already_there"] == 1
+    index = listed(root)
+    assert [r["call_id"] for r in index] == [r["id"] for r in rows]           # each call once
+    now = mp3s(root)
+    assert len(now) == 3 and now[1] == before[1]                               # the old copies are gone
+    files = {r["call_id"]: r["file"] for r in index}
+    assert (root / files[rows[0]["id"]]).read_bytes() == same_size
+    assert (root / files[rows[2]["id"]]).read_bytes() == longer
+    assert sha_check(root).returncode == 0 and not partials(root)
+    third = export(data, tmp_path / "stick", "--json")                         # nothing left to do
+    assert summary(third)["copied"] == 0 and mp3s(root) == now
+
+
+def test_an_old_copy_left_by_a_kill_goes_on_the_rerun(box, tmp_path):
+    """Killed after the new copy of a changed recording was journaled and renamed but before the
+    old one was removed: the rerun removes it, and the index lists the call once."""
+    data, rows = box
+    (tmp_path / "stick").mkdir()
+    root = tmp_path / "stick" / "Hookline"
+    assert export(data, tmp_path / "stick").returncode == 0
+    old = root / mp3s(root)[0]
+    changed = rewrite_recording(data, rows[0], 40, b"RETAGGED")
+    new_name = old.with_name(old.stem + "_2.mp3")
+    new_name.write_bytes(changed)                          # as the killed run left it: renamed, journaled
+    stick.append_journal(root, [{"call_id": rows[0]["id"], "file": new_name.relative_to(root).as_posix(),
+                                 "sha256": hashlib.sha256(changed).hexdigest(), "size": len(changed),
+                                 "line": rows[0]["line"], "started_at": rows[0]["started_at"]}])
+    rerun = export(data, tmp_path / "stick", "--json")
+    assert rerun.returncode == 0 and summary(rerun)["copied"] == 0, rerun.stderr
+    assert not old.exists() and len(mp3s(root)) == 3 and len(listed(root)) == 3
+    assert sha_check(root).returncode == 0
+
+
+def test_a_journal_never_names_files_outside_the_export(box, tmp_path):
+    """A stick's journal is not trusted: a line naming a file elsewhere is ignored, never deleted."""
+    data, rows = box
+    (tmp_path / "stick").mkdir()
+    root = tmp_path / "stick" / "Hookline"
+    assert export(data, tmp_path / "stick").returncode == 0
+    bait = tmp_path / "bait.mp3"
+    bait.write_bytes(b"keep me")
+    stick.append_journal(root, [{"call_id": rows[0]["id"], "file": "../../bait.mp3", "sha256": "0", "size": 7}])
+    assert export(data, tmp_path / "stick").returncode == 0 and bait.exists()
+    assert len(listed(root)) == 3
 
 
 def test_a_second_export_while_one_runs_is_refused(box, tmp_path):
@@ -325,9 +446,9 @@ def test_a_journal_naming_files_off_the_stick_resumes_nothing(tmp_path):
     (root / "2026-03-15").mkdir(parents=True)
     (root / "2026-03-15" / "a.mp3").write_bytes(b"x" * 10)
     (tmp_path / "outside.mp3").write_bytes(b"x" * 10)
-    for call_id, file in [("a", "2026-03-15/a.mp3"), ("b", "../../outside.mp3"), ("c", str(tmp_path / "outside.mp3")),
-                          ("d", "2026-03-15/../../../outside.mp3")]:
-        stick.append_journal(root, {"call_id": call_id, "file": file, "sha256": "0" * 64, "size": 10})
+    stick.append_journal(root, [{"call_id": call_id, "file": file, "sha256": "0" * 64, "size": 10} for call_id, file in
+                                [("a", "2026-03-15/a.mp3"), ("b", "../../outside.mp3"), ("c", str(tmp_path / "outside.mp3")),
+                                 ("d", "2026-03-15/../../../outside.mp3")]])
     assert list(stick.read_journal(root)) == ["a"]
 
 

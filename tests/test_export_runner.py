@@ -144,8 +144,9 @@ def test_a_second_start_while_one_runs_is_refused_and_a_cancel_leaves_nothing_ha
         with et.usb_stick(root) as usb:
             ask("export-start", selection={"new": True})
             trickle.feed()
+            # The two before it are verified and renamed (by the copy's worker thread), the third waits.
+            status = et.wait_for(lambda: (s := ask("export-status"))["files_done"] == 2 and s)
             partial = et.wait_for(lambda: list(usb.point.rglob("*.partial")))
-            status = ask("export-status")
             assert status["state"] == "copying" and status["files_done"] == 2
             assert status["message"].startswith("Copying 3 of 6 recordings to the stick OFFICE (")
             assert refusal(ask, selection={"new": True}) == (

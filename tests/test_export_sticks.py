@@ -18,7 +18,7 @@ import simtools as st
 import sticktools
 from appliance.export import stick
 from appliance.present.words import size
-from test_export import box, listed, mp3s, sha_check, summary, template  # noqa: F401  (fixtures)
+from test_export import FAULTS, box, listed, mp3s, sha_check, summary, template  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.xdist_group("export_sticks")
 
@@ -95,13 +95,14 @@ def test_a_stick_with_too_little_room_is_refused_before_copying(box_config, tmp_
 
 def test_a_stick_pulled_mid_copy_ends_with_exit_5_and_resumes_when_plugged_in_again(box_config, tmp_path):
     """The pull is real at the block layer: the loop device under the mounted ext4 fails every
-    read and write from the moment the export has written part of the second recording."""
+    read and write from the moment the export has written part of the second recording. One file
+    at a time (tests/export_faults.py): by then the first is verified, journaled and renamed."""
     data, rows, config, root = box_config
     image = tmp_path / "PULLME.img"
     with sticktools.loop_stick(root, "PULLME", image) as (device, point):
         proc, pid = sticktools.stopped_mid_copy(point / "Hookline" / SECOND,
-                                                [st.HOOKLINE, "export", "--to", str(point), "--config", str(config)],
-                                                st.clean_env())
+                                                [*FAULTS, "--batch-files", "1", "--", "export", "--to", str(point),
+                                                 "--config", str(config)], st.clean_env())
         sticktools.pull(device)
         os.kill(pid, signal.SIGCONT)
         out, err = proc.communicate(timeout=60)

@@ -96,6 +96,15 @@ MATRIX = {
     # No recorder runs here: a manager's pause is refused by it (the page says so; the API: 503).
     "pause.change": ("POST", "/lines/1/pause", (PAGE_LOGIN, 403, 303, 303)),
     "api.pause": ("POST", "/api/v1/lines/1/pause", (401, 403, 503, 503)),
+    # The USB export: managers and admins. No recorder runs here: it is asked, and says so (the
+    # page's cancel flashes it; the API: 503); a start with no choice in it is refused first.
+    "export.index": ("GET", "/export", (PAGE_LOGIN, 403, 200, 200)),
+    "export.progress": ("GET", "/export/progress", (PAGE_LOGIN, 403, 200, 200)),
+    "export.begin": ("POST", "/export", (PAGE_LOGIN, 403, 400, 400)),
+    "export.stop": ("POST", "/export/cancel", (PAGE_LOGIN, 403, 303, 303)),
+    "api_export.status": ("GET", "/api/v1/export", (401, 403, 503, 503)),
+    "api_export.start": ("POST", "/api/v1/export", (401, 403, 400, 400)),
+    "api_export.cancel": ("POST", "/api/v1/export/cancel", (401, 403, 503, 503)),
     "auth.login": ("GET", "/login", (200, 302, 302, 302)),
     "auth.setup": ("GET", "/setup", (302, 302, 302, 302)),
     "auth.logout": None,     # tested on its own: it would end the shared sessions

@@ -100,8 +100,8 @@ class Server:
         self.handle.close()
 
 
-def start(data: Path) -> Server:
-    handle = web.serve_in_thread(data, "127.0.0.1", 0)
+def start(data: Path, config_file: Path | None = None) -> Server:
+    handle = web.serve_in_thread(data, "127.0.0.1", 0, config_file=config_file)
     return Server(f"http://127.0.0.1:{handle.port}", data, handle)
 
 

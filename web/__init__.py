@@ -135,16 +135,18 @@ def create_app(data_dir: str | Path, status_file: str | Path | None = None, *,
     from .admin import bp as admin_bp
     from .announcement_page import bp as announcement_bp
     from .api import bp as api_bp
+    from .api_export import bp as api_export_bp
     from .calls import bp as calls_bp
     from .calls_zip import bp as calls_zip_bp
     from .dashboard import bp as dashboard_bp
     from .dnr_page import bp as dnr_bp
     from .erasure import bp as erasure_bp
     from .evidence_page import bp as evidence_bp
+    from .export_page import bp as export_bp
     from .pause import bp as pause_bp
     from .settings_page import bp as settings_bp
     for bp in (auth.bp, dashboard_bp, calls_bp, calls_zip_bp, erasure_bp, settings_bp, announcement_bp, dnr_bp,
-               admin_bp, api_bp, pause_bp, evidence_bp):
+               admin_bp, api_bp, pause_bp, evidence_bp, export_bp, api_export_bp):
         app.register_blueprint(bp)
     from . import formatting
     formatting.init_app(app)

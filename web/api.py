@@ -12,7 +12,7 @@ from appliance import control
 from appliance.store import catalog, search
 from appliance.store.kinds import CALL_STATUSES
 
-from . import pause as pausemod, status as statusmod
+from . import api_export, pause as pausemod, status as statusmod
 from .auth import csrf, require
 from .calls import call_or_404, parts_of, read_search, serve_recording
 from .db import get_box, get_db, get_zone
@@ -123,11 +123,12 @@ def openapi_document() -> dict:
     return {
         "openapi": "3.0.3",
         "info": {"title": "Hookline API", "version": "1.0.0",
-                 "description": "Access to the calls this box recorded, and pausing a call's recording. "
+                 "description": "Access to the calls this box recorded, pausing a call's recording, and "
+                                "exporting to the USB stick. "
                                 "Authenticate with a session cookie (log in on the page; a POST then needs the "
                                 "page's X-CSRFToken) or `Authorization: Bearer <token>` "
                                 "(`hookline tokens create --user NAME`, or the Account page). Roles: listener, "
-                                "manager, admin; downloading and pausing need manager."},
+                                "manager, admin; downloading, pausing and exporting need manager."},
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
                        "schemas": {"Call": _call_schema(), "Error": _ERROR}},
         "security": [{"bearer": []}],
@@ -147,6 +148,7 @@ def openapi_document() -> dict:
             "/api/v1/calls/{call_id}/audio": {"get": _audio_operation()},
             "/api/v1/lines/{line}/pause": {"post": _pause_operation("pause")},
             "/api/v1/lines/{line}/resume": {"post": _pause_operation("resume")},
+            **api_export.openapi_paths(_errors),
         },
     }
 

@@ -54,6 +54,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "erase": ("manager", "admin"),            # erasure by number
     "evidence": ("manager", "admin"),         # the access package by number (recordings, events, audit)
     "pause": ("manager", "admin"),            # pause and resume the recording of a call in progress
+    "export": ("manager", "admin"),           # start and cancel an export to the USB stick
     "audit": ("manager", "admin"),
     "settings": ("admin",),
     "users": ("admin",),

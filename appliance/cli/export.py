@@ -31,13 +31,18 @@ def _seal_path(data_dir: Path, config_file: Path | None) -> Path | None:
         return None
 
 
-def _mount_root(config_file: Path | None) -> Path:
+def _mount_root(config_file: Path | None, named: bool) -> Path:
+    """The config's mount root. A broken config named with --config is bad input; the box's own,
+    read only for the mount root, must not stop an export: it is said, and the default used."""
     if config_file is None:
         return configmod.ExportConfig().mount_root
     try:
         return configmod.load(config_file).export.mount_root
     except configmod.ConfigError as e:
-        _bad_input(str(e))
+        if named:
+            _bad_input(str(e))
+        click.echo(f"hookline: warning: {e}; taking sticks under {configmod.ExportConfig().mount_root}", err=True)
+        return configmod.ExportConfig().mount_root
 
 
 @main.command()
@@ -65,7 +70,7 @@ def export(to: str, since: str | None, until: str | None, line_id: int | None, n
         evidence_export(click.get_current_context().params)
     from ..export import job, selection
     config_file = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-    mount_root = _mount_root(config_file)
+    mount_root = _mount_root(config_file, named=config_path is not None)
     data_dir = _data_dir(data, config_path)
     db = _open_db(data_dir)
     view = BoxView.of(db)

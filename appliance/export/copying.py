@@ -29,9 +29,18 @@ class Copied:
     sha256: str
 
 
-def _hash(path: Path) -> str:
+def tmp_name(target: Path) -> Path:
+    """Where target is written until it is verified: .NAME.partial beside it."""
+    return target.with_name(f".{target.name}{PARTIAL}")
+
+
+def hash_file(path: Path, *, drop_cache: bool = False) -> str:
+    """The file's SHA-256; with drop_cache, its (flushed) pages are dropped first so what is
+    hashed comes from the device where the kernel can."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
+        if drop_cache:
+            _drop_cache(f.fileno())
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -48,7 +57,7 @@ def _drop_cache(fd: int) -> None:
 def copy_verified(source: Path, target: Path, sha256: str, on_bytes: Callable[[int], None]) -> Copied:
     """Copy source to target (a new name), checking both ends against sha256. On any failure the
     temporary file is removed and the exception raised (OSError, SourceChanged, CopyMismatch)."""
-    tmp = target.with_name(f".{target.name}{PARTIAL}")
+    tmp = tmp_name(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
     try:
@@ -67,7 +76,7 @@ def copy_verified(source: Path, target: Path, sha256: str, on_bytes: Callable[[i
             _drop_cache(out.fileno())
         if digest.hexdigest() != sha256:
             raise SourceChanged("its SHA-256 is no longer the catalog's (changed or damaged on the box)")
-        if _hash(tmp) != sha256:
+        if hash_file(tmp) != sha256:
             raise CopyMismatch("the copy read back from the target differs from the recording")
         os.replace(tmp, target)
     except BaseException:

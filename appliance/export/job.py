@@ -23,8 +23,7 @@ import sqlite_utils
 from ..present import zone as zonemod
 from ..present.words import plural, size
 from ..store import audit, audit_seal, box as boxmod, catalog, exports, times
-from . import indexes, names, selection, stick, sticks
-from .copying import CopyMismatch, SourceChanged, copy_verified
+from . import batches, indexes, names, selection, stick, sticks
 
 OK, MISMATCH, BUSY, FULL, TARGET, CANCELLED = 0, 1, 3, 4, 5, 6
 
@@ -144,6 +143,7 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
               progress: Progress, cancel: threading.Event) -> None:
     stick.remove_leftovers(root)
     journal = stick.read_journal(root)
+    stick.remove_superseded(root, journal)
     todo = [c for c in calls if journal.get(c["id"], {}).get("sha256") != c["sha256"]]
     need, free = sum(c["size_bytes"] or 0 for c in todo), sticks.free_bytes(root)
     if need > free:
@@ -155,57 +155,57 @@ def _copy_all(db, data_dir: Path, root: Path, calls: list[dict[str, Any]], zone,
             exports.mark_taken(db, result.stick, call["id"], journal[call["id"]]["file"], call["sha256"])
     stick.mark_incomplete(root, "An export to this stick has not finished (it is under way, or was interrupted).\r\n"
                                 "Run it again to resume; index.html lists only the recordings verified so far.\r\n")
-    taken = {e["file"].lower() for e in journal.values()} | {
+    # A name the journal gave is never given to another call (so a line can only describe the file
+    # it was written for); a call whose last copy was journaled but never renamed takes it again.
+    lines = stick.journal_lines(root)
+    unrenamed = {e["call_id"]: e["file"] for e in lines if not (root / e["file"]).exists()}
+    taken = {e["file"].lower() for e in lines} | {
         p.relative_to(root).as_posix().lower() for p in root.glob("*/*") if p.is_file()}
     progress.start(len(todo), need)
 
+    report = _Report(db, result, progress)
+
     def on_bytes(n: int) -> None:
-        progress.advance(n)
+        with report.lock:
+            progress.advance(n)
         if cancel.is_set():
             raise Cancelled
 
-    for call in todo:
-        try:
-            if cancel.is_set():
-                raise Cancelled
-            ok, name = _copy_one(db, data_dir, root, call, zone, taken, result, on_bytes)
-        except Cancelled:       # copy_verified removed the file under way
-            result.exit_code, result.stopped_because = CANCELLED, "Cancelled."
-            break
-        if not ok:
-            break
-        if name:
-            progress.file_done(name)
+    # A recording whose hash changed since this stick took it gets a new copy; the old one goes
+    # once the new one is durable and journaled.
+    items = [batches.Item(call, unrenamed.get(call["id"]) or _name(call, zone, taken),
+                          journal.get(call["id"], {}).get("file")) for call in todo]
+    try:
+        batches.copy_all(data_dir, root, items, on_bytes, report)
+    except Cancelled:       # the file under way was removed; those written before it count
+        result.exit_code, result.stopped_because = CANCELLED, "Cancelled."
 
 
-def _copy_one(db, data_dir: Path, root: Path, call: dict[str, Any], zone, taken: set[str], result: Result,
-              on_bytes) -> tuple[bool, str | None]:
-    """Copy one call: (False, None) when the export must stop (the target is full or failed),
-    (True, None) when the recording was left out (it no longer matches), (True, its name)."""
+def _name(call: dict[str, Any], zone, taken: set[str]) -> str:
     started = times.parse(call["started_at"]).astimezone(zone)
-    name = names.unique(f"{started:%Y-%m-%d}", names.stem(call, started), "mp3", taken)
-    try:
-        copied = copy_verified(data_dir / call["path"], root / name, call["sha256"], on_bytes)
-    except (SourceChanged, CopyMismatch) as e:
-        taken.discard(name.lower())
-        result.mismatched.append({"call_id": call["id"], "path": call["path"], "reason": str(e)})
-        result.exit_code = result.exit_code or MISMATCH
-        return True, None
-    except OSError as e:
-        taken.discard(name.lower())
-        _stopped_by(result, e)
-        return False, None
-    try:
-        stick.append_journal(root, {"call_id": call["id"], "file": name, "sha256": copied.sha256,
-                                    "size": copied.size, "line": call["line"], "started_at": call["started_at"]})
-    except OSError as e:     # not journaled is not exported: the file goes, so no index can miss it
-        (root / name).unlink(missing_ok=True)
-        _stopped_by(result, e)
-        return False, None
-    exports.mark_taken(db, result.stick, call["id"], name, copied.sha256)
-    result.copied.append(call["id"])
-    result.bytes_copied += copied.size
-    return True, name
+    return names.unique(f"{started:%Y-%m-%d}", names.stem(call, started), "mp3", taken)
+
+
+class _Report:
+    """What the copy says per file, into the result, the catalog (what this stick took) and the
+    progress (told from the copy's worker thread too, hence the lock)."""
+
+    def __init__(self, db, result: Result, progress: Progress) -> None:
+        self.db, self.result, self.progress = db, result, progress
+        self.lock = threading.Lock()
+
+    def mismatched(self, item: batches.Item, reason: str) -> None:
+        self.result.mismatched.append({"call_id": item.call["id"], "path": item.call["path"], "reason": reason})
+        self.result.exit_code = self.result.exit_code or MISMATCH
+
+    def verified(self, item: batches.Item, nbytes: int) -> None:
+        exports.mark_taken(self.db, self.result.stick, item.call["id"], item.name, item.call["sha256"])
+        self.result.copied.append(item.call["id"])
+        self.result.bytes_copied += nbytes
+
+    def checked(self, item: batches.Item) -> None:
+        with self.lock:
+            self.progress.file_done(item.name)
 
 
 def _stopped_by(result: Result, e: OSError) -> None:

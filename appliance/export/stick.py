@@ -11,7 +11,7 @@ import fcntl
 import json
 import os
 import secrets
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Iterator
 
 from ..files import fsync_dir, write_atomic
@@ -65,34 +65,85 @@ def first_odd(root: Path) -> Path | None:
                  if e.is_symlink() or not (e.is_file(follow_symlinks=False) or e.is_dir(follow_symlinks=False))), None)
 
 
-def read_journal(root: Path) -> dict[str, dict[str, Any]]:
-    """call id -> its journal entry, for the files still on the stick at the size verified (a
-    line torn by a pulled stick, a file deleted since, or one named outside root, is not counted)."""
-    entries: dict[str, dict[str, Any]] = {}
+def journal_lines(root: Path) -> list[dict[str, Any]]:
+    """The journal's well-formed lines, oldest first."""
     try:
         lines = (root / JOURNAL).read_text(errors="replace").splitlines()
     except FileNotFoundError:
-        return entries
+        return []
+    entries = []
     for line in lines:
         try:
             entry = json.loads(line)
-            name = PurePosixPath(entry["file"])
-            if name.is_absolute() or ".." in name.parts:      # not a file on this stick
-                continue
-            path = root / name
-            if path.stat().st_size == entry["size"]:
-                entries[entry["call_id"]] = entry
-        except (ValueError, KeyError, TypeError, OSError):
+            if isinstance(entry, dict) and "call_id" in entry and _ours(entry.get("file")):
+                entries.append(entry)
+        except ValueError:           # a line torn by a pulled stick
             continue
     return entries
 
 
-def append_journal(root: Path, entry: dict[str, Any]) -> None:
-    """One verified file, made durable before the next one starts."""
-    with open(root / JOURNAL, "a", encoding="utf-8") as f:
-        f.write(json.dumps(entry, sort_keys=True) + "\n")
+def _ours(name: Any) -> bool:
+    """A name the export gives (DAY/FILE.mp3): a stick's journal is not trusted to name files
+    elsewhere, since the export deletes superseded ones."""
+    if not isinstance(name, str) or "\\" in name or "\0" in name:
+        return False
+    parts = name.split("/")
+    return len(parts) == 2 and all(p and not p.startswith(".") for p in parts) and name.endswith(".mp3")
+
+
+def read_journal(root: Path) -> dict[str, dict[str, Any]]:
+    """call id -> its journal entry, the last one whose file is on the stick at the size verified
+    (a line torn by a pulled stick, or whose file was never renamed or was deleted since, is not
+    counted)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for entry in journal_lines(root):
+        try:
+            if (root / entry["file"]).stat().st_size == entry["size"]:
+                entries[entry["call_id"]] = entry
+        except (KeyError, TypeError, OSError):
+            continue
+    return entries
+
+
+def append_journal(root: Path, entries: list[dict[str, Any]]) -> None:
+    """Verified files, in one write made durable (before they get their real names)."""
+    with open(root / JOURNAL, "a+b") as f:
+        torn = False                      # the last line cut short (a full or pulled stick): end it first
+        if f.seek(0, os.SEEK_END) > 0:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+        text = "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries)
+        f.write((("\n" if torn else "") + text).encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
+
+
+def remove_superseded(root: Path, journal: dict[str, dict[str, Any]]) -> int:
+    """Delete the older copies of recordings copied again since (their hash had changed) that an
+    interrupted export left behind: each only once its successor is there and durable."""
+    old = [(e["call_id"], e["file"]) for e in journal_lines(root)
+           if e["call_id"] in journal and e["file"] != journal[e["call_id"]]["file"] and (root / e["file"]).is_file()]
+    for folder in {(root / journal[call_id]["file"]).parent for call_id, _ in old}:
+        fsync_dir(folder)
+    return remove_files(root, [name for _, name in old])
+
+
+def remove_files(root: Path, files: list[str]) -> int:
+    """Delete these files under root (names from the journal), each folder fsynced once; how many."""
+    folders, gone, inside = set(), 0, root.resolve()
+    for name in files:
+        path = root / name
+        if path.parent.is_symlink() or path.is_symlink() or not path.resolve().is_relative_to(inside):
+            continue                 # a stick's folder pointing elsewhere: never delete through it
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        folders.add(path.parent)
+        gone += 1
+    for folder in folders:
+        fsync_dir(folder)
+    return gone
 
 
 def remove_leftovers(root: Path) -> int:

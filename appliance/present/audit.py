@@ -34,6 +34,7 @@ ACTION_LABELS = {
     "announcement": "Announcement to callers",
     "pause": "Paused recording", "resume": "Resumed recording",
     "erase": "Erasures by number",
+    "export-cancel": "Cancelled exports",
 }
 
 
@@ -306,6 +307,8 @@ _WORDING = {
     "dnr-remove": lambda *args: _dnr(*args, "Removed"),
     "announcement": _announcement,
     "erase": lambda entry, target, detail, ctx: _erased(detail),
+    "export-cancel": lambda entry, target, detail, ctx: "Cancelled the export to the USB stick"
+                                                        + (" (by the API)" if detail.get("via") == "api" else ""),
 }
 
 

@@ -2,12 +2,14 @@
 a US box, '+442079460958' -> '+44 20 7946 0958'; and any way of typing one, for search."""
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 
+@functools.lru_cache(maxsize=4096)     # an index or a page names the same numbers again and again
 def readable(number: str | None, region: str) -> str:
     """The number formatted for reading; what cannot be read as a phone number (an extension,
     a short code, a star code) is given back as it was."""

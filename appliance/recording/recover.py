@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from ..present import zone as zonemod
 from ..store import box as boxmod, catalog, times
 from ..store.kinds import Event, Status
 from . import mp3frames, peaks, spool
@@ -85,8 +86,12 @@ def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Pa
 
 def _recover_missing_part(db: sqlite_utils.Database, data_dir: Path, row: dict) -> None:
     """No part file: the crash came after the rename into recordings/, or before any audio."""
-    rel = spool.recording_name(times.seconds(row["started_at"]), row["line"], row.get("direction"),
-                               row.get("remote_number") or row.get("dialed"), row["id"], row.get("part") or 1)
+    # Named in the box's zone; a file renamed before names followed it is in the process's zone.
+    names = [spool.recording_name(times.seconds(row["started_at"]), row["line"], row.get("direction"),
+                                  row.get("remote_number") or row.get("dialed"), row["id"], row.get("part") or 1,
+                                  zone=zone)
+             for zone in (zonemod.box_zone(boxmod.facts(db).timezone), zonemod.box_zone(None))]
+    rel = next((name for name in names if (data_dir / name).exists()), names[0])
     final = data_dir / rel
     if final.exists():
         audio = mp3frames.scan(final.read_bytes())

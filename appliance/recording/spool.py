@@ -12,9 +12,10 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
+from ..present import zone as zonemod
 from ..store import times
 from ..store.box import BoxFacts
 from . import id3tags, mp3frames
@@ -72,9 +73,10 @@ _UNSAFE = re.compile(r"[^0-9A-Za-z+]")
 
 
 def recording_name(started_at: float, line: int, direction: str | None, number: str | None,
-                   call_id: str, part: int = 1) -> Path:
-    """recordings/YYYY/MM/DD/<local time>_L<line>_<in|out>_<number>_<id>.mp3 (FAT-safe)."""
-    local = datetime.fromtimestamp(started_at).astimezone()
+                   call_id: str, part: int = 1, *, zone: tzinfo) -> Path:
+    """recordings/YYYY/MM/DD/<local time>_L<line>_<in|out>_<number>_<id>.mp3 (FAT-safe), in the
+    box's zone (the config's `timezone`, as titles and export names), not the process's."""
+    local = datetime.fromtimestamp(started_at, zone)
     way = {"inbound": "in", "outbound": "out"}.get(direction or "", "call")
     digits = _UNSAFE.sub("", number or "")[:32] or "unknown"
     suffix = f"-p{part}" if part > 1 else ""
@@ -100,7 +102,8 @@ def finalize(data_dir: Path, part_path: Path, call: dict, box: BoxFacts) -> Fini
     size, sha256 = hash_file(part_path)
     started = times.seconds(call["started_at"])
     rel = recording_name(started, call["line"], call.get("direction"),
-                         call.get("remote_number") or call.get("dialed"), call["id"], call.get("part") or 1)
+                         call.get("remote_number") or call.get("dialed"), call["id"], call.get("part") or 1,
+                         zone=zonemod.box_zone(box.timezone))
     final = data_dir / rel
     final.parent.mkdir(parents=True, exist_ok=True)
     os.rename(part_path, final)

@@ -20,7 +20,8 @@ from .times import iso
 ACTIONS = ("login", "login-failed", "logout", "listen", "download", "delete", "hold", "release", "note",
            "settings", "user-add", "user-change", "user-remove", "token-create", "token-revoke", "export",
            "evidence-export",
-           "recover", "dnr-add", "dnr-remove", "announcement", "pause", "resume", "erase")
+           "recover", "dnr-add", "dnr-remove", "announcement", "pause", "resume", "erase",
+           "export-cancel")
 
 GENESIS = "0" * 64          # the prev_hash of the first entry
 MAX_LIMIT = 1000

@@ -27,6 +27,8 @@
     sticks.forEach(function (s) { list.appendChild(item(s)); });
     list.hidden = sticks.length === 0;
     document.getElementById("sticks-empty").hidden = sticks.length > 0;
+    var exporting = document.getElementById("export-link");    // managers: the export page
+    if (exporting) { exporting.hidden = sticks.length === 0; }
   }
 
   function poll() {
