@@ -196,3 +196,22 @@ def test_a_stick_nesting_folders_deeply_still_mounts_cleanly(tmp_path, loop_stic
     mounted = helper("mount", device, config)
     assert mounted.returncode == 0 and mounted.stderr == "", mounted.stderr[-300:]
     assert [s.label for s in sticks.find(tmp_path / "media")] == ["DEEP"]
+
+
+def test_sticks_of_one_label_plugged_in_together_get_a_mount_point_each(tmp_path, loop_stick):
+    # systemd starts both units at once (plugged in together, or there at boot): both helpers saw
+    # the label's name free and mounted there, one stick hidden under the other (a race: four
+    # sticks, twice, made it show in most runs before the helper took a lock).
+    root, config = tmp_path / "media", tmp_path / "hookline.toml"
+    sticktools.write_config(config, root)
+    devices = [loop_stick("KINGSTON") for _ in range(4)]
+    for _ in range(2):
+        helpers = [subprocess.Popen([sys.executable, "-m", "appliance.export.mounting", "mount", device, "--config",
+                                     str(config), "--owner", "nobody"], cwd=st.REPO, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True) for device in devices]
+        assert [h.wait(60) for h in helpers] == [0] * 4, [h.stderr.read() for h in helpers]
+        points = [line.split(" ")[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                  if f" {root}/" in line]
+        assert len(points) == len(set(points)) == 4, points
+        for device in devices:
+            assert helper("unmount", device, config).returncode == 0

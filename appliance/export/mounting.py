@@ -13,6 +13,7 @@ set-uid or programs from the stick; FAT and exFAT files owned by the recorder's 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import pwd
 import re
@@ -66,7 +67,18 @@ def probe(dev: Path) -> dict[str, str]:
 
 def mount(device: str, root: Path, owner: str = OWNER) -> Path:
     """Mount the device under root; where it is mounted there already (the unit started again),
-    that mount point."""
+    that mount point. One at a time: systemd starts the units of sticks plugged in together (or
+    there at boot) at once, and two of the same label would both take the free name."""
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _mount(device, root, owner)
+    finally:
+        os.close(fd)
+
+
+def _mount(device: str, root: Path, owner: str) -> Path:
     dev = Path("/dev") / device
     for mounted in sticks.mounted_under(root):
         if mounted.source == str(dev):
@@ -78,7 +90,6 @@ def mount(device: str, root: Path, owner: str = OWNER) -> Path:
     fstype = found["TYPE"]
     if fstype not in sticks.SUPPORTED:
         raise MountError(f"{dev} holds {fstype}; the box mounts {', '.join(sticks.SUPPORTED)} only")
-    root.mkdir(mode=0o755, parents=True, exist_ok=True)
     point = root / mount_name(found.get("LABEL", ""), device, root)
     point.mkdir(mode=0o755, exist_ok=True)
     done = subprocess.run(["mount", "-t", fstype, "-o", options(fstype, owner), str(dev), str(point)],
