@@ -441,6 +441,42 @@ def test_fat_names_unit():
     assert names.unique("2026-03-15", "120000_L1_IN_X", "mp3", taken) == "2026-03-15/120000_L1_IN_X_3.mp3"
 
 
+def test_a_journal_naming_files_off_the_stick_resumes_nothing(tmp_path):
+    """A journal line whose file is outside the Hookline folder (../, an absolute path) is not a
+    file on this stick: it must not count as copied, or --new would never take that call there."""
+    root = tmp_path / "stick" / "Hookline"
+    (root / "2026-03-15").mkdir(parents=True)
+    (root / "2026-03-15" / "a.mp3").write_bytes(b"x" * 10)
+    (tmp_path / "outside.mp3").write_bytes(b"x" * 10)
+    stick.append_journal(root, [{"call_id": call_id, "file": file, "sha256": "0" * 64, "size": 10} for call_id, file in
+                                [("a", "2026-03-15/a.mp3"), ("b", "../../outside.mp3"), ("c", str(tmp_path / "outside.mp3")),
+                                 ("d", "2026-03-15/../../../outside.mp3")]])
+    assert list(stick.read_journal(root)) == ["a"]
+
+
+def test_links_are_found_however_deep_the_folders_nest(tmp_path):
+    """An export refuses a Hookline folder holding a link (job._open_target) and removes what an
+    interrupted copy left; a stick nesting folders deeper than Python's recursion limit must be
+    walked too, not crash the export."""
+    root = tmp_path / "Hookline"
+    deepest = root
+    root.mkdir()
+    try:
+        for _ in range(1100):           # one letter a level: within PATH_MAX, past the recursion limit
+            deepest = deepest / "a"
+            deepest.mkdir()
+        (deepest / ".call.mp3.partial").write_bytes(b"half")
+        assert stick.first_odd(root) is None and stick.remove_leftovers(root) == 1
+        assert not (deepest / ".call.mp3.partial").exists()
+        (deepest / "data").symlink_to("/var/lib/hookline")
+        assert stick.first_odd(root) == deepest / "data"
+        (deepest / "data").unlink()
+        os.mkfifo(deepest / "data")
+        assert stick.first_odd(root) == deepest / "data"
+    finally:        # rm, not shutil.rmtree (pytest's too), which recurses
+        subprocess.run(["rm", "-rf", str(root)], check=True)
+
+
 def at_a_terminal(data: Path, to: Path) -> tuple[int, str]:
     """`hookline export` with its stderr on a pty: (exit code, what the terminal got)."""
     import pty

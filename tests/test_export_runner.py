@@ -239,3 +239,52 @@ def test_a_call_deleted_while_the_export_runs_is_not_called_damaged(box):
             assert "no longer match" not in status["message"]
     finally:
         held.close()
+
+
+@pytest.mark.parametrize("link", ["Hookline", "Hookline/.journal.jsonl", "Hookline/day"])
+def test_a_stick_with_links_out_of_it_is_refused_and_nothing_of_the_box_is_touched(box, link):
+    # An ext4 stick can hold symlinks; the recorder writes as the user owning the data dir, so a
+    # Hookline folder (or its journal, or a day folder) leading into DATA must not be written through.
+    data, _, _, ask, root = box
+    before = {p: p.stat().st_mtime_ns for p in data.rglob("*") if p.is_file() and p.suffix != ".lock"}
+    with et.usb_stick(root) as usb:
+        (usb.point / "Hookline").mkdir()
+        where = usb.point / link
+        if link == "Hookline":
+            where.rmdir()
+        where.symlink_to(data / "hookline.db" if link.endswith(".jsonl") else data)
+        ask("export-start", selection={"new": True})
+        status = finished(ask)
+        assert status["state"] == "error" and status["result"]["exit_code"] == 5, status
+        assert "holds a link or special file" in status["message"], status["message"]
+        assert usb.point.is_mount(), "not ejected as if done"
+    assert not list(data.glob("*.partial")) and not (data / "INCOMPLETE.txt").exists()
+    assert not (data / ".stick-id").exists() and not (data / "index.html").exists()
+    changed = [p.name for p, t in before.items() if p.exists() and p.stat().st_mtime_ns != t and p.name != "hookline.db"]
+    assert changed == []
+    db = dbmod.connect(data)
+    try:
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.close()
+
+
+def test_a_stick_with_a_fifo_where_the_export_reads_is_refused_not_hung_on(box):
+    # An ext4 stick can hold a FIFO (nodev stops devices, not FIFOs): reading Hookline/.stick-id
+    # from one blocked the export's thread for good, with the box's lock held: 'copying' forever,
+    # the cancel unheard, every later press 'busy' until the recorder restarted.
+    data, _, _, ask, root = box
+    with et.usb_stick(root) as usb:
+        fifo = usb.point / "Hookline" / stick.STICK_ID
+        fifo.parent.mkdir()
+        os.mkfifo(fifo)
+        try:
+            ask("export-start", selection={"new": True})
+            status = et.wait_for(lambda: (s := ask("export-status"))["state"] != "copying" and s, timeout=10)
+        finally:        # let a reader stuck on it go, so the test ends either way
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+        assert status["state"] == "error" and status["result"]["exit_code"] == 5, status
+        assert "special file" in status["message"], status["message"]

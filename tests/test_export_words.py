@@ -11,7 +11,8 @@ SO_FAR = "3 recordings copied and verified so far; INCOMPLETE.txt on the stick s
 
 
 def result(code: int, **facts) -> dict:
-    return {"exit_code": code, "copied": 3, "already_there": 0, "mismatched": [], "stopped_because": None, **facts}
+    return {"exit_code": code, "copied": 3, "already_there": 0, "mismatched": [], "stopped_because": None,
+            "stick": "5f3a9c", **facts}
 
 
 @pytest.mark.parametrize("ended, ejected, sentence", [
@@ -34,6 +35,10 @@ def result(code: int, **facts) -> dict:
     (result(5, stopped_because="The target failed: Input/output error. Was the stick pulled out?"), False,
      f"The export to the stick OFFICE stopped: The target failed: Input/output error. Was the stick pulled out? "
      f"{SO_FAR} Start the export again to go on."),
+    (result(5, copied=0, stick=None, stopped_because="/media/hookline/OFFICE holds a link or special file (Hookline) "
+            "where the export writes: the box does not write through those. Remove it or use another stick."), False,
+     "The export to the stick OFFICE did not start: /media/hookline/OFFICE holds a link or special file (Hookline) "
+     "where the export writes: the box does not write through those. Remove it or use another stick."),
     (result(3, copied=0, stopped_because="another export is running on this box: wait for it to finish"), False,
      "Another export is running on this box: wait for it to finish"),
 ])

@@ -137,3 +137,81 @@ console.log(JSON.stringify(asks.map(([user, verb, unit, id]) => rule(
     done = subprocess.run(["node", "-e", script, json.dumps(asks)], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["yes", "no", "no", "no", "no", "no", "no"]
+
+
+def made_stick(tmp_path: Path, device: str, make) -> tuple[Path, str]:
+    """(the config, the device) once make(mount point) has shaped the stick as whoever formatted it."""
+    sticktools.write_config(tmp_path / "hookline.toml", tmp_path / "media")
+    on = tmp_path / "plant"
+    on.mkdir()
+    subprocess.run(["mount", f"/dev/{device}", str(on)], check=True, capture_output=True)
+    try:
+        make(on)
+    finally:
+        subprocess.run(["umount", str(on)], check=True, capture_output=True)
+    return tmp_path / "hookline.toml", device
+
+
+def test_a_stick_whose_hookline_folder_is_a_link_gives_nothing_outside_it_away(tmp_path, loop_stick):
+    # The helper runs as root: an ext4 stick made with Hookline -> /etc must not get /etc's files
+    # handed to the recorder's user (nor anything the link leads to).
+    victim = tmp_path / "victim"
+    (victim / "inner").mkdir(parents=True)
+    (victim / "shadow").write_text("secret\n")
+    config, device = made_stick(tmp_path, loop_stick("Evil"), lambda on: (on / "Hookline").symlink_to(victim))
+    mounted = helper("mount", device, config)
+    assert mounted.returncode == 0, mounted.stderr
+    owners = {p.name: p.lstat().st_uid for p in [victim, *victim.rglob("*")]}
+    assert owners == {"victim": 0, "inner": 0, "shadow": 0}
+
+
+def test_a_disk_the_box_has_mounted_already_is_not_taken_for_a_stick(tmp_path, loop_stick):
+    # The box's SSD is on USB too (README: "SSD on USB 3"): its partitions, mounted at / or at the
+    # data folder, match the udev rule. Mounted a second time under the root, they showed on the
+    # dashboard as sticks, a press exported onto the box's own disk, or was refused for "several".
+    root, config = tmp_path / "media", tmp_path / "hookline.toml"
+    sticktools.write_config(config, root)
+    device = loop_stick("rootfs")
+    own = tmp_path / "own-disk"
+    own.mkdir()
+    subprocess.run(["mount", f"/dev/{device}", str(own)], check=True, capture_output=True)
+    try:
+        refused = helper("mount", device, config)
+        assert refused.returncode == 1 and f"already mounted at {own}" in refused.stderr, refused.stderr
+        assert sticks.find(root) == [] and not (own / "Hookline").exists()
+    finally:
+        subprocess.run(["umount", str(own)], capture_output=True)
+
+
+def test_a_stick_nesting_folders_deeply_still_mounts_cleanly(tmp_path, loop_stick):
+    # Walking the Hookline folder deeper than Python's recursion limit must not fail the unit
+    # (a failed start leaves the stick mounted with no unit the recorder may stop to eject it).
+    def nest(on: Path) -> None:
+        deepest = on / "Hookline"
+        for _ in range(1100):       # one at a time: pathlib's mkdir(parents=True) recurses
+            deepest = deepest / "a"
+            deepest.mkdir(parents=True)
+
+    config, device = made_stick(tmp_path, loop_stick("DEEP"), nest)
+    mounted = helper("mount", device, config)
+    assert mounted.returncode == 0 and mounted.stderr == "", mounted.stderr[-300:]
+    assert [s.label for s in sticks.find(tmp_path / "media")] == ["DEEP"]
+
+
+def test_sticks_of_one_label_plugged_in_together_get_a_mount_point_each(tmp_path, loop_stick):
+    # systemd starts both units at once (plugged in together, or there at boot): both helpers saw
+    # the label's name free and mounted there, one stick hidden under the other (a race: four
+    # sticks, twice, made it show in most runs before the helper took a lock).
+    root, config = tmp_path / "media", tmp_path / "hookline.toml"
+    sticktools.write_config(config, root)
+    devices = [loop_stick("KINGSTON") for _ in range(4)]
+    for _ in range(2):
+        helpers = [subprocess.Popen([sys.executable, "-m", "appliance.export.mounting", "mount", device, "--config",
+                                     str(config), "--owner", "nobody"], cwd=st.REPO, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, text=True) for device in devices]
+        assert [h.wait(60) for h in helpers] == [0] * 4, [h.stderr.read() for h in helpers]
+        points = [line.split(" ")[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                  if f" {root}/" in line]
+        assert len(points) == len(set(points)) == 4, points
+        for device in devices:
+            assert helper("unmount", device, config).returncode == 0

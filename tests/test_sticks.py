@@ -2,8 +2,13 @@
 the test: what find() says of each, and eject() flushing and unmounting one."""
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import sticktools
 from appliance.export import sticks
@@ -97,3 +102,56 @@ def test_eject_of_a_stick_that_fails_says_so_instead_of_safe(tmp_path):
         except sticks.EjectError as e:
             said = str(e)       # EIO, or EROFS once ext4 has given up on the journal
             assert said.startswith(f"Could not flush the stick at {point}: ") and "It may have been pulled out" in said
+
+
+def as_recorder(work) -> str:
+    """work() run as an unprivileged user, as the recorder and the web page run (root reads any
+    folder): what it returned, or the exception it raised, as text."""
+    nobody = pwd.getpwnam("nobody")
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            said = f"returned: {work()!r}"
+        except BaseException as e:
+            said = f"{type(e).__name__}: {e}"
+        os.write(writer, said.encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as f:
+        said = f.read()
+    os.waitpid(child, 0)
+    return said
+
+
+@contextlib.contextmanager
+def reachable_root() -> Iterator[Path]:
+    """A mount root the unprivileged user can reach (pytest's tmp_path is root's only)."""
+    base = Path(tempfile.mkdtemp(prefix="hookline-sticks-"))
+    base.chmod(0o755)
+    try:
+        yield base / "media"
+    finally:
+        shutil.rmtree(base)
+
+
+def test_eject_of_a_stick_whose_root_the_recorder_cannot_read_is_a_sentence():
+    """An ext4 stick's root belongs to whoever made it: with mode 0711 the recorder's user can
+    write its Hookline folder but not open the root to flush it. eject must say so, not raise a
+    bare OSError (which ended the recorder's export thread with the state left 'copying')."""
+    with reachable_root() as root, sticktools.tmpfs_stick(root, "LOCKED") as point:
+        point.chmod(0o711)
+        said = as_recorder(lambda: sticks.eject(point))
+        assert said.startswith(f"EjectError: Could not flush the stick at {point}: "), said
+        assert os.path.ismount(point)
+
+
+def test_a_stick_whose_root_the_recorder_cannot_enter_is_found_with_a_problem():
+    """A stick with its root 0700 (made so on another Linux box): find() must say it cannot be
+    written, not raise PermissionError, which broke the dashboard, export-status, and a start."""
+    with reachable_root() as root, sticktools.tmpfs_stick(root, "PRIVATE") as point:
+        point.chmod(0o700)
+        said = as_recorder(lambda: [(s.label, s.read_only, bool(s.problem)) for s in sticks.find(root)])
+        assert said == "returned: [('PRIVATE', True, True)]", said

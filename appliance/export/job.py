@@ -86,7 +86,11 @@ def _open_target(target: Path) -> Path:
         raise TargetError(f"{target} is not there (is the stick mounted?)")
     root = target / stick.ROOT
     try:
-        root.mkdir(exist_ok=True)
+        if not root.is_symlink():
+            root.mkdir(exist_ok=True)
+        if (odd := stick.first_odd(root)) is not None:
+            raise TargetError(f"{target} holds a link or special file ({odd.relative_to(target)}) where the export "
+                              "writes: the box does not write through those. Remove it or use another stick.")
         stick.stick_id(root)
     except OSError as e:
         if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):

@@ -13,6 +13,7 @@ set-uid or programs from the stick; FAT and exFAT files owned by the recorder's 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import pwd
 import re
@@ -66,16 +67,29 @@ def probe(dev: Path) -> dict[str, str]:
 
 def mount(device: str, root: Path, owner: str = OWNER) -> Path:
     """Mount the device under root; where it is mounted there already (the unit started again),
-    that mount point."""
+    that mount point. One at a time: systemd starts the units of sticks plugged in together (or
+    there at boot) at once, and two of the same label would both take the free name."""
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _mount(device, root, owner)
+    finally:
+        os.close(fd)
+
+
+def _mount(device: str, root: Path, owner: str) -> Path:
     dev = Path("/dev") / device
     for mounted in sticks.mounted_under(root):
         if mounted.source == str(dev):
             return mounted.point
+    elsewhere = sticks.mounted_from(dev)
+    if elsewhere:       # the box's own SSD is on USB too: its partitions are not sticks
+        raise MountError(f"{dev} is already mounted at {elsewhere[0]}: a disk of the box's own, not a stick")
     found = probe(dev)
     fstype = found["TYPE"]
     if fstype not in sticks.SUPPORTED:
         raise MountError(f"{dev} holds {fstype}; the box mounts {', '.join(sticks.SUPPORTED)} only")
-    root.mkdir(mode=0o755, parents=True, exist_ok=True)
     point = root / mount_name(found.get("LABEL", ""), device, root)
     point.mkdir(mode=0o755, exist_ok=True)
     done = subprocess.run(["mount", "-t", fstype, "-o", options(fstype, owner), str(dev), str(point)],
@@ -95,9 +109,13 @@ def _own_export_folder(point: Path, owner: str) -> None:
     folder = point / "Hookline"
     try:
         folder.mkdir(mode=0o750, exist_ok=True)
-        for path in [folder, *folder.rglob("*")]:
-            os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
-    except OSError:
+        # fwalk without following links, by descriptor: a stick made with Hookline (or a folder in
+        # it) linking to /etc would otherwise have root give what the link leads to away.
+        for _, dirs, files, fd in os.fwalk(folder, follow_symlinks=False):
+            os.chown(fd, user.pw_uid, user.pw_gid)
+            for name in dirs + files:
+                os.chown(name, user.pw_uid, user.pw_gid, dir_fd=fd, follow_symlinks=False)
+    except (OSError, RecursionError):      # fwalk recurses: a stick may nest folders deeper than that
         pass
 
 

@@ -42,6 +42,29 @@ def stick_id(root: Path) -> str:
     return text
 
 
+def _entries(root: Path) -> Iterator[os.DirEntry]:
+    """Everything under root, links not followed; a stack, not recursion (pathlib's rglob
+    recurses): a stick may nest folders deeper than Python's recursion limit."""
+    folders = [root]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                yield entry
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(Path(entry.path))
+
+
+def first_odd(root: Path) -> Path | None:
+    """The first symbolic link or special file (FIFO, socket, device) at or under root (None:
+    none). FAT and exFAT have none; an ext4 stick can. The export writes as the user who owns the
+    box's data, so a Hookline folder, journal or day folder leading off the stick (into the data
+    dir) must not be written through, and reading a FIFO (the stick's id) would block for good."""
+    if root.is_symlink():
+        return root
+    return next((Path(e.path) for e in _entries(root)
+                 if e.is_symlink() or not (e.is_file(follow_symlinks=False) or e.is_dir(follow_symlinks=False))), None)
+
+
 def journal_lines(root: Path) -> list[dict[str, Any]]:
     """The journal's well-formed lines, oldest first."""
     try:
@@ -126,8 +149,8 @@ def remove_files(root: Path, files: list[str]) -> int:
 def remove_leftovers(root: Path) -> int:
     """Delete the temporary files an interrupted copy left; how many."""
     gone = 0
-    for path in root.rglob(f"*{PARTIAL}"):
-        path.unlink(missing_ok=True)
+    for entry in [e for e in _entries(root) if e.name.endswith(PARTIAL) and not e.is_dir(follow_symlinks=False)]:
+        Path(entry.path).unlink(missing_ok=True)
         gone += 1
     return gone
 

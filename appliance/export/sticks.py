@@ -51,6 +51,7 @@ class Mount:
     source: str
     fstype: str
     options: frozenset[str]
+    device: str = ""            # the filesystem's device number, "major:minor" (as st_dev)
 
 
 def _unescape(field: str) -> str:
@@ -69,8 +70,17 @@ def _mounts(mountinfo: Path = MOUNTINFO) -> dict[Path, Mount]:
             fstype, source, super_opts = fields[dash + 1], _unescape(fields[dash + 2]), fields[dash + 3]
         except (ValueError, IndexError):
             continue
-        mounts[point] = Mount(point, source, fstype, frozenset(fields[5].split(",") + super_opts.split(",")))
+        mounts[point] = Mount(point, source, fstype, frozenset(fields[5].split(",") + super_opts.split(",")),
+                              fields[2])
     return mounts
+
+
+def mounted_from(dev: Path) -> list[Path]:
+    """Where the block device dev is mounted now, by its device number (so also where mountinfo
+    names it otherwise, e.g. /dev/root)."""
+    rdev = os.stat(dev).st_rdev
+    number = f"{os.major(rdev)}:{os.minor(rdev)}"
+    return sorted(m.point for m in _mounts().values() if m.device == number)
 
 
 def mounted_under(mount_root: Path) -> list[Mount]:
@@ -103,8 +113,8 @@ def free_bytes(path: Path) -> int:
 def _writable(point: Path) -> bool:
     """Whether this process may write where an export goes (the Hookline folder once there is one;
     an ext4 stick's own root belongs to whoever made it). Asked without writing to the stick."""
-    folder = point / "Hookline"
-    return os.access(folder if folder.is_dir() else point, os.W_OK)
+    folder = point / "Hookline"     # os.path.isdir: a root the recorder may not enter is "no", not an error
+    return os.access(folder if os.path.isdir(folder) else point, os.W_OK)
 
 
 def _problem(fstype: str, read_only: bool, free: int) -> str | None:
@@ -144,7 +154,11 @@ def eject(path: Path) -> None:
 
 def _flush(path: Path) -> None:
     """syncfs(2) on the stick: every file written there reaches it before the unmount starts."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as e:        # pulled and gone, or an ext4 stick's root the recorder may not read
+        raise EjectError(f"Could not flush the stick at {path}: {e.strerror or e}. "
+                         "Do not pull it out yet; close what uses it, or plug it in and export again.") from None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.syncfs(fd) != 0:

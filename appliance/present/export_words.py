@@ -57,6 +57,8 @@ def finished(result: dict[str, Any], stick: dict[str, Any] | None, ejected: bool
         return first_upper(str(result["stopped_because"]))
     reason = str(result["stopped_because"] or "The stick failed.")     # the job's words: pulled?
     end = "" if reason.endswith((".", "?", "!")) else "."
+    if result.get("stick") is None:        # refused before its id was read: nothing written, nothing to resume
+        return f"The export to {name} did not start: {first_upper(reason)}{end}"
     return f"The export to {name} stopped: {reason}{end} {first_upper(so_far)} Start the export again to go on."
 
 
