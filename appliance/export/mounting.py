@@ -38,6 +38,10 @@ class MountError(RuntimeError):
     """The stick could not be mounted; str() says why (the unit's journal shows it)."""
 
 
+class NotAStick(MountError):
+    """The volume is one of the box's own disks (mounted already): left alone, and not a failure."""
+
+
 def mount_name(label: str, device: str, root: Path) -> str:
     """A safe folder name from the label: letters, digits, '.', '-' and '_' only, not starting with
     a dot, the device's name for a stick with no label, and the device's name added when a
@@ -85,7 +89,7 @@ def _mount(device: str, root: Path, owner: str) -> Path:
             return mounted.point
     elsewhere = sticks.mounted_from(dev)
     if elsewhere:       # the box's own SSD is on USB too: its partitions are not sticks
-        raise MountError(f"{dev} is already mounted at {elsewhere[0]}: a disk of the box's own, not a stick")
+        raise NotAStick(f"{dev} is already mounted at {elsewhere[0]}: a disk of the box's own, not a stick")
     found = probe(dev)
     fstype = found["TYPE"]
     if fstype not in sticks.SUPPORTED:
@@ -161,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for point in unmount(args.device, root):
                 print(f"unmounted {point}")
+    except NotAStick as e:      # said, but no failed unit at every boot for the box's own disk
+        print(f"hookline-stick: {e}", file=sys.stderr)
+        return 0
     except (configmod.ConfigError, MountError, OSError, subprocess.TimeoutExpired) as e:
         print(f"hookline-stick: {e}", file=sys.stderr)
         return 1
