@@ -30,7 +30,7 @@ CHUNK = 64 * 1024
 ZIP_EPOCH = datetime(1980, 1, 1)     # the earliest time a ZIP can say
 
 
-class _Pipe(io.RawIOBase):
+class Pipe(io.RawIOBase):
     """A write-only stream whose bytes are taken out as soon as zipfile has written them. It
     cannot seek, so zipfile writes each member's sizes and CRC after its data."""
 
@@ -56,7 +56,7 @@ def stream_zip(members: Iterable[tuple[dict[str, Any], Path]], zone: tzinfo,
     """The ZIP of these (catalog row, file) pairs, in pieces of about CHUNK bytes, each member
     dated when its call started (in zone: ZIP times have none); sent(row) is called once a
     member has been written whole. A file gone meanwhile (retention) is left out."""
-    pipe = _Pipe()
+    pipe = Pipe()
     with zipfile.ZipFile(pipe, "w", zipfile.ZIP_STORED) as archive:
         for row, path in members:
             try:

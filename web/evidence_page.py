@@ -19,12 +19,12 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
 from appliance.export import evidence, evidence_package as package
-from appliance.export.job import _audit_head as audit_head
+from appliance.export.job import audit_head
 from appliance.store import by_number, times
 
 from .auth import record, require
 from .calls import recording_file
-from .calls_zip import CHUNK, ZIP_EPOCH, _Pipe  # the streaming ZIP's write-only pipe
+from .calls_zip import CHUNK, ZIP_EPOCH, Pipe  # the streaming ZIP's write-only pipe
 from .db import get_box, get_db, get_zone
 from .erasure import NUMBER_MAX
 
@@ -99,7 +99,7 @@ def _stream(folder: str, docs: dict[str, bytes], sums: bytes, recordings: list[p
 def _pieces(folder: str, docs: dict[str, bytes], sums: bytes, recordings: list[package.Recording],
             zone) -> Iterator[bytes]:
     """The ZIP: every document, SHA256SUMS, then each recording read a chunk at a time."""
-    pipe, now = _Pipe(), datetime.now(zone).replace(tzinfo=None)
+    pipe, now = Pipe(), datetime.now(zone).replace(tzinfo=None)
     with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in [*docs.items(), (package.SUMS, sums)]:
             archive.writestr(zipfile.ZipInfo(f"{folder}/{name}", now.timetuple()[:6]), data,

@@ -23,7 +23,8 @@ from .box_view import BoxView
 from .export_progress import Bar, Lines
 
 
-def _seal_path(data_dir: Path, config_file: Path | None) -> Path | None:
+def seal_path(data_dir: Path, config_file: Path | None) -> Path | None:
+    """Where the audit log's sealed head is (None: it cannot be told); the access package's too."""
     from ..store import audit_seal
     try:
         return audit_seal.seal_file(data_dir, config_file)
@@ -87,7 +88,7 @@ def export(to: str, since: str | None, until: str | None, line_id: int | None, n
     person, console, address = _console_person()
     try:
         with _cancel_on_interrupt() as cancel:
-            result = job.run(db, data_dir, Path(to), sel, by=person, seal_path=_seal_path(data_dir, config_file),
+            result = job.run(db, data_dir, Path(to), sel, by=person, seal_path=seal_path(data_dir, config_file),
                              progress=progress, audit_detail=console, remote_addr=address, cancel=cancel)
     except selection.SelectionError as e:
         _bad_input(str(e))

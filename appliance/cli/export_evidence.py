@@ -17,14 +17,10 @@ from .export_progress import Bar
 
 
 def _seal_path(data_dir: Path, config_path: str | None) -> Path | None:
-    """Where the audit log's sealed head is, as the export finds it (None: it cannot be told)."""
-    from .. import config as configmod
-    from ..store import audit_seal
+    """Where the audit log's sealed head is, found as the export finds it."""
+    from .export import seal_path
     config = Path(config_path) if config_path else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-    try:
-        return audit_seal.seal_file(data_dir, config)
-    except (configmod.ConfigError, OSError):
-        return None
+    return seal_path(data_dir, config)
 
 
 def evidence_export(params: dict[str, Any]) -> NoReturn:

@@ -22,7 +22,7 @@ from ..present import zone as zonemod
 from ..store import audit, box as boxmod
 from . import evidence_package as package, job, stick
 from .copying import CopyMismatch, SourceChanged, copy_verified
-from .job import _audit_head as audit_head  # the audit log's head, as a normal export carries it
+from .job import audit_head  # the audit log's head, as a normal export carries it
 
 
 @dataclass

@@ -239,7 +239,7 @@ def _finish(db, root: Path, result: Result, facts, zone, seal_path: Path | None)
     summary = {**result.to_dict(), "finished_local": zonemod.local(times.now(), zone, "%Y-%m-%d %H:%M"),
                "finished_utc": times.now()}
     try:
-        indexes.write_all(root, rows, summary, _audit_head(db, seal_path), zone)
+        indexes.write_all(root, rows, summary, audit_head(db, seal_path), zone)
         if result.complete:
             stick.mark_complete(root)
     except OSError as e:
@@ -248,7 +248,7 @@ def _finish(db, root: Path, result: Result, facts, zone, seal_path: Path | None)
         result.stopped_because = (result.stopped_because or "") + f" The index could not be written: {e.strerror or e}."
 
 
-def _audit_head(db, seal_path: Path | None) -> dict[str, Any]:
+def audit_head(db, seal_path: Path | None) -> dict[str, Any]:
     """The audit log's head now and as last sealed (None: never sealed, or the seal unreadable)."""
     sealed = None
     if seal_path is not None:
