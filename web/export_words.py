@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from appliance.export.job import MISMATCH
 from appliance.present.words import size
 
 # How each state the runner ends in is shown: ended well, ended early on purpose, failed.
 OUTCOME_KINDS = {"done": "ok", "cancelled": "warning", "error": "error"}
 MISMATCHED_SHOWN = 50
-MISMATCH = 1            # job.MISMATCH: recordings left out, every other one exported
 EJECTED = "The stick was ejected after the export: it is safe to remove."
 NOT_RUNNING = "The recorder is not running, so nothing can be exported now: start it, or restart the box."
 
