@@ -75,6 +75,9 @@ EVERY_KIND = [
                                                 {"min_call_s": 2.0, "recording": True}).detail()),
      "Too short to keep: 1 second of talk, the minimum is 2 seconds"),
     (ev(Event.RECOVERED, audio_s=42.3, cut_bytes=417), "Finished after the recorder stopped unexpectedly: 0:42 of audio saved"),
+    (ev(Event.GAP, offset=16416, bytes=4320, at_s=64.1, lost_s=1.08),
+     "1.1 seconds of audio at 1:04 could not be read after the recorder stopped unexpectedly; it is replaced by "
+     "silence and the rest was kept"),
     (ev(Event.DELETED, reason="deleted by alice", by="alice"), "Deleted by alice"),
     (ev(Event.DEVICE_ERROR, call_id=None, device="hw:CARD=Line1", device_kind="capture", error="No such device"),
      "The audio interface stopped responding"),
@@ -191,6 +194,11 @@ def test_dialed_digits_are_grouped_for_reading(digits, region, shown):
     (Event.DISCARD, {"reason": "recording is off for this line"}, "Recording is turned off for this line"),
     (Event.DISCARD, {"reason": "recovered after a crash, but no audio had reached the disk"},
      "The recorder stopped unexpectedly before any audio reached the disk"),
+    (Event.DISCARD, {"reason": "recovered after a crash, but no audio could be read; the file is kept as "
+                               "quarantine/c0ffee.mp3.part", "rule": "crash-unreadable",
+                     "quarantined": "quarantine/c0ffee.mp3.part", "bytes": 20000},
+     "The recorder stopped unexpectedly and no audio in its file could be read. The file is kept in the "
+     "quarantine folder for a technician"),
     (Event.DISCARD, {"reason": "recovered after a crash, but the recording file was never written",
                      "rule": "crash-no-file"},
      "The recorder stopped unexpectedly before the recording file was written"),

@@ -115,6 +115,14 @@ def _recovered(d: dict[str, Any], ctx: Context) -> str:
     return f"Finished after the recorder stopped unexpectedly{saved}"
 
 
+def _gap(d: dict[str, Any], ctx: Context) -> str:
+    at, lost = as_number(d.get("at_s")), as_number(d.get("lost_s"))
+    where = f" at {clock(at)}" if at is not None else ""
+    how_long = f"{span(lost)} of" if lost else "Some"
+    return (f"{how_long} audio{where} could not be read after the recorder stopped unexpectedly; "
+            "it is replaced by silence and the rest was kept")
+
+
 def _error(d: dict[str, Any], ctx: Context) -> str:
     text = str(d.get("error") or "")
     cause = " because the disk is full" if "No space left" in text or "disk is full" in text else ""
@@ -220,6 +228,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.STUCK: _stuck,
     Event.DISCARD: lambda d, ctx: why_not_kept(Event.DISCARD, d),
     Event.RECOVERED: _recovered,
+    Event.GAP: _gap,
     Event.DELETED: lambda d, ctx: why_not_kept(Event.DELETED, d),
     Event.DEVICE_ERROR: _device_error,
     Event.DEVICE_OK: _device_ok,
@@ -237,7 +246,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
 LINKED = {Event.SPLIT: _split, Event.RESUMED: _resumed}
 
 # How a row looks: things that went wrong, and things to look at.
-TONES = {Event.DEVICE_ERROR: "bad", Event.ERROR: "bad", Event.XRUN: "warn", Event.WARNING: "warn",
+TONES = {Event.DEVICE_ERROR: "bad", Event.ERROR: "bad", Event.XRUN: "warn", Event.WARNING: "warn", Event.GAP: "warn",
          Event.STUCK: "warn", Event.SERIAL_GARBAGE: "warn", Event.DISCARD: "muted", Event.DELETED: "muted",
          Event.DEVICE_OK: "ok"}
 
