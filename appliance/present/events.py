@@ -123,6 +123,12 @@ def _gap(d: dict[str, Any], ctx: Context) -> str:
             "it is replaced by silence and the rest was kept")
 
 
+def _reconciled(d: dict[str, Any], ctx: Context) -> str:
+    if d.get("action") == "relink":
+        return "The store check found this recording's file under another name and linked it back"
+    return "The store check found this recording with no entry in the catalog and added it back"
+
+
 def _error(d: dict[str, Any], ctx: Context) -> str:
     text = str(d.get("error") or "")
     cause = " because the disk is full" if "No space left" in text or "disk is full" in text else ""
@@ -229,6 +235,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.DISCARD: lambda d, ctx: why_not_kept(Event.DISCARD, d),
     Event.RECOVERED: _recovered,
     Event.GAP: _gap,
+    Event.RECONCILED: _reconciled,
     Event.DELETED: lambda d, ctx: why_not_kept(Event.DELETED, d),
     Event.DEVICE_ERROR: _device_error,
     Event.DEVICE_OK: _device_ok,

@@ -98,6 +98,7 @@ _SENTENCES = {
     "crash-no-file": lambda facts: "The recorder stopped unexpectedly before the recording file was written",
     "crash-unreadable": lambda facts: "The recorder stopped unexpectedly and no audio in its file could be read. "
                                       "The file is kept in the quarantine folder for a technician",
+    "missing-file": lambda facts: "The recording's file was missing when the store was checked",
     "retention": _retention,
     "disk-guard": _disk_guard,
     "size-cap": _size_cap,
