@@ -204,11 +204,33 @@ def _warning(d: dict[str, Any], ctx: Context) -> str:
         if d.get("held_recordings"):
             return said + ": every recording left is kept on hold. Release holds, or export and delete calls"
         return said + ": no recordings are left to delete, so something else is filling it"
+    if d.get("code") == "store-check" and isinstance(d.get("findings"), dict):
+        return _store_check(d["findings"])
     message = str(d.get("message") or "").strip()
     for start, sentence in WARNINGS.items():
         if message.startswith(start):
             return sentence
     return first_upper(message) if message else "Something here needs a look"
+
+
+STORE_FINDINGS = {"no-file": ("recording", "is missing its file", "are missing their files"),
+                  "no-row": ("file", "has no entry in the catalog", "have no entry in the catalog"),
+                  "wrong-size": ("recording", "has the wrong size", "have the wrong size"),
+                  "wrong-hash": ("recording", "is not what was recorded", "are not what was recorded"),
+                  "quarantined": ("unreadable file", "is kept aside", "are kept aside")}
+
+
+def _store_check(findings: dict[str, Any]) -> str:
+    """The store check after an unclean stop: '2 recordings are missing their files, 1 file has no
+    entry in the catalog'."""
+    said = []
+    for kind, (noun, one, many) in STORE_FINDINGS.items():
+        count = as_number(findings.get(kind))
+        if count:
+            said.append(f"{plural(int(count), noun)} {one if count == 1 else many}")
+    found = ", ".join(said or ["something to look at"])
+    return f"After an unexpected stop, the check of the recordings found: {found}. " \
+           "A technician can list them with hookline store check"
 
 
 def _direction(d: dict[str, Any], ctx: Context) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 import sqlite_utils
 
 from ..recording import id3tags, quarantine, spool
-from .kinds import WITH_FILE, placeholders
+from .kinds import WITH_FILE, Status, placeholders
 
 NO_ROW, NO_FILE, WRONG_SIZE, WRONG_HASH, QUARANTINED = "no-row", "no-file", "wrong-size", "wrong-hash", "quarantined"
 ADOPT, RELINK, MARK_MISSING = "adopt", "relink", "mark-missing"
@@ -84,8 +84,9 @@ def _compare(data_dir: Path, row: dict[str, Any]) -> Finding | None:
     return None
 
 
-def _stray(db: sqlite_utils.Database, data_dir: Path, rel: str, missing: dict[str, Finding]) -> Finding:
-    """A recordings/ file no row names: whose is it, by its tag?"""
+def _stray(db: sqlite_utils.Database, data_dir: Path, rel: str, missing: dict[str, Finding]) -> Finding | None:
+    """A recordings/ file no row names: whose is it, by its tag? None: a call being finalized
+    right now (renamed into recordings/, its row not yet updated)."""
     keys = id3tags.machine_keys(data_dir / rel)
     call_id = keys.get("id")
     if not call_id or not keys.get("line", "").isdigit() or not keys.get("started_at"):
@@ -96,6 +97,8 @@ def _stray(db: sqlite_utils.Database, data_dir: Path, rel: str, missing: dict[st
     known = list(db.query("SELECT status, path FROM calls WHERE id = ?", [call_id]))
     if not known:
         return Finding(NO_ROW, rel, call_id, ADOPT, {"tags": keys})
+    if known[0]["status"] == Status.RECORDING:
+        return None
     return Finding(NO_ROW, rel, call_id, None, {"why": f"the catalog has this call as {known[0]['status']}"
                                                        + (f" with its file at {known[0]['path']}" if known[0]["path"]
                                                           else "")})
@@ -115,8 +118,9 @@ def check(db: sqlite_utils.Database, data_dir: Path) -> Report:
     named = {row["path"] for row in rows}
     named |= {r["path"] for r in db.query("SELECT path FROM calls WHERE path IS NOT NULL")}
     for rel in _files_under(data_dir, spool.RECORDINGS):
-        if rel not in named and not Path(rel).name.startswith("."):
-            findings.append(_stray(db, data_dir, rel, missing))
+        stray = None if rel in named or Path(rel).name.startswith(".") else _stray(db, data_dir, rel, missing)
+        if stray is not None:
+            findings.append(stray)
     for held in [*quarantine.listed(data_dir), *sorted((data_dir / spool.SPOOL / "orphaned").glob("*"))]:
         if held.is_file():
             call_id = held.name.split(".")[0]
