@@ -2,6 +2,8 @@
 records, and reports what it found as one warning event; after a clean stop it does not."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 import simtools as st
@@ -11,18 +13,18 @@ from test_retention import office
 from test_store_check import data, template  # noqa: F401  (fixtures: a box with four recorded calls)
 
 
-def start_recorder(tmp_path, data):
+def start_recorder(tmp_path, folder):
     # One call, far in the scenario's future: the recorder is up and idle while the check runs.
     sc = scenariomod.load(st.write_scenario(tmp_path, office("2026-11-21T10:00:00Z", [2.0])
                                             .replace("at = 0.5", "at = 600.0"), name="live.toml"))
-    daemon, hw = runner.build_daemon(sc, data, realtime=True)
+    daemon, hw = runner.build_daemon(sc, folder, realtime=True)
     hw.start()
     daemon.start()
     return daemon, hw
 
 
-def store_warnings(data) -> list[dict]:
-    return [e for e in st.events(data) if e["kind"] == "warning" and e["detail"].get("code") == "store-check"]
+def store_warnings(folder) -> list[dict]:
+    return [e for e in st.events(folder) if e["kind"] == "warning" and e["detail"].get("code") == "store-check"]
 
 
 def test_after_an_unclean_stop_the_recorder_checks_the_store_and_says_what_it_found(tmp_path, data):  # noqa: F811
@@ -63,3 +65,18 @@ def test_the_check_after_a_crash_writes_a_warning_only_when_it_finds_something(d
     report = after_crash.check_and_report(data, 1_800_000_000.0)
     assert len(report.findings) == (damage != "none")
     assert len(store_warnings(data)) == (damage != "none")
+
+
+def test_a_clean_stop_before_the_check_ends_leaves_the_marker_so_the_next_start_checks_again(
+        tmp_path, data, monkeypatch):  # noqa: F811
+    release = threading.Event()
+    monkeypatch.setattr(after_crash, "check_and_report", lambda data_dir, now: release.wait(30))
+    (data / after_crash.MARKER).write_text("4242\n")
+    daemon, hw = start_recorder(tmp_path, data)
+    try:
+        assert daemon._store_check.is_alive()
+    finally:
+        hw.stop()
+        daemon.stop()
+        release.set()
+    assert (data / after_crash.MARKER).is_file()
