@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import control
+from . import after_crash, control
 from .clock import RealClock
 from .config import Config, LineConfig
 from .control import ControlServer
@@ -77,10 +77,12 @@ class Daemon:
         self.disk = DiskWorker(self.data_dir)
         self.exports = export_commands.runner_for(config, self.data_dir)    # USB export, one job at a time
         self.export_button = None
+        self._store_check: threading.Thread | None = None    # after an unclean stop (after_crash.py)
 
     def start(self) -> None:
         db = dbmod.connect(self.data_dir)      # makes a new data folder, private (0750)
         try:
+            unclean = after_crash.mark_running(self.data_dir)
             recovered = recover(db, self.data_dir)
             if recovered:
                 log.warning("recovered %d unfinished call(s) after an unclean stop", len(recovered))
@@ -118,6 +120,8 @@ class Daemon:
         self._maintenance.start()
         self._retention = threading.Thread(target=self._retain, name="retention", daemon=True)
         self._retention.start()
+        if unclean or recovered:     # the catalog and files may disagree: say so, recording meanwhile
+            self._store_check = after_crash.start_check(self.data_dir, time.time())
         log.info("started %d line(s); recordings go to %s", len(self.lines), self.data_dir)
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -143,6 +147,11 @@ class Daemon:
             if thread:
                 thread.join(timeout)
         self._write_status()
+        if self._store_check is not None and self._store_check.is_alive():
+            # Its report would be lost: leave the marker, so the next start checks again.
+            log.warning("the store check after the last unclean stop has not finished; it runs again at the next start")
+        else:
+            after_crash.mark_stopped(self.data_dir)
 
     def calls_in_progress(self) -> int:
         """How many lines are off-hook in a call right now."""

@@ -104,4 +104,4 @@ def _console_audit(db, action: str, target: str | None, **detail) -> None:
 
 
 # The command groups register themselves on `main` as they are imported.
-from . import audit, catalog, dnr, erase, export, pause, recorder, retention, settings, status, tokens, users  # noqa: E402,F401,E501
+from . import audit, catalog, dnr, erase, export, pause, recorder, retention, settings, status, store, tokens, users  # noqa: E402,F401,E501

@@ -35,6 +35,7 @@ ACTION_LABELS = {
     "pause": "Paused recording", "resume": "Resumed recording",
     "erase": "Erasures by number",
     "export-cancel": "Cancelled exports",
+    "store-repair": "Catalog repairs",
 }
 
 
@@ -203,6 +204,12 @@ def _recover(entry, target, detail, ctx) -> str:
     return "Recovered calls left unfinished"
 
 
+def _store_repair(entry, target, detail, ctx) -> str:
+    changed = detail.get("changed")
+    count = f" ({plural(len(changed), 'call')})" if isinstance(changed, list) else ""
+    return "Repaired the catalog to match the files on the disk" + count + (" (forced)" if detail.get("force") else "")
+
+
 # -- settings --------------------------------------------------------------------------------------
 def _settings(entry, target, detail, ctx) -> tuple[str, ...]:
     changes = detail.get("changes")
@@ -303,6 +310,7 @@ _WORDING = {
     "export": lambda entry, target, detail, ctx: _exported(detail),
     "evidence-export": lambda entry, target, detail, ctx: _evidence(detail),
     "recover": _recover,
+    "store-repair": _store_repair,
     "dnr-add": lambda *args: _dnr(*args, "Added"),
     "dnr-remove": lambda *args: _dnr(*args, "Removed"),
     "announcement": _announcement,

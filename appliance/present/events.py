@@ -115,6 +115,20 @@ def _recovered(d: dict[str, Any], ctx: Context) -> str:
     return f"Finished after the recorder stopped unexpectedly{saved}"
 
 
+def _gap(d: dict[str, Any], ctx: Context) -> str:
+    at, lost = as_number(d.get("at_s")), as_number(d.get("lost_s"))
+    where = f" at {clock(at)}" if at is not None else ""
+    how_long = f"{span(lost)} of" if lost else "Some"
+    return (f"{how_long} audio{where} could not be read after the recorder stopped unexpectedly; "
+            "it is replaced by silence and the rest was kept")
+
+
+def _reconciled(d: dict[str, Any], ctx: Context) -> str:
+    if d.get("action") == "relink":
+        return "The store check found this recording's file under another name and linked it back"
+    return "The store check found this recording with no entry in the catalog and added it back"
+
+
 def _error(d: dict[str, Any], ctx: Context) -> str:
     text = str(d.get("error") or "")
     cause = " because the disk is full" if "No space left" in text or "disk is full" in text else ""
@@ -190,11 +204,33 @@ def _warning(d: dict[str, Any], ctx: Context) -> str:
         if d.get("held_recordings"):
             return said + ": every recording left is kept on hold. Release holds, or export and delete calls"
         return said + ": no recordings are left to delete, so something else is filling it"
+    if d.get("code") == "store-check" and isinstance(d.get("findings"), dict):
+        return _store_check(d["findings"])
     message = str(d.get("message") or "").strip()
     for start, sentence in WARNINGS.items():
         if message.startswith(start):
             return sentence
     return first_upper(message) if message else "Something here needs a look"
+
+
+STORE_FINDINGS = {"no-file": ("recording", "is missing its file", "are missing their files"),
+                  "no-row": ("file", "has no entry in the catalog", "have no entry in the catalog"),
+                  "wrong-size": ("recording", "has the wrong size", "have the wrong size"),
+                  "wrong-hash": ("recording", "is not what was recorded", "are not what was recorded"),
+                  "quarantined": ("unreadable file", "is kept aside", "are kept aside")}
+
+
+def _store_check(findings: dict[str, Any]) -> str:
+    """The store check after an unclean stop: '2 recordings are missing their files, 1 file has no
+    entry in the catalog'."""
+    said = []
+    for kind, (noun, one, many) in STORE_FINDINGS.items():
+        count = as_number(findings.get(kind))
+        if count:
+            said.append(f"{plural(int(count), noun)} {one if count == 1 else many}")
+    found = ", ".join(said or ["something to look at"])
+    return f"After an unexpected stop, the check of the recordings found: {found}. " \
+           "A technician can list them with hookline store check"
 
 
 def _direction(d: dict[str, Any], ctx: Context) -> str:
@@ -220,6 +256,8 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.STUCK: _stuck,
     Event.DISCARD: lambda d, ctx: why_not_kept(Event.DISCARD, d),
     Event.RECOVERED: _recovered,
+    Event.GAP: _gap,
+    Event.RECONCILED: _reconciled,
     Event.DELETED: lambda d, ctx: why_not_kept(Event.DELETED, d),
     Event.DEVICE_ERROR: _device_error,
     Event.DEVICE_OK: _device_ok,
@@ -237,7 +275,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
 LINKED = {Event.SPLIT: _split, Event.RESUMED: _resumed}
 
 # How a row looks: things that went wrong, and things to look at.
-TONES = {Event.DEVICE_ERROR: "bad", Event.ERROR: "bad", Event.XRUN: "warn", Event.WARNING: "warn",
+TONES = {Event.DEVICE_ERROR: "bad", Event.ERROR: "bad", Event.XRUN: "warn", Event.WARNING: "warn", Event.GAP: "warn",
          Event.STUCK: "warn", Event.SERIAL_GARBAGE: "warn", Event.DISCARD: "muted", Event.DELETED: "muted",
          Event.DEVICE_OK: "ok"}
 

@@ -96,6 +96,9 @@ _SENTENCES = {
     "too-short": _too_short,
     "crash-no-audio": lambda facts: "The recorder stopped unexpectedly before any audio reached the disk",
     "crash-no-file": lambda facts: "The recorder stopped unexpectedly before the recording file was written",
+    "crash-unreadable": lambda facts: "The recorder stopped unexpectedly and no audio in its file could be read. "
+                                      "The file is kept in the quarantine folder for a technician",
+    "missing-file": lambda facts: "The recording's file was missing when the store was checked",
     "retention": _retention,
     "disk-guard": _disk_guard,
     "size-cap": _size_cap,

@@ -55,3 +55,18 @@ def write(path: Path, call: dict[str, Any], box: BoxFacts, audio_s: float) -> No
     for frame in frames(call, box, audio_s):
         tags.add(frame)
     tags.save(path, v2_version=3)
+
+
+def machine_keys(path: Path) -> dict[str, str]:
+    """The catalog's own values a finished recording carries (TXXX hookline_*), {} when it has
+    none or no readable tag: what `hookline store check --repair` rebuilds a lost row from."""
+    try:
+        tags = ID3(path)
+    except Exception:       # no tag, or not an MP3 at all: nothing to read
+        return {}
+    found = {}
+    for frame in tags.getall("TXXX"):
+        key = frame.desc.removeprefix("hookline_")
+        if frame.desc.startswith("hookline_") and key in MACHINE_KEYS and frame.text:
+            found[key] = str(frame.text[0])
+    return found

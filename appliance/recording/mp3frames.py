@@ -22,7 +22,7 @@ class Scan:
         return self.samples / self.sample_rate if self.sample_rate else 0.0
 
 
-def _header(data: bytes, i: int) -> tuple[int, int, int] | None:
+def header(data: bytes, i: int) -> tuple[int, int, int] | None:
     """(frame length, samples per frame, sample rate) of a Layer III header at i, else None."""
     if i + 4 > len(data) or data[i] != 0xFF or data[i + 1] & 0xE0 != 0xE0:
         return None
@@ -51,7 +51,7 @@ def scan(data: bytes) -> Scan:
     start = i = id3v2_size(data)
     frames = samples = rate = 0
     while True:
-        head = _header(data, i)
+        head = header(data, i)
         if head is None or i + head[0] > len(data):
             break
         length, per_frame, rate = head

@@ -1,10 +1,11 @@
 """Finalize calls that a crash or power cut left unfinished.
 
 Every catalog row still marked 'recording' and every spool/*.part file becomes a playable,
-hashed recording with status 'recovered': the file is cut after its last whole MP3 frame
-and the call's length is taken from the frames. Its waveform peaks, which the crash took
+hashed recording with status 'recovered': every good MP3 frame is kept (salvage.py: a
+damaged stretch in the middle becomes silence of the same length, what follows the last good
+frame is cut) and the call's length is taken from the frames. Its waveform peaks, which the crash took
 with the recorder's memory, are measured by decoding the recovered file once. Nothing is
-deleted that holds audio.
+deleted that holds audio: a part in which no frame can be read is moved to quarantine/.
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from pathlib import Path
 
 import sqlite_utils
 
+from ..files import write_atomic
 from ..present import zone as zonemod
 from ..store import box as boxmod, catalog, times
 from ..store.kinds import Event, Status
-from . import mp3frames, peaks, spool
+from . import mp3frames, peaks, quarantine, salvage, spool
 
 log = logging.getLogger("hookline.recover")
 
@@ -55,32 +57,58 @@ def _store_peaks(db: sqlite_utils.Database, call_id: str, path: Path) -> None:
         log.error("call %s: cannot measure the waveform peaks of %s: %s", call_id, path, e)
 
 
+def _repair_part(part: Path, data: bytes, found: salvage.Salvage) -> None:
+    """Make the part hold only its good frames: cut what follows the last one, and where the
+    middle is damaged, rewrite it with the gaps filled by silence (atomically, fsynced)."""
+    if found.gaps:
+        write_atomic(part, found.rebuild(data), mode=0o640)
+    elif found.tail_bytes:
+        with open(part, "rb+") as f:
+            f.truncate(len(data) - found.tail_bytes)
+            os.fsync(f.fileno())
+
+
+def _drop_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Path, size: int) -> None:
+    """No frame could be read: an empty part is removed (no audio reached the disk); bytes that
+    are not audio are moved to quarantine/ under the same name, never deleted."""
+    detail: dict = {"reason": "recovered after a crash, but no audio had reached the disk", "rule": "crash-no-audio"}
+    if size:
+        moved = quarantine.move(data_dir, part)
+        detail = {"reason": f"recovered after a crash, but no audio could be read; the file is kept as {moved}",
+                  "rule": "crash-unreadable", "quarantined": moved, "bytes": size}
+        log.warning("call %s: no audio could be read from %s (%d bytes); kept as %s", row["id"], part.name, size, moved)
+    else:
+        part.unlink()
+    catalog.update_call(db, row["id"], status=Status.DISCARDED, spool_path=None, duration_s=0.0,
+                        ended_at=row["started_at"])
+    catalog.log_event(db, row["line"], Event.DISCARD, times.seconds(row["started_at"]), row["id"], **detail)
+
+
 def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Path) -> None:
     data = part.read_bytes()
-    audio = mp3frames.scan(data)
-    if audio.end < len(data):
-        with open(part, "rb+") as f:
-            f.truncate(audio.end)
-            os.fsync(f.fileno())
-    seconds = audio.seconds
-    duration = max(0.0, seconds - (row.get("preroll_s") or 0.0))
-    if audio.frames == 0:
-        # Nothing playable was written before the crash: say so instead of keeping an empty file.
-        part.unlink()
-        catalog.update_call(db, row["id"], status=Status.DISCARDED, spool_path=None, duration_s=0.0,
-                            ended_at=row["started_at"])
-        catalog.log_event(db, row["line"], Event.DISCARD, times.seconds(row["started_at"]), row["id"],
-                          reason="recovered after a crash, but no audio had reached the disk", rule="crash-no-audio")
+    found = salvage.salvage(data)
+    if not found.frames:
+        _drop_part(db, data_dir, row, part, len(data))
         return
-    ended = times.seconds(row["started_at"]) + duration
+    _repair_part(part, data, found)
+    duration = max(0.0, found.seconds - (row.get("preroll_s") or 0.0))
+    started = times.seconds(row["started_at"])
+    ended = started + duration
     row.update(ended_at=catalog.iso(ended), duration_s=round(duration, 3))
     fin = spool.finalize(data_dir, part, row, boxmod.facts(db))
     _store_peaks(db, row["id"], data_dir / fin.path)
     catalog.update_call(db, row["id"], status=Status.RECOVERED, path=fin.path, spool_path=None,
                         size_bytes=fin.size_bytes, sha256=fin.sha256, audio_s=fin.audio_s,
                         ended_at=row["ended_at"], duration_s=row["duration_s"])
+    for gap in found.gaps:
+        detail = gap.as_detail(found.seconds_per_frame)
+        catalog.log_event(db, row["line"], Event.GAP, started + max(0.0, gap.at_s - (row.get("preroll_s") or 0.0)),
+                          row["id"], **detail)
+        log.warning("call %s: %d unreadable bytes at offset %d of its part, %.1f s into the recording, "
+                    "replaced by %.2f s of silence", row["id"], gap.length, gap.offset, gap.at_s, detail["lost_s"])
     catalog.log_event(db, row["line"], Event.RECOVERED, ended, row["id"], audio_s=fin.audio_s,
-                      cut_bytes=len(data) - audio.end)
+                      cut_bytes=found.tail_bytes, gaps=len(found.gaps),
+                      lost_bytes=sum(g.length for g in found.gaps))
     log.info("recovered call %s: %.1f s of audio, %s", row["id"], fin.audio_s, fin.path)
 
 

@@ -21,7 +21,7 @@ ACTIONS = ("login", "login-failed", "logout", "listen", "download", "delete", "h
            "settings", "user-add", "user-change", "user-remove", "token-create", "token-revoke", "export",
            "evidence-export",
            "recover", "dnr-add", "dnr-remove", "announcement", "pause", "resume", "erase",
-           "export-cancel")
+           "export-cancel", "store-repair")
 
 GENESIS = "0" * 64          # the prev_hash of the first entry
 MAX_LIMIT = 1000

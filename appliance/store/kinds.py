@@ -39,6 +39,8 @@ class Event:
     RESUMED = "resumed"                 # recording goes on in a linked part after an outage
     DISCARD = "discard"                 # the call is not kept (reason)
     RECOVERED = "recovered"             # finished by recovery after a crash
+    RECONCILED = "reconciled"           # `store check --repair` gave a file its row back (action, path)
+    GAP = "gap"                         # recovery found unreadable bytes in a part (offset, bytes, at_s, lost_s)
     DELETED = "deleted"                 # its file was deleted (reason, by)
     DEVICE_ERROR = "device-error"       # a capture, playback or serial device is missing or failing
     DEVICE_OK = "device-ok"             # it is back

@@ -1,0 +1,160 @@
+"""`hookline store check [--repair] [--force] [--json]` on calls the real daemon recorded, after
+the kinds of damage a dying disk, a power cut or a person leaves: files with no row, rows with
+no file, files moved, shortened or altered, files kept aside by recovery. Repair never deletes
+a recording and refuses to act when more than half the catalog would change."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import simtools as st
+from test_recovery_salvage import unfinished_call
+from test_retention import office
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("store-check")
+    data = base / "data"
+    st.simulate(st.write_scenario(base, office("2026-11-20T10:00:00Z", [2.0, 2.0, 2.0, 2.0])), data)
+    assert [r["status"] for r in st.calls(data)] == ["complete"] * 4
+    return data
+
+
+@pytest.fixture
+def data(template, tmp_path) -> Path:
+    data = tmp_path / "data"
+    shutil.copytree(template, data, ignore=shutil.ignore_patterns("sim", "run"))
+    return data
+
+
+def check(data: Path, *options: str, code: int) -> dict:
+    proc = st.run("store", "check", "--data", data, "--json", *options)
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    return json.loads(proc.stdout)
+
+
+def sql(data: Path, statement: str, *args) -> None:
+    with sqlite3.connect(data / "hookline.db") as conn:
+        conn.execute(statement, args)
+
+
+def by_id(data: Path) -> dict[str, dict]:
+    return {r["id"]: r for r in st.calls(data)}
+
+
+def test_a_catalog_that_matches_its_files_has_nothing_to_say(data):
+    out = check(data, code=0)
+    assert out["kept_calls"] == 4 and out["findings"] == []
+    assert check(data, "--repair", code=0)["repaired"] == []
+    text = st.run("store", "check", "--data", data)
+    assert text.returncode == 0 and text.stdout == "" and "4 kept call(s) checked: 0 finding(s)" in text.stderr
+
+
+def test_a_missing_file_is_found_and_repair_marks_its_call_deleted_saying_why(data):
+    gone, *rest = st.calls(data)
+    (data / gone["path"]).unlink()
+    [found] = check(data, code=1)["findings"]
+    assert (found["kind"], found["call_id"], found["repair"]) == ("no-file", gone["id"], "mark-missing")
+    assert by_id(data)[gone["id"]]["status"] == "complete"          # a check alone changes nothing
+    out = check(data, "--repair", code=0)
+    assert [f["call_id"] for f in out["repaired"]] == [gone["id"]]
+    row = by_id(data)[gone["id"]]
+    assert row["status"] == "deleted" and not row["path"]
+    [event] = [e for e in st.events(data) if e["call_id"] == gone["id"] and e["kind"] == "deleted"]
+    assert event["detail"]["rule"] == "missing-file"
+    assert "The recording's file was missing when the store was checked" in \
+        st.check("events", "--data", data, "--call", gone["id"]).stdout
+    assert all((data / r["path"]).is_file() for r in rest)
+    assert check(data, code=0)["findings"] == []
+    [entry] = json.loads(st.check("audit", "--data", data, "--json", "--action", "store-repair").stdout)
+    assert entry["detail"]["changed"] == [gone["id"]]
+
+
+def test_a_file_moved_away_from_its_name_is_linked_back(data):
+    moved = st.calls(data)[1]
+    new = data / "recordings" / "elsewhere.mp3"
+    (data / moved["path"]).rename(new)
+    kinds = sorted((f["kind"], f["repair"]) for f in check(data, code=1)["findings"])
+    assert kinds == [("no-row", "relink")]
+    check(data, "--repair", code=0)
+    row = by_id(data)[moved["id"]]
+    assert row["status"] == "complete" and row["path"] == "recordings/elsewhere.mp3"
+    assert row["sha256"] == moved["sha256"]
+    audio, rate = st.decode(data, row)
+    assert len(audio) / rate == pytest.approx(moved["audio_s"], abs=0.05)
+    assert check(data, code=0)["findings"] == []
+
+
+def test_a_recording_whose_row_was_lost_is_added_back_from_its_own_tag(data):
+    lost = st.calls(data)[2]
+    sql(data, "DELETE FROM calls WHERE id = ?", lost["id"])
+    [found] = check(data, code=1)["findings"]
+    assert (found["kind"], found["call_id"], found["repair"]) == ("no-row", lost["id"], "adopt")
+    check(data, "--repair", code=0)
+    row = by_id(data)[lost["id"]]
+    assert row["status"] == "recovered"
+    for key in ("line", "direction", "started_at", "path", "size_bytes", "sha256", "dialed", "remote_number"):
+        assert row[key] == lost[key], key
+    assert row["audio_s"] == pytest.approx(lost["audio_s"], abs=0.01)
+    assert any(e["kind"] == "reconciled" for e in st.events(data) if e["call_id"] == lost["id"])
+    assert check(data, code=0)["findings"] == []
+
+
+def test_altered_and_shortened_files_are_named_and_never_touched(data):
+    altered, shortened, *_ = st.calls(data)
+    path = data / altered["path"]
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    path.write_bytes(blob)
+    short = data / shortened["path"]
+    short.write_bytes(short.read_bytes()[:-1000])
+    stranger = data / "recordings" / "holiday.mp3"
+    stranger.write_bytes(b"not ours" * 100)
+    findings = {f["kind"]: f for f in check(data, code=1)["findings"]}
+    assert findings["wrong-hash"]["call_id"] == altered["id"]
+    assert findings["wrong-hash"]["detail"]["catalog"] == altered["sha256"]
+    assert findings["wrong-size"]["call_id"] == shortened["id"]
+    assert findings["no-row"]["path"] == "recordings/holiday.mp3" and findings["no-row"]["repair"] is None
+    before = {p: p.read_bytes() for p in (path, short, stranger)}
+    out = check(data, "--repair", code=1)
+    assert out["repaired"] == []
+    assert {p: p.read_bytes() for p in before} == before
+    assert {r["id"]: r["status"] for r in st.calls(data)}[altered["id"]] == "complete"
+
+
+def test_repair_refuses_when_more_than_half_the_catalog_would_change(data):
+    rows = st.calls(data)
+    for row in rows[:3]:                     # as if the disk with the recordings were not mounted
+        (data / row["path"]).unlink()
+    proc = st.run("store", "check", "--data", data, "--repair")
+    assert proc.returncode == 3
+    assert "refusing to repair: 3 of the 4 kept calls would change" in proc.stderr
+    assert "Nothing was changed" in proc.stderr
+    assert [r["status"] for r in st.calls(data)] == ["complete"] * 4
+    out = check(data, "--repair", "--force", code=0)
+    assert len(out["repaired"]) == 3
+    assert [r["status"] for r in st.calls(data)] == ["deleted"] * 3 + ["complete"]
+
+
+def test_what_recovery_could_not_read_is_listed_as_quarantined(tmp_path):
+    data = tmp_path / "data"
+    call_id, _ = unfinished_call(data)
+    (data / "spool" / f"{call_id}.mp3.part").write_bytes(np.random.default_rng(3).bytes(20_000))
+    st.check("recover", "--data", data)
+    [found] = check(data, code=1)["findings"]
+    assert found["kind"] == "quarantined" and found["call_id"] == call_id
+    assert found["path"] == f"quarantine/{call_id}.mp3.part" and found["detail"]["bytes"] == 20_000
+    text = st.run("store", "check", "--data", data, "--repair")
+    assert text.returncode == 1 and "unreadable file kept aside" in text.stdout
+    assert (data / found["path"]).is_file()
+
+
+def test_no_catalog_is_bad_input(tmp_path):
+    proc = st.run("store", "check", "--data", tmp_path)
+    assert proc.returncode == 2 and "no catalog" in proc.stderr
