@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -87,6 +88,11 @@ class Line(threading.Thread):
         self.device = CaptureDevice(cfg.capture, sample_rate, period_frames, cfg.swap_legs)
         self.events: queue.SimpleQueue[HookEvent] = queue.SimpleQueue()
         self.stopping = threading.Event()
+        # For the watchdog (appliance/watchdog.py): when this thread last read ALSA (monotonic; a
+        # retry's wait counts ahead), and whether its capture is running (a period read, or the
+        # device found missing and being retried).
+        self.heartbeat = time.monotonic()
+        self.capturing = threading.Event()
         debounce = cfg.offhook.debounce_ms * sample_rate // 1000
         # The recording trails capture by this much: the debounce (it stops exactly at the on-hook)
         # and the time the DTMF decoder needs before a keyed tone can be cut out (keyed.py).
@@ -181,6 +187,8 @@ class Line(threading.Thread):
                 if self.device_error is None:   # one event per outage, however it shows itself
                     self.event(Event.DEVICE_ERROR, self.pos, device=self.cfg.capture, error=str(e), **AUDIO_IN)
                 self.device_error = str(e)
+                self.heartbeat = time.monotonic() + backoff     # alive: waiting to try again
+                self.capturing.set()
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
@@ -204,6 +212,9 @@ class Line(threading.Thread):
         try:
             while not self.stopping.is_set():
                 got = self.device.read()
+                self.heartbeat = time.monotonic()
+                if not self.capturing.is_set():
+                    self.capturing.set()
                 if isinstance(got, int):
                     # The lost frames are not in the stream at all: nothing is invented or written.
                     self._work()          # what came before the gap first
