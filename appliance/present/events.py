@@ -248,8 +248,8 @@ LINKED = {Event.SPLIT: _split, Event.RESUMED: _resumed}
 
 # How a row looks: things that went wrong, and things to look at.
 TONES = {Event.DEVICE_ERROR: "bad", Event.ERROR: "bad", Event.WATCHDOG: "bad", Event.XRUN: "warn",
-         Event.WARNING: "warn", Event.STUCK: "warn", Event.SERIAL_GARBAGE: "warn", Event.DISCARD: "muted", Event.DELETED: "muted",
-         Event.DEVICE_OK: "ok"}
+         Event.WARNING: "warn", Event.STUCK: "warn", Event.SERIAL_GARBAGE: "warn", Event.DISCARD: "muted",
+         Event.DELETED: "muted", Event.DEVICE_OK: "ok"}
 
 
 def sentence(event: dict[str, Any], ctx: Context | None = None) -> str:
