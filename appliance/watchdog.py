@@ -1,7 +1,7 @@
 """The recorder's side of systemd's watchdog (the unit is Type=notify with WatchdogSec=).
 
 READY=1 goes once every line's capture is running (its first period read, or its device found
-missing and being retried: a box with an unplugged interface still starts). Then WATCHDOG=1 goes
+missing and being retried: a box with an unplugged interface still starts). From then on WATCHDOG=1 goes
 every half interval, but only while every line's thread is alive and reading: each line marks a
 heartbeat as it reads ALSA (Line.heartbeat). A line silent for longer than the interval (a read
 that never returns, a thread that died) stops the pings for good, and systemd kills and restarts
@@ -72,7 +72,10 @@ class Watchdog:
         interval = self.limit_s / 2 if self.limit_s else 1.0
         ready, said = False, ""
         while not self._stop.wait(interval if ready else READY_POLL_S):
-            if not ready and all(line.capturing.is_set() for line in self.lines):
+            if not ready:
+                # Until then a line is still starting: TimeoutStartSec, not the watchdog, covers it.
+                if not all(line.capturing.is_set() for line in self.lines):
+                    continue
                 ready = True
                 self.notifier.send("READY=1")
             if self.limit_s:
@@ -82,7 +85,7 @@ class Watchdog:
                     return
                 self.notifier.send("WATCHDOG=1")
             words = status_words(self.lines)
-            if ready and words != said:
+            if words != said:
                 said = words
                 self.notifier.send(f"STATUS={words}")
 

@@ -232,11 +232,12 @@ def small_tmpfs(directory: Path, size: str):
 
 
 # -- a running recorder ----------------------------------------------------------------------------
-def start_recorder(config: Path) -> subprocess.Popen:
+def start_recorder(config: Path, **env_extra: str) -> subprocess.Popen:
     """`hookline run --config CONFIG`, the box's own command, on this machine: gpiozero's mock pins
     stand in for the sense inputs (every line on-hook), and a capture device ALSA does not know is
-    retried as on a box whose interface is unplugged."""
-    env = clean_env()
+    retried as on a box whose interface is unplugged. env_extra: more of its environment (as
+    systemd sets NOTIFY_SOCKET, or an ALSA_CONFIG_PATH naming simulated PCMs)."""
+    env = {**clean_env(), **env_extra}
     env["GPIOZERO_PIN_FACTORY"] = "mock"
     return subprocess.Popen([HOOKLINE, "run", "--config", str(config)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
