@@ -41,7 +41,7 @@ def stalled(lines, limit_s: float, now: float) -> tuple[Any, float] | None:
 
 def status_words(lines) -> str:
     missing = [str(line.cfg.id) for line in lines if line.device_error]
-    said = f"recording {len(lines)} line{'s' if len(lines) != 1 else ''}"
+    said = f"listening on {len(lines)} line{'s' if len(lines) != 1 else ''}"
     if missing:
         said += f"; no audio interface on line{'s' if len(missing) > 1 else ''} {', '.join(missing)} (retrying)"
     return said

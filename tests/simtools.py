@@ -32,10 +32,11 @@ FORBIDDEN_ON_FAT = set(':*?"<>|\\')
 
 def clean_env(tz: str = "UTC") -> dict[str, str]:
     """This process's environment without ALSA or gpiozero leftovers, in a fixed time zone (and
-    without sudo's or ssh's marks, which change who the audit log names at the console)."""
+    without sudo's or ssh's marks, which change who the audit log names at the console, nor a
+    systemd notify socket a CI runner may have)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("ALSA_CONFIG_PATH", "GPIOZERO_PIN_FACTORY", "XDG_CONFIG_HOME", "SUDO_USER",
-                        "SSH_CONNECTION", "SSH_CLIENT")}
+                        "SSH_CONNECTION", "SSH_CLIENT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     env["TZ"] = tz
     return env
 

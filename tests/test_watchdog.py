@@ -152,7 +152,7 @@ def test_a_hung_line_stops_the_pings_and_the_next_start_says_why(box):
         lines = st.run("status", "--config", config, "--json", check=True)
         assert all(line["stream_s"] > 0 for line in json.loads(lines.stdout)["lines"]), lines.stdout
         status = systemd.until(lambda f: any(x.startswith("STATUS=") for x in f))
-        assert status == ["STATUS=recording 2 lines"]
+        assert status == ["STATUS=listening on 2 lines"]
 
         # Healthy: a ping every half interval.
         healthy_from = time.monotonic()
@@ -198,6 +198,31 @@ def test_a_hung_line_stops_the_pings_and_the_next_start_says_why(box):
     assert event["detail"]["silent_s"] >= WATCHDOG_S and event["detail"]["device"] == "hookline_wd_line2"
 
 
+@pytest.mark.slow
+def test_a_box_with_an_unplugged_interface_starts_and_stays_pinged(box, tmp_path):
+    """A missing device is retried (waits of 1, 2, 4 s, longer than the watchdog's interval):
+    the line is alive, so the recorder is ready and the pings go on; STATUS says which line."""
+    config, data, feeds, systemd, env = box
+    config.write_text(config.read_text().replace("hookline_wd_line2", "hookline_wd_not_plugged_in"))
+    feeds.stall(2)          # nobody reads its FIFO: a full pipe would block the feed of line 1 too
+    feeds.start()
+    recorder = st.start_recorder(config, **env)
+    try:
+        systemd.until(lambda f: "READY=1" in f)
+        status = systemd.until(lambda f: any(x.startswith("STATUS=") for x in f))
+        assert status == ["STATUS=listening on 2 lines; no audio interface on line 2 (retrying)"]
+        since = time.monotonic()
+        while time.monotonic() - since < 4 * WATCHDOG_S:     # through the 1 s and 2 s retry waits
+            assert systemd.next(WATCHDOG_S) is not None, f"the pings stopped while line 2 was retrying: {systemd.got}"
+        assert len(systemd.pings_since(since)) >= 7
+        recorder.send_signal(signal.SIGTERM)
+        assert systemd.until(lambda f: "STOPPING=1" in f)[0] == "STOPPING=1"
+        recorder.communicate(timeout=20)
+    finally:
+        recorder.kill()
+    assert not (data / REASON_FILE).exists()
+
+
 def test_no_watchdog_outside_systemd_or_for_another_process(tmp_path):
     env = {"NOTIFY_SOCKET": "/run/systemd/notify", "WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}
     notifier = Notifier(env)
@@ -213,8 +238,8 @@ def test_an_abstract_notify_socket_is_reached(tmp_path):
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind("\0" + name)
         sock.settimeout(5)
-        assert Notifier({"NOTIFY_SOCKET": "@" + name}).send("READY=1", "STATUS=recording 1 line")
-        assert sock.recv(4096) == b"READY=1\nSTATUS=recording 1 line"
+        assert Notifier({"NOTIFY_SOCKET": "@" + name}).send("READY=1", "STATUS=listening on 1 line")
+        assert sock.recv(4096) == b"READY=1\nSTATUS=listening on 1 line"
     gone = Notifier({"NOTIFY_SOCKET": str(tmp_path / "nobody")})
     assert gone.send("WATCHDOG=1") is False and gone.send("WATCHDOG=1") is False    # no crash, said once
 
