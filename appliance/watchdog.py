@@ -3,7 +3,7 @@
 READY=1 goes once every line's capture is running (its first period read, or its device found
 missing and being retried: a box with an unplugged interface still starts). From then on WATCHDOG=1 goes
 every half interval, but only while every line's thread is alive and reading: each line marks a
-heartbeat as it reads ALSA (Line.heartbeat). A line silent for longer than the interval (a read
+heartbeat as it reads ALSA (line/heartbeat.py). A line silent for longer than the interval (a read
 that never returns, a thread that died) stops the pings for good, and systemd kills and restarts
 the process. Before it stops, the reason (which line, how long it was silent) goes to a small
 file in the data folder; the next start logs it as a `watchdog` event on that line and removes it.
@@ -33,7 +33,7 @@ def stalled(lines, limit_s: float, now: float) -> tuple[Any, float] | None:
     """The first line whose thread has ended or has not read for longer than limit_s, and how
     long it has been silent; None when every line is reading."""
     for line in lines:
-        silent = max(0.0, now - line.heartbeat)
+        silent = max(0.0, now - line.heartbeat.at)
         if not line.is_alive() or silent > limit_s:
             return line, silent
     return None
@@ -74,7 +74,7 @@ class Watchdog:
         while not self._stop.wait(interval if ready else READY_POLL_S):
             if not ready:
                 # Until then a line is still starting: TimeoutStartSec, not the watchdog, covers it.
-                if not all(line.capturing.is_set() for line in self.lines):
+                if not all(line.heartbeat.capturing.is_set() for line in self.lines):
                     continue
                 ready = True
                 self.notifier.send("READY=1")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -37,6 +36,7 @@ from .detectors import Detectors
 from .digits import DialedDigits
 from .events import EventLog
 from .heard import apply_event
+from .heartbeat import Heartbeat
 from .hook_state import HookDebounce
 from .inputs import LineInputs
 from .keyed import MIN_LAG_S, KeyedDigits
@@ -88,11 +88,7 @@ class Line(threading.Thread):
         self.device = CaptureDevice(cfg.capture, sample_rate, period_frames, cfg.swap_legs)
         self.events: queue.SimpleQueue[HookEvent] = queue.SimpleQueue()
         self.stopping = threading.Event()
-        # For the watchdog (appliance/watchdog.py): when this thread last read ALSA (monotonic; a
-        # retry's wait counts ahead), and whether its capture is running (a period read, or the
-        # device found missing and being retried).
-        self.heartbeat = time.monotonic()
-        self.capturing = threading.Event()
+        self.heartbeat = Heartbeat()            # beats at every ALSA read, for the watchdog
         debounce = cfg.offhook.debounce_ms * sample_rate // 1000
         # The recording trails capture by this much: the debounce (it stops exactly at the on-hook)
         # and the time the DTMF decoder needs before a keyed tone can be cut out (keyed.py).
@@ -110,9 +106,8 @@ class Line(threading.Thread):
         self.levels, self.xruns = (-120.0, -120.0), 0      # the last chunk's (near, far) dBFS; overruns
         self.device_error: str | None = None
         self.announcement = announcement    # notice.stored.AnnouncementFile: the box's one, kept fresh by the daemon
-        self.db = None
+        self.db, self.event = None, None        # the thread's own catalog connection and EventLog
         self.player: Player | None = None
-        self.event: EventLog | None = None
         self.session: CallSession | None = None
         self.pause: PauseControl | None = None
         self.keys: KeyedDigits | None = None
@@ -134,9 +129,7 @@ class Line(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
 
-    def snapshot(self) -> dict[str, Any]:
-        """The line now, for the status file and `hookline status`."""
-        return line_status(self)
+    snapshot = line_status      # the line now, for the status file and `hookline status`
 
     # -- the line's own thread -----------------------------------------------------------
     def run(self) -> None:
@@ -187,8 +180,7 @@ class Line(threading.Thread):
                 if self.device_error is None:   # one event per outage, however it shows itself
                     self.event(Event.DEVICE_ERROR, self.pos, device=self.cfg.capture, error=str(e), **AUDIO_IN)
                 self.device_error = str(e)
-                self.heartbeat = time.monotonic() + backoff     # alive: waiting to try again
-                self.capturing.set()
+                self.heartbeat.beat(ahead_s=backoff)    # alive: waiting to try again
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
@@ -212,9 +204,7 @@ class Line(threading.Thread):
         try:
             while not self.stopping.is_set():
                 got = self.device.read()
-                self.heartbeat = time.monotonic()
-                if not self.capturing.is_set():
-                    self.capturing.set()
+                self.heartbeat.beat()
                 if isinstance(got, int):
                     # The lost frames are not in the stream at all: nothing is invented or written.
                     self._work()          # what came before the gap first
