@@ -58,7 +58,7 @@ class Watchdog:
 
     def start(self) -> None:
         if self.notifier.address:          # not started by systemd: nobody to tell
-            self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+            self._thread = threading.Thread(target=self._guarded, name="watchdog", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -67,6 +67,12 @@ class Watchdog:
         if self._thread:
             self._thread.join(5)
         self.notifier.send("STOPPING=1", "STATUS=stopping: finishing the calls in progress")
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except Exception:     # no more pings either way: the journal at least says why
+            log.exception("the watchdog thread failed; systemd will restart the recorder")
 
     def _run(self) -> None:
         interval = self.limit_s / 2 if self.limit_s else 1.0
