@@ -2,8 +2,9 @@
 maintenance loop (settings changes, the status file), the retention loop (the ages, the size
 cap and the free-space floor, which may tell the lines to stop recording new calls: at start,
 every minute, and soon after their settings change; in a thread
-of its own so that a long sweep never delays a settings change or the status file), and the
-command channel (appliance.control: `hookline status` asks it for the live line states).
+of its own so that a long sweep never delays a settings change or the status file), the
+command channel (appliance.control: `hookline status` asks it for the live line states), and,
+under systemd, the notify protocol and its watchdog (appliance.watchdog).
 
 `hookline run` uses it with real hardware; `hookline simulate` and `hookline demo` use the
 very same class with simulated wires (a stream clock, mock pins, generated ALSA PCMs).
@@ -33,6 +34,7 @@ from .notice.stored import AnnouncementFile
 from .recording.disk import DiskWorker
 from .recording.recover import recover
 from .store import box, db as dbmod, dnr, retention, settings as settingsmod
+from .watchdog import Watchdog, log_last_restart
 
 log = logging.getLogger("hookline.daemon")
 
@@ -78,6 +80,7 @@ class Daemon:
         self.exports = export_commands.runner_for(config, self.data_dir)    # USB export, one job at a time
         self.export_button = None
         self._store_check: threading.Thread | None = None    # after an unclean stop (after_crash.py)
+        self.watchdog: Watchdog | None = None
 
     def start(self) -> None:
         db = dbmod.connect(self.data_dir)      # makes a new data folder, private (0750)
@@ -86,6 +89,7 @@ class Daemon:
             recovered = recover(db, self.data_dir)
             if recovered:
                 log.warning("recovered %d unfinished call(s) after an unclean stop", len(recovered))
+            log_last_restart(db, self.data_dir)     # a hung line had the watchdog restart us: say so
             settingsmod.record_config_defaults(db, list(self.config.lines))
             box.record(db, self.config)
             self._settings_rows = settingsmod.snapshot(db)
@@ -109,6 +113,8 @@ class Daemon:
             self.lines.append(line)
         for line in self.lines:
             line.start()
+        self.watchdog = Watchdog(self.lines, self.data_dir)
+        self.watchdog.start()
         self._control = ControlServer(control.socket_path(self.status_file), {
             "status": lambda request: self.status(),
             "pause": lambda request: self.pause(request, "pause"),
@@ -127,6 +133,8 @@ class Daemon:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop capture at once: every call in progress ends now and is finalized, with all its
         audio, before this returns (appliance/stopping.py says why a stop never waits for them)."""
+        if self.watchdog:
+            self.watchdog.stop()      # STOPPING=1 first: finishing the calls may take a while
         self.exports.cancel(via="recorder stopping")    # winds down while the lines finish
         busy = self.calls_in_progress()
         if busy:

@@ -32,10 +32,11 @@ FORBIDDEN_ON_FAT = set(':*?"<>|\\')
 
 def clean_env(tz: str = "UTC") -> dict[str, str]:
     """This process's environment without ALSA or gpiozero leftovers, in a fixed time zone (and
-    without sudo's or ssh's marks, which change who the audit log names at the console)."""
+    without sudo's or ssh's marks, which change who the audit log names at the console, nor a
+    systemd notify socket a CI runner may have)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("ALSA_CONFIG_PATH", "GPIOZERO_PIN_FACTORY", "XDG_CONFIG_HOME", "SUDO_USER",
-                        "SSH_CONNECTION", "SSH_CLIENT")}
+                        "SSH_CONNECTION", "SSH_CLIENT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
     env["TZ"] = tz
     return env
 
@@ -232,11 +233,12 @@ def small_tmpfs(directory: Path, size: str):
 
 
 # -- a running recorder ----------------------------------------------------------------------------
-def start_recorder(config: Path) -> subprocess.Popen:
+def start_recorder(config: Path, **env_extra: str) -> subprocess.Popen:
     """`hookline run --config CONFIG`, the box's own command, on this machine: gpiozero's mock pins
     stand in for the sense inputs (every line on-hook), and a capture device ALSA does not know is
-    retried as on a box whose interface is unplugged."""
-    env = clean_env()
+    retried as on a box whose interface is unplugged. env_extra: more of its environment (as
+    systemd sets NOTIFY_SOCKET, or an ALSA_CONFIG_PATH naming simulated PCMs)."""
+    env = {**clean_env(), **env_extra}
     env["GPIOZERO_PIN_FACTORY"] = "mock"
     return subprocess.Popen([HOOKLINE, "run", "--config", str(config)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)

@@ -36,6 +36,7 @@ from .detectors import Detectors
 from .digits import DialedDigits
 from .events import EventLog
 from .heard import apply_event
+from .heartbeat import Heartbeat
 from .hook_state import HookDebounce
 from .inputs import LineInputs
 from .keyed import MIN_LAG_S, KeyedDigits
@@ -87,6 +88,7 @@ class Line(threading.Thread):
         self.device = CaptureDevice(cfg.capture, sample_rate, period_frames, cfg.swap_legs)
         self.events: queue.SimpleQueue[HookEvent] = queue.SimpleQueue()
         self.stopping = threading.Event()
+        self.heartbeat = Heartbeat()            # beats at every ALSA read, for the watchdog
         debounce = cfg.offhook.debounce_ms * sample_rate // 1000
         # The recording trails capture by this much: the debounce (it stops exactly at the on-hook)
         # and the time the DTMF decoder needs before a keyed tone can be cut out (keyed.py).
@@ -104,9 +106,8 @@ class Line(threading.Thread):
         self.levels, self.xruns = (-120.0, -120.0), 0      # the last chunk's (near, far) dBFS; overruns
         self.device_error: str | None = None
         self.announcement = announcement    # notice.stored.AnnouncementFile: the box's one, kept fresh by the daemon
-        self.db = None
+        self.db, self.event = None, None        # the thread's own catalog connection and EventLog
         self.player: Player | None = None
-        self.event: EventLog | None = None
         self.session: CallSession | None = None
         self.pause: PauseControl | None = None
         self.keys: KeyedDigits | None = None
@@ -128,9 +129,7 @@ class Line(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
 
-    def snapshot(self) -> dict[str, Any]:
-        """The line now, for the status file and `hookline status`."""
-        return line_status(self)
+    snapshot = line_status      # the line now, for the status file and `hookline status`
 
     # -- the line's own thread -----------------------------------------------------------
     def run(self) -> None:
@@ -181,6 +180,7 @@ class Line(threading.Thread):
                 if self.device_error is None:   # one event per outage, however it shows itself
                     self.event(Event.DEVICE_ERROR, self.pos, device=self.cfg.capture, error=str(e), **AUDIO_IN)
                 self.device_error = str(e)
+                self.heartbeat.beat(ahead_s=backoff)    # alive: waiting to try again
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
@@ -204,6 +204,7 @@ class Line(threading.Thread):
         try:
             while not self.stopping.is_set():
                 got = self.device.read()
+                self.heartbeat.beat()
                 if isinstance(got, int):
                     # The lost frames are not in the stream at all: nothing is invented or written.
                     self._work()          # what came before the gap first

@@ -239,6 +239,15 @@ def _direction(d: dict[str, Any], ctx: Context) -> str:
     return said + (": a number was dialed" if d.get("learnt_from") == "dialing" else "")
 
 
+def _watchdog(d: dict[str, Any], ctx: Context) -> str:
+    """The recorder was restarted because this line stopped reading audio (appliance.watchdog)."""
+    if d.get("thread") == "ended":
+        return "The recorder was restarted: this line's recording had stopped"
+    seconds = as_number(d.get("silent_s"))
+    silent = f" for {span(seconds)}" if seconds is not None else ""
+    return f"The recorder was restarted: the audio interface had sent nothing{silent}"
+
+
 def _unknown(kind: str, d: dict[str, Any]) -> str:
     name = first_upper(str(kind).replace("-", " ").replace("_", " ")) or "Something happened"
     said = str(d.get("message") or d.get("reason") or "").strip()
@@ -269,15 +278,16 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.PAUSED: pause_events.paused,
     Event.RESUME: pause_events.resumed,
     Event.MASKED: pause_events.masked,
+    Event.WATCHDOG: _watchdog,
     Event.EXPORT: lambda d, ctx: str(d.get("message") or "An export to a USB stick").rstrip("."),
 }
 # About the call before or after it (the next part's split says this one goes on there).
 LINKED = {Event.SPLIT: _split, Event.RESUMED: _resumed}
 
 # How a row looks: things that went wrong, and things to look at.
-TONES = {Event.DEVICE_ERROR: "bad", Event.ERROR: "bad", Event.XRUN: "warn", Event.WARNING: "warn", Event.GAP: "warn",
-         Event.STUCK: "warn", Event.SERIAL_GARBAGE: "warn", Event.DISCARD: "muted", Event.DELETED: "muted",
-         Event.DEVICE_OK: "ok"}
+TONES = {Event.DEVICE_ERROR: "bad", Event.ERROR: "bad", Event.WATCHDOG: "bad", Event.XRUN: "warn",
+         Event.WARNING: "warn", Event.GAP: "warn", Event.STUCK: "warn", Event.SERIAL_GARBAGE: "warn",
+         Event.DISCARD: "muted", Event.DELETED: "muted", Event.DEVICE_OK: "ok"}
 
 
 def sentence(event: dict[str, Any], ctx: Context | None = None) -> str:

@@ -51,12 +51,13 @@ class Event:
     PAUSED = "paused"                   # recording paused for a card payment (by; continued: across a split)
     RESUME = "resume"                   # the pause ended (by, after_s, automatic; ended: split | call-end)
     MASKED = "masked"                   # touch-tones keyed after dialing were cut out of the recording (keys)
+    WATCHDOG = "watchdog"               # restarted: the line read no audio for silent_s (device, thread)
     EXPORT = "export"                   # an export to a USB stick (no line): outcome, via, by, message, code
 
 
 EVENT_KINDS = tuple(value for name, value in vars(Event).items() if name.isupper())
 # A line's events that belong to the story of a call around it though they name no call.
-LINE_CONTEXT = (Event.RING, Event.CALLERID, Event.DEVICE_ERROR, Event.DEVICE_OK, Event.WARNING)
+LINE_CONTEXT = (Event.RING, Event.CALLERID, Event.DEVICE_ERROR, Event.DEVICE_OK, Event.WARNING, Event.WATCHDOG)
 # The events that say why a call has no recording (their detail has a reason).
 NOT_KEPT_BECAUSE = (Event.DISCARD, Event.DELETED)
 
