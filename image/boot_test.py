@@ -100,7 +100,7 @@ def main() -> int:
         con = Console(proc, log)
         try:
             deadline = start + args.timeout
-            kernel = con.wait_for(re.compile(rb"Linux version \d"), deadline)
+            init = con.wait_for(re.compile(rb"Welcome to .*Debian"), deadline)  # systemd, PID 1
             multi = con.wait_for(MULTI_USER, deadline)
             if multi is None:
                 problems.append("never reached the multi-user target")
@@ -123,7 +123,7 @@ def main() -> int:
     def since(t):
         return f"{t - start:.1f} s" if t else "never"
 
-    print(f"firmware={args.firmware} kernel={since(kernel)} multi-user={since(multi)}")
+    print(f"firmware={args.firmware} systemd={since(init)} multi-user={since(multi)}")
     print("started:", *started, sep="\n  ")
     print("failed:", *(failed or ["(none)"]), sep="\n  ")
     if web:

@@ -7,15 +7,15 @@
 # removable-media path EFI/BOOT/BOOTX64.EFI) and an ext4 root, so the same image boots by BIOS
 # and by UEFI. Nothing is mounted but the chroot's /proc, /sys, /dev and the caches: the ext4 and
 # FAT filesystems are made from folders (mkfs.ext4 -d, mtools) and the disk is assembled with
-# sgdisk + dd; grub's boot sector is written by grub-bios-setup through a device map that names
-# the image file.
+# sgdisk + dd; grub's boot sector and core.img are written into the file by grub_bios_boot.py.
 #
 # Caches (under build/cache, kept between builds): the debootstrap result as a tarball keyed by
 # suite + package list, the .deb files, and pip's wheel cache (pyalsaaudio is compiled once).
 # Host packages: see HOST_PACKAGES below (`image/build-image.sh --host-packages` prints them).
 set -euo pipefail
 
-HOST_PACKAGES="debootstrap grub-pc-bin grub-efi-amd64-bin grub2-common dosfstools mtools gdisk e2fsprogs zstd"
+# (qemu-system-x86 and ovmf are for image/boot_test.py only.)
+HOST_PACKAGES="debootstrap grub-pc-bin grub-efi-amd64-bin grub2-common dosfstools mtools gdisk e2fsprogs zstd python3"
 if [ "${1:-}" = --host-packages ]; then echo "$HOST_PACKAGES"; exit 0; fi
 
 target=${1:-amd64}
@@ -39,7 +39,7 @@ boot_mib=2 esp_mib=64
 # Everything the box needs from Debian, installed by debootstrap so the tarball caches it; the
 # list in install-on-box.sh is a subset (its apt-get install is then a no-op). debootstrap does
 # not resolve "A | B" dependencies: polkitd needs logind, so libpam-systemd is named here.
-packages=(linux-image-amd64 systemd systemd-sysv systemd-timesyncd udev dbus initramfs-tools
+packages=(linux-image-amd64 systemd systemd-sysv systemd-timesyncd systemd-resolved udev dbus initramfs-tools
     ca-certificates python3 python3-venv python3-dev gcc libasound2-dev libsndfile1 alsa-utils
     avahi-daemon polkitd libpam-systemd iproute2 kmod procps less)
 
@@ -81,7 +81,7 @@ mount --bind /dev/pts "$root/dev/pts"
 mount --bind "$cache/debs" "$root/var/cache/apt/archives"
 mkdir -p "$root/root/.cache/pip"
 mount --bind "$cache/pip" "$root/root/.cache/pip"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
+rm -f "$root/etc/resolv.conf"; cp /etc/resolv.conf "$root/etc/resolv.conf"   # for apt in the chroot
 printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"   # start no service in the chroot
 chmod 0755 "$root/usr/sbin/policy-rc.d"
 cat > "$root/etc/apt/sources.list" <<EOF
@@ -93,9 +93,12 @@ EOF
 src=$root/tmp/hookline-src
 mkdir -p "$src"
 git -C "$repo" ls-files -co --exclude-standard -z | tar -C "$repo" --null -T - -cf - | tar -C "$src" -xf -
+# pip trusts the build machine's CA bundle for this run only (a TLS-inspecting proxy on the way
+# to PyPI is signed by a CA that the image's ca-certificates does not have); the box keeps its own.
+cp "${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}" "$root/tmp/build-ca.crt"
 chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 bash /tmp/hookline-src/image/install-on-box.sh
-rm -rf "$src"
+    PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_CERT=/tmp/build-ca.crt bash /tmp/hookline-src/image/install-on-box.sh
+rm -rf "$src" "$root/tmp/build-ca.crt"
 
 say "configure the box"
 echo hookline > "$root/etc/hostname"
@@ -103,8 +106,8 @@ printf '127.0.0.1\tlocalhost\n127.0.1.1\thookline\n::1\tlocalhost ip6-localhost 
 echo "UUID=$root_uuid / ext4 defaults,noatime,errors=remount-ro 0 1" > "$root/etc/fstab"
 mkdir -p "$root/etc/systemd/network"
 printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\nMulticastDNS=no\n' > "$root/etc/systemd/network/20-wired.network"
-chroot "$root" systemctl enable systemd-networkd.service systemd-timesyncd.service
-ln -sf /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+chroot "$root" systemctl enable systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
+ln -sf /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"   # DHCP DNS via resolved
 : > "$root/etc/machine-id"   # a fresh id on each box's first boot
 rm -f "$root/usr/sbin/policy-rc.d"
 cleanup
@@ -139,22 +142,22 @@ root_mib=$(( $(du -sm "$root" | cut -f1) * 13 / 10 + 256 ))
 rm -f "$work/root.ext4" "$work/esp.fat"
 mkfs.ext4 -q -F -L hookline-root -U "$root_uuid" -E hash_seed="$root_uuid" -d "$root" \
     "$work/root.ext4" "${root_mib}M"
-mkfs.vfat -C -n HOOKLINE-ESP -i "$esp_id" "$work/esp.fat" $(( esp_mib * 1024 )) >/dev/null
+mkfs.vfat -C -n HOOKLINE -i "$esp_id" "$work/esp.fat" $(( esp_mib * 1024 )) >/dev/null
 mmd -i "$work/esp.fat" ::/EFI ::/EFI/BOOT
 mcopy -i "$work/esp.fat" "$work/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
 
+# (sgdisk -q writes nothing at all, with exit status 0: keep it verbose, to /dev/null.)
 say "disk: GPT, BIOS boot, ESP, root (${root_mib} MiB)"
 rm -f "$img.tmp"
 truncate -s $(( (1 + boot_mib + esp_mib + root_mib + 1) * 1024 * 1024 )) "$img.tmp"
-sgdisk -q -U 484f4f4b-4c49-4e45-0000-000000000000 \
+sgdisk -U 484f4f4b-4c49-4e45-0000-000000000000 \
     -n 1:2048:+${boot_mib}M -t 1:ef02 -c 1:bios-boot -u 1:484f4f4b-4c49-4e45-0000-000000000001 \
     -n 2:0:+${esp_mib}M -t 2:ef00 -c 2:esp -u 2:484f4f4b-4c49-4e45-0000-000000000002 \
-    -n 3:0:0 -t 3:8304 -c 3:root -u 3:484f4f4b-4c49-4e45-0000-000000000003 "$img.tmp"
+    -n 3:0:0 -t 3:8304 -c 3:root -u 3:484f4f4b-4c49-4e45-0000-000000000003 "$img.tmp" >/dev/null
 dd if="$work/esp.fat" of="$img.tmp" bs=1M seek=$(( 1 + boot_mib )) conv=notrunc,sparse status=none
 dd if="$work/root.ext4" of="$img.tmp" bs=1M seek=$(( 1 + boot_mib + esp_mib )) conv=notrunc,sparse status=none
-# grub-bios-setup writes boot.img into the MBR (keeping the protective partition table) and
-# core.img into the BIOS boot partition; the device map lets it work on the file itself.
-echo "(hd0) $img.tmp" > "$work/device.map"
-grub-bios-setup --directory="$work" --device-map="$work/device.map" "$img.tmp"
+# boot.img into the MBR (keeping the protective partition table), core.img into the BIOS boot
+# partition: grub_bios_boot.py does grub-bios-setup's job on the file (see there why).
+python3 "$repo/image/grub_bios_boot.py" "$img.tmp" "$work/boot.img" "$work/core.img" 2048 $(( boot_mib * 2048 ))
 mv "$img.tmp" "$img"
 say "wrote $img ($(du -h --apparent-size "$img" | cut -f1), $(du -h "$img" | cut -f1) on disk)"

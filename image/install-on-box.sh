@@ -60,6 +60,7 @@ if ! runuser -u hookline -- "$prefix/venv/bin/python" -c \
     echo "install-on-box.sh: fix /etc/hookline/hookline.toml, then: systemctl enable --now hookline-recorder hookline-web hookline-audit-seal.timer" >&2
     exit 2
 fi
-systemctl daemon-reload
+# In an image build's chroot no systemd runs: enabling works offline, daemon-reload would fail.
+[ -d /run/systemd/system ] && systemctl daemon-reload
 systemctl enable hookline-recorder.service hookline-web.service hookline-audit-seal.timer avahi-daemon.service
 echo "Hookline installed. Start it with: systemctl start hookline-recorder hookline-web hookline-audit-seal.timer"
