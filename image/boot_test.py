@@ -86,6 +86,8 @@ def main() -> int:
     ap.add_argument("image")
     ap.add_argument("--firmware", choices=["bios", "uefi"], default="bios")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds to reach multi-user")
+    ap.add_argument("--web-timeout", type=float, default=240.0,
+                    help="seconds after multi-user for the web page to answer (Python starts slowly on TCG)")
     ap.add_argument("--memory", type=int, default=1024, help="MiB")
     ap.add_argument("--log", default=None, help="console log file (default: beside the image)")
     args = ap.parse_args()
@@ -104,10 +106,11 @@ def main() -> int:
             multi = con.wait_for(MULTI_USER, deadline)
             if multi is None:
                 problems.append("never reached the multi-user target")
-            web = None
-            while multi and time.monotonic() < multi + 60:
+            web = web_at = None
+            while multi and time.monotonic() < multi + args.web_timeout:
                 try:
                     web = http_get(port)
+                    web_at = time.monotonic()
                     break
                 except OSError:
                     con.pump(time.monotonic() + 2)
@@ -127,7 +130,7 @@ def main() -> int:
     print("started:", *started, sep="\n  ")
     print("failed:", *(failed or ["(none)"]), sep="\n  ")
     if web:
-        print(f"GET / -> {web[0]} {web[1]}")
+        print(f"web={since(web_at)} GET / -> {web[0]} {web[1]}")
     for problem in problems:
         print("PROBLEM:", problem)
     if problems:
