@@ -34,10 +34,12 @@ def free_port() -> int:
 
 
 def qemu_command(image: str, firmware: str, port: int, memory: int) -> list[str]:
-    # -cpu max: TCG's default qemu64 lacks SSE4.2 and more, and PyPI's numpy wheels then die
-    # with SIGILL (hookline-web did). The office mini PCs are x86-64-v2 or better.
+    # x86-64-v2: TCG's default qemu64 lacks SSE4.2 and more, and PyPI's numpy wheels then die
+    # with SIGILL (hookline-web did). The office mini PCs are x86-64-v2 or better. (-cpu max
+    # booted but never reached multi-user within 240 s.)
     cmd = [
-        "qemu-system-x86_64", "-accel", "tcg", "-cpu", "max", "-m", str(memory), "-smp", "1",
+        "qemu-system-x86_64", "-accel", "tcg", "-m", str(memory), "-smp", "1",
+        "-cpu", "qemu64,+ssse3,+sse4.1,+sse4.2,+popcnt,+cx16",
         "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
         "-drive", f"file={image},format=raw,if=virtio,snapshot=on",
         "-netdev", f"user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80",
