@@ -15,8 +15,14 @@ APT_PACKAGES := gcc libasound2-dev libsndfile1 alsa-utils lame
 TEST_APT_PACKAGES := espeak-ng chromium id3v2 eyed3 mp3val mtools dosfstools strace
 # The live-path benchmark paces a real-time ALSA device with a private PulseAudio null sink.
 BENCH_LIVE_APT_PACKAGES := pulseaudio libasound2-plugins
+# `make image TARGET=amd64` (as root) builds build/hookline-$(TARGET).img from Debian packages:
+# debootstrap for the root, grub's BIOS and EFI images, mtools/dosfstools for the ESP, sgdisk for
+# the GPT, zstd for the cached base tarball. qemu and OVMF boot it in `make image-boot-test`.
+TARGET ?= amd64
+IMAGE_APT_PACKAGES := debootstrap grub-pc-bin grub-efi-amd64-bin grub2-common dosfstools mtools gdisk e2fsprogs zstd
+IMAGE_TEST_APT_PACKAGES := qemu-system-x86 ovmf
 
-.PHONY: demo test lint bench bench-live system-packages clean
+.PHONY: demo test lint bench bench-live system-packages clean image image-boot-test
 
 demo: $(VENV)/.stamp-app
 	@echo "The hookline command is in $(VENV): in another terminal here, run '. $(VENV)/bin/activate'," \
@@ -74,6 +80,16 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-app
 $(VENV)/.stamp-lint: $(VENV)/.stamp-app
 	$(BIN)/pip install -q -e '.[lint]'
 	touch $@
+
+image:
+	$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(IMAGE_APT_PACKAGES)"
+	image/build-image.sh $(TARGET)
+
+# Boots the image by BIOS, then by UEFI, under qemu TCG: multi-user reached, the web page on :80.
+image-boot-test:
+	$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(IMAGE_TEST_APT_PACKAGES)"
+	$(PY) image/boot_test.py build/hookline-$(TARGET).img --firmware bios
+	$(PY) image/boot_test.py build/hookline-$(TARGET).img --firmware uefi
 
 clean:
 	rm -rf $(VENV) demo-data build *.egg-info

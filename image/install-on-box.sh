@@ -20,6 +20,9 @@ apt-get install -y -qq python3 python3-venv python3-dev gcc libasound2-dev libsn
     alsa-utils avahi-daemon polkitd
 
 id hookline >/dev/null 2>&1 || useradd --system --home-dir /var/lib/hookline --shell /usr/sbin/nologin hookline
+# The recorder's unit asks for group gpio (SupplementaryGroups=): Raspberry Pi OS has it, plain
+# Debian does not, and a missing group stops the unit with status 216/GROUP.
+getent group gpio >/dev/null || groupadd --system gpio
 for group in audio gpio dialout; do
     getent group "$group" >/dev/null && usermod -aG "$group" hookline
 done
@@ -60,6 +63,7 @@ if ! runuser -u hookline -- "$prefix/venv/bin/python" -c \
     echo "install-on-box.sh: fix /etc/hookline/hookline.toml, then: systemctl enable --now hookline-recorder hookline-web hookline-audit-seal.timer" >&2
     exit 2
 fi
-systemctl daemon-reload
+# In an image build's chroot no systemd runs: enabling works offline, daemon-reload would fail.
+[ -d /run/systemd/system ] && systemctl daemon-reload
 systemctl enable hookline-recorder.service hookline-web.service hookline-audit-seal.timer avahi-daemon.service
 echo "Hookline installed. Start it with: systemctl start hookline-recorder hookline-web hookline-audit-seal.timer"
