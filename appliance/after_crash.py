@@ -42,6 +42,15 @@ def mark_stopped(data_dir: Path) -> None:
     fsync_dir(Path(data_dir))
 
 
+def clean_stop(data_dir: Path, check: threading.Thread | None) -> None:
+    """The recorder stopped cleanly: no check is owed at the next start, unless the one started
+    after the last unclean stop is still running (its report would be lost)."""
+    if check is not None and check.is_alive():
+        log.warning("the store check after the last unclean stop has not finished; it runs again at the next start")
+    else:
+        mark_stopped(data_dir)
+
+
 def check_and_report(data_dir: Path, now: float) -> checkmod.Report:
     """Run the store check and report it: the log, and one warning event when it found anything."""
     db = dbmod.connect(data_dir)

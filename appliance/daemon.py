@@ -155,11 +155,7 @@ class Daemon:
             if thread:
                 thread.join(timeout)
         self._write_status()
-        if self._store_check is not None and self._store_check.is_alive():
-            # Its report would be lost: leave the marker, so the next start checks again.
-            log.warning("the store check after the last unclean stop has not finished; it runs again at the next start")
-        else:
-            after_crash.mark_stopped(self.data_dir)
+        after_crash.clean_stop(self.data_dir, self._store_check)
 
     def calls_in_progress(self) -> int:
         """How many lines are off-hook in a call right now."""

@@ -17,6 +17,10 @@ import simtools
 WORKERS_PER_CORE = 2
 MAX_WORKERS = 8
 
+# tests/appliance boots the built image under qemu (root, minutes): only `make appliance-test`.
+if not os.environ.get("HOOKLINE_APPLIANCE_TEST"):
+    collect_ignore = ["appliance"]
+
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
