@@ -136,8 +136,7 @@ class Daemon:
         if self.watchdog:
             self.watchdog.stop()      # STOPPING=1 first: finishing the calls may take a while
         self.exports.cancel(via="recorder stopping")    # winds down while the lines finish
-        busy = self.calls_in_progress()
-        if busy:
+        if busy := self.calls_in_progress():
             log.info("stopping: finalizing %d call(s) in progress with all they recorded", busy)
         for line in self.lines:
             line.stop()
