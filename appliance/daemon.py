@@ -28,8 +28,8 @@ from .export import commands as export_commands
 from .export.button import start_button as start_export_button
 from .hook.gpio import GpioHookSource
 from .hook.serial import LineMonitorSource, ModemSource
-from .line import Line
-from .line.pause import PauseRefused, ask as ask_pause
+from .line import Line, carry
+from .line.pause import command_from_channel as pause_command
 from .notice.stored import AnnouncementFile
 from .recording.disk import DiskWorker
 from .recording.recover import recover
@@ -89,6 +89,7 @@ class Daemon:
             recovered = recover(db, self.data_dir)
             if recovered:
                 log.warning("recovered %d unfinished call(s) after an unclean stop", len(recovered))
+            cut_by_crash = carry.interrupted_calls(db, recovered)
             log_last_restart(db, self.data_dir)     # a hung line had the watchdog restart us: say so
             settingsmod.record_config_defaults(db, list(self.config.lines))
             box.record(db, self.config)
@@ -111,6 +112,7 @@ class Daemon:
                         tick=self._tick, disk=self.disk, announcement=self.announcement)
             line.apply_dnr(listed)         # before its first call: queued ahead of anything it hears
             self.lines.append(line)
+        carry.hand_over(self.lines, cut_by_crash, self.config.sample_rate)     # before they start
         for line in self.lines:
             line.start()
         self.watchdog = Watchdog(self.lines, self.data_dir)
@@ -226,17 +228,7 @@ class Daemon:
 
     def pause(self, request: dict[str, Any], kind: str) -> dict[str, Any]:
         """The command channel's pause and resume: {"line": N, "by": ..., "user": ...}."""
-        number = request.get("line")
-        if not isinstance(number, int) or isinstance(number, bool):
-            raise control.Refused('give the line as a number, as in {"line": 1}', "no-line")
-        line = next((x for x in self.lines if x.cfg.id == number), None)
-        if line is None:
-            known = ", ".join(str(x.cfg.id) for x in self.lines)
-            raise control.Refused(f"no line {str(number)[:20]} (the lines are {known})", "no-line")
-        try:
-            answer = ask_pause(line, kind, {k: str(request[k])[:80] for k in ("by", "user") if request.get(k)})
-        except PauseRefused as e:
-            raise control.Refused(str(e), e.code) from None
+        answer = pause_command(self.lines, request, kind)
         self._write_status()        # the pages show the new state at once, not within a second
         return answer
 

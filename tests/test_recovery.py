@@ -105,5 +105,22 @@ def test_daemon_start_recovers_by_itself_and_recover_is_idempotent(tmp_path):
     st.check("simulate", short, "--data", data)     # a new daemon start recovers first
     rows = st.calls(data)
     assert [r["status"] for r in rows] == ["recovered", "complete"]
+    # Off-hook again right after the restart: the crashed call goes on in its next part.
+    assert (rows[1]["previous_id"], rows[1]["part"]) == (rows[0]["id"], 2)
+    [resumed] = [e for e in st.events(data) if e["kind"] == "resumed"]
+    assert resumed["call_id"] == rows[1]["id"] and resumed["detail"]["reason"] == "recorder-restarted"
     assert "recovered 0 call" in st.check("recover", "--data", data).stdout
     assert [r["status"] for r in st.calls(data)] == ["recovered", "complete"]
+
+
+@pytest.mark.slow
+def test_an_off_hook_long_after_the_restart_is_a_new_call(tmp_path):
+    data = tmp_path / "data"
+    _kill_9_mid_call(tmp_path, data, after_s=3.0)
+    later = st.write_scenario(tmp_path, name="later.toml",
+                              text=SCENARIO.replace("at = 0.5", "at = 8.0").replace("talk = 60.0", "talk = 3.0"))
+    st.check("simulate", later, "--data", data)
+    rows = st.calls(data)
+    assert [r["status"] for r in rows] == ["recovered", "complete"]
+    assert (rows[1]["previous_id"], rows[1]["part"]) == (None, 1)
+    assert not [e for e in st.events(data) if e["kind"] == "resumed"]

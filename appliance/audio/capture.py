@@ -5,6 +5,8 @@ column 1, whatever order the interface delivers them in.
 """
 from __future__ import annotations
 
+import time
+
 import alsaaudio
 import numpy as np
 
@@ -24,12 +26,14 @@ class CaptureDevice:
         self.swap_legs = swap_legs
         self.periods = max(4, round(BUFFER_S * sample_rate / period_frames))
         self._pcm: alsaaudio.PCM | None = None
+        self._last_read = time.monotonic()
 
     def open(self) -> None:
         try:
             self._pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=self.pcm_name,
                                       channels=2, rate=self.sample_rate, format=alsaaudio.PCM_FORMAT_S16_LE,
                                       periodsize=self.period_frames, periods=self.periods)
+            self._last_read = time.monotonic()
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"cannot open capture device '{self.pcm_name}': {e} "
                               f"(check the interface is plugged in and asound.conf defines it)") from None
@@ -41,10 +45,13 @@ class CaptureDevice:
             n, data = self._pcm.read()
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"capture device '{self.pcm_name}' failed: {e}") from None
+        now, last = time.monotonic(), self._last_read
+        self._last_read = now
         if n < 0:
-            # pyalsaaudio re-prepares the PCM after -EPIPE; how much was lost is unknown,
-            # so count at least a period.
-            return -self.period_frames
+            # An overrun (-EPIPE): pyalsaaudio re-prepares the PCM, which drops what the buffer
+            # held. Reads kept the buffer near empty until the stall, so everything since the
+            # last read is lost: count it by the clock, and at least a period.
+            return -max(self.period_frames, round((now - last) * self.sample_rate))
         frames = np.frombuffer(data, dtype="<i2")[: n * 2].reshape(-1, 2)
         return frames[:, ::-1] if self.swap_legs else frames
 

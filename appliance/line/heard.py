@@ -27,6 +27,8 @@ def apply_event(line, ev: HookEvent) -> None:
         line.detectors.update(line.settings)
     elif ev.kind == "dnr":
         line.session.policy.do_not_record.listed = ev.detail["listed"]
+    elif ev.kind == "carry":        # the daemon, at start: the call a crash cut may go on (line/carry.py)
+        line.session.retry.carry(ev.detail["previous"], line.pos + ev.detail["frames"])
     elif ev.kind == "ring":
         ring(line, ev.frame, ev.detail)
     elif ev.kind == "callerid":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 from typing import Any
 
+from .. import control
 from ..hook.base import HookEvent
 from ..store.kinds import Event
 
@@ -120,6 +121,21 @@ def ask(line, kind: str, detail: dict[str, Any], timeout: float = ANSWER_TIMEOUT
     if isinstance(result, Exception):
         raise result
     return result
+
+
+def command_from_channel(lines: list, request: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The recorder's command channel asks to pause or resume: {"line": N, "by": ..., "user": ...}."""
+    number = request.get("line")
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise control.Refused('give the line as a number, as in {"line": 1}', "no-line")
+    line = next((x for x in lines if x.cfg.id == number), None)
+    if line is None:
+        known = ", ".join(str(x.cfg.id) for x in lines)
+        raise control.Refused(f"no line {str(number)[:20]} (the lines are {known})", "no-line")
+    try:
+        return ask(line, kind, {k: str(request[k])[:80] for k in ("by", "user") if request.get(k)})
+    except PauseRefused as e:
+        raise control.Refused(str(e), e.code) from None
 
 
 def command(line, ev: HookEvent) -> None:

@@ -56,9 +56,21 @@ class Retry:
     at: int | None = None                                   # frame to try again at
     previous: tuple[str, CallInfo] | None = None            # (id, info) of the part that stopped
     last_error: str | None = None                           # logged once per cause
+    carried_until: int | None = None    # previous was cut by a crash: an off-hook up to here goes on with it
 
     def clear(self) -> None:
-        self.at = self.previous = None
+        self.at = self.previous = self.carried_until = None
+
+    def carry(self, previous: tuple[str, CallInfo], until: int) -> None:
+        """The recorder restarted in the middle of this call (line/carry.py)."""
+        self.previous, self.carried_until = previous, until
+
+    def resumed(self) -> None:
+        self.last_error = self.carried_until = None
+
+    def carried(self, frame: int) -> bool:
+        """An off-hook at frame is the crashed call going on."""
+        return self.previous is not None and self.carried_until is not None and frame <= self.carried_until
 
     def device_back(self, pos: int, offhook: bool) -> None:
         """The capture device is back at pos: a call still off-hook goes on in a linked part now."""
@@ -89,8 +101,7 @@ class Recorder:
 
 class CallSession:
     def __init__(self, *, line_id: int, recorder: Recorder, audio, clock, events, consent, settings: dict[str, Any],
-                 preroll_frames: int, lag_frames: int, has_callerid: bool,
-                 policy: RecordPolicy | None = None) -> None:
+                 preroll_frames: int, lag_frames: int, has_callerid: bool, policy: RecordPolicy | None = None) -> None:
         self.line_id = line_id
         self.recorder = recorder
         self.rate = recorder.sample_rate
@@ -118,6 +129,8 @@ class CallSession:
         """The debounced hook state changed at frame (who and digits: for an off-hook)."""
         if not offhook and self.call is None and self.retry.previous:
             self.event(Event.ONHOOK, frame, self.retry.previous[0], reason="hung up before recording could resume")
+        if offhook and self.retry.carried(frame):
+            return self.resume(frame, reason="recorder-restarted")
         self.retry.clear()
         if offhook:
             self.start(frame, pos, who, digits)
@@ -146,7 +159,7 @@ class CallSession:
         for digit_frame, _ in digits:       # dialed before the off-hook settled: the notice waits for them too
             self.consent.digit(digit_frame)
 
-    def resume(self, at: int) -> None:
+    def resume(self, at: int, **detail) -> None:
         """Recording comes back at frame `at` in a part linked to the one that stopped: the same
         call, with its direction, caller and digits."""
         self.consent.end()
@@ -154,8 +167,8 @@ class CallSession:
         info = dataclasses.replace(previous, started_at=self.clock.wall(at), clock_synced=self.clock.synced,
                                    part=previous.part + 1, previous_id=previous_id)
         rec = self._record(at, info)
-        self.event(Event.RESUMED, at, rec.id, previous_id=previous_id)
-        self.retry.last_error = None
+        self.event(Event.RESUMED, at, rec.id, previous_id=previous_id, **detail)
+        self.retry.resumed()
 
     def _record(self, frame: int, info: CallInfo) -> CallRecording:
         start = max(self.audio.start, frame - self.preroll, self.last_end)
@@ -164,8 +177,7 @@ class CallSession:
         return rec
 
     def stopped(self, frame: int) -> None:
-        """The recorder is stopping (SIGTERM, Ctrl-C, a shutdown): the call in progress ends at
-        frame and keeps all its audio, however short; it was cut, not too short to keep."""
+        """The recorder is stopping (SIGTERM, a shutdown): the call ends at frame with all its audio, however short."""
         self.end(frame, reason=RECORDER_STOPPED, keep=True)
 
     def end(self, frame: int, reason: str | None = None, keep: bool = False) -> None:

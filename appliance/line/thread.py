@@ -125,7 +125,6 @@ class Line(threading.Thread):
     def apply_dnr(self, listed) -> None:
         """A new do-not-record list (store.dnr.Listed), from the daemon."""
         self.events.put(HookEvent("dnr", None, {"listed": listed}))
-
     def stop(self) -> None:
         self.stopping.set()
 
