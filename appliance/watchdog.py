@@ -115,6 +115,8 @@ def log_last_restart(db, data_dir: Path) -> dict[str, Any] | None:
     path = Path(data_dir) / REASON_FILE
     try:
         reason = json.loads(path.read_bytes())
+        if reason.get("process") == "unresponsive":     # left by watchdog_stopped.py, for the whole process
+            return _log_unresponsive(db, path, float(reason["at"]))
         line, at, silent_s = int(reason["line"]), float(reason["at"]), float(reason["silent_s"])
     except FileNotFoundError:
         return None
@@ -128,3 +130,10 @@ def log_last_restart(db, data_dir: Path) -> dict[str, Any] | None:
     log.warning("restarted by the watchdog: line %s had read no audio for %.1f s", line, silent_s)
     path.unlink(missing_ok=True)
     return {"line": line, **detail}
+
+
+def _log_unresponsive(db, path: Path, at: float) -> dict[str, Any]:
+    catalog.log_event(db, None, Event.WATCHDOG, at, process="unresponsive")
+    log.warning("restarted by the watchdog: the recorder had stopped responding")
+    path.unlink(missing_ok=True)
+    return {"line": None, "process": "unresponsive"}

@@ -12,6 +12,8 @@ import os
 import signal
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
 
@@ -19,6 +21,7 @@ import pytest
 
 import simtools as st
 from appliance.notify import Notifier
+from appliance.present.events import sentence
 from appliance.sim import unpluggable
 from appliance.sim.devices import ALSA_BASE_CONFIG
 from appliance.store import catalog, db as dbmod
@@ -255,3 +258,36 @@ def test_an_unreadable_reason_is_dropped_not_logged(tmp_path):
     [event] = catalog.list_events(db, line=3)
     assert event["kind"] == Event.WATCHDOG and event["detail"]["silent_s"] == 31.4
     db.close()
+
+
+@pytest.mark.parametrize("result", ["watchdog", "signal", "exit-code", "success"])
+def test_a_recorder_the_watchdog_killed_whole_is_logged_at_the_next_start(tmp_path, result):
+    """The unit's ExecStopPost, run as systemd runs it: only a watchdog kill leaves a reason, and a
+    hung line's own reason is kept (it says more)."""
+    config = tmp_path / "hookline.toml"
+    config.write_text(BOX.format(data=tmp_path))
+    env = {**st.clean_env(), "SERVICE_RESULT": result}
+    done = subprocess.run([sys.executable, "-m", "appliance.watchdog_stopped", "--config", str(config)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / REASON_FILE).exists() == (result == "watchdog")
+    db = dbmod.connect(tmp_path)
+    said = log_last_restart(db, tmp_path)
+    events = catalog.list_events(db)
+    db.close()
+    if result != "watchdog":
+        assert said is None and events == []
+        return
+    [event] = events
+    assert event["kind"] == Event.WATCHDOG and event["line"] is None
+    assert sentence(event) == "The recorder was restarted: it had stopped responding (systemd's watchdog)"
+    assert not (tmp_path / REASON_FILE).exists()
+
+
+def test_a_hung_lines_own_reason_is_kept_by_the_stop_post(tmp_path):
+    config = tmp_path / "hookline.toml"
+    config.write_text(BOX.format(data=tmp_path))
+    (tmp_path / REASON_FILE).write_text(json.dumps({"line": 2, "silent_s": 41.0, "at": 1.7e9, "device": "hw:1"}))
+    subprocess.run([sys.executable, "-m", "appliance.watchdog_stopped", "--config", str(config)], check=True,
+                   env={**st.clean_env(), "SERVICE_RESULT": "watchdog"}, capture_output=True, timeout=60)
+    assert json.loads((tmp_path / REASON_FILE).read_text())["line"] == 2

@@ -241,6 +241,8 @@ def _direction(d: dict[str, Any], ctx: Context) -> str:
 
 def _watchdog(d: dict[str, Any], ctx: Context) -> str:
     """The recorder was restarted because this line stopped reading audio (appliance.watchdog)."""
+    if d.get("process") == "unresponsive":
+        return "The recorder was restarted: it had stopped responding (systemd's watchdog)"
     if d.get("thread") == "ended":
         return "The recorder was restarted: this line's recording had stopped"
     seconds = as_number(d.get("silent_s"))
