@@ -72,7 +72,7 @@ def test_no_service_is_more_exposed_than_its_documented_score(unit):
     assert found, proc.stdout[-2000:] + proc.stderr
     assert float(found.group(1)) <= EXPOSURE[unit], proc.stdout
     doc = (st.REPO / "docs" / "appliance.md").read_text()
-    assert re.search(rf"`{re.escape(unit)}`.*\| {EXPOSURE[unit]} ", doc), f"docs/appliance.md lacks {unit}'s score"
+    assert re.search(rf"`{re.escape(unit)}`.*→ {EXPOSURE[unit]} \|", doc), f"docs/appliance.md lacks {unit}'s score"
 
 
 def test_the_recorder_keeps_what_it_needs_and_nothing_else():
