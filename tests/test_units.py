@@ -8,6 +8,7 @@ here nothing runs under systemd."""
 from __future__ import annotations
 
 import configparser
+import os
 import re
 import shutil
 import subprocess
@@ -164,3 +165,37 @@ def test_the_data_disk_line_is_a_valid_fstab_line_with_the_documented_options():
 def test_the_installer_is_valid_bash():
     proc = subprocess.run(["bash", "-n", str(INSTALL)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
+
+
+LOG_SOME = """
+import logging
+from appliance.cli import _setup_logging
+_setup_logging()
+log = logging.getLogger("hookline.line")
+log.info("line 1: off-hook")
+log.warning("line 2: xrun")
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("line 2: capture failed")
+"""
+
+
+@pytest.mark.parametrize("stderr_is_the_journal", [True, False])
+def test_under_the_journal_each_log_line_carries_its_priority_and_no_time(tmp_path, stderr_is_the_journal):
+    # systemd names the journal stream it connects to stderr in JOURNAL_STREAM ("device:inode");
+    # a child whose stderr goes elsewhere inherits the variable but not the stream.
+    log_file, other = tmp_path / "stderr", tmp_path / "other"
+    other.touch()
+    with open(log_file, "w") as stderr:
+        named = os.fstat(stderr.fileno()) if stderr_is_the_journal else os.stat(other)
+        env = {**st.clean_env(), "JOURNAL_STREAM": f"{named.st_dev}:{named.st_ino}"}
+        subprocess.run([sys.executable, "-c", LOG_SOME], stderr=stderr, env=env, cwd=st.REPO, check=True, timeout=60)
+    lines = log_file.read_text().splitlines()
+    if stderr_is_the_journal:
+        assert lines[:3] == ["<6>INFO hookline.line: line 1: off-hook", "<4>WARNING hookline.line: line 2: xrun",
+                             "<3>ERROR hookline.line: line 2: capture failed"]
+        assert lines[3] == "<3>Traceback (most recent call last):" and all(ln.startswith("<3>") for ln in lines[3:])
+    else:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} WARNING hookline.line: line 2: xrun", lines[1])
+        assert not any(ln.startswith("<") for ln in lines)
