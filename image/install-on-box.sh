@@ -18,6 +18,14 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq python3 python3-venv python3-dev gcc libasound2-dev libsndfile1 \
     alsa-utils avahi-daemon polkitd
+# Time sync: systemd-timesyncd, unless another NTP daemon is installed. Its state feeds the page's
+# "clock not synchronised" warning (/run/systemd/timesync/synchronized; chrony and ntpd write no
+# such file) and it saves the time every minute, from which a box without an RTC starts
+# (docs/appliance.md, "The clock").
+if ! { dpkg-query -W -f='${Status}\n' chrony ntp ntpsec openntpd 2>/dev/null || true; } | grep -q "install ok installed"; then
+    apt-get install -y -qq systemd-timesyncd
+    systemctl enable systemd-timesyncd.service
+fi
 
 id hookline >/dev/null 2>&1 || useradd --system --home-dir /var/lib/hookline --shell /usr/sbin/nologin hookline
 # The recorder's unit asks for group gpio (SupplementaryGroups=): Raspberry Pi OS has it, plain
@@ -36,6 +44,21 @@ python3 -m venv "$prefix/venv"
 "$prefix/venv/bin/pip" install -q "$repo"
 ln -sf "$prefix/venv/bin/hookline" /usr/local/bin/hookline   # the README's commands work as typed
 
+# A separate data disk (docs/appliance.md, "The data disk"): a filesystem labelled hookline-data
+# is mounted at /var/lib/hookline with options that suit the recorder's fsyncs, by a line in
+# /etc/fstab; never over a data folder that already holds something, and never from an image
+# build's chroot (the disks there are the build machine's).
+data_disk_line=$(grep -v '^#' "$repo/firmware_config/fstab-data-disk")
+if [ -d /run/systemd/system ] && blkid -L hookline-data >/dev/null 2>&1 \
+        && ! grep -qE '^[^#]*[[:space:]]/var/lib/hookline[[:space:]]' /etc/fstab; then
+    if mountpoint -q /var/lib/hookline || [ -n "$(ls -A /var/lib/hookline 2>/dev/null)" ]; then
+        echo "install-on-box.sh: not mounting the disk labelled hookline-data: /var/lib/hookline holds data already (docs/appliance.md)" >&2
+    else
+        echo "$data_disk_line" >> /etc/fstab
+        systemctl daemon-reload
+        mkdir -p /var/lib/hookline && mount /var/lib/hookline
+    fi
+fi
 install -d -o hookline -g hookline -m 0750 /var/lib/hookline
 install -d -m 0755 /etc/hookline
 [ -e /etc/hookline/hookline.toml ] || install -m 0644 "$repo/firmware_config/hookline.toml" /etc/hookline/hookline.toml
@@ -51,6 +74,11 @@ systemd-tmpfiles --create /etc/tmpfiles.d/hookline-sticks.conf 2>/dev/null || in
 install -d -m 0755 /etc/polkit-1/rules.d
 install -m 0644 "$repo/firmware_config/50-hookline-stick.rules" /etc/polkit-1/rules.d/50-hookline-stick.rules
 install -m 0644 "$repo/firmware_config/hookline.service.avahi" /etc/avahi/services/hookline.service
+# Logs: journald with a size cap, kept across reboots (firmware_config/journald-hookline.conf).
+install -d -m 0755 /etc/systemd/journald.conf.d
+install -m 0644 "$repo/firmware_config/journald-hookline.conf" /etc/systemd/journald.conf.d/hookline.conf
+# The device classes the recorder's unit allows are registered at boot (hookline-modules.conf).
+install -m 0644 "$repo/firmware_config/hookline-modules.conf" /etc/modules-load.d/hookline.conf
 install -m 0644 "$repo/firmware_config/hookline-recorder.service" /etc/systemd/system/
 install -m 0644 "$repo/firmware_config/hookline-web.service" /etc/systemd/system/
 install -m 0644 "$repo/firmware_config/hookline-stick@.service" /etc/systemd/system/
@@ -64,6 +92,10 @@ if ! runuser -u hookline -- "$prefix/venv/bin/python" -c \
     exit 2
 fi
 # In an image build's chroot no systemd runs: enabling works offline, daemon-reload would fail.
-[ -d /run/systemd/system ] && systemctl daemon-reload
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl try-restart systemd-journald.service    # reads its drop-in only when it starts
+    systemctl restart systemd-modules-load.service || true
+fi
 systemctl enable hookline-recorder.service hookline-web.service hookline-audit-seal.timer avahi-daemon.service
 echo "Hookline installed. Start it with: systemctl start hookline-recorder hookline-web hookline-audit-seal.timer"

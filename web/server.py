@@ -43,6 +43,8 @@ from waitress.server import MultiSocketServer, TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 from waitress.utilities import Error
 
+from appliance import logformat
+
 log = logging.getLogger("hookline.web")
 
 TRUSTED_PROXY = "127.0.0.1"     # `hookline web --trust-proxy`: the reverse proxy on this box
@@ -341,7 +343,7 @@ def serve(data_dir: str | Path, host: str, port: int, status_file: str | Path | 
           config_file: str | Path | None = None, trust_proxy: bool = False, *,
           limits: Limits | None = None) -> None:
     from . import create_app
-    logging.basicConfig()    # as waitress.serve() does; idempotent
+    logformat.configure(logging.WARNING, logging.BASIC_FORMAT)    # as waitress.serve() does; idempotent
     server = create_server(create_app(data_dir, status_file, config_file=config_file), host, port,
                            trust_proxy=trust_proxy, limits=limits)
     server.print_listen("Serving on http://{}:{}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .. import config as configmod
+from .. import config as configmod, logformat
 
 DEFAULT_CONFIG = Path("/etc/hookline/hookline.toml")
 
@@ -27,8 +27,7 @@ def _bad_input(message: str):
 
 
 def _setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logformat.configure(logging.DEBUG if verbose else logging.INFO)
 
 
 def _data_dir(data: str | None, config: str | None = None) -> Path:
