@@ -14,7 +14,7 @@
 # Host packages: see HOST_PACKAGES below (`image/build-image.sh --host-packages` prints them).
 set -euo pipefail
 
-# (qemu-system-x86 and ovmf are for image/boot_test.py only.)
+# (make appliance-test adds qemu and OVMF to boot it: see the Makefile.)
 HOST_PACKAGES="debootstrap grub-pc-bin grub-efi-amd64-bin grub2-common dosfstools mtools gdisk e2fsprogs zstd python3"
 if [ "${1:-}" = --host-packages ]; then echo "$HOST_PACKAGES"; exit 0; fi
 
