@@ -17,6 +17,8 @@ import simtools as st
 import webtools as wt
 from appliance.line.events import EventLog
 from appliance.recording import room as roommod
+from appliance.recording.call import CallInfo, CallRecording
+from appliance.recording.disk import DiskWorker
 from appliance.sim import runner, scenario as scenariomod
 from appliance.store import catalog, db as dbmod, users
 from appliance.store.kinds import Event
@@ -244,6 +246,32 @@ def test_the_call_cut_short_says_so_on_its_page_in_the_api_and_the_cli(tmp_path,
     assert "complete, cut short: disk full" in listed
     [as_json] = [c for c in json.loads(st.check("calls", "--data", data, "--json").stdout) if c["id"] == cut["id"]]
     assert as_json["cut_short"] == "disk-full"
+
+
+def test_a_recording_whose_write_finds_the_disk_full_finishes_itself(small_disk):
+    """Whichever write meets the margin (a chunk mid-call, the last one at the on-hook, the
+    encoder's flush), the recording is finished there: the line's error handling need not know it."""
+    data = small_disk / "data"
+    dbmod.connect(data).close()
+    db = dbmod.connect(data)
+    disk = DiskWorker(data)
+    disk.start()
+    rec = CallRecording(db, data, CallInfo(line=1, started_at=st.ts(START), direction="outbound"),
+                        sample_rate=8000, bitrate_kbps=32, preroll_s=0.0, disk=disk)
+    t = np.arange(8000) / 8000
+    second = (np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 1000 * t)], axis=1) * 8000).astype("<i2")
+    with pytest.raises(roommod.DiskFull):
+        for _ in range(600):
+            for i in range(0, 8000, 160):
+                rec.write(second[i:i + 160])
+    assert disk.drain(30)
+    disk.stop()
+    row = catalog.get_call(db, rec.id)
+    db.close()
+    assert (row["status"], row["cut_short"]) == ("complete", "disk-full")
+    audio, rate = soundfile.read(data / row["path"])
+    assert len(audio) / rate == pytest.approx(row["audio_s"], abs=0.1) and row["audio_s"] > 20
+    _legs_carry_their_tones(audio, rate, 0.2, row["audio_s"])
 
 
 class _Clock:

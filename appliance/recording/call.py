@@ -11,6 +11,7 @@ fsync and finalizing (which stores the peaks) run on the daemon's disk worker wh
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -124,15 +125,17 @@ class CallRecording:
 
     def write(self, frames: np.ndarray) -> None:
         self.frames += len(frames)
-        for stage in self.stages:
-            passed = stage.feed(frames)
-            if passed is not None:
-                frames = passed
+        with self._cut_short_if_full():
+            for stage in self.stages:
+                passed = stage.feed(frames)
+                if passed is not None:
+                    frames = passed
 
     def finish(self, ended_at: float, duration_s: float) -> None:
         """Flush the encoder; then (on the disk worker) finalize into recordings/ and mark the
         row complete."""
-        self._encoder.finish()
+        with self._cut_short_if_full():
+            self._encoder.finish()
         self.done = True
         self._hand_off(lambda db: self._finalize(db, ended_at, duration_s))
 
@@ -150,6 +153,17 @@ class CallRecording:
             self._close()
         except OSError as e:
             log.error("call %s: closing the part file failed: %s", self.id, e)
+
+    @contextmanager
+    def _cut_short_if_full(self):
+        """A write that finds the disk full finishes the part there, whoever wrote (a chunk, the
+        last one at the on-hook, the flush), before the error goes on to the line."""
+        try:
+            yield
+        except OSError as e:
+            if disk_full(e):
+                self.cut_short()
+            raise
 
     def stop_after(self, error: Exception) -> None:
         """Writing failed: a full disk has the part finished now, cut short; anything else leaves
