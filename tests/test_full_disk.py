@@ -134,38 +134,10 @@ def test_full_disk_mid_call_loses_nothing_written_and_recording_resumes(tmp_path
     assert (data / roommod.RESERVE_NAME).exists(), "the catalog's reserve is back"
 
 
-TWO_CALLS = """
-[appliance]
-start = "2026-03-15T09:00:00Z"
-
-[[line]]
-id = 1
-offhook = "gpio"
-
-[[call]]
-line = 1
-at = 1.0
-direction = "outbound"
-talk = 60.0
-near = "tone:440@-12"
-far = "tone:1000@-12"
-
-[[call]]
-line = 1
-at = 66.0
-direction = "outbound"
-talk = 5.0
-near = "tone:440@-12"
-far = "tone:1000@-12"
-
-[[call]]
-line = 1
-at = 100.0
-direction = "outbound"
-talk = 20.0
-near = "tone:440@-12"
-far = "tone:1000@-12"
-"""
+# One call filling the disk; one that starts while it is full; one after room came back.
+THREE_CALLS = SCENARIO.split("[[call]]")[0] + "".join(
+    f'[[call]]\nline = 1\nat = {at}\ndirection = "outbound"\ntalk = {talk}\nnear = "tone:440@-12"\n'
+    f'far = "tone:1000@-12"\n\n' for at, talk in ((1.0, 60.0), (66.0, 5.0), (100.0, 20.0)))
 
 
 def _legs_carry_their_tones(audio: np.ndarray, rate: int, start_s: float, end_s: float) -> None:
@@ -189,7 +161,7 @@ def test_a_call_cut_short_by_the_full_disk_is_finished_at_once_and_the_next_call
         seen["spool"] = sorted(p.name for p in (daemon.data_dir / "spool").glob("*.part"))
         seen["reserve_held"] = daemon.disk.room.held()
 
-    data = _run(tmp_path, small_disk, TWO_CALLS, 80.0, at={75.0: full_after_onhook})
+    data = _run(tmp_path, small_disk, THREE_CALLS, 80.0, at={75.0: full_after_onhook})
 
     cut, not_recorded = seen["calls"]
     assert cut["status"] == "complete" and cut["cut_short"] == "disk-full"
@@ -230,7 +202,7 @@ def test_a_call_cut_short_by_the_full_disk_is_finished_at_once_and_the_next_call
 
 
 def test_the_call_cut_short_says_so_on_its_page_in_the_api_and_the_cli(tmp_path, small_disk):
-    data = _run(tmp_path, small_disk, TWO_CALLS, 80.0)
+    data = _run(tmp_path, small_disk, THREE_CALLS, 80.0)
     db = dbmod.connect(data)
     cut = catalog.list_calls(db)[0]
     users.create_user(db, "admin", "admin", wt.PASSWORDS["admin"])
