@@ -15,6 +15,7 @@ import soundfile
 
 import simtools as st
 import webtools as wt
+from appliance.line.batch import BATCH_S
 from appliance.line.events import EventLog
 from appliance.recording import room as roommod
 from appliance.recording.call import CallInfo, CallRecording
@@ -41,6 +42,8 @@ near = "tone:440@-12"
 far = "noise@-30"
 """
 FREE_SPACE_AT_S = 70.0
+# A retry falls due within a batch of work (BATCH_S): the part that comes back starts at its due
+# frame, which may be up to a batch before the moment the room came back.
 # The recorder started, its catalog made, about 350 KB are left.
 DISK_SIZE = "672k"
 
@@ -126,7 +129,7 @@ def test_full_disk_mid_call_loses_nothing_written_and_recording_resumes(tmp_path
     resumed = [e for e in events if e["kind"] == "resumed"]
     assert [e["call_id"] for e in resumed] == [second["id"]]
     resumed_s = st.ts(second["started_at"]) - st.ts(START)
-    assert FREE_SPACE_AT_S <= resumed_s <= FREE_SPACE_AT_S + 5.5
+    assert FREE_SPACE_AT_S - BATCH_S <= resumed_s <= FREE_SPACE_AT_S + 5.5
     # ...and ran to the on-hook at 121 s.
     assert st.ts(second["ended_at"]) - st.ts(START) == pytest.approx(121.0, abs=0.05)
     audio2, _ = soundfile.read(data / second["path"])
@@ -325,7 +328,7 @@ def test_a_pause_goes_on_in_the_part_that_comes_back_after_a_full_disk(tmp_path,
     second = rows[1]
     start = st.ts("2026-03-15T09:00:00Z")
     came_back = st.ts(second["started_at"]) - start
-    assert PAUSED_FREE_AT_S <= came_back <= PAUSED_FREE_AT_S + 5.5, came_back
+    assert PAUSED_FREE_AT_S - BATCH_S <= came_back <= PAUSED_FREE_AT_S + 5.5, came_back
     pauses = [(e["kind"], e["detail"].get("continued") or e["detail"].get("ended"))
               for e in events if e["kind"] in ("paused", "resume") and e["call_id"] == second["id"]]
     assert pauses == [("paused", True), ("resume", None)], "the pause goes on in it; the button ends it"
