@@ -21,6 +21,7 @@ import logging
 import os
 import sqlite3
 import threading
+from contextlib import suppress
 from functools import cached_property
 from pathlib import Path
 
@@ -56,6 +57,7 @@ class DiskRoom:
         self.reserve_path = self.data_dir / RESERVE_NAME
         self._lock = threading.Lock()
         self.given_back = False     # the reserve was given back and is not made again yet
+        self._cannot: str | None = None     # why it could not be made last time (the disk worker retries)
 
     @cached_property
     def _total(self) -> int:        # measured at first use: the data folder may not exist before
@@ -84,7 +86,7 @@ class DiskRoom:
         st = os.fstatvfs(fd) if fd is not None else os.statvfs(self.data_dir)
         free = st.f_bavail * st.f_frsize
         with self._lock:
-            if not self.held():
+            if not self.held() and self._cannot is None:
                 free = self._refill(free)
             keep = self.margin_bytes + (0 if self.held() else self.reserve_bytes)
             if free - more >= keep:
@@ -109,9 +111,13 @@ class DiskRoom:
             finally:
                 os.close(fd)
         except OSError as e:
-            self.reserve_path.unlink(missing_ok=True)
-            log.error("cannot make the catalog's reserve %s: %s", self.reserve_path, e)
+            with suppress(OSError):
+                self.reserve_path.unlink(missing_ok=True)     # half made: nothing held
+            if str(e) != self._cannot:      # once per cause, not once a second
+                log.error("cannot make the catalog's reserve %s: %s", self.reserve_path, e)
+            self._cannot = str(e)
             return free
+        self._cannot = None
         if self.given_back:
             log.warning("there is room on the data disk again: the catalog's reserve (%d bytes) is made again",
                         self.reserve_bytes)
