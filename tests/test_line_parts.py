@@ -335,7 +335,7 @@ def test_a_silent_part_means_a_stuck_input_and_recording_stops(tmp_path):
 def test_after_a_failed_write_recording_comes_back_in_a_linked_part(bench):
     bench.offhook()
     bench.run(2.5)
-    bench.session.failed(OSError(28, "No space left on device"), bench.pos, offhook=True)
+    bench.session.failed(OSError(5, "Input/output error"), bench.pos, offhook=True)
     first = bench.calls()[0]
     assert first["status"] == "recording", "left for recovery"
     bench.run(4.0)
@@ -349,6 +349,21 @@ def test_after_a_failed_write_recording_comes_back_in_a_linked_part(bench):
     first, second = bench.calls()
     assert second["previous_id"] == first["id"] and second["part"] == 2 and second["status"] == "complete"
     assert [k for k, _ in bench.kinds()] == ["offhook", "error", "resumed", "onhook"]
+
+
+def test_a_write_that_found_the_disk_full_finishes_the_part_at_once_cut_short(bench):
+    bench.offhook()
+    bench.run(2.5)
+    bench.session.failed(OSError(28, "No space left on device"), bench.pos, offhook=True)
+    [first] = bench.calls()
+    assert (first["status"], first["cut_short"]) == ("complete", "disk-full"), "finished now, not at the next start"
+    bench.run(5.1)
+    bench.session.resume(bench.session.retry.due(bench.pos))
+    bench.run(3.0)
+    bench.onhook()
+    first, second = bench.calls()
+    assert second["previous_id"] == first["id"] and second["cut_short"] is None
+    assert [k for k, _ in bench.kinds()] == ["offhook", "cut-short", "error", "resumed", "onhook"]
 
 
 def test_a_capture_outage_keeps_what_was_recorded_and_resumes_after_it(bench):

@@ -99,6 +99,11 @@ EVERY_KIND = [
     (ev(Event.ERROR, error="OSError: [Errno 28] No space left on device", note="..."),
      "Saving the recording failed because the disk is full. What was recorded is kept, "
      "and finished when the recorder starts again"),
+    (ev(Event.ERROR, error="DiskFull: [Errno 28] the data disk is full: ...", cause="disk-full", note="..."),
+     "Saving the recording stopped because the disk is full. What was recorded up to then is kept and can be "
+     "played; recording goes on in a linked part when there is room again"),
+    (ev(Event.CUT_SHORT, cause="disk-full", audio_s=41.3),
+     "Recording cut short because the disk was full: what was recorded up to then (0:41 of audio) is kept"),
     (ev(Event.WARNING, message=INBOUND_WITHOUT_CALLER_ID),
      "A call came in without caller ID: check that the line has caller ID and that the modem took its "
      "caller-ID command"),
@@ -210,6 +215,9 @@ def test_dialed_digits_are_grouped_for_reading(digits, region, shown):
     (Event.DISCARD, {"reason": "recovered after a crash, but the recording file was never written",
                      "rule": "crash-no-file"},
      "The recorder stopped unexpectedly before the recording file was written"),
+    (Event.DISCARD, {"reason": "not recorded: the data disk is full, and what is left is kept for the catalog",
+                     "rule": "no-room"},
+     "Not recorded: the data disk was full (what was left is kept for the catalog)"),
     (Event.DELETED, {"reason": "the file recordings/x.mp3 was missing when the store was checked",
                      "rule": "missing-file", "by": "store check"},
      "The recording's file was missing when the store was checked"),

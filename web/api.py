@@ -179,6 +179,8 @@ def _call_schema() -> dict:
             "sha256": {"type": "string", "nullable": True}, "preroll_s": {"type": "number"},
             "part": {"type": "integer"}, "previous_id": {"type": "string", "nullable": True},
             "held": {"type": "boolean"}, "note": {"type": "string", "nullable": True},
+            "cut_short": {"type": "string", "nullable": True, "enum": ["disk-full", None],
+                          "description": "the recording ends early: the data disk filled during the call"},
         },
         "required": ["id", "line", "started_at", "status"],
     }

@@ -19,6 +19,14 @@ def _who(view: BoxView, call: dict) -> str:
     return name or number or ("withheld" if call["remote_withheld"] else "")
 
 
+def _status(call: dict) -> str:
+    """'complete', 'complete, part 2', 'complete, cut short: disk full'."""
+    words = [call["status"]] + ([f"part {call['part']}"] if call["part"] != 1 else [])
+    if call.get("cut_short"):
+        words.append(f"cut short: {call['cut_short'].replace('-', ' ')}")
+    return ", ".join(words)
+
+
 def _nothing_on(view: BoxView, db, what: str, line: int | None) -> str:
     """What an empty listing says: 'no calls', 'no events on line 2 Warehouse', or, for a line it
     cannot check, that no recorder has started yet (an unknown line is refused)."""
@@ -47,7 +55,7 @@ def calls(data: str | None, as_json: bool, line: int | None) -> None:
                [(r["id"], view.line(r["line"]), view.time(r["started_at"]),
                  clock(r["duration_s"]) if r["status"] != "recording" else "",
                  r["direction"] or "unknown", _who(view, r),
-                 r["status"] if r["part"] == 1 else f"{r['status']}, part {r['part']}", r["path"])
+                 _status(r), r["path"])
                 for r in rows], right={3}, note=view.zone_note(), empty=empty)
 
 

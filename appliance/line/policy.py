@@ -88,6 +88,11 @@ class DiskFull(Rule):
         return None
 
 
+# The data disk is too full for audio (recording/room.py): a call that starts then is not recorded.
+NO_ROOM = Verdict(False, "not recorded: the data disk is full, and what is left is kept for the catalog",
+                  {"rule": "no-room"})
+
+
 class MinimumLength(Rule):
     def at_end(self, info, talk_s, settings):
         minimum = settings["min_call_s"]

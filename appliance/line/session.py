@@ -15,13 +15,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..recording.call import CallInfo, CallRecording, record_dropped
+from ..recording.call import DISK_FULL, CallInfo, CallRecording, record_dropped
+from ..recording.room import DiskFull, disk_full
 from ..store import catalog
 from ..store.kinds import Event
 from .consent import NO_PLAYER
 from .digits import learnt_from_digit
 from .parts import Parts
-from .policy import RecordPolicy, Verdict, listed
+from .policy import NO_ROOM, RecordPolicy, Verdict, listed
 from .unlisted import forget, keep_forgetting
 
 log = logging.getLogger("hookline.line")
@@ -30,7 +31,25 @@ RESUME_AFTER_S = 5.0    # after a failed write (full disk), try again this often
 INBOUND_WITHOUT_CALLER_ID = ("inbound call without caller ID: check that the line has caller ID and the modem "
                              "accepted its caller-ID command (see device-ok events)")
 KEPT_FOR_RECOVERY = "what was recorded stays in the spool; `hookline recover` or the next start finalizes it"
+CUT_SHORT_NOTE = ("what reached the disk is finished now, marked cut short; recording goes on in a linked part "
+                  "when there is room")
 RECORDER_STOPPED = "recorder stopped"
+
+
+def first_part(session: CallSession, frame: int, info: CallInfo,
+               verdict: Verdict) -> tuple[CallRecording | None, Verdict]:
+    """A new call's recording, if the policy keeps it and the disk has room for its audio."""
+    try:
+        return (session._record(frame, info) if verdict.keep else None), verdict
+    except DiskFull:    # what is left is the catalog's: the call is not recorded, and says why
+        return None, NO_ROOM
+
+
+def error_detail(error: Exception) -> dict[str, Any]:
+    """What the error event of a failed write says besides the error: where its audio is."""
+    if disk_full(error):
+        return {"cause": DISK_FULL, "note": CUT_SHORT_NOTE}
+    return {"note": KEPT_FOR_RECOVERY}
 
 
 @dataclass
@@ -140,14 +159,13 @@ class CallSession:
     def start(self, frame: int, pos: int, who: dict[str, Any], digits: list[tuple[int, str]]) -> None:
         self.consent.end()
         info = CallInfo(line=self.line_id, started_at=self.clock.wall(frame), clock_synced=self.clock.synced, **who)
-        verdict = self.policy.at_offhook(info, self.settings)
-        if not verdict.keep:
+        rec, verdict = first_part(self, frame, info, self.policy.at_offhook(info, self.settings))
+        if rec is None:
             self.call = Call(frame, frame, None, info, call_id=catalog.new_call_id(), dropped=verdict)
             forget(self.call, self.audio, self.policy, self.recorder.db)
             self.event(Event.OFFHOOK, frame, self.call.call_id, recording=False, direction=info.direction)
             self._add_digits(digits)
             return
-        rec = self._record(frame, info)
         self.event(Event.OFFHOOK, frame, rec.id, preroll_s=round(rec.preroll_s, 3), direction=info.direction)
         if info.direction == "inbound" and self.has_callerid and not info.remote_number and not info.remote_withheld:
             self.event(Event.WARNING, frame, rec.id, message=INBOUND_WITHOUT_CALLER_ID)
@@ -270,16 +288,16 @@ class CallSession:
     # -- when recording cannot go on ------------------------------------------------------------
     def failed(self, error: Exception, pos: int, offhook: bool) -> None:
         """Writing failed (a full disk, an unwritable catalog, a bug): stop writing the current
-        call, leave what it has for recovery, and retry every RESUME_AFTER_S while off-hook."""
+        call, keep what it has (recording.call.stop_after), and retry every RESUME_AFTER_S while off-hook."""
         message = f"{type(error).__name__}: {error}"
         call, self.call = self.call, None
         failed = call.recording if call else None
         if failed:
-            failed.abandon()
+            failed.stop_after(error)
             self.last_end = pos     # the part ends here (so does a pause in it, if no part comes back)
         if message != self.retry.last_error or failed:     # once per cause, and for every call it hits
-            log.error("line %s: recording failed: %s", self.line_id, message, exc_info=error)
-            self.event(Event.ERROR, pos, failed.id if failed else None, error=message, note=KEPT_FOR_RECOVERY)
+            log.error("line %s: recording failed: %s", self.line_id, message, exc_info=not disk_full(error) and error)
+            self.event(Event.ERROR, pos, failed.id if failed else None, error=message, **error_detail(error))
         self.retry.last_error = message
         if offhook:
             self.retry.at = pos + int(RESUME_AFTER_S * self.rate)

@@ -150,7 +150,7 @@ class Line(threading.Thread):
         """The thread's own catalog connection, the playback device, the parts that need them,
         and the hook and caller-ID sources."""
         self.db = dbmod.connect(self.data_dir)
-        self.event = EventLog(self.db, self.cfg.id, self.clock)
+        self.event = EventLog(self.db, self.cfg.id, self.clock, self.disk.room if self.disk else None)
         if self.cfg.playback:
             self.player = Player(self.cfg.playback, self.rate, lambda error: self.post(
                 HookEvent("device-error", detail={"device": self.cfg.playback, "error": error, **AUDIO_OUT})))

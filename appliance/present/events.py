@@ -123,6 +123,12 @@ def _gap(d: dict[str, Any], ctx: Context) -> str:
             "it is replaced by silence and the rest was kept")
 
 
+def _cut_short(d: dict[str, Any], ctx: Context) -> str:
+    audio = as_number(d.get("audio_s"))
+    kept = f" ({clock(audio)} of audio)" if audio is not None else ""
+    return f"Recording cut short because the disk was full: what was recorded up to then{kept} is kept"
+
+
 def _reconciled(d: dict[str, Any], ctx: Context) -> str:
     if d.get("action") == "relink":
         return "The store check found this recording's file under another name and linked it back"
@@ -130,6 +136,9 @@ def _reconciled(d: dict[str, Any], ctx: Context) -> str:
 
 
 def _error(d: dict[str, Any], ctx: Context) -> str:
+    if d.get("cause") == "disk-full":
+        return ("Saving the recording stopped because the disk is full. What was recorded up to then is kept and "
+                "can be played; recording goes on in a linked part when there is room again")
     text = str(d.get("error") or "")
     cause = " because the disk is full" if "No space left" in text or "disk is full" in text else ""
     return (f"Saving the recording failed{cause}. What was recorded is kept, "
@@ -268,6 +277,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.DISCARD: lambda d, ctx: why_not_kept(Event.DISCARD, d),
     Event.RECOVERED: _recovered,
     Event.GAP: _gap,
+    Event.CUT_SHORT: _cut_short,
     Event.RECONCILED: _reconciled,
     Event.DELETED: lambda d, ctx: why_not_kept(Event.DELETED, d),
     Event.DEVICE_ERROR: _device_error,
@@ -288,7 +298,8 @@ LINKED = {Event.SPLIT: _split, Event.RESUMED: _resumed}
 
 # How a row looks: things that went wrong, and things to look at.
 TONES = {Event.DEVICE_ERROR: "bad", Event.ERROR: "bad", Event.WATCHDOG: "bad", Event.XRUN: "warn",
-         Event.WARNING: "warn", Event.GAP: "warn", Event.STUCK: "warn", Event.SERIAL_GARBAGE: "warn",
+         Event.WARNING: "warn", Event.GAP: "warn", Event.CUT_SHORT: "warn",
+         Event.STUCK: "warn", Event.SERIAL_GARBAGE: "warn",
          Event.DISCARD: "muted", Event.DELETED: "muted", Event.DEVICE_OK: "ok"}
 
 

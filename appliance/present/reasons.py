@@ -105,6 +105,7 @@ _SENTENCES = {
     "erasure": _erasure,
     "disk-full": lambda facts: "Not recorded: the disk was below its free-space floor, and the box is set to "
                                "stop recording when full",
+    "no-room": lambda facts: "Not recorded: the data disk was full (what was left is kept for the catalog)",
     "person": _by_person,
 }
 

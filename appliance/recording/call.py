@@ -11,6 +11,7 @@ fsync and finalizing (which stores the peaks) run on the daemon's disk worker wh
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,14 +20,18 @@ import numpy as np
 import sqlite_utils
 
 from ..store import box as boxmod, catalog
-from ..store.kinds import Status
+from ..store.kinds import Event, Status
 from ..store.peaks import save_peaks
-from . import spool
+from . import recover, salvage, spool
 from .disk import DiskWorker
 from .mp3 import StreamEncoder
 from .peaks import PER_S, PeakMeter
+from .room import disk_full
 
 log = logging.getLogger("hookline.call")
+
+START_ROOM_S = 10       # a part starts only with room for this much audio beyond the catalog's
+DISK_FULL = "disk-full"     # calls.cut_short: the part ends where the disk filled
 
 
 @dataclass
@@ -86,11 +91,15 @@ class CallRecording:
         self.preroll_s = preroll_s
         self.part_path = data_dir / spool.SPOOL / f"{self.id}.mp3.part"
         self._disk = disk
-        self._writer = spool.PartWriter(self.part_path, None if disk else spool.FSYNC_INTERVAL_S)
+        if disk:    # room for some seconds of audio first: no row nor file for a part cut at once
+            disk.room.check(bitrate_kbps * 125 * START_ROOM_S)
+        self._writer = spool.PartWriter(self.part_path, None if disk else spool.FSYNC_INTERVAL_S,
+                                        room=disk.room if disk else None)
         self._peaks = PeakMeter(sample_rate)   # fed the very frames the encoder gets
         self._encoder = EncoderStage(StreamEncoder(sample_rate, bitrate_kbps), self._writer)
         self.stages: list[FrameStage] = [self._peaks, self._encoder]
         self.frames = 0
+        self.done = False       # finish() or discard() handed it over: nothing more to cut or abandon
         try:
             self._create_row(db, info, preroll_s, bitrate_kbps)
         except BaseException:
@@ -116,28 +125,62 @@ class CallRecording:
 
     def write(self, frames: np.ndarray) -> None:
         self.frames += len(frames)
-        for stage in self.stages:
-            passed = stage.feed(frames)
-            if passed is not None:
-                frames = passed
+        with self._cut_short_if_full():
+            for stage in self.stages:
+                passed = stage.feed(frames)
+                if passed is not None:
+                    frames = passed
 
     def finish(self, ended_at: float, duration_s: float) -> None:
         """Flush the encoder; then (on the disk worker) finalize into recordings/ and mark the
         row complete."""
-        self._encoder.finish()
+        with self._cut_short_if_full():
+            self._encoder.finish()
+        self.done = True
         self._hand_off(lambda db: self._finalize(db, ended_at, duration_s))
 
     def discard(self, ended_at: float, duration_s: float) -> None:
         """Drop the audio (too short, or not to be kept) but keep the row saying so."""
+        self.done = True
         self._hand_off(lambda db: self._discard(db, ended_at, duration_s))
 
     def abandon(self) -> None:
         """Writing failed: close the part file as it is and leave it, and the row still marked
         'recording', for recovery, which cuts it at the last whole frame."""
+        if self.done:
+            return
         try:
             self._close()
         except OSError as e:
             log.error("call %s: closing the part file failed: %s", self.id, e)
+
+    @contextmanager
+    def _cut_short_if_full(self):
+        """A write that finds the disk full finishes the part there, whoever wrote (a chunk, the
+        last one at the on-hook, the flush), before the error goes on to the line."""
+        try:
+            yield
+        except OSError as e:
+            if disk_full(e):
+                self.cut_short()
+            raise
+
+    def stop_after(self, error: Exception) -> None:
+        """Writing failed: a full disk has the part finished now, cut short; anything else leaves
+        it for recovery."""
+        if disk_full(error):
+            self.cut_short()
+        else:
+            self.abandon()
+
+    def cut_short(self, cause: str = DISK_FULL) -> None:
+        """The disk filled: finish the part now (on the disk worker) with the audio that reached
+        its file, up to the last whole frame, marked cut short. The encoder's last frames are not
+        flushed: there is no room for them."""
+        if self.done:
+            return
+        self.done = True
+        self._hand_off(lambda db: self._finalize_cut(db, cause))
 
     def _hand_off(self, job) -> None:
         if self._disk:
@@ -150,7 +193,21 @@ class CallRecording:
             self._disk.unregister(self._writer)
         self._writer.close()
 
-    def _finalize(self, db: sqlite_utils.Database, ended_at: float, duration_s: float) -> None:
+    def _finalize_cut(self, db: sqlite_utils.Database, cause: str) -> None:
+        self._close()
+        data = self.part_path.read_bytes()
+        found = salvage.salvage(data)
+        duration = max(0.0, found.seconds - self.preroll_s)
+        ended_at = self.info.started_at + duration
+        if not found.frames:
+            self._discard(db, ended_at, duration)
+            return
+        recover.repair_part(self.part_path, data, found)     # a write cut mid-frame ends at the frame before
+        done = self._finalize(db, ended_at, duration, cut_short=cause)
+        catalog.log_event(db, self.info.line, Event.CUT_SHORT, ended_at, self.id, cause=cause, audio_s=done.audio_s)
+
+    def _finalize(self, db: sqlite_utils.Database, ended_at: float, duration_s: float,
+                  cut_short: str | None = None) -> spool.Finished:
         self._close()
         row = catalog.get_call(db, self.id)
         row.update(ended_at=catalog.iso(ended_at), duration_s=round(duration_s, 3))
@@ -164,8 +221,10 @@ class CallRecording:
             log.error("call %s: cannot store its waveform peaks: %s", self.id, e)
         catalog.update_call(db, self.id, ended_at=row["ended_at"], duration_s=row["duration_s"],
                             status=Status.COMPLETE, path=done.path, spool_path=None, size_bytes=done.size_bytes,
-                            sha256=done.sha256, audio_s=done.audio_s)
-        log.info("line %s: call %s finished, %.1f s, %s", self.info.line, self.id, duration_s, done.path)
+                            sha256=done.sha256, audio_s=done.audio_s, **({"cut_short": cut_short} if cut_short else {}))
+        log.info("line %s: call %s finished%s, %.1f s, %s", self.info.line, self.id,
+                 f" (cut short: {cut_short})" if cut_short else "", duration_s, done.path)
+        return done
 
     def _discard(self, db: sqlite_utils.Database, ended_at: float, duration_s: float) -> None:
         self._close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..store import db as dbmod
+from .room import DiskRoom, disk_full
 from .spool import FSYNC_INTERVAL_S, PartWriter
 
 log = logging.getLogger("hookline.disk")
@@ -31,6 +32,7 @@ class DiskWorker(threading.Thread):
         self._lock = threading.Lock()
         self._pending = 0
         self._idle = threading.Condition()
+        self.room = DiskRoom(self.data_dir)     # the catalog's room on the data disk (room.py)
 
     def register(self, writer: PartWriter) -> None:
         """Keep fsyncing this part file until unregister()."""
@@ -58,6 +60,7 @@ class DiskWorker(threading.Thread):
 
     def run(self) -> None:
         db = dbmod.connect(self.data_dir)
+        self._sync_all()            # makes the catalog's reserve at once
         next_sync = time.monotonic() + self.interval
         try:
             while True:
@@ -78,16 +81,22 @@ class DiskWorker(threading.Thread):
     def _run(self, job: Job, db) -> None:
         try:
             job(db)
-        except Exception:
+        except Exception as e:
             # The part file stays in the spool and the row stays 'recording': the next start's
             # recovery finalizes it. Nothing is deleted on the way.
             log.exception("finalizing a call failed; recovery will pick it up at the next start")
+            if disk_full(e):
+                self.room.give_back()   # what comes next (events, the next finalize) has room
         finally:
             with self._idle:
                 self._pending -= 1
                 self._idle.notify_all()
 
     def _sync_all(self) -> None:
+        try:
+            self.room.refill()      # once a second: the reserve comes back as soon as there is room
+        except OSError as e:
+            log.error("cannot measure the free space of %s: %s", self.data_dir, e)
         with self._lock:
             writers = list(self._writers)
         for writer in writers:

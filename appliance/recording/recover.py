@@ -57,7 +57,7 @@ def _store_peaks(db: sqlite_utils.Database, call_id: str, path: Path) -> None:
         log.error("call %s: cannot measure the waveform peaks of %s: %s", call_id, path, e)
 
 
-def _repair_part(part: Path, data: bytes, found: salvage.Salvage) -> None:
+def repair_part(part: Path, data: bytes, found: salvage.Salvage) -> None:
     """Make the part hold only its good frames: cut what follows the last one, and where the
     middle is damaged, rewrite it with the gaps filled by silence (atomically, fsynced)."""
     if found.gaps:
@@ -90,7 +90,7 @@ def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Pa
     if not found.frames:
         _drop_part(db, data_dir, row, part, len(data))
         return
-    _repair_part(part, data, found)
+    repair_part(part, data, found)
     duration = max(0.0, found.seconds - (row.get("preroll_s") or 0.0))
     started = times.seconds(row["started_at"])
     ended = started + duration

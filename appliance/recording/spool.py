@@ -29,19 +29,23 @@ class PartWriter:
     """Append-only writer of one call's .part file with a bounded fsync interval.
 
     With fsync_interval_s=None the writer never fsyncs by itself: the daemon's disk worker
-    calls sync() from its own thread instead.
+    calls sync() from its own thread instead. With a room (room.DiskRoom), each write first makes
+    sure it leaves the catalog its room, or raises room.DiskFull and writes nothing.
     """
 
-    def __init__(self, path: Path, fsync_interval_s: float | None = FSYNC_INTERVAL_S) -> None:
+    def __init__(self, path: Path, fsync_interval_s: float | None = FSYNC_INTERVAL_S, room=None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
         self._interval = fsync_interval_s
+        self._room = room
         self._last_sync = time.monotonic()
         self.size = 0
         _fsync_dir(path.parent)  # the new name itself must survive a power cut
 
     def write(self, data: bytes) -> None:
+        if self._room is not None and data:
+            self._room.check(len(data), self._fd)
         view = memoryview(data)
         while view:
             written = os.write(self._fd, view)

@@ -16,7 +16,7 @@ CALL_FIELDS = ("id", "line", "direction", "started_at", "ended_at", "duration_s"
                "remote_name", "remote_withheld", "dialed", "status", "path", "size_bytes", "sha256",
                "preroll_s")
 EXTRA_FIELDS = ("part", "previous_id", "audio_s", "clock_synced", "sample_rate", "bitrate_kbps",
-                "held", "note", "deleted_at")
+                "held", "note", "deleted_at", "cut_short")
 
 
 def new_call_id() -> str:

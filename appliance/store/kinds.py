@@ -40,6 +40,7 @@ class Event:
     DISCARD = "discard"                 # the call is not kept (reason)
     RECOVERED = "recovered"             # finished by recovery after a crash
     RECONCILED = "reconciled"           # `store check --repair` gave a file its row back (action, path)
+    CUT_SHORT = "cut-short"             # the disk filled: the part ends where its audio stopped (cause, audio_s)
     GAP = "gap"                         # recovery found unreadable bytes in a part (offset, bytes, at_s, lost_s)
     DELETED = "deleted"                 # its file was deleted (reason, by)
     DEVICE_ERROR = "device-error"       # a capture, playback or serial device is missing or failing

@@ -237,5 +237,10 @@ _M8_EXPORTED = """
         )
 """
 
+# A part finished early because the data disk filled (recording/room.py) says so: 'disk-full'.
+_M9_CUT_SHORT = """
+        ALTER TABLE calls ADD COLUMN cut_short TEXT
+"""
+
 MIGRATIONS: list[str] = [_M1_INITIAL, _M2_WEB, _M3_SEARCH_INDEXES, _M4_PARTS_INDEX, _M5_SERVER_SESSIONS,
-                         _M6_SORT_INDEXES, _M7_DO_NOT_RECORD, _M8_EXPORTED]
+                         _M6_SORT_INDEXES, _M7_DO_NOT_RECORD, _M8_EXPORTED, _M9_CUT_SHORT]
