@@ -18,6 +18,31 @@ class DeviceError(RuntimeError):
     """The capture device is missing or failed; str() names the device and what to check."""
 
 
+class StreamClock:
+    """How much audio an overrun lost, by the clock.
+
+    A read that had to wait for its period found the buffer empty: there, the stream and the
+    clock agree (the anchor). After a stall, the reads first return at once what the buffer
+    still held, then the overrun; everything else since the anchor is lost (the re-prepare
+    drops the rest)."""
+
+    def __init__(self, sample_rate: int, period_frames: int) -> None:
+        self.rate, self.period = sample_rate, period_frames
+        self.anchor, self.since = time.monotonic(), 0
+
+    def read(self, started: float, ended: float, frames: int) -> None:
+        if ended - started >= self.period / self.rate / 2:
+            self.anchor, self.since = ended, 0
+        else:
+            self.since += frames
+
+    def overrun(self, now: float) -> int:
+        """Frames lost by the overrun found at now (at least a period)."""
+        lost = round((now - self.anchor) * self.rate) - self.since
+        self.anchor, self.since = now, 0
+        return max(self.period, lost)
+
+
 class CaptureDevice:
     def __init__(self, pcm: str, sample_rate: int, period_frames: int, swap_legs: bool = False) -> None:
         self.pcm_name = pcm
@@ -26,14 +51,14 @@ class CaptureDevice:
         self.swap_legs = swap_legs
         self.periods = max(4, round(BUFFER_S * sample_rate / period_frames))
         self._pcm: alsaaudio.PCM | None = None
-        self._last_read = time.monotonic()
+        self.clock = StreamClock(sample_rate, period_frames)
 
     def open(self) -> None:
         try:
             self._pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=self.pcm_name,
                                       channels=2, rate=self.sample_rate, format=alsaaudio.PCM_FORMAT_S16_LE,
                                       periodsize=self.period_frames, periods=self.periods)
-            self._last_read = time.monotonic()
+            self.clock = StreamClock(self.sample_rate, self.period_frames)
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"cannot open capture device '{self.pcm_name}': {e} "
                               f"(check the interface is plugged in and asound.conf defines it)") from None
@@ -41,17 +66,14 @@ class CaptureDevice:
     def read(self) -> np.ndarray | int:
         """One period of frames, or a negative number: an overrun (xrun) lost that many frames."""
         assert self._pcm is not None, "open() first"
+        started = time.monotonic()
         try:
             n, data = self._pcm.read()
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"capture device '{self.pcm_name}' failed: {e}") from None
-        now, last = time.monotonic(), self._last_read
-        self._last_read = now
-        if n < 0:
-            # An overrun (-EPIPE): pyalsaaudio re-prepares the PCM, which drops what the buffer
-            # held. Reads kept the buffer near empty until the stall, so everything since the
-            # last read is lost: count it by the clock, and at least a period.
-            return -max(self.period_frames, round((now - last) * self.sample_rate))
+        if n < 0:       # an overrun (-EPIPE): pyalsaaudio has re-prepared the PCM
+            return -self.clock.overrun(time.monotonic())
+        self.clock.read(started, time.monotonic(), n)
         frames = np.frombuffer(data, dtype="<i2")[: n * 2].reshape(-1, 2)
         return frames[:, ::-1] if self.swap_legs else frames
 

@@ -162,7 +162,8 @@ def test_a_call_is_recorded_from_the_kernel_sound_card_with_both_legs(box, work)
     call = wait_for_call(box, 1, known, "complete")
     stop_playing(box, 0)
     audio, rate = fetch_audio(box, call, work)
-    assert 7.5 < len(audio) / rate < 12, len(audio) / rate
+    assert call["duration_s"] >= 8.0
+    assert abs(len(audio) / rate - (call["preroll_s"] + call["duration_s"])) < 0.3     # off-hook to on-hook, whole
     assert_legs(audio, rate, 1.0, len(audio) / rate - 0.5)
 
 
@@ -217,7 +218,7 @@ def test_a_short_stop_is_a_real_overrun_logged_with_its_length_and_the_call_goes
     xruns = [e for e in events(box, call["id"]) if e["kind"] == "xrun"]
     assert len(xruns) == 1, xruns
     lost_s = xruns[0]["detail"]["lost_frames"] / 8000
-    assert 2.5 <= lost_s <= 4.0, xruns[0]
+    assert 2.0 <= lost_s <= 3.2, xruns[0]       # the 3 s stop, less the half second the buffer held
     audio, rate = fetch_audio(box, call, work)
     assert_legs(audio, rate, len(audio) / rate - 4.0, len(audio) / rate - 0.5)   # after the stop
 
@@ -251,7 +252,8 @@ def test_sigstop_longer_than_the_watchdog_gets_the_recorder_killed_and_restarted
     assert int(box.ok("systemctl show -p NRestarts --value hookline-recorder")) == restarts + 1
     assert "Watchdog timeout" in box.ok("journalctl -u hookline-recorder -o cat --no-pager | tail -n 50")
     said = [e for e in json.loads(box.ok(f"{HOOKLINE} events --data {DATA} --json")) if e["kind"] == "watchdog"]
-    assert said and "restarted" in json.dumps(said[-1]), said
+    assert [e["detail"] for e in said] == [{"process": "unresponsive"}], said
+    assert "it had stopped responding" in box.ok(f"{HOOKLINE} events --data {DATA}")
 
 
 def test_a_usb_stick_pulled_mid_export_and_plugged_back(box, work, figures):

@@ -181,7 +181,7 @@ class Box:
         """A line from the line-monitor board, on the guest's ttyS1."""
         self._monitor.sendall(text.encode() + b"\r\n")
 
-    def qmp(self, command: str, **arguments) -> dict:
+    def qmp(self, command: str, **arguments):
         msg = {"execute": command, **({"arguments": arguments} if arguments else {})}
         self._qmp_file.write(json.dumps(msg).encode() + b"\n")
         self._qmp_file.flush()
@@ -194,9 +194,11 @@ class Box:
 
     def plug_stick(self, image: Path, bps: int | None = None) -> None:
         """A USB stick plugged into the box's xHCI port; bps throttles its writes like a slow stick."""
-        throttle = f",throttling.bps-total={bps}" if bps else ""
-        self.qmp("human-monitor-command",
-                 **{"command-line": f"drive_add 0 if=none,id=stick,file={image},format=raw{throttle}"})
+        throttle = f",throttling.bps-write={bps}" if bps else ""
+        said = self.qmp("human-monitor-command",
+                        **{"command-line": f"drive_add 0 if=none,id=stick,file={image},format=raw{throttle}"})
+        if "OK" not in said:        # HMP answers errors in words
+            raise RuntimeError(f"drive_add: {said}")
         self.qmp("device_add", driver="usb-storage", drive="stick", id="stickdev", bus="xhci.0")
 
     def pull_stick(self) -> None:

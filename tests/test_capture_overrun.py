@@ -1,0 +1,36 @@
+"""How long an ALSA overrun was, as the xrun event says it (audio.capture.StreamClock). The real
+overrun on a kernel sound card is in tests/appliance (a recorder stopped for 3 s mid-call)."""
+from appliance.audio.capture import StreamClock
+
+RATE, PERIOD = 8000, 160        # 20 ms periods
+
+
+def reads_keeping_up(clock: StreamClock, t: float, n: int) -> float:
+    """n reads that each wait for their period, as a line that keeps up does."""
+    for _ in range(n):
+        clock.read(t, t + 0.02, PERIOD)
+        t += 0.02
+    return t
+
+
+def test_a_stall_loses_its_length_less_what_the_buffer_still_held():
+    clock = StreamClock(RATE, PERIOD)
+    t = reads_keeping_up(clock, 100.0, 50)
+    t += 3.0                                    # stopped for 3 s
+    for _ in range(25):                         # the half-second buffer comes back at once
+        clock.read(t, t + 0.0001, PERIOD)
+        t += 0.0001
+    assert abs(clock.overrun(t) - (3.0 * RATE - 25 * PERIOD)) <= 25     # 2.5 s lost (and the 2.5 ms of reads)
+
+
+def test_an_overrun_right_after_keeping_up_counts_at_least_a_period():
+    clock = StreamClock(RATE, PERIOD)
+    t = reads_keeping_up(clock, 5.0, 10)
+    assert clock.overrun(t + 0.001) == PERIOD
+
+
+def test_the_next_overrun_is_measured_from_the_last_one():
+    clock = StreamClock(RATE, PERIOD)
+    t = reads_keeping_up(clock, 0.0, 5)
+    assert clock.overrun(t + 1.0) == RATE
+    assert clock.overrun(t + 1.5) == RATE // 2            # still behind: half a second more lost
