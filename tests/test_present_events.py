@@ -96,6 +96,7 @@ EVERY_KIND = [
     (ev(Event.DEVICE_OK, call_id=None, **MODEM, modem="U.S. Robotics", init="AT+VCID=1"), "The caller-ID modem is ready"),
     (ev(Event.DEVICE_OK, call_id=None, device="hw:CARD=Line1", device_kind="capture"), "The audio interface is working"),
     (ev(Event.XRUN, call_id=None, lost_frames=160), "A moment of audio was lost: the recorder fell behind"),
+    (ev(Event.XRUN, lost_frames=25600, lost_s=3.2), "3.2 seconds of audio was lost: the recorder fell behind"),
     (ev(Event.ERROR, error="OSError: [Errno 28] No space left on device", note="..."),
      "Saving the recording failed because the disk is full. What was recorded is kept, "
      "and finished when the recorder starts again"),

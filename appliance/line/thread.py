@@ -208,7 +208,8 @@ class Line(threading.Thread):
                     # The lost frames are not in the stream at all: nothing is invented or written.
                     self._work()          # what came before the gap first
                     self.xruns += 1
-                    self.event(Event.XRUN, self.pos, self.session.call_id, lost_frames=-got)
+                    self.event(Event.XRUN, self.pos, self.session.call_id, lost_frames=-got,
+                               lost_s=round(-got / self.rate, 2))
                     continue
                 full = False
                 if len(got):

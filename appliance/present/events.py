@@ -259,6 +259,14 @@ def _watchdog(d: dict[str, Any], ctx: Context) -> str:
     return f"The recorder was restarted: the audio interface had sent nothing{silent}"
 
 
+def _xrun(d: dict[str, Any]) -> str:
+    """The capture fell behind and the sound card dropped audio (line/thread.py)."""
+    seconds = as_number(d.get("lost_s"))
+    if seconds is None or seconds < 0.05:
+        return "A moment of audio was lost: the recorder fell behind"
+    return f"{first_upper(span(seconds))} of audio was lost: the recorder fell behind"
+
+
 def _unknown(kind: str, d: dict[str, Any]) -> str:
     name = first_upper(str(kind).replace("-", " ").replace("_", " ")) or "Something happened"
     said = str(d.get("message") or d.get("reason") or "").strip()
@@ -282,7 +290,7 @@ SENTENCES: dict[str, Callable[[dict[str, Any], Context], str]] = {
     Event.DELETED: lambda d, ctx: why_not_kept(Event.DELETED, d),
     Event.DEVICE_ERROR: _device_error,
     Event.DEVICE_OK: _device_ok,
-    Event.XRUN: lambda d, ctx: "A moment of audio was lost: the recorder fell behind",
+    Event.XRUN: lambda d, ctx: _xrun(d),
     Event.ERROR: _error,
     Event.WARNING: _warning,
     Event.SERIAL_GARBAGE: _garbage,

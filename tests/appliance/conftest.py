@@ -21,9 +21,13 @@ NEAR_HZ, FAR_HZ, RATE = 440.0, 1000.0, 8000
 
 
 def tone_file(path: Path, seconds: float = 120.0) -> Path:
-    """Both legs at once: the office handset (left) 440 Hz, the far end (right) 1000 Hz, -12 dBFS."""
+    """Both legs at once: the office handset (left) 440 Hz, the far end (right) 1000 Hz, -12 dBFS,
+    in 0.35 s bursts with 0.15 s gaps, as speech comes: a steady tone already playing when the
+    recorder starts is the line's noise floor to VOX, never a call."""
     t = np.arange(int(seconds * RATE)) / RATE
+    bursts = (t % 0.5) < 0.35
     legs = np.stack([np.sin(2 * np.pi * NEAR_HZ * t), np.sin(2 * np.pi * FAR_HZ * t)], axis=1) * 0.25
+    legs *= bursts[:, None]
     soundfile.write(str(path), legs, RATE, subtype="PCM_16")
     return path
 
