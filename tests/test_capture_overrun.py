@@ -1,11 +1,11 @@
-"""How long an ALSA overrun was, as the xrun event says it (audio.capture.StreamClock). The real
+"""How long an ALSA overrun was, as the xrun event says it (audio.capture.OverrunMeter). The real
 overrun on a kernel sound card is in tests/appliance (a recorder stopped for 3 s mid-call)."""
-from appliance.audio.capture import StreamClock
+from appliance.audio.capture import OverrunMeter
 
 RATE, PERIOD = 8000, 160        # 20 ms periods
 
 
-def reads_keeping_up(clock: StreamClock, t: float, n: int) -> float:
+def reads_keeping_up(clock: OverrunMeter, t: float, n: int) -> float:
     """n reads that each wait for their period, as a line that keeps up does."""
     for _ in range(n):
         clock.read(t, t + 0.02, PERIOD)
@@ -14,7 +14,7 @@ def reads_keeping_up(clock: StreamClock, t: float, n: int) -> float:
 
 
 def test_a_stall_loses_its_length_less_what_the_buffer_still_held():
-    clock = StreamClock(RATE, PERIOD)
+    clock = OverrunMeter(RATE, PERIOD)
     t = reads_keeping_up(clock, 100.0, 50)
     t += 3.0                                    # stopped for 3 s
     for _ in range(25):                         # the half-second buffer comes back at once
@@ -24,13 +24,13 @@ def test_a_stall_loses_its_length_less_what_the_buffer_still_held():
 
 
 def test_an_overrun_right_after_keeping_up_counts_at_least_a_period():
-    clock = StreamClock(RATE, PERIOD)
+    clock = OverrunMeter(RATE, PERIOD)
     t = reads_keeping_up(clock, 5.0, 10)
     assert clock.overrun(t + 0.001) == PERIOD
 
 
 def test_the_next_overrun_is_measured_from_the_last_one():
-    clock = StreamClock(RATE, PERIOD)
+    clock = OverrunMeter(RATE, PERIOD)
     t = reads_keeping_up(clock, 0.0, 5)
     assert clock.overrun(t + 1.0) == RATE
     assert clock.overrun(t + 1.5) == RATE // 2            # still behind: half a second more lost

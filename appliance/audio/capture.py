@@ -18,7 +18,7 @@ class DeviceError(RuntimeError):
     """The capture device is missing or failed; str() names the device and what to check."""
 
 
-class StreamClock:
+class OverrunMeter:
     """How much audio an overrun lost, by the clock.
 
     A read that had to wait for its period found the buffer empty: there, the stream and the
@@ -51,14 +51,14 @@ class CaptureDevice:
         self.swap_legs = swap_legs
         self.periods = max(4, round(BUFFER_S * sample_rate / period_frames))
         self._pcm: alsaaudio.PCM | None = None
-        self.clock = StreamClock(sample_rate, period_frames)
+        self.overruns = OverrunMeter(sample_rate, period_frames)
 
     def open(self) -> None:
         try:
             self._pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=self.pcm_name,
                                       channels=2, rate=self.sample_rate, format=alsaaudio.PCM_FORMAT_S16_LE,
                                       periodsize=self.period_frames, periods=self.periods)
-            self.clock = StreamClock(self.sample_rate, self.period_frames)
+            self.overruns = OverrunMeter(self.sample_rate, self.period_frames)
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"cannot open capture device '{self.pcm_name}': {e} "
                               f"(check the interface is plugged in and asound.conf defines it)") from None
@@ -72,8 +72,8 @@ class CaptureDevice:
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"capture device '{self.pcm_name}' failed: {e}") from None
         if n < 0:       # an overrun (-EPIPE): pyalsaaudio has re-prepared the PCM
-            return -self.clock.overrun(time.monotonic())
-        self.clock.read(started, time.monotonic(), n)
+            return -self.overruns.overrun(time.monotonic())
+        self.overruns.read(started, time.monotonic(), n)
         frames = np.frombuffer(data, dtype="<i2")[: n * 2].reshape(-1, 2)
         return frames[:, ::-1] if self.swap_legs else frames
 
