@@ -7,6 +7,7 @@ decoded and measured leg by leg; the catalog and the events must say what happen
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -173,3 +174,35 @@ def test_salvage_of_a_part_damaged_every_two_frames_takes_time_in_proportion_to_
     last = found.gaps[-1]
     assert last.at_s == pytest.approx((2 * len(found.gaps) + len(found.gaps) - 1) * 0.072)
     assert took < 10.0, f"salvage of 8 MB with {len(found.gaps)} gaps took {took:.1f} s"
+
+
+def test_a_part_that_is_a_link_to_another_file_is_quarantined_and_that_file_left_alone(tmp_path):
+    """The data disk may hold anything: recovery never follows a link out of the spool (it used
+    to cut the tail off the file it pointed at and write an ID3 tag into it)."""
+    data = tmp_path / "data"
+    call_id, good = unfinished_call(data)
+    victim = tmp_path / "elsewhere.mp3"
+    victim.write_bytes(good + b"not audio" * 100)
+    part = data / "spool" / f"{call_id}.mp3.part"
+    part.unlink()
+    part.symlink_to(victim)
+    assert f"recovered 1 call(s): {call_id}" in st.check("recover", "--data", data).stdout
+    assert victim.read_bytes() == good + b"not audio" * 100
+    [row] = st.calls(data)
+    assert row["status"] == "discarded" and not row.get("path")
+    kept = data / "quarantine" / f"{call_id}.mp3.part"
+    assert kept.is_symlink()
+    [discard] = events_of(data, call_id, "discard")
+    assert discard["detail"]["rule"] == "crash-unreadable"
+
+
+def test_a_part_that_is_a_fifo_does_not_hang_recovery(tmp_path):
+    data = tmp_path / "data"
+    call_id, _ = unfinished_call(data)
+    part = data / "spool" / f"{call_id}.mp3.part"
+    part.unlink()
+    os.mkfifo(part)
+    assert f"recovered 1 call(s): {call_id}" in st.run("recover", "--data", str(data), timeout=30, check=True).stdout
+    [row] = st.calls(data)
+    assert row["status"] == "discarded"
+    assert not part.exists()
