@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import simtools as st
+from appliance.recording import spool
+from appliance.store import catalog, check as checkmod, check_repair, db as dbmod, removal
 from test_recovery_salvage import unfinished_call
 from test_retention import office
 
@@ -158,3 +160,45 @@ def test_what_recovery_could_not_read_is_listed_as_quarantined(tmp_path):
 def test_no_catalog_is_bad_input(tmp_path):
     proc = st.run("store", "check", "--data", tmp_path)
     assert proc.returncode == 2 and "no catalog" in proc.stderr
+
+
+def deleted_events(db, call_id: str) -> list[dict]:
+    return [e for e in catalog.list_events(db) if e["call_id"] == call_id and e["kind"] == "deleted"]
+
+
+def test_a_call_retention_deletes_while_the_check_runs_is_not_reported_missing(data, monkeypatch):
+    """The check after an unclean stop runs while retention sweeps (both start with the recorder)
+    and hashing every file takes minutes on a Pi: a call deleted meanwhile is not a finding."""
+    first, second, *_ = st.calls(data)
+    db = dbmod.connect(data)
+    real_hash = spool.hash_file
+
+    def hash_while_retention_runs(path):
+        if Path(path).name == Path(first["path"]).name:     # retention's sweep, on its own thread
+            removal.delete_calls(db, data, [second["id"]], "retention: older than 7 days", rule="retention", days=7)
+        return real_hash(path)
+
+    monkeypatch.setattr(spool, "hash_file", hash_while_retention_runs)
+    report = checkmod.check(db, data)
+    assert report.findings == []
+    db.close()
+
+
+def test_repair_leaves_alone_a_call_deleted_since_the_check(data):
+    """`store check --repair` acts on what the check found minutes ago: a call deleted since
+    (retention, a person on the web page) keeps its own deletion and its row is not relinked."""
+    gone, moved, *_ = st.calls(data)
+    (data / gone["path"]).unlink()
+    (data / moved["path"]).rename(data / "recordings" / "elsewhere.mp3")
+    db = dbmod.connect(data)
+    report = checkmod.check(db, data)
+    assert sorted(f.repair for f in report.changes) == ["mark-missing", "relink"]
+    removal.delete_calls(db, data, [gone["id"], moved["id"]], "retention: older than 7 days", rule="retention", days=7)
+    before = {r["id"]: r for r in st.calls(data)}
+    assert check_repair.repair(db, data, report, force=True) == []
+    assert st.calls(data) == list(before.values())
+    for call_id in (gone["id"], moved["id"]):
+        [event] = deleted_events(db, call_id)
+        assert event["detail"]["rule"] == "retention"
+    db.close()
+

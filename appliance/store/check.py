@@ -69,11 +69,20 @@ def _files_under(data_dir: Path, folder: str) -> list[str]:
     return sorted(str(p.relative_to(data_dir)) for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def _compare(data_dir: Path, row: dict[str, Any]) -> Finding | None:
+def still_kept(db: sqlite_utils.Database, call_id: str, path: str | None) -> bool:
+    """Is the call still kept with this file? Retention or a person may delete it while the check
+    hashes (minutes on a Pi) or before the repair acts."""
+    kept = f"SELECT 1 FROM calls WHERE id = ? AND path IS ? AND status IN ({placeholders(WITH_FILE)})"
+    return bool(list(db.query(kept, [call_id, path, *WITH_FILE])))
+
+
+def _compare(db: sqlite_utils.Database, data_dir: Path, row: dict[str, Any]) -> Finding | None:
     path = data_dir / row["path"]
     try:
         size, sha = spool.hash_file(path)
     except FileNotFoundError:
+        if not still_kept(db, row["id"], row["path"]):
+            return None         # deleted since the rows were read: its file went with it
         return Finding(NO_FILE, row["path"], row["id"], MARK_MISSING)
     except OSError as e:
         return Finding(NO_FILE, row["path"], row["id"], None, {"error": str(e.strerror or e)})
@@ -110,7 +119,7 @@ def check(db: sqlite_utils.Database, data_dir: Path) -> Report:
     findings: list[Finding] = []
     missing: dict[str, Finding] = {}
     for row in rows:
-        found = _compare(data_dir, row)
+        found = _compare(db, data_dir, row)
         if found is not None:
             findings.append(found)
             if found.kind == NO_FILE:
