@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import simtools as st
-from appliance.recording import spool
+from appliance.recording import id3tags, spool
 from appliance.store import catalog, check as checkmod, check_repair, db as dbmod, removal
 from test_recovery_salvage import unfinished_call
 from test_retention import office
@@ -202,3 +202,19 @@ def test_repair_leaves_alone_a_call_deleted_since_the_check(data):
         assert event["detail"]["rule"] == "retention"
     db.close()
 
+
+def test_a_call_finalized_while_the_check_runs_is_not_a_file_with_no_row(data, monkeypatch):
+    """The check after an unclean stop runs while the lines record: a call whose file reaches
+    recordings/ and whose row is then finished during the check is no finding."""
+    finishing = st.calls(data)[3]
+    sql(data, "UPDATE calls SET status = 'recording', path = NULL WHERE id = ?", finishing["id"])
+    db = dbmod.connect(data)
+    real_keys = id3tags.machine_keys
+
+    def keys_while_the_recorder_finishes(path):
+        sql(data, "UPDATE calls SET status = 'complete', path = ? WHERE id = ?", finishing["path"], finishing["id"])
+        return real_keys(path)
+
+    monkeypatch.setattr(id3tags, "machine_keys", keys_while_the_recorder_finishes)
+    assert checkmod.check(db, data).findings == []
+    db.close()

@@ -106,8 +106,8 @@ def _stray(db: sqlite_utils.Database, data_dir: Path, rel: str, missing: dict[st
     known = list(db.query("SELECT status, path FROM calls WHERE id = ?", [call_id]))
     if not known:
         return Finding(NO_ROW, rel, call_id, ADOPT, {"tags": keys})
-    if known[0]["status"] == Status.RECORDING:
-        return None
+    if known[0]["status"] == Status.RECORDING or known[0]["path"] == rel:
+        return None         # being finalized, or finished since the check listed the named files
     return Finding(NO_ROW, rel, call_id, None, {"why": f"the catalog has this call as {known[0]['status']}"
                                                        + (f" with its file at {known[0]['path']}" if known[0]["path"]
                                                           else "")})
