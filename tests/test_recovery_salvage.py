@@ -206,3 +206,21 @@ def test_a_part_that_is_a_fifo_does_not_hang_recovery(tmp_path):
     [row] = st.calls(data)
     assert row["status"] == "discarded"
     assert not part.exists()
+
+
+def test_a_call_that_cannot_be_recovered_does_not_stop_the_others_nor_the_start(tmp_path):
+    """Recovery runs before the lines start: one call it cannot finish (here the quarantine
+    folder's name is taken by a file) is logged and left for the next start; every other call is
+    recovered and the recorder goes on to record."""
+    from appliance.recording.recover import recover as recover_all
+    data = tmp_path / "data"
+    bad, _ = unfinished_call(data)
+    good, _ = unfinished_call(data)
+    (data / "spool" / f"{bad}.mp3.part").write_bytes(np.random.default_rng(5).bytes(20_000))
+    (data / "quarantine").write_text("a file where the folder goes")
+    db = dbmod.connect(data)
+    assert recover_all(db, data) == [good]
+    db.close()
+    rows = {r["id"]: r for r in st.calls(data)}
+    assert rows[good]["status"] == "recovered"
+    assert rows[bad]["status"] == "recording" and (data / "spool" / f"{bad}.mp3.part").is_file()

@@ -31,10 +31,14 @@ def recover(db: sqlite_utils.Database, data_dir: Path) -> list[str]:
     done: list[str] = []
     for row in catalog.unfinished_calls(db):
         part = data_dir / row["spool_path"] if row.get("spool_path") else None
-        if part is not None and (part.exists() or part.is_symlink()):
-            _recover_part(db, data_dir, row, part)
-        else:
-            _recover_missing_part(db, data_dir, row)
+        try:
+            if part is not None and (part.exists() or part.is_symlink()):
+                _recover_part(db, data_dir, row, part)
+            else:
+                _recover_missing_part(db, data_dir, row)
+        except Exception:   # one call must not stop the start (a restart would meet it again, for ever)
+            log.exception("call %s: cannot recover it now; it is left as it is for the next start", row["id"])
+            continue
         done.append(row["id"])
     # A part file with no row: the crash came between creating the file and the insert.
     spool_dir = data_dir / spool.SPOOL
