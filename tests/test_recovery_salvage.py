@@ -224,3 +224,15 @@ def test_a_call_that_cannot_be_recovered_does_not_stop_the_others_nor_the_start(
     rows = {r["id"]: r for r in st.calls(data)}
     assert rows[good]["status"] == "recovered"
     assert rows[bad]["status"] == "recording" and (data / "spool" / f"{bad}.mp3.part").is_file()
+
+
+def test_a_part_with_no_row_that_cannot_be_set_aside_does_not_stop_the_start(tmp_path):
+    from appliance.recording.recover import recover as recover_all
+    data = tmp_path / "data"
+    good, _ = unfinished_call(data)
+    (data / "spool" / "0123456789.mp3.part").write_bytes(b"no row names me")
+    (data / "spool" / "orphaned").write_text("a file where the folder goes")
+    db = dbmod.connect(data)
+    assert recover_all(db, data) == [good]
+    db.close()
+    assert (data / "spool" / "0123456789.mp3.part").read_bytes() == b"no row names me"

@@ -47,8 +47,12 @@ def recover(db: sqlite_utils.Database, data_dir: Path) -> list[str]:
             call_id = part.name.split(".")[0]
             if catalog.get_call(db, call_id) is None:
                 orphans = spool_dir / "orphaned"
-                orphans.mkdir(exist_ok=True)
-                os.rename(part, orphans / part.name.removesuffix(".part"))
+                try:
+                    orphans.mkdir(exist_ok=True)
+                    os.rename(part, orphans / part.name.removesuffix(".part"))
+                except OSError as e:    # left where it is: the start goes on
+                    log.error("spool file %s has no catalog row and cannot be set aside: %s", part.name, e)
+                    continue
                 log.warning("spool file %s has no catalog row; kept as %s", part.name, orphans / part.name)
     return done
 
