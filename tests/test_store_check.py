@@ -218,3 +218,24 @@ def test_a_call_finalized_while_the_check_runs_is_not_a_file_with_no_row(data, m
     monkeypatch.setattr(id3tags, "machine_keys", keys_while_the_recorder_finishes)
     assert checkmod.check(db, data).findings == []
     db.close()
+
+
+@pytest.mark.parametrize("key, value", [("started_at", "last Tuesday"), ("id", "../../hookline.db"),
+                                        ("line", "99999999999999999999999"), ("part", "123456789012345678901")])
+def test_a_file_whose_tag_cannot_make_a_row_is_left_for_a_person(data, key, value):
+    """A file under recordings/ whose Hookline tag holds what no row can (a date that is no date,
+    an id that is a path, a number too big to store): named, left alone, and repair neither
+    stops half-way nor adds a row."""
+    from mutagen.id3 import ID3, TXXX
+    lost = st.calls(data)[2]
+    sql(data, "DELETE FROM calls WHERE id = ?", lost["id"])
+    path = data / lost["path"]
+    tags = ID3(path)
+    tags.delall(f"TXXX:hookline_{key}")
+    tags.add(TXXX(encoding=3, desc=f"hookline_{key}", text=[value]))
+    tags.save(path, v2_version=3)
+    [found] = check(data, code=1)["findings"]
+    assert (found["kind"], found["repair"]) == ("no-row", None)
+    proc = st.run("store", "check", "--data", data, "--repair")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lost["id"] not in by_id(data) and len(st.calls(data)) == 3

@@ -15,6 +15,7 @@ Nothing here changes anything: it reads the catalog and hashes the files.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ from typing import Any
 import sqlite_utils
 
 from ..recording import id3tags, quarantine, spool
+from . import times
 from .kinds import WITH_FILE, Status, placeholders
 
 NO_ROW, NO_FILE, WRONG_SIZE, WRONG_HASH, QUARANTINED = "no-row", "no-file", "wrong-size", "wrong-hash", "quarantined"
 ADOPT, RELINK, MARK_MISSING = "adopt", "relink", "mark-missing"
+_CALL_ID = re.compile(r"[0-9a-z]{1,32}")     # catalog.new_call_id: hex
 
 
 @dataclass
@@ -100,6 +103,8 @@ def _stray(db: sqlite_utils.Database, data_dir: Path, rel: str, missing: dict[st
     call_id = keys.get("id")
     if not call_id or not keys.get("line", "").isdigit() or not keys.get("started_at"):
         return Finding(NO_ROW, rel, None, None, {"why": "no Hookline tag: not a recording the catalog can take back"})
+    if not _tag_fits_a_row(keys):
+        return Finding(NO_ROW, rel, None, None, {"why": "its Hookline tag holds values no catalog row can take"})
     if call_id in missing:
         missing.pop(call_id).repair = None      # the relink below settles it
         return Finding(NO_ROW, rel, call_id, RELINK, {"tags": keys})
@@ -111,6 +116,18 @@ def _stray(db: sqlite_utils.Database, data_dir: Path, rel: str, missing: dict[st
     return Finding(NO_ROW, rel, call_id, None, {"why": f"the catalog has this call as {known[0]['status']}"
                                                        + (f" with its file at {known[0]['path']}" if known[0]["path"]
                                                           else "")})
+
+
+def _tag_fits_a_row(keys: dict[str, str]) -> bool:
+    """Could a row be made of this tag? Anyone may put a file with any tag on the disk: an id
+    like ours, a line and part a row can hold, a time that is a time."""
+    if not _CALL_ID.fullmatch(keys["id"]) or len(keys["line"]) > 6 or len(keys.get("part", "")) > 6:
+        return False
+    try:
+        times.seconds(keys["started_at"])
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
 
 
 def check(db: sqlite_utils.Database, data_dir: Path) -> Report:
