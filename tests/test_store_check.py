@@ -239,3 +239,22 @@ def test_a_file_whose_tag_cannot_make_a_row_is_left_for_a_person(data, key, valu
     proc = st.run("store", "check", "--data", data, "--repair")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert lost["id"] not in by_id(data) and len(st.calls(data)) == 3
+
+
+def test_a_moved_file_that_is_not_what_was_recorded_is_not_linked_back(data):
+    """Relinking takes the file found for the one missing: only when it is the very file the
+    catalog recorded (same SHA-256). An altered one is left for a person, as wrong-hash is: the
+    catalog's hash would otherwise be rewritten to the altered file's."""
+    moved = st.calls(data)[1]
+    new = data / "recordings" / "elsewhere.mp3"
+    (data / moved["path"]).rename(new)
+    blob = bytearray(new.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    new.write_bytes(blob)
+    out = check(data, "--repair", code=1)
+    assert out["repaired"] == []
+    found = {f["kind"]: f for f in out["findings"]}
+    assert found["no-row"]["call_id"] == moved["id"] and found["no-row"]["repair"] is None
+    assert found["no-file"]["repair"] is None          # not marked deleted either: its file may be that one
+    row = by_id(data)[moved["id"]]
+    assert (row["path"], row["sha256"], row["status"]) == (moved["path"], moved["sha256"], "complete")

@@ -106,6 +106,15 @@ def _stray(db: sqlite_utils.Database, data_dir: Path, rel: str, missing: dict[st
     if not _tag_fits_a_row(keys):
         return Finding(NO_ROW, rel, None, None, {"why": "its Hookline tag holds values no catalog row can take"})
     if call_id in missing:
+        [recorded] = db.query("SELECT sha256 FROM calls WHERE id = ?", [call_id])
+        if recorded["sha256"] and spool.hash_file(data_dir / rel)[1] != recorded["sha256"]:
+            # Its tag, not its bytes: linking it would rewrite the catalog's hash to an altered
+            # file's. Both are left for a person (nor is the call marked deleted: this may be it).
+            missing[call_id].repair = None
+            missing[call_id].detail["why"] = f"a file with its tag but not what was recorded is at {rel}"
+            return Finding(NO_ROW, rel, call_id, None,
+                           {"why": "it carries the tag of a call whose file is missing, but it is not the file "
+                                   "that was recorded (SHA-256)"})
         missing.pop(call_id).repair = None      # the relink below settles it
         return Finding(NO_ROW, rel, call_id, RELINK, {"tags": keys})
     known = list(db.query("SELECT status, path FROM calls WHERE id = ?", [call_id]))
