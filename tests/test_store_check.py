@@ -258,3 +258,19 @@ def test_a_moved_file_that_is_not_what_was_recorded_is_not_linked_back(data):
     assert found["no-file"]["repair"] is None          # not marked deleted either: its file may be that one
     row = by_id(data)[moved["id"]]
     assert (row["path"], row["sha256"], row["status"]) == (moved["path"], moved["sha256"], "complete")
+
+
+def test_a_file_gone_between_the_check_and_the_repair_costs_only_its_own_change(data):
+    """Each change is its own: a stray file removed before the repair reached it is left (and
+    named), the other changes are made and audited."""
+    gone, moved, *_ = st.calls(data)
+    (data / gone["path"]).unlink()
+    (data / moved["path"]).rename(data / "recordings" / "elsewhere.mp3")
+    db = dbmod.connect(data)
+    report = checkmod.check(db, data)
+    (data / "recordings" / "elsewhere.mp3").unlink()         # a person tidying up meanwhile
+    done = check_repair.repair(db, data, report, force=True)
+    assert [f.repair for f in done] == ["mark-missing"]
+    assert by_id(data)[gone["id"]]["status"] == "deleted"
+    assert by_id(data)[moved["id"]]["status"] == "complete"
+    db.close()

@@ -10,6 +10,7 @@ stops half-way leaves a catalog that a second run completes.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from . import db as dbmod, times
 from .check import ADOPT, MARK_MISSING, RELINK, Finding, Report, still_kept
 from .kinds import Event, Status
 from .peaks import delete_peaks_of
+
+log = logging.getLogger("hookline.store")
 
 
 class TooMany(Exception):
@@ -89,6 +92,11 @@ def repair(db: sqlite_utils.Database, data_dir: Path, report: Report, *, force: 
     done = []
     act = {MARK_MISSING: _mark_missing, RELINK: _relink, ADOPT: _adopt}
     for finding in report.changes:
-        if act[finding.repair](db, Path(data_dir), finding):
+        try:
+            acted = act[finding.repair](db, Path(data_dir), finding)
+        except OSError as e:    # its file went since the check: this change waits, the others are made
+            log.warning("store repair: %s %s not done: %s", finding.repair, finding.path, e)
+            continue
+        if acted:
             done.append(finding)
     return done
