@@ -83,6 +83,7 @@ class Daemon:
         self.watchdog: Watchdog | None = None
 
     def start(self) -> None:
+        self.disk.room.before_start()
         db = dbmod.connect(self.data_dir)      # makes a new data folder, private (0750)
         try:
             unclean = after_crash.mark_running(self.data_dir)

@@ -115,9 +115,12 @@ def log_last_restart(db, data_dir: Path) -> dict[str, Any] | None:
     path = Path(data_dir) / REASON_FILE
     try:
         reason = json.loads(path.read_bytes())
+        if not isinstance(reason, dict):
+            raise TypeError(f"not a JSON object: {type(reason).__name__}")
+        at = _number(reason["at"], 0, 2**33)          # a time the catalog can write (before year 2242)
         if reason.get("process") == "unresponsive":     # left by watchdog_stopped.py, for the whole process
-            return _log_unresponsive(db, path, float(reason["at"]))
-        line, at, silent_s = int(reason["line"]), float(reason["at"]), float(reason["silent_s"])
+            return _log_unresponsive(db, path, at)
+        line, silent_s = int(_number(reason["line"], 1, 10**6)), _number(reason["silent_s"], 0, 10**9)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -130,6 +133,14 @@ def log_last_restart(db, data_dir: Path) -> dict[str, Any] | None:
     log.warning("restarted by the watchdog: line %s had read no audio for %.1f s", line, silent_s)
     path.unlink(missing_ok=True)
     return {"line": line, **detail}
+
+
+def _number(value: Any, lo: float, hi: float) -> float:
+    """A number the file may hold (the data disk may hold anything: NaN, 1e400, a string)."""
+    number = float(value)
+    if not lo <= number < hi:      # False for NaN too
+        raise ValueError(f"{value!r} is not between {lo} and {hi}")
+    return number
 
 
 def _log_unresponsive(db, path: Path, at: float) -> dict[str, Any]:

@@ -337,3 +337,42 @@ def test_a_pause_goes_on_in_the_part_that_comes_back_after_a_full_disk(tmp_path,
     held = audio[:int((resumed_in_file - 0.05) * rate)]
     assert st.rms_dbfs(held) < -60, "the part that came back is silent until the resume"
     assert st.rms_dbfs(audio[int((resumed_in_file + 0.3) * rate):]) > -30, "and recorded after it"
+
+
+@pytest.fixture
+def disk_8m(tmp_path):
+    # Reserve and margin 1 MB each (an eighth of it): a box's reserve holds 4 MB.
+    with st.small_tmpfs(tmp_path / "disk8", "8m") as mnt:
+        yield mnt
+
+
+def test_a_recorder_that_crashed_on_a_full_disk_starts_again_and_recovers_its_call(tmp_path, disk_8m):
+    """The recorder died mid-call and something else then filled the disk to the last byte (the
+    reserve still held). The next start must record: it gives the reserve back before it writes
+    anything, recovers the call, and the lines run. (It used to die finishing the recovered
+    part's tag, and systemd restarted it into the same full disk, for ever.)"""
+    from test_recovery_salvage import unfinished_call
+    data = disk_8m / "data"
+    call_id, _ = unfinished_call(data)
+    room = roommod.DiskRoom(data)
+    room.refill()
+    assert room.held()
+    (data / ".recorder-running").write_text("4242\n")
+    sc = scenariomod.load(st.write_scenario(tmp_path, SCENARIO.replace("at = 1.0", "at = 600.0")))
+    daemon, hw = runner.build_daemon(sc, data, realtime=True)     # its simulated wires first
+    fd = os.open(disk_8m / "filler", os.O_WRONLY | os.O_CREAT)
+    with pytest.raises(OSError):
+        for _ in itertools.count():
+            os.write(fd, b"\0" * 4096)
+    os.close(fd)
+    hw.start()
+    try:
+        daemon.start()
+        assert all(line.is_alive() for line in daemon.lines)
+    finally:
+        hw.stop()
+        daemon.stop()
+    db = dbmod.connect(data)
+    row = catalog.get_call(db, call_id)
+    db.close()
+    assert row["status"] == "recovered" and row["audio_s"] > 7

@@ -124,3 +124,37 @@ def test_an_off_hook_long_after_the_restart_is_a_new_call(tmp_path):
     assert [r["status"] for r in rows] == ["recovered", "complete"]
     assert (rows[1]["previous_id"], rows[1]["part"]) == (None, 1)
     assert not [e for e in st.events(data) if e["kind"] == "resumed"]
+
+
+PAUSED = SCENARIO + """
+    [[action]]
+    line = 1
+    at = 1.5
+    kind = "pause-button"
+"""
+
+
+@pytest.mark.slow
+def test_a_call_paused_when_the_recorder_crashed_goes_on_paused(tmp_path):
+    """Paused for a card payment when the recorder died: the part that carries the call on after
+    the restart starts paused (the card number is being read out right then), with a paused
+    event saying it goes on, and its audio is the fill, not the call."""
+    data = tmp_path / "data"
+    scenario = st.write_scenario(tmp_path, name="paused.toml", text=PAUSED)
+    proc = st.start("simulate", scenario, "--data", data, "--speed", "realtime")
+    try:
+        _wait_for(lambda: _stream_s(data) >= 4.0, timeout=30)
+        assert any(e["kind"] == "paused" for e in st.events(data))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    short = st.write_scenario(tmp_path, name="short.toml", text=SCENARIO.replace("talk = 60.0", "talk = 3.0"))
+    st.check("simulate", short, "--data", data)
+    first, second = st.calls(data)
+    assert (second["previous_id"], second["status"]) == (first["id"], "complete")
+    paused = [e for e in st.events(data) if e["kind"] == "paused" and e["call_id"] == second["id"]]
+    assert len(paused) == 1 and paused[0]["detail"].get("continued") is True
+    audio, rate = soundfile.read(data / second["path"])
+    assert st.rms_dbfs(audio[:, 0]) < -60 and st.rms_dbfs(audio[:, 1]) < -60, "the card payment was recorded"

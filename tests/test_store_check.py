@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 import simtools as st
+from appliance.recording import id3tags, spool
+from appliance.store import catalog, check as checkmod, check_repair, db as dbmod, removal
 from test_recovery_salvage import unfinished_call
 from test_retention import office
 
@@ -158,3 +160,117 @@ def test_what_recovery_could_not_read_is_listed_as_quarantined(tmp_path):
 def test_no_catalog_is_bad_input(tmp_path):
     proc = st.run("store", "check", "--data", tmp_path)
     assert proc.returncode == 2 and "no catalog" in proc.stderr
+
+
+def deleted_events(db, call_id: str) -> list[dict]:
+    return [e for e in catalog.list_events(db) if e["call_id"] == call_id and e["kind"] == "deleted"]
+
+
+def test_a_call_retention_deletes_while_the_check_runs_is_not_reported_missing(data, monkeypatch):
+    """The check after an unclean stop runs while retention sweeps (both start with the recorder)
+    and hashing every file takes minutes on a Pi: a call deleted meanwhile is not a finding."""
+    first, second, *_ = st.calls(data)
+    db = dbmod.connect(data)
+    real_hash = spool.hash_file
+
+    def hash_while_retention_runs(path):
+        if Path(path).name == Path(first["path"]).name:     # retention's sweep, on its own thread
+            removal.delete_calls(db, data, [second["id"]], "retention: older than 7 days", rule="retention", days=7)
+        return real_hash(path)
+
+    monkeypatch.setattr(spool, "hash_file", hash_while_retention_runs)
+    report = checkmod.check(db, data)
+    assert report.findings == []
+    db.close()
+
+
+def test_repair_leaves_alone_a_call_deleted_since_the_check(data):
+    """`store check --repair` acts on what the check found minutes ago: a call deleted since
+    (retention, a person on the web page) keeps its own deletion and its row is not relinked."""
+    gone, moved, *_ = st.calls(data)
+    (data / gone["path"]).unlink()
+    (data / moved["path"]).rename(data / "recordings" / "elsewhere.mp3")
+    db = dbmod.connect(data)
+    report = checkmod.check(db, data)
+    assert sorted(f.repair for f in report.changes) == ["mark-missing", "relink"]
+    removal.delete_calls(db, data, [gone["id"], moved["id"]], "retention: older than 7 days", rule="retention", days=7)
+    before = {r["id"]: r for r in st.calls(data)}
+    assert check_repair.repair(db, data, report, force=True) == []
+    assert st.calls(data) == list(before.values())
+    for call_id in (gone["id"], moved["id"]):
+        [event] = deleted_events(db, call_id)
+        assert event["detail"]["rule"] == "retention"
+    db.close()
+
+
+def test_a_call_finalized_while_the_check_runs_is_not_a_file_with_no_row(data, monkeypatch):
+    """The check after an unclean stop runs while the lines record: a call whose file reaches
+    recordings/ and whose row is then finished during the check is no finding."""
+    finishing = st.calls(data)[3]
+    sql(data, "UPDATE calls SET status = 'recording', path = NULL WHERE id = ?", finishing["id"])
+    db = dbmod.connect(data)
+    real_keys = id3tags.machine_keys
+
+    def keys_while_the_recorder_finishes(path):
+        sql(data, "UPDATE calls SET status = 'complete', path = ? WHERE id = ?", finishing["path"], finishing["id"])
+        return real_keys(path)
+
+    monkeypatch.setattr(id3tags, "machine_keys", keys_while_the_recorder_finishes)
+    assert checkmod.check(db, data).findings == []
+    db.close()
+
+
+@pytest.mark.parametrize("key, value", [("started_at", "last Tuesday"), ("id", "../../hookline.db"),
+                                        ("line", "99999999999999999999999"), ("part", "123456789012345678901")])
+def test_a_file_whose_tag_cannot_make_a_row_is_left_for_a_person(data, key, value):
+    """A file under recordings/ whose Hookline tag holds what no row can (a date that is no date,
+    an id that is a path, a number too big to store): named, left alone, and repair neither
+    stops half-way nor adds a row."""
+    from mutagen.id3 import ID3, TXXX
+    lost = st.calls(data)[2]
+    sql(data, "DELETE FROM calls WHERE id = ?", lost["id"])
+    path = data / lost["path"]
+    tags = ID3(path)
+    tags.delall(f"TXXX:hookline_{key}")
+    tags.add(TXXX(encoding=3, desc=f"hookline_{key}", text=[value]))
+    tags.save(path, v2_version=3)
+    [found] = check(data, code=1)["findings"]
+    assert (found["kind"], found["repair"]) == ("no-row", None)
+    proc = st.run("store", "check", "--data", data, "--repair")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lost["id"] not in by_id(data) and len(st.calls(data)) == 3
+
+
+def test_a_moved_file_that_is_not_what_was_recorded_is_not_linked_back(data):
+    """Relinking takes the file found for the one missing: only when it is the very file the
+    catalog recorded (same SHA-256). An altered one is left for a person, as wrong-hash is: the
+    catalog's hash would otherwise be rewritten to the altered file's."""
+    moved = st.calls(data)[1]
+    new = data / "recordings" / "elsewhere.mp3"
+    (data / moved["path"]).rename(new)
+    blob = bytearray(new.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    new.write_bytes(blob)
+    out = check(data, "--repair", code=1)
+    assert out["repaired"] == []
+    found = {f["kind"]: f for f in out["findings"]}
+    assert found["no-row"]["call_id"] == moved["id"] and found["no-row"]["repair"] is None
+    assert found["no-file"]["repair"] is None          # not marked deleted either: its file may be that one
+    row = by_id(data)[moved["id"]]
+    assert (row["path"], row["sha256"], row["status"]) == (moved["path"], moved["sha256"], "complete")
+
+
+def test_a_file_gone_between_the_check_and_the_repair_costs_only_its_own_change(data):
+    """Each change is its own: a stray file removed before the repair reached it is left (and
+    named), the other changes are made and audited."""
+    gone, moved, *_ = st.calls(data)
+    (data / gone["path"]).unlink()
+    (data / moved["path"]).rename(data / "recordings" / "elsewhere.mp3")
+    db = dbmod.connect(data)
+    report = checkmod.check(db, data)
+    (data / "recordings" / "elsewhere.mp3").unlink()         # a person tidying up meanwhile
+    done = check_repair.repair(db, data, report, force=True)
+    assert [f.repair for f in done] == ["mark-missing"]
+    assert by_id(data)[gone["id"]]["status"] == "deleted"
+    assert by_id(data)[moved["id"]]["status"] == "complete"
+    db.close()

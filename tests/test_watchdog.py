@@ -291,3 +291,18 @@ def test_a_hung_lines_own_reason_is_kept_by_the_stop_post(tmp_path):
     subprocess.run([sys.executable, "-m", "appliance.watchdog_stopped", "--config", str(config)], check=True,
                    env={**st.clean_env(), "SERVICE_RESULT": "watchdog"}, capture_output=True, timeout=60)
     assert json.loads((tmp_path / REASON_FILE).read_text())["line"] == 2
+
+
+@pytest.mark.parametrize("text", ["[]", "null", '"line 2"', '{"line": 1, "silent_s": 40, "at": NaN}',
+                                  '{"line": 1, "silent_s": 40, "at": 1e400}', '{"process": "unresponsive", "at": 1e999}',
+                                  '{"line": 1, "silent_s": NaN, "at": 1.7e9}', '{"line": 1e400, "silent_s": 1, "at": 1.7e9}',
+                                  '{"line": 100000000000000000000000, "silent_s": 1, "at": 1.7e9}'])
+def test_a_reason_file_that_is_not_a_reason_never_stops_the_recorder_starting(tmp_path, text):
+    """Whatever the file on the data disk holds, the start goes on: it is logged, removed, and no
+    event is made up from it."""
+    db = dbmod.connect(tmp_path)
+    (tmp_path / REASON_FILE).write_text(text)
+    assert log_last_restart(db, tmp_path) is None
+    assert not (tmp_path / REASON_FILE).exists()
+    assert catalog.list_events(db) == []
+    db.close()

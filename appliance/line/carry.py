@@ -13,7 +13,7 @@ from typing import Any
 from ..hook.base import HookEvent
 from ..recording.call import CallInfo
 from ..store import catalog, times
-from ..store.kinds import Status
+from ..store.kinds import Event, Status
 
 # How soon after the line starts capturing an off-hook still counts as the same call: a sense
 # input reads off-hook at once and VOX needs a burst and its debounce. Short, because the line
@@ -22,20 +22,31 @@ from ..store.kinds import Status
 CARRY_S = 5.0
 
 
-def interrupted_calls(db, recovered_ids: list[str]) -> dict[int, tuple[str, CallInfo]]:
-    """The call each line was recording when the recorder died, as recovered: {line: (id, info)}."""
-    out: dict[int, tuple[str, CallInfo]] = {}
+def interrupted_calls(db, recovered_ids: list[str]) -> dict[int, tuple[str, CallInfo, dict | None]]:
+    """The call each line was recording when the recorder died, as recovered: {line: (id, info,
+    paused)}; paused: who paused it (its last `paused` event's by/user) if it was paused then."""
+    out: dict[int, tuple[str, CallInfo, dict | None]] = {}
     for row in sorted(catalog.get_calls(db, recovered_ids), key=lambda r: r["started_at"]):
         if row["status"] == Status.RECOVERED:
-            out[row["line"]] = (row["id"], info_of(row))
+            out[row["line"]] = (row["id"], info_of(row), paused_when_cut(db, row["id"]))
     return out
 
 
-def hand_over(lines: list, cut: dict[int, tuple[str, CallInfo]], sample_rate: int) -> None:
+def paused_when_cut(db, call_id: str) -> dict | None:
+    """A call paused for a card payment and never resumed before the crash: who paused it."""
+    last = [e for e in catalog.list_events(db, call_id=call_id) if e["kind"] in (Event.PAUSED, Event.RESUME)]
+    if not last or last[-1]["kind"] != Event.PAUSED:
+        return None
+    return {k: last[-1]["detail"][k] for k in ("by", "user") if last[-1]["detail"].get(k)}
+
+
+def hand_over(lines: list, cut: dict[int, tuple[str, CallInfo, dict | None]], sample_rate: int) -> None:
     """Tell each line whose call was cut; its thread applies it before anything it hears."""
     for line in lines:
         if line.cfg.id in cut:
-            line.post(HookEvent("carry", None, {"previous": cut[line.cfg.id], "frames": int(CARRY_S * sample_rate)}))
+            call_id, info, paused = cut[line.cfg.id]
+            line.post(HookEvent("carry", None, {"previous": (call_id, info), "paused": paused,
+                                                "frames": int(CARRY_S * sample_rate)}))
 
 
 def info_of(row: dict[str, Any]) -> CallInfo:

@@ -29,6 +29,8 @@ def apply_event(line, ev: HookEvent) -> None:
         line.session.policy.do_not_record.listed = ev.detail["listed"]
     elif ev.kind == "carry":        # the daemon, at start: the call a crash cut may go on (line/carry.py)
         line.session.retry.carry(ev.detail["previous"], line.pos + ev.detail["frames"])
+        if ev.detail.get("paused") is not None:     # paused then: the part that goes on starts paused
+            line.pause.carry(ev.detail["previous"][0], ev.detail["paused"])
     elif ev.kind == "ring":
         ring(line, ev.frame, ev.detail)
     elif ev.kind == "callerid":

@@ -44,6 +44,7 @@ class PauseControl:
         self.call_id: str | None = None  # the part the pause is logged in
         self.asked: dict[str, Any] = {}
         self.stretch = None
+        self.carried: tuple[str, dict[str, Any]] | None = None  # (call id, who): paused when a crash cut it
 
     @property
     def paused(self) -> bool:
@@ -81,11 +82,28 @@ class PauseControl:
         self._light(False)
         return {**self.state(frame), "changed": True, "call_id": call_id, "after_s": after_s}
 
+    def carry(self, call_id: str, asked: dict[str, Any]) -> None:
+        """The call a crash cut was paused (line/carry.py): if it goes on, its next part starts paused."""
+        self.carried = (call_id, asked)
+
+    def _go_on_paused(self, call) -> None:
+        """The part that carries on a call paused when the recorder died: paused from its first
+        frame, pre-roll included (a card number may be being read out right then)."""
+        (call_id, asked), self.carried = self.carried, None
+        if call.recording is None or call.info.previous_id != call_id or self.paused:
+            return
+        self.since, self.call_id, self.asked = call.cursor, call.call_id, asked
+        self.stretch = self.blanks.add(call.cursor, fill=self.settings["pause_fill"])
+        self.event(Event.PAUSED, call.part_start, call.call_id, **asked, continued=True, reason="recorder-restarted")
+        self._light(True)
+
     def step(self, call, pos: int, ended_at: int, goes_on: bool = False) -> None:
         """Before the recording is fed up to pos: end a pause whose call is over (at ended_at) or
         that reached pause_max_s, and carry one across a split into the next part. goes_on: the
         recording stopped (a full disk) but the call goes on and will come back in a linked
         part, which is still paused (it is carried there like a split)."""
+        if self.carried is not None and call is not None:
+            self._go_on_paused(call)
         if not self.paused:
             return
         if call is None and not goes_on:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 
 import sqlite_utils
@@ -30,10 +31,14 @@ def recover(db: sqlite_utils.Database, data_dir: Path) -> list[str]:
     done: list[str] = []
     for row in catalog.unfinished_calls(db):
         part = data_dir / row["spool_path"] if row.get("spool_path") else None
-        if part is not None and part.exists():
-            _recover_part(db, data_dir, row, part)
-        else:
-            _recover_missing_part(db, data_dir, row)
+        try:
+            if part is not None and (part.exists() or part.is_symlink()):
+                _recover_part(db, data_dir, row, part)
+            else:
+                _recover_missing_part(db, data_dir, row)
+        except Exception:   # one call must not stop the start (a restart would meet it again, for ever)
+            log.exception("call %s: cannot recover it now; it is left as it is for the next start", row["id"])
+            continue
         done.append(row["id"])
     # A part file with no row: the crash came between creating the file and the insert.
     spool_dir = data_dir / spool.SPOOL
@@ -42,8 +47,12 @@ def recover(db: sqlite_utils.Database, data_dir: Path) -> list[str]:
             call_id = part.name.split(".")[0]
             if catalog.get_call(db, call_id) is None:
                 orphans = spool_dir / "orphaned"
-                orphans.mkdir(exist_ok=True)
-                os.rename(part, orphans / part.name.removesuffix(".part"))
+                try:
+                    orphans.mkdir(exist_ok=True)
+                    os.rename(part, orphans / part.name.removesuffix(".part"))
+                except OSError as e:    # left where it is: the start goes on
+                    log.error("spool file %s has no catalog row and cannot be set aside: %s", part.name, e)
+                    continue
                 log.warning("spool file %s has no catalog row; kept as %s", part.name, orphans / part.name)
     return done
 
@@ -84,8 +93,23 @@ def _drop_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Path,
     catalog.log_event(db, row["line"], Event.DISCARD, times.seconds(row["started_at"]), row["id"], **detail)
 
 
+def _read_part(part: Path) -> bytes | None:
+    """The part's bytes, or None when it is not a plain file: a link is never followed (it could
+    point at any file the recorder may write) and a FIFO never waited on (the start would hang)."""
+    try:
+        fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with open(fd, "rb") as f:
+        return f.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
+
+
 def _recover_part(db: sqlite_utils.Database, data_dir: Path, row: dict, part: Path) -> None:
-    data = part.read_bytes()
+    data = _read_part(part)
+    if data is None:
+        log.warning("call %s: its part %s is not a plain file", row["id"], part.name)
+        _drop_part(db, data_dir, row, part, part.lstat().st_size)
+        return
     found = salvage.salvage(data)
     if not found.frames:
         _drop_part(db, data_dir, row, part, len(data))

@@ -124,6 +124,14 @@ class DiskRoom:
         self.given_back = False
         return free - self.reserve_bytes
 
+    def before_start(self) -> None:
+        """The recorder starting on a disk left full (it crashed, then something else took the
+        rest): give the reserve back before anything is written (the catalog, the marker, the
+        recovery of the call the crash cut), or the start fails and systemd restarts it into the
+        same full disk for ever, never recording and never sweeping."""
+        if self.held() and self.free() < self.margin_bytes:
+            self.give_back()
+
     def give_back(self) -> bool:
         """The disk is full: delete the reserve so that the catalog has its room. True if it
         was there."""

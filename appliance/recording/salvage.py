@@ -86,7 +86,7 @@ def salvage(data: bytes) -> Salvage:
     found = Salvage()
     fmt: tuple | None = None
     broken_at: int | None = None if header(data, i) is not None else i
-    frame_bytes = 0
+    frame_bytes = silent = 0
     while i < len(data):
         head = header(data, i)
         whole = head is not None and i + head[0] <= len(data) and (fmt is None or _format(data, i) == fmt)
@@ -110,10 +110,10 @@ def salvage(data: bytes) -> Salvage:
             found.silence = _silent_frame(data, i)
             frame_bytes = len(found.silence)
         lost = i - broken_at
-        found.gaps.append(Gap(offset=broken_at, length=lost,
-                              at_s=(len(found.frames) + sum(g.silent_frames for g in found.gaps))
-                              * found.seconds_per_frame,
-                              silent_frames=max(1, round(lost / frame_bytes))))
+        gap = Gap(offset=broken_at, length=lost, at_s=(len(found.frames) + silent) * found.seconds_per_frame,
+                  silent_frames=max(1, round(lost / frame_bytes)))
+        found.gaps.append(gap)
+        silent += gap.silent_frames     # counted as it goes: a part with 100,000 gaps must not take n² steps
         broken_at = None
     end = found.frames[-1][0] + found.frames[-1][1] if found.frames else start
     found.tail_bytes = len(data) - end

@@ -15,6 +15,7 @@ Nothing here changes anything: it reads the catalog and hashes the files.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ from typing import Any
 import sqlite_utils
 
 from ..recording import id3tags, quarantine, spool
+from . import times
 from .kinds import WITH_FILE, Status, placeholders
 
 NO_ROW, NO_FILE, WRONG_SIZE, WRONG_HASH, QUARANTINED = "no-row", "no-file", "wrong-size", "wrong-hash", "quarantined"
 ADOPT, RELINK, MARK_MISSING = "adopt", "relink", "mark-missing"
+_CALL_ID = re.compile(r"[0-9a-z]{1,32}")     # catalog.new_call_id: hex
 
 
 @dataclass
@@ -69,11 +72,20 @@ def _files_under(data_dir: Path, folder: str) -> list[str]:
     return sorted(str(p.relative_to(data_dir)) for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def _compare(data_dir: Path, row: dict[str, Any]) -> Finding | None:
+def still_kept(db: sqlite_utils.Database, call_id: str, path: str | None) -> bool:
+    """Is the call still kept with this file? Retention or a person may delete it while the check
+    hashes (minutes on a Pi) or before the repair acts."""
+    kept = f"SELECT 1 FROM calls WHERE id = ? AND path IS ? AND status IN ({placeholders(WITH_FILE)})"
+    return bool(list(db.query(kept, [call_id, path, *WITH_FILE])))
+
+
+def _compare(db: sqlite_utils.Database, data_dir: Path, row: dict[str, Any]) -> Finding | None:
     path = data_dir / row["path"]
     try:
         size, sha = spool.hash_file(path)
     except FileNotFoundError:
+        if not still_kept(db, row["id"], row["path"]):
+            return None         # deleted since the rows were read: its file went with it
         return Finding(NO_FILE, row["path"], row["id"], MARK_MISSING)
     except OSError as e:
         return Finding(NO_FILE, row["path"], row["id"], None, {"error": str(e.strerror or e)})
@@ -91,17 +103,40 @@ def _stray(db: sqlite_utils.Database, data_dir: Path, rel: str, missing: dict[st
     call_id = keys.get("id")
     if not call_id or not keys.get("line", "").isdigit() or not keys.get("started_at"):
         return Finding(NO_ROW, rel, None, None, {"why": "no Hookline tag: not a recording the catalog can take back"})
+    if not _tag_fits_a_row(keys):
+        return Finding(NO_ROW, rel, None, None, {"why": "its Hookline tag holds values no catalog row can take"})
     if call_id in missing:
+        [recorded] = db.query("SELECT sha256 FROM calls WHERE id = ?", [call_id])
+        if recorded["sha256"] and spool.hash_file(data_dir / rel)[1] != recorded["sha256"]:
+            # Its tag, not its bytes: linking it would rewrite the catalog's hash to an altered
+            # file's. Both are left for a person (nor is the call marked deleted: this may be it).
+            missing[call_id].repair = None
+            missing[call_id].detail["why"] = f"a file with its tag but not what was recorded is at {rel}"
+            return Finding(NO_ROW, rel, call_id, None,
+                           {"why": "it carries the tag of a call whose file is missing, but it is not the file "
+                                   "that was recorded (SHA-256)"})
         missing.pop(call_id).repair = None      # the relink below settles it
         return Finding(NO_ROW, rel, call_id, RELINK, {"tags": keys})
     known = list(db.query("SELECT status, path FROM calls WHERE id = ?", [call_id]))
     if not known:
         return Finding(NO_ROW, rel, call_id, ADOPT, {"tags": keys})
-    if known[0]["status"] == Status.RECORDING:
-        return None
+    if known[0]["status"] == Status.RECORDING or known[0]["path"] == rel:
+        return None         # being finalized, or finished since the check listed the named files
     return Finding(NO_ROW, rel, call_id, None, {"why": f"the catalog has this call as {known[0]['status']}"
                                                        + (f" with its file at {known[0]['path']}" if known[0]["path"]
                                                           else "")})
+
+
+def _tag_fits_a_row(keys: dict[str, str]) -> bool:
+    """Could a row be made of this tag? Anyone may put a file with any tag on the disk: an id
+    like ours, a line and part a row can hold, a time that is a time."""
+    if not _CALL_ID.fullmatch(keys["id"]) or len(keys["line"]) > 6 or len(keys.get("part", "")) > 6:
+        return False
+    try:
+        times.seconds(keys["started_at"])
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
 
 
 def check(db: sqlite_utils.Database, data_dir: Path) -> Report:
@@ -110,7 +145,7 @@ def check(db: sqlite_utils.Database, data_dir: Path) -> Report:
     findings: list[Finding] = []
     missing: dict[str, Finding] = {}
     for row in rows:
-        found = _compare(data_dir, row)
+        found = _compare(db, data_dir, row)
         if found is not None:
             findings.append(found)
             if found.kind == NO_FILE:

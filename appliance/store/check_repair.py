@@ -10,6 +10,7 @@ stops half-way leaves a catalog that a second run completes.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,11 @@ import sqlite_utils
 
 from ..recording import mp3frames, spool
 from . import db as dbmod, times
-from .check import ADOPT, MARK_MISSING, RELINK, Finding, Report
+from .check import ADOPT, MARK_MISSING, RELINK, Finding, Report, still_kept
 from .kinds import Event, Status
 from .peaks import delete_peaks_of
+
+log = logging.getLogger("hookline.store")
 
 
 class TooMany(Exception):
@@ -31,8 +34,10 @@ def _event(db: sqlite_utils.Database, line: int | None, call_id: str, kind: str,
                [line, call_id, times.now(), kind, json.dumps(detail, sort_keys=True)])
 
 
-def _mark_missing(db: sqlite_utils.Database, finding: Finding) -> None:
+def _mark_missing(db: sqlite_utils.Database, data_dir: Path, finding: Finding) -> bool:
     with dbmod.immediate(db):
+        if not still_kept(db, finding.call_id, finding.path) or (data_dir / finding.path).exists():
+            return False        # deleted since the check (its own deletion stands), or the file is back
         [row] = db.query("SELECT line FROM calls WHERE id = ?", [finding.call_id])
         db.execute("UPDATE calls SET status = ?, deleted_at = ?, path = NULL WHERE id = ?",
                    [Status.DELETED, times.now(), finding.call_id])
@@ -40,6 +45,7 @@ def _mark_missing(db: sqlite_utils.Database, finding: Finding) -> None:
         _event(db, row["line"], finding.call_id, Event.DELETED,
                {"reason": f"the file {finding.path} was missing when the store was checked",
                 "rule": "missing-file", "path": finding.path, "by": "store check"})
+    return True
 
 
 def _file_facts(data_dir: Path, rel: str) -> dict[str, Any]:
@@ -48,17 +54,20 @@ def _file_facts(data_dir: Path, rel: str) -> dict[str, Any]:
     return {"path": rel, "size_bytes": size, "sha256": sha, "audio_s": round(audio.seconds, 3)}
 
 
-def _relink(db: sqlite_utils.Database, data_dir: Path, finding: Finding) -> None:
+def _relink(db: sqlite_utils.Database, data_dir: Path, finding: Finding) -> bool:
     facts = _file_facts(data_dir, finding.path)
     with dbmod.immediate(db):
         [row] = db.query("SELECT line, path FROM calls WHERE id = ?", [finding.call_id])
+        if not still_kept(db, finding.call_id, row["path"]) or (row["path"] and (data_dir / row["path"]).exists()):
+            return False        # deleted since the check: a deleted call gets no file back
         db.execute("UPDATE calls SET path = ?, size_bytes = ?, sha256 = ?, audio_s = ? WHERE id = ?",
                    [facts["path"], facts["size_bytes"], facts["sha256"], facts["audio_s"], finding.call_id])
         _event(db, row["line"], finding.call_id, Event.RECONCILED,
                {"action": RELINK, "path": finding.path, "was": row["path"]})
+    return True
 
 
-def _adopt(db: sqlite_utils.Database, data_dir: Path, finding: Finding) -> None:
+def _adopt(db: sqlite_utils.Database, data_dir: Path, finding: Finding) -> bool:
     tags, facts = finding.detail["tags"], _file_facts(data_dir, finding.path)
     started = times.seconds(tags["started_at"])
     row = {"id": tags["id"], "line": int(tags["line"]), "direction": tags.get("direction"),
@@ -73,6 +82,7 @@ def _adopt(db: sqlite_utils.Database, data_dir: Path, finding: Finding) -> None:
         columns = ", ".join(f'"{name}"' for name in row)
         db.execute(f"INSERT INTO calls ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
         _event(db, row["line"], row["id"], Event.RECONCILED, {"action": ADOPT, "path": finding.path})
+    return True
 
 
 def repair(db: sqlite_utils.Database, data_dir: Path, report: Report, *, force: bool = False) -> list[Finding]:
@@ -80,12 +90,13 @@ def repair(db: sqlite_utils.Database, data_dir: Path, report: Report, *, force: 
     if report.too_many and not force:
         raise TooMany(f"{len(report.changes)} of the {report.kept_calls} kept calls would change")
     done = []
+    act = {MARK_MISSING: _mark_missing, RELINK: _relink, ADOPT: _adopt}
     for finding in report.changes:
-        if finding.repair == MARK_MISSING:
-            _mark_missing(db, finding)
-        elif finding.repair == RELINK:
-            _relink(db, Path(data_dir), finding)
-        elif finding.repair == ADOPT:
-            _adopt(db, Path(data_dir), finding)
-        done.append(finding)
+        try:
+            acted = act[finding.repair](db, Path(data_dir), finding)
+        except OSError as e:    # its file went since the check: this change waits, the others are made
+            log.warning("store repair: %s %s not done: %s", finding.repair, finding.path, e)
+            continue
+        if acted:
+            done.append(finding)
     return done
