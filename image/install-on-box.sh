@@ -48,13 +48,19 @@ ln -sf "$prefix/venv/bin/hookline" /usr/local/bin/hookline   # the README's comm
 # is mounted at /var/lib/hookline with options that suit the recorder's fsyncs, by a line in
 # /etc/fstab; never over a data folder that already holds something, and never from an image
 # build's chroot (the disks there are the build machine's).
+# The line names the disk by its UUID, found now: a label alone would let a USB stick labelled
+# hookline-data take the disk's place at the next boot.
 data_disk_line=$(grep -v '^#' "$repo/firmware_config/fstab-data-disk")
 if [ -d /run/systemd/system ] && blkid -L hookline-data >/dev/null 2>&1 \
         && ! grep -qE '^[^#]*[[:space:]]/var/lib/hookline[[:space:]]' /etc/fstab; then
-    if mountpoint -q /var/lib/hookline || [ -n "$(ls -A /var/lib/hookline 2>/dev/null)" ]; then
+    labelled=$(blkid -t LABEL=hookline-data -o device)
+    if [ "$(echo "$labelled" | wc -l)" != 1 ]; then
+        echo "install-on-box.sh: not mounting a data disk: more than one filesystem is labelled hookline-data ($(echo $labelled)); unplug all but the disk and run this again" >&2
+    elif mountpoint -q /var/lib/hookline || [ -n "$(ls -A /var/lib/hookline 2>/dev/null)" ]; then
         echo "install-on-box.sh: not mounting the disk labelled hookline-data: /var/lib/hookline holds data already (docs/appliance.md)" >&2
     else
-        echo "$data_disk_line" >> /etc/fstab
+        uuid=$(blkid -s UUID -o value "$labelled")
+        echo "${data_disk_line/LABEL=hookline-data/UUID=$uuid}" >> /etc/fstab
         systemctl daemon-reload
         mkdir -p /var/lib/hookline && mount /var/lib/hookline
     fi

@@ -97,6 +97,7 @@ def test_the_udev_rule_and_unit_hand_usb_filesystems_to_the_helper():
               if line and not line.startswith("#")]
     assert 'ENV{ID_BUS}=="usb"' in rule and 'ENV{ID_FS_TYPE}=="vfat|exfat|ext4"' in rule
     assert 'ENV{SYSTEMD_WANTS}+="hookline-stick@%k.service"' in rule and 'TAG+="systemd"' in rule
+    assert 'ENV{ID_FS_LABEL}!="hookline-data"' in rule      # the box's data disk is never a stick
     unit = (FIRMWARE / "hookline-stick@.service").read_text()
     assert "BindsTo=dev-%i.device" in unit
     assert "-m appliance.export.mounting mount %i" in unit and "-m appliance.export.mounting unmount %i" in unit

@@ -159,6 +159,8 @@ def test_the_data_disk_line_is_a_valid_fstab_line_with_the_documented_options():
     # The recorder never writes into the bare mount point when the disk is missing.
     assert settings("hookline-recorder.service")["RequiresMountsFor"] == ["/var/lib/hookline"]
     assert 'firmware_config/fstab-data-disk"' in INSTALL.read_text()
+    # Written with the disk's own UUID, never the label a stick could also carry.
+    assert '${data_disk_line/LABEL=hookline-data/UUID=$uuid}' in INSTALL.read_text()
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
