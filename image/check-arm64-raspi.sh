@@ -50,13 +50,12 @@ ok "config.txt and cmdline.txt"
 rootfs="$img?offset=$(( root_start * 512 ))"
 debugfs -R "cat /etc/fstab" "$rootfs" 2>/dev/null | grep -q "^PARTUUID=$disk_id-01 /boot/firmware vfat" \
     || fail "fstab does not mount the boot partition on /boot/firmware"
-wants=$(debugfs -R "ls -l /etc/systemd/system/multi-user.target.wants" "$rootfs" 2>/dev/null)
-for unit in hookline-recorder.service hookline-web.service avahi-daemon.service systemd-networkd.service \
-        systemd-resolved.service systemd-timesyncd.service; do
+wants=$(for t in multi-user sysinit timers; do
+    debugfs -R "ls -l /etc/systemd/system/$t.target.wants" "$rootfs" 2>/dev/null; done)
+for unit in hookline-recorder.service hookline-web.service hookline-audit-seal.timer avahi-daemon.service \
+        systemd-networkd.service systemd-resolved.service systemd-timesyncd.service; do
     grep -q " $unit" <<<"$wants" || fail "$unit is not enabled"
 done
-debugfs -R "ls -l /etc/systemd/system/timers.target.wants" "$rootfs" 2>/dev/null | grep -q hookline-audit-seal.timer \
-    || fail "hookline-audit-seal.timer is not enabled"
 ok "root partition: fstab, units enabled"
 
 [ -x "$root/opt/hookline/venv/bin/python" ] || fail "no venv in $root"
