@@ -2,16 +2,16 @@
 # TARGET=arm64-raspi for image/build-image.sh (sourced by it): Debian bookworm arm64 with
 # Debian's own Raspberry Pi support, linux-image-arm64 + raspi-firmware.
 arch=arm64
-# raspi-firmware (the Pi's boot ROM stage: start*.elf, fixup*.dat) is in non-free-firmware.
+# raspi-firmware (the GPU firmware the Pi's boot ROM loads: start*.elf, fixup*.dat) is in non-free-firmware.
 debootstrap_opts=(--components=main,non-free-firmware)
 packages=("${packages[@]/#linux-image-amd64/linux-image-arm64}" raspi-firmware)
 
 # The chroot's programs are aarch64: the kernel runs them through qemu-user (binfmt_misc, with the
 # F flag of qemu-user-static, so no qemu binary is copied into the root).
 if [ "$(dpkg --print-architecture)" != arm64 ]; then
-    [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64
-    grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || {
+    [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || true
+    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || update-binfmts --enable qemu-aarch64 || true
+    grep -qsx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || {
         echo "build-image.sh: aarch64 programs cannot run here (install qemu-user-static and binfmt-support)" >&2; exit 1; }
 fi
 
