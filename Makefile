@@ -24,6 +24,8 @@ IMAGE_APT_PACKAGES := debootstrap grub-pc-bin grub-efi-amd64-bin grub2-common do
 # debugfs (e2fsprogs) and sfdisk (fdisk) write the test's files into a copy of it, lame is copied
 # in for the CPU comparison, and the USB stick is a FAT32 image (dosfstools, read back by mtools).
 APPLIANCE_TEST_APT_PACKAGES := qemu-system-x86 ovmf e2fsprogs fdisk dosfstools mtools lame
+# TARGET=arm64-raspi also runs the aarch64 chroot under qemu-user and writes an MBR with sfdisk.
+IMAGE_APT_PACKAGES_arm64-raspi := qemu-user-static binfmt-support fdisk
 
 .PHONY: demo test lint bench bench-live system-packages clean image appliance-test
 
@@ -85,7 +87,7 @@ $(VENV)/.stamp-lint: $(VENV)/.stamp-app
 	touch $@
 
 image:
-	$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(IMAGE_APT_PACKAGES)"
+	$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(IMAGE_APT_PACKAGES) $(IMAGE_APT_PACKAGES_$(TARGET))"
 	image/build-image.sh $(TARGET)
 
 # The virtual box (tests/appliance): builds the amd64 image (cached after the first time), boots

@@ -19,7 +19,7 @@ HOST_PACKAGES="debootstrap grub-pc-bin grub-efi-amd64-bin grub2-common dosfstool
 if [ "${1:-}" = --host-packages ]; then echo "$HOST_PACKAGES"; exit 0; fi
 
 target=${1:-amd64}
-[ "$target" = amd64 ] || { echo "build-image.sh: only TARGET=amd64 so far (got '$target')" >&2; exit 2; }
+case $target in amd64|arm64-raspi) ;; *) echo "build-image.sh: TARGET is amd64 or arm64-raspi (got '$target')" >&2; exit 2;; esac
 [ "$(id -u)" = 0 ] || { echo "build-image.sh: run as root (debootstrap, chroot)" >&2; exit 1; }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,6 +42,10 @@ boot_mib=2 esp_mib=64
 packages=(linux-image-amd64 systemd systemd-sysv systemd-timesyncd systemd-resolved udev dbus initramfs-tools
     ca-certificates python3 python3-venv python3-dev gcc libasound2-dev libsndfile1 alsa-utils
     avahi-daemon polkitd libpam-systemd iproute2 kmod procps less)
+
+# Another target's specifics (architecture, kernel, boot files, disk layout) are in its own file.
+arch=$target debootstrap_opts=()
+[ "$target" = amd64 ] || . "$repo/image/disk-$target.sh"
 
 t0=$(date +%s)
 say() { echo "[$(( $(date +%s) - t0 ))s] $*"; }
@@ -66,7 +70,7 @@ if [ -f "$base" ]; then
     tar -C "$root" --zstd -xpf "$base"
 else
     say "debootstrap $suite minbase (${#packages[@]} extra packages)"
-    debootstrap --variant=minbase --arch="$target" --cache-dir="$cache/debs" \
+    debootstrap --variant=minbase --arch="$arch" "${debootstrap_opts[@]}" --cache-dir="$cache/debs" \
         --include="$(IFS=,; echo "${packages[*]}")" "$suite" "$root" "$mirror"
     rm -f "$root"/var/cache/apt/archives/*.deb
     tar -C "$root" --zstd -cpf "$base.tmp" . && mv "$base.tmp" "$base"
@@ -112,6 +116,9 @@ ln -sf /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"   # DHCP DN
 rm -f "$root/usr/sbin/policy-rc.d"
 cleanup
 rm -rf "$root"/var/lib/apt/lists/* "$root"/tmp/* "$root"/var/cache/apt/*.bin
+
+# The rest (boot loader, filesystems, disk) is amd64's; another target has its own.
+if [ "$target" != amd64 ]; then target_disk; exit 0; fi
 
 say "grub config and modules"
 kernel=$(cd "$root/boot" && ls vmlinuz-* | sort -V | tail -1)

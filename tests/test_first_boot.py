@@ -67,7 +67,8 @@ def test_no_default_login_opens_a_fresh_box(fresh_box, name, password):
 
 
 def test_the_image_scripts_set_no_password_and_install_no_ssh_server():
-    scripts = [IMAGE / "install-on-box.sh", IMAGE / "build-image.sh", *sorted((IMAGE / "stage-hookline").rglob("*.sh"))]
+    scripts = [IMAGE / "install-on-box.sh", IMAGE / "build-image.sh", *sorted(IMAGE.glob("disk-*.sh")),
+               *sorted((IMAGE / "stage-hookline").rglob("*.sh"))]
     assert all(s.exists() for s in scripts[:2])
     for script in scripts:
         text = "\n".join(line for line in script.read_text().splitlines() if not line.lstrip().startswith("#"))
