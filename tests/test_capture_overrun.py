@@ -6,10 +6,10 @@ RATE, PERIOD = 8000, 160        # 20 ms periods
 
 
 def reads_keeping_up(clock: OverrunMeter, t: float, n: int) -> float:
-    """n reads that each wait for their period, as a line that keeps up does."""
+    """n reads that each wait for their period and leave the buffer empty, as a line that keeps up does."""
     for _ in range(n):
-        clock.read(t, t + 0.02, PERIOD)
         t += 0.02
+        clock.read(t, PERIOD, 0)
     return t
 
 
@@ -17,10 +17,10 @@ def test_a_stall_loses_its_length_less_what_the_buffer_still_held():
     clock = OverrunMeter(RATE, PERIOD)
     t = reads_keeping_up(clock, 100.0, 50)
     t += 3.0                                    # stopped for 3 s
-    for _ in range(25):                         # the half-second buffer comes back at once
-        clock.read(t, t + 0.0001, PERIOD)
-        t += 0.0001
-    assert abs(clock.overrun(t) - (3.0 * RATE - 25 * PERIOD)) <= 25     # 2.5 s lost (and the 2.5 ms of reads)
+    for left in range(24, 0, -1):               # what the full buffer held comes back, each read slow on a
+        t += 0.015                              # busy box, and the overrun shows before it is empty
+        clock.read(t, PERIOD, left * PERIOD)
+    assert clock.overrun(t) == round((3.0 + 24 * 0.015) * RATE) - 24 * PERIOD     # the stall, less what came back
 
 
 def test_an_overrun_right_after_keeping_up_counts_at_least_a_period():

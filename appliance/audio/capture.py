@@ -21,18 +21,18 @@ class DeviceError(RuntimeError):
 class OverrunMeter:
     """How much audio an overrun lost, by the clock.
 
-    A read that had to wait for its period found the buffer empty: there, the stream and the
-    clock agree (the anchor). After a stall, the reads first return at once what the buffer
-    still held, then the overrun; everything else since the anchor is lost (the re-prepare
-    drops the rest)."""
+    A read that leaves less than a period in the buffer has caught up: there, the stream and the
+    clock agree (the anchor). After a stall, the reads first return what the buffer still held,
+    then the overrun; everything else since the anchor is lost (the re-prepare drops the rest)."""
 
     def __init__(self, sample_rate: int, period_frames: int) -> None:
         self.rate, self.period = sample_rate, period_frames
         self.anchor, self.since = time.monotonic(), 0
 
-    def read(self, started: float, ended: float, frames: int) -> None:
-        if ended - started >= self.period / self.rate / 2:
-            self.anchor, self.since = ended, 0
+    def read(self, now: float, frames: int, backlog: int) -> None:
+        """A read returned frames at now, leaving backlog frames in the buffer."""
+        if backlog < self.period:
+            self.anchor, self.since = now, 0
         else:
             self.since += frames
 
@@ -66,16 +66,22 @@ class CaptureDevice:
     def read(self) -> np.ndarray | int:
         """One period of frames, or a negative number: an overrun (xrun) lost that many frames."""
         assert self._pcm is not None, "open() first"
-        started = time.monotonic()
         try:
             n, data = self._pcm.read()
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"capture device '{self.pcm_name}' failed: {e}") from None
         if n < 0:       # an overrun (-EPIPE): pyalsaaudio has re-prepared the PCM
             return -self.overruns.overrun(time.monotonic())
-        self.overruns.read(started, time.monotonic(), n)
+        self.overruns.read(time.monotonic(), n, self._backlog())
         frames = np.frombuffer(data, dtype="<i2")[: n * 2].reshape(-1, 2)
         return frames[:, ::-1] if self.swap_legs else frames
+
+    def _backlog(self) -> int:
+        """Frames captured but not read yet (0 where the PCM cannot say)."""
+        try:
+            return max(0, self._pcm.avail())
+        except alsaaudio.ALSAAudioError:
+            return 0
 
     def close(self) -> None:
         if self._pcm is not None:

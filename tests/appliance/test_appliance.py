@@ -214,11 +214,11 @@ def test_a_short_stop_is_a_real_overrun_logged_with_its_length_and_the_call_goes
     call = wait_for_call(box, 1, known, "complete")
     stop_playing(box, 0)
     assert recorder_pid(box) == pid        # not restarted
-    xruns = [e for e in events(box, call["id"]) if e["kind"] == "xrun"]
-    assert len(xruns) == 1, xruns
-    lost_s = xruns[0]["detail"]["lost_frames"] / 8000
-    assert 2.0 <= lost_s <= 4.0, xruns[0]       # the 3 s stop (less what the buffer held, plus the signals' delay)
-    assert xruns[0]["detail"]["lost_s"] == round(lost_s, 2)
+    # The stop's overrun is the longest (a busy build machine can starve the guest into short ones too).
+    stop = max((e for e in events(box, call["id"]) if e["kind"] == "xrun"), key=lambda e: e["detail"]["lost_frames"])
+    lost_s = stop["detail"]["lost_frames"] / 8000
+    assert 2.0 <= lost_s <= 4.0, stop       # the 3 s stop (less what the buffer held, plus the signals' delay)
+    assert stop["detail"]["lost_s"] == round(lost_s, 2)
     audio, rate = fetch_audio(box, call, work)
     assert_legs(audio, rate, len(audio) / rate - 4.0, len(audio) / rate - 0.5)   # after the stop
 
@@ -265,7 +265,7 @@ def test_a_usb_stick_pulled_mid_export_and_plugged_back(box, work, figures):
     box.wait_until("findmnt -n /media/hookline/HLSTICK", 60)
     export = f"{HOOKLINE} export --to /media/hookline/HLSTICK --data {DATA} --json"
     box.ok(f"rm -f /tmp/export.*; setsid -f sh -c '{export} >/tmp/export.json 2>/tmp/export.err; "
-           f"echo $? >/tmp/export.rc'")
+           f"echo $? >/tmp/export.rc' </dev/null >/dev/null 2>&1")     # the agent's pipes are not held open
     box.wait_until("ls -a /media/hookline/HLSTICK/Hookline/*/ | grep -q partial || test -e /tmp/export.rc", 120,
                    every=0.5)
     assert box.sh("test -e /tmp/export.rc")["rc"] != 0, box.sh("cat /tmp/export.err")["out"]    # still copying
