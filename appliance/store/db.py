@@ -35,7 +35,10 @@ def connect(data_dir: str | Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(conn)
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
+    # FULL: every commit is on the disk before it returns. With NORMAL a power cut may undo the
+    # last commits (WAL mode stays consistent, not durable): the virtual box lost a call's row
+    # that way while its audio survived in the spool. The catalog commits a few times per call.
+    db.execute("PRAGMA synchronous = FULL")
     migrate(db)
     return db
 

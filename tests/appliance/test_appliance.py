@@ -271,8 +271,8 @@ def test_a_usb_stick_pulled_mid_export_and_plugged_back(box, work, figures):
     assert box.sh("test -e /tmp/export.rc")["rc"] != 0, box.sh("cat /tmp/export.err")["out"]    # still copying
     box.pull_stick()
     rc = box.wait_until("cat /tmp/export.rc", 120).strip()
-    assert rc == "5", (rc, box.sh("cat /tmp/export.err")["out"])
-    assert "pulled" in box.ok("cat /tmp/export.err")
+    said = json.loads(box.ok("cat /tmp/export.json"))
+    assert rc == "5" and "pulled" in said["stopped_because"], (rc, said)
     box.wait_until("! findmnt -n /media/hookline/HLSTICK", 60)
     box.plug_stick(stick)
     box.wait_until("findmnt -n /media/hookline/HLSTICK", 60)
