@@ -189,3 +189,23 @@ def test_unknown_or_inconsistent_tables_are_refused(tmp_path):
         f.seek(SECTOR)
         f.write(bytes(SECTOR))
     refused(no_gpt, 3, "without a valid GPT header")
+
+
+def test_images_enable_the_unit_and_an_existing_system_never_gets_it(tmp_path):
+    unit = (REPO / "firmware_config" / "hookline-grow-root.service").read_text()
+    assert "ExecStart=/usr/bin/python3 /usr/local/sbin/hookline-grow-root" in unit
+    assert "Before=hookline-recorder.service hookline-web.service" in unit
+    stamp = "/var/lib/hookline-grow-root.done"
+    assert f"ConditionPathExists=!{stamp}" in unit and f"ExecStartPost=/usr/bin/touch {stamp}" in unit
+    build = (REPO / "image" / "build-image.sh").read_text()
+    shared = build[:build.index('if [ "$target" != amd64 ]')]   # both images, amd64 and the Pi's
+    assert '/image/grow_root.py" "$root/usr/local/sbin/hookline-grow-root"' in shared
+    assert "systemctl enable hookline-grow-root.service" in shared
+    for script in [REPO / "image" / "install-on-box.sh", *(REPO / "image" / "stage-hookline").rglob("*")]:
+        assert script.is_dir() or "grow" not in script.read_text(), script
+    if shutil.which("systemd-analyze"):
+        (tmp_path / "hookline-grow-root.service").write_text(
+            unit.replace("/usr/local/sbin/hookline-grow-root", str(REPO / "image" / "grow_root.py")))
+        proc = subprocess.run(["systemd-analyze", "verify", "hookline-grow-root.service"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
