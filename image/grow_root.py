@@ -209,10 +209,10 @@ def grow_table(disk_path, number, sector_size=512, disk_bytes=None):
 
 # --- the box: which disk, tell the kernel, grow the filesystem ---------------------------------
 
-def root_partition():
+def root_partition(mountinfo_path="/proc/self/mountinfo", sys_root="/sys"):
     """(partition name, disk name, partition number) of the filesystem mounted at /."""
     dev = fstype = None
-    with open("/proc/self/mountinfo") as mountinfo:
+    with open(mountinfo_path) as mountinfo:
         for line in mountinfo:   # the last mount at / is the one in use
             fields = line.split()
             if fields[4] == "/":
@@ -221,7 +221,7 @@ def root_partition():
         raise Refused("nothing is mounted at /")
     if fstype != "ext4":
         raise Refused(f"the root filesystem is {fstype}, not ext4")
-    sys_dev = os.path.realpath(f"/sys/dev/block/{dev}")
+    sys_dev = os.path.realpath(f"{sys_root}/dev/block/{dev}")
     if not os.path.exists(os.path.join(sys_dev, "partition")):
         raise Refused(f"the root ({os.path.basename(sys_dev)}) is not on a partition")
     with open(os.path.join(sys_dev, "partition")) as f:

@@ -209,3 +209,33 @@ def test_images_enable_the_unit_and_an_existing_system_never_gets_it(tmp_path):
         proc = subprocess.run(["systemd-analyze", "verify", "hookline-grow-root.service"],
                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0 and proc.stderr.strip() == "", proc.stderr
+
+
+def fake_box(tmp_path: Path, root_line: str) -> tuple[Path, Path]:
+    """A mountinfo and the /sys links the kernel makes for sda (partitions 1-3) and vdb."""
+    sys_root = tmp_path / "sys"
+    for disk, parts in (("sda", 3), ("vdb", 0)):
+        block = sys_root / "devices" / "pci0000:00" / "block" / disk
+        block.mkdir(parents=True)
+        for n in range(1, parts + 1):
+            (block / f"{disk}{n}").mkdir()
+            (block / f"{disk}{n}" / "partition").write_text(f"{n}\n")
+    links = sys_root / "dev" / "block"
+    links.mkdir(parents=True)
+    devices = sys_root / "devices" / "pci0000:00" / "block"
+    (links / "8:3").symlink_to(devices / "sda" / "sda3")
+    (links / "254:16").symlink_to(devices / "vdb")
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text("22 1 0:21 / /proc rw,nosuid - proc proc rw\n" + root_line + "\n")
+    return mountinfo, sys_root
+
+
+def test_the_root_is_found_by_its_device_numbers(tmp_path):
+    box = fake_box(tmp_path, "25 1 8:3 / / rw,noatime shared:1 - ext4 /dev/sda3 rw")
+    assert grow_root.root_partition(*box) == ("sda3", "sda", 3)
+    box = fake_box(tmp_path / "disk", "25 1 254:16 / / rw - ext4 /dev/vdb rw")
+    with pytest.raises(grow_root.Refused, match=r"root \(vdb\) is not on a partition"):
+        grow_root.root_partition(*box)
+    box = fake_box(tmp_path / "btrfs", "25 1 8:3 / / rw - btrfs /dev/sda3 rw")
+    with pytest.raises(grow_root.Refused, match="btrfs, not ext4"):
+        grow_root.root_partition(*box)
