@@ -65,7 +65,7 @@ def plan_mbr(sector0, number, disk_sectors):
             raise Refused("an extended MBR partition: not a layout this script changes")
         if other_count and other_start + other_count > disk_sectors:
             raise Refused(f"MBR partition {i + 1} ends past the disk's end")
-        if i != number - 1 and other_count and other_start >= start:
+        if i != number - 1 and other_count and other_start + other_count > start:
             raise Refused(f"root (partition {number}) is not the last partition on the disk")
     new_count = min(disk_sectors, 0xFFFFFFFF) - start
     return new_count if new_count > count else None
@@ -135,7 +135,7 @@ def plan_gpt(h, entries, number, disk_sectors, array_sectors):
     if not mine:
         raise Refused(f"GPT partition {number} is empty")
     _, start, end = mine[0]
-    if any(i != number - 1 and first >= start for i, first, _ in used):
+    if any(i != number - 1 and last >= start for i, _, last in used):
         raise Refused(f"root (partition {number}) is not the last partition on the disk")
     if end > h["last_usable"]:
         raise Refused(f"GPT partition {number} ends past the last usable LBA")
@@ -148,7 +148,7 @@ def grow_gpt(fd, number, disk_sectors, sector_size):
     array_sectors = -(-array_bytes // sector_size)
     entries = bytearray(read_at(fd, h["entries_lba"] * sector_size, array_bytes))
     start, end = plan_gpt(h, entries, number, disk_sectors, array_sectors)
-    mbr_entries(read_at(fd, 0, 512))   # the protective MBR is checked before anything is written
+    check_protective_mbr(read_at(fd, 0, 512))   # before anything is written
     new_alt = disk_sectors - 1
     new_last_usable = new_alt - array_sectors - 1
     if (new_last_usable - end) * sector_size < MIN_GROWTH:
@@ -168,17 +168,22 @@ def grow_gpt(fd, number, disk_sectors, sector_size):
     return new_last_usable - start + 1
 
 
+def check_protective_mbr(sector0):
+    """One 0xEE entry from LBA 1, as sgdisk writes it. A hybrid MBR also describes partitions,
+    which this script would leave behind: refused."""
+    used = [entry for entry in mbr_entries(sector0) if entry[0] != 0]
+    if len(used) != 1 or used[0][:2] != (0xEE, 1):
+        raise Refused("the GPT's MBR is not a plain protective MBR (a hybrid MBR?)")
+
+
 def grow_protective_mbr(fd, disk_sectors):
     """The protective MBR's 0xEE entry covers the whole disk (up to 2^32-1 sectors), as sgdisk
-    writes it; fdisk warns about a mismatch otherwise. Other entries are left as they are."""
-    sector0 = read_at(fd, 0, 512)
-    for i, (kind, start, count) in enumerate(mbr_entries(sector0)):
-        if kind == 0xEE and start == 1:
-            new_count = min(disk_sectors - 1, 0xFFFFFFFF)
-            if new_count != count:
-                write_at(fd, 446 + 16 * i + 12, struct.pack("<I", new_count))
-                os.fsync(fd)
-            return
+    writes it; fdisk warns about a mismatch otherwise."""
+    for i, (kind, start, count) in enumerate(mbr_entries(read_at(fd, 0, 512))):
+        new_count = min(disk_sectors - 1, 0xFFFFFFFF)
+        if kind == 0xEE and start == 1 and new_count != count:
+            write_at(fd, 446 + 16 * i + 12, struct.pack("<I", new_count))
+            os.fsync(fd)
 
 
 # --- the table on a device or a file ----------------------------------------------------------

@@ -190,6 +190,20 @@ def test_unknown_or_inconsistent_tables_are_refused(tmp_path):
         f.write(bytes(SECTOR))
     refused(no_gpt, 3, "without a valid GPT header")
 
+    hybrid = tmp_path / "hybrid.img"         # a hybrid MBR also names the root: left behind
+    make_gpt(hybrid)
+    os.truncate(hybrid, 128 * MIB)
+    run("sgdisk", "-h", "3", hybrid)
+    refused(hybrid, 3, "hybrid MBR")
+
+    overlap = tmp_path / "overlap.img"       # another MBR partition runs into the root
+    make_mbr(overlap)
+    os.truncate(overlap, 128 * MIB)
+    with open(overlap, "r+b") as f:
+        f.seek(446 + 12)
+        f.write((24576 - 8192 + 1).to_bytes(4, "little"))
+    refused(overlap, 2, "not the last partition")
+
 
 def test_images_enable_the_unit_and_an_existing_system_never_gets_it(tmp_path):
     unit = (REPO / "firmware_config" / "hookline-grow-root.service").read_text()
