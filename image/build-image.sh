@@ -111,6 +111,11 @@ echo "UUID=$root_uuid / ext4 defaults,noatime,errors=remount-ro 0 1" > "$root/et
 mkdir -p "$root/etc/systemd/network"
 printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\nMulticastDNS=no\n' > "$root/etc/systemd/network/20-wired.network"
 chroot "$root" systemctl enable systemd-networkd.service systemd-resolved.service systemd-timesyncd.service
+# First boot grows the root to the whole disk (image/grow_root.py): images only, not
+# install-on-box.sh, which must never change a technician's own disk layout.
+install -D -m 0755 "$repo/image/grow_root.py" "$root/usr/local/sbin/hookline-grow-root"
+install -m 0644 "$repo/firmware_config/hookline-grow-root.service" "$root/etc/systemd/system/"
+chroot "$root" systemctl enable hookline-grow-root.service
 ln -sf /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"   # DHCP DNS via resolved
 : > "$root/etc/machine-id"   # a fresh id on each box's first boot
 rm -f "$root/usr/sbin/policy-rc.d"

@@ -53,6 +53,7 @@ debugfs -R "cat /etc/fstab" "$rootfs" 2>/dev/null | grep -q "^PARTUUID=$disk_id-
 wants=$(for t in multi-user sysinit timers; do
     debugfs -R "ls -l /etc/systemd/system/$t.target.wants" "$rootfs" 2>/dev/null; done)
 for unit in hookline-recorder.service hookline-web.service hookline-audit-seal.timer avahi-daemon.service \
+        hookline-grow-root.service \
         systemd-networkd.service systemd-resolved.service systemd-timesyncd.service; do
     grep -q " $unit" <<<"$wants" || fail "$unit is not enabled"
 done
