@@ -119,6 +119,11 @@ chroot "$root" systemctl enable hookline-grow-root.service
 ln -sf /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"   # DHCP DNS via resolved
 : > "$root/etc/machine-id"   # a fresh id on each box's first boot
 rm -f "$root/usr/sbin/policy-rc.d"
+# What went in, beside the image: the mirror and PyPI move on, so this is what says which
+# package and wheel versions a build had (to compare two builds, or to pin a rebuild).
+{ echo "# hookline $(git -C "$repo" describe --always --dirty) for $target, built $(date -u +%FT%TZ)"
+  chroot "$root" dpkg-query -W -f '${Package} ${Version} ${Architecture}\n'
+  chroot "$root" /opt/hookline/venv/bin/python -m pip freeze --all; } > "$out/hookline-$target.manifest"
 cleanup
 rm -rf "$root"/var/lib/apt/lists/* "$root"/tmp/* "$root"/var/cache/apt/*.bin
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 ROOT_PARTITION = 3      # image/build-image.sh: BIOS boot, ESP, root
+GROW_BY = 2 << 30       # the test's disk is 2 GiB bigger than the image
 
 AGENT_UNIT = """[Unit]
 Description=Hookline appliance test agent (test copy of the image only)
@@ -100,6 +101,8 @@ def prepare(image: Path, work: Path, tone: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     disk = work / "disk.img"
     subprocess.run(["cp", "--sparse=always", str(image), str(disk)], check=True)
+    with open(disk, "r+b") as f:        # a bigger disk than the image, as a card or SSD is: first boot grows the root
+        f.truncate(image.stat().st_size + GROW_BY)
     files = work / "inject"
     shutil.rmtree(files, ignore_errors=True)
     files.mkdir()

@@ -122,6 +122,12 @@ def test_services_are_up_and_the_first_run_page_answers_on_port_80(box, figures)
     assert status == 200 and "administrator" in page.lower()
     unit = box.ok("systemctl show hookline-recorder -p Type -p WatchdogUSec -p NRestarts")
     assert "Type=notify" in unit and "WatchdogUSec=40s" in unit and "NRestarts=0" in unit, unit
+    # The root filled the disk at first boot (hookline-grow-root), and says so once.
+    assert box.ok("systemctl show -p Result --value hookline-grow-root").strip() == "success"
+    assert box.sh("test -e /var/lib/hookline-grow-root.done")["rc"] == 0
+    disk_bytes = int(box.ok("lsblk -bdno SIZE /dev/vda"))
+    root_bytes = int(box.ok("findmnt -bno SIZE /"))
+    assert root_bytes > 0.85 * disk_bytes, (root_bytes, disk_bytes)    # was under half: the image's 1.7 GiB
     # An appliance with no way in but the first-run page: no SSH server, root locked.
     assert box.sh("test -e /usr/sbin/sshd")["rc"] != 0
     assert box.ok("passwd -S root").split()[1] == "L"
