@@ -23,31 +23,23 @@ class OverrunMeter:
 
     A read that leaves less than a period in the buffer has caught up: there, the stream and the
     clock agree (the anchor). After a stall, the reads first return what the buffer still held,
-    then the overrun; everything else since the anchor is lost (the re-prepare drops the rest).
-    Some drivers (snd-aloop, for one) instead keep the stream running through a stall and drop
-    what no longer fits without a word: a buffer found full, then caught up with less audio than
-    the clock says arrived, is that overrun."""
+    then the overrun; everything else since the anchor is lost (the re-prepare drops the rest)."""
 
-    def __init__(self, sample_rate: int, period_frames: int, buffer_frames: int) -> None:
+    def __init__(self, sample_rate: int, period_frames: int) -> None:
         self.rate, self.period = sample_rate, period_frames
-        self.full = buffer_frames - 2 * period_frames
-        self.anchor, self.since, self.overflowed = time.monotonic(), 0, False
+        self.anchor, self.since = time.monotonic(), 0
 
-    def read(self, now: float, frames: int, backlog: int) -> int:
-        """A read returned frames at now, leaving backlog frames in the buffer: the frames the
-        driver dropped without saying before these (0 when none)."""
-        self.overflowed |= backlog >= self.full
-        if backlog >= self.period:
+    def read(self, now: float, frames: int, backlog: int) -> None:
+        """A read returned frames at now, leaving backlog frames in the buffer."""
+        if backlog < self.period:
+            self.anchor, self.since = now, 0
+        else:
             self.since += frames
-            return 0
-        lost = round((now - self.anchor) * self.rate) - self.since - frames - backlog if self.overflowed else 0
-        self.anchor, self.since, self.overflowed = now, 0, False
-        return lost if lost > 2 * self.period else 0
 
     def overrun(self, now: float) -> int:
         """Frames lost by the overrun found at now (at least a period)."""
         lost = round((now - self.anchor) * self.rate) - self.since
-        self.anchor, self.since, self.overflowed = now, 0, False
+        self.anchor, self.since = now, 0
         return max(self.period, lost)
 
 
@@ -59,15 +51,14 @@ class CaptureDevice:
         self.swap_legs = swap_legs
         self.periods = max(4, round(BUFFER_S * sample_rate / period_frames))
         self._pcm: alsaaudio.PCM | None = None
-        self.overruns = OverrunMeter(sample_rate, period_frames, self.periods * period_frames)
-        self._pending: np.ndarray | None = None      # frames read after an overrun found on that read
+        self.overruns = OverrunMeter(sample_rate, period_frames)
 
     def open(self) -> None:
         try:
             self._pcm = alsaaudio.PCM(alsaaudio.PCM_CAPTURE, alsaaudio.PCM_NORMAL, device=self.pcm_name,
                                       channels=2, rate=self.sample_rate, format=alsaaudio.PCM_FORMAT_S16_LE,
                                       periodsize=self.period_frames, periods=self.periods)
-            self.overruns = OverrunMeter(self.sample_rate, self.period_frames, self.periods * self.period_frames)
+            self.overruns = OverrunMeter(self.sample_rate, self.period_frames)
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"cannot open capture device '{self.pcm_name}': {e} "
                               f"(check the interface is plugged in and asound.conf defines it)") from None
@@ -75,22 +66,15 @@ class CaptureDevice:
     def read(self) -> np.ndarray | int:
         """One period of frames, or a negative number: an overrun (xrun) lost that many frames."""
         assert self._pcm is not None, "open() first"
-        if self._pending is not None:       # the overrun went first; now the frames read with it
-            frames, self._pending = self._pending, None
-            return frames
         try:
             n, data = self._pcm.read()
         except alsaaudio.ALSAAudioError as e:
             raise DeviceError(f"capture device '{self.pcm_name}' failed: {e}") from None
         if n < 0:       # an overrun (-EPIPE): pyalsaaudio has re-prepared the PCM
             return -self.overruns.overrun(time.monotonic())
-        dropped = self.overruns.read(time.monotonic(), n, self._backlog())
+        self.overruns.read(time.monotonic(), n, self._backlog())
         frames = np.frombuffer(data, dtype="<i2")[: n * 2].reshape(-1, 2)
-        frames = frames[:, ::-1] if self.swap_legs else frames
-        if dropped:
-            self._pending = frames
-            return -dropped
-        return frames
+        return frames[:, ::-1] if self.swap_legs else frames
 
     def _backlog(self) -> int:
         """Frames captured but not read yet (0 where the PCM cannot say)."""
