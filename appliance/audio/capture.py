@@ -51,7 +51,7 @@ class CaptureDevice:
         self.swap_legs = swap_legs
         self.periods = max(4, round(BUFFER_S * sample_rate / period_frames))
         self._pcm: alsaaudio.PCM | None = None
-        self.overruns = OverrunMeter(sample_rate, period_frames)
+        self.overruns: OverrunMeter | None = None      # made at each open: a reopened device starts afresh
 
     def open(self) -> None:
         try:
